@@ -1,0 +1,1 @@
+"""kMemvisor Lab: software memory mirroring in a hypervisor, made visible."""

@@ -1,0 +1,115 @@
+"""Client of the isolated Keystone worker, with a cache shared by all assemblies.
+
+A worker crash or hang is charged to the instruction it was encoding; the worker is
+restarted and the remaining instructions go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+
+from keystone import KS_ERR_ASM_INVALIDOPERAND, KS_ERR_ASM_MNEMONICFAIL, KS_ERR_ASM_SYMBOL_MISSING
+
+_TIMEOUT_S = 10.0
+_MISSING = object()
+
+
+class EncodeFailure(Exception):
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
+
+
+def _explain(reply: dict, text: str) -> str:
+    errno = reply.get("errno")
+    mnemonic = text.split()[0] if text.split() else text
+    if errno == KS_ERR_ASM_MNEMONICFAIL:
+        return f"unknown mnemonic or unsupported operand combination: '{mnemonic}'"
+    if errno == KS_ERR_ASM_INVALIDOPERAND:
+        return f"bad operand in '{text}'"
+    if errno == KS_ERR_ASM_SYMBOL_MISSING:
+        return f"undefined symbol in '{text}'"
+    return f"cannot encode '{text}' ({reply.get('err')})"
+
+
+class Encoder:
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, int], bytes] = {}
+        self._buf = b""
+
+    def _start(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            env = dict(os.environ, PYTHONFAULTHANDLER="")
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "app.asm.kworker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+            self._buf = b""
+        return self._proc
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def _readline(self, proc: subprocess.Popen) -> bytes | None:
+        fd = proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            ready, _, _ = select.select([fd], [], [], _TIMEOUT_S)
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
+
+    def encode(self, requests: list[tuple[str, int]]) -> list[bytes]:
+        """Encode (text, address) pairs; raise EncodeFailure naming the first bad one."""
+        with self._lock:
+            results: list = [self._cache.get(r, _MISSING) for r in requests]
+            todo = [i for i, r in enumerate(results) if r is _MISSING]
+            while todo:
+                proc = self._start()
+                batch = [list(requests[i]) for i in todo]
+                try:
+                    proc.stdin.write((json.dumps(batch) + "\n").encode())
+                    proc.stdin.flush()
+                except BrokenPipeError:
+                    self._kill()
+                    continue
+                for done, i in enumerate(todo):
+                    line = self._readline(proc)
+                    if line is None:
+                        self._kill()
+                        text = requests[i][0]
+                        raise EncodeFailure(i, f"the assembler crashed on '{text}'")
+                    reply = json.loads(line)
+                    if "err" in reply:
+                        # drain the rest of this batch so the worker stays in step
+                        for _ in todo[done + 1:]:
+                            if self._readline(proc) is None:
+                                self._kill()
+                                break
+                        raise EncodeFailure(i, _explain(reply, requests[i][0]))
+                    results[i] = bytes.fromhex(reply["ok"])
+                    self._cache[requests[i]] = results[i]
+                todo = []
+            return results
+
+    def close(self) -> None:
+        with self._lock:
+            self._kill()
+
+
+ENCODER = Encoder()

@@ -1,0 +1,220 @@
+"""Assembler expressions: numbers, symbols, + - * / % << >> & | ^ ~ and parentheses.
+
+GNU as number syntax: decimal, 0x hex, 0b binary, leading-zero octal, 'c' characters.
+Decimal is always decimal here; the encoder re-emits every value in hex so that
+Keystone's AT&T mode (which reads bare numbers as hex) cannot misread them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from app.asm.errors import AsmError
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)(?![\w.$])"
+    r"|(?P<chr>'(?:\\.|[^\\'])'?)"
+    r"|(?P<sym>[A-Za-z_.$][\w.$@]*|\d+[bf](?![\w.$]))"
+    r"|(?P<op><<|>>|[-+*/%&|^~()]))"
+)
+
+_BINARY = {
+    "|": (1, lambda a, b: a | b), "^": (2, lambda a, b: a ^ b), "&": (3, lambda a, b: a & b),
+    "<<": (4, lambda a, b: a << b), ">>": (4, lambda a, b: a >> b),
+    "+": (5, lambda a, b: a + b), "-": (5, lambda a, b: a - b),
+    "*": (6, lambda a, b: a * b), "/": (6, lambda a, b: _div(a, b)),
+    "%": (6, lambda a, b: _mod(a, b)),
+}
+
+
+def _div(a: int, b: int) -> int:
+    if b == 0:
+        raise AsmError("division by zero in expression")
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _mod(a: int, b: int) -> int:
+    return a - b * _div(a, b)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed tree: ('num', v) | ('sym', name) | (op, left, right) | ('neg'|'not', e)."""
+
+    tree: tuple
+
+    def symbols(self) -> set[str]:
+        out: set[str] = set()
+
+        def walk(t: tuple) -> None:
+            if t[0] == "sym":
+                out.add(t[1])
+            elif t[0] != "num":
+                for sub in t[1:]:
+                    walk(sub)
+
+        walk(self.tree)
+        return out
+
+    def value(self, lookup: Callable[[str], int] | Mapping[str, int]) -> int:
+        get = lookup.__getitem__ if isinstance(lookup, Mapping) else lookup
+
+        def ev(t: tuple) -> int:
+            kind = t[0]
+            if kind == "num":
+                return t[1]
+            if kind == "sym":
+                try:
+                    return get(t[1])
+                except KeyError:
+                    raise AsmError(f"undefined symbol '{t[1]}'") from None
+            if kind == "neg":
+                return -ev(t[1])
+            if kind == "not":
+                return ~ev(t[1])
+            return _BINARY[kind][1](ev(t[1]), ev(t[2]))
+
+        return ev(self.tree)
+
+    def rename(self, mapping: Mapping[str, str]) -> Expr:
+        def rn(t: tuple) -> tuple:
+            if t[0] == "sym":
+                return ("sym", mapping.get(t[1], t[1]))
+            if t[0] == "num":
+                return t
+            return (t[0], *(rn(s) for s in t[1:]))
+
+        return Expr(rn(self.tree))
+
+    def plus(self, n: int) -> Expr:
+        if n == 0:
+            return self
+        if self.tree[0] == "num":
+            return Expr(("num", self.tree[1] + n))
+        return Expr(("+", self.tree, ("num", n)))
+
+    @property
+    def constant(self) -> int | None:
+        return self.tree[1] if self.tree[0] == "num" else None
+
+    def __str__(self) -> str:
+        def fmt(t: tuple) -> str:
+            if t[0] == "num":
+                v = t[1]
+                return (f"-{-v:#x}" if v < 0 else f"{v:#x}") if abs(v) >= 0x1000 else str(v)
+            if t[0] == "sym":
+                return t[1]
+            if t[0] == "neg":
+                return f"-{fmt(t[1])}"
+            if t[0] == "not":
+                return f"~{fmt(t[1])}"
+            right = fmt(t[2])
+            if t[0] == "+" and right.startswith("-"):
+                return f"{fmt(t[1])}{right}"
+            if t[2][0] not in ("num", "sym", "neg"):
+                right = f"({right})"
+            return f"{fmt(t[1])}{t[0]}{right}"
+
+        return fmt(self.tree)
+
+
+def number(value: int) -> Expr:
+    return Expr(("num", value))
+
+
+def _char_value(tok: str) -> int:
+    body = tok[1:-1] if tok.endswith("'") and len(tok) > 2 else tok[1:]
+    if body.startswith("\\"):
+        esc = {"n": 10, "t": 9, "r": 13, "0": 0, "\\": 92, "'": 39, '"': 34, "b": 8, "f": 12}
+        if body[1:] in esc:
+            return esc[body[1:]]
+        raise AsmError(f"unknown character escape {tok}")
+    return ord(body)
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    pos, out = 0, []
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise AsmError(f"cannot read expression '{text.strip()}'")
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def _int(tok: str) -> int:
+    if tok[:2] in ("0x", "0X"):
+        return int(tok, 16)
+    if tok[:2] in ("0b", "0B"):
+        return int(tok[2:], 2)
+    if len(tok) > 1 and tok[0] == "0":
+        try:
+            return int(tok, 8)
+        except ValueError:
+            raise AsmError(f"bad octal number {tok}") from None
+    return int(tok)
+
+
+def parse_expr(text: str) -> Expr:
+    """Parse a whole string as one expression."""
+    toks = tokenize(text)
+    if not toks:
+        raise AsmError("missing expression")
+    pos = 0
+
+    def peek() -> tuple[str, str] | None:
+        return toks[pos] if pos < len(toks) else None
+
+    def unary() -> tuple:
+        nonlocal pos
+        tok = peek()
+        if tok is None:
+            raise AsmError(f"incomplete expression '{text.strip()}'")
+        pos += 1
+        kind, val = tok
+        if kind == "num":
+            return ("num", _int(val))
+        if kind == "chr":
+            return ("num", _char_value(val))
+        if kind == "sym":
+            return ("sym", val)
+        if val == "-":
+            inner = unary()
+            return ("num", -inner[1]) if inner[0] == "num" else ("neg", inner)
+        if val == "+":
+            return unary()
+        if val == "~":
+            return ("not", unary())
+        if val == "(":
+            inner = binary(0)
+            if peek() != ("op", ")"):
+                raise AsmError(f"missing ')' in '{text.strip()}'")
+            pos += 1
+            return inner
+        raise AsmError(f"unexpected '{val}' in expression '{text.strip()}'")
+
+    def binary(min_prec: int) -> tuple:
+        nonlocal pos
+        left = unary()
+        while (tok := peek()) is not None and tok[0] == "op" and tok[1] in _BINARY:
+            prec = _BINARY[tok[1]][0]
+            if prec < min_prec:
+                break
+            pos += 1
+            right = binary(prec + 1)
+            if left[0] == "num" and right[0] == "num":
+                left = ("num", _BINARY[tok[1]][1](left[1], right[1]))
+            else:
+                left = (tok[1], left, right)
+        return left
+
+    tree = binary(0)
+    if pos != len(toks):
+        raise AsmError(f"unexpected '{toks[pos][1]}' in expression '{text.strip()}'")
+    return Expr(tree)

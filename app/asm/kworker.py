@@ -1,0 +1,32 @@
+"""Keystone in its own process: it aborts the whole process on some ordinary inputs.
+
+Protocol (stdin/stdout, one JSON document per line): the parent sends a list of
+[text, address] pairs; the worker answers one line per pair, in order, flushing each,
+so that when it dies the parent knows exactly which instruction killed it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main() -> None:
+    from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks, KsError
+
+    ks = Ks(KS_ARCH_X86, KS_MODE_64)
+    ks.syntax = KS_OPT_SYNTAX_ATT
+    out = sys.stdout
+    for line in sys.stdin:
+        for text, address in json.loads(line):
+            try:
+                encoding, _ = ks.asm(text, address)
+                reply = {"ok": bytes(encoding or b"").hex()}
+            except KsError as e:
+                reply = {"err": str(e), "errno": e.errno}
+            out.write(json.dumps(reply) + "\n")
+            out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Lay a Program out at fixed section bases and encode it.
+
+Sections sit at fixed bases so that data keeps its address whatever the code
+around it grows to (the mirrored program's data lines up with the native one).
+Direct branches are encoded here (short form until a target is out of reach, never
+shrinking again, so the iteration converges); everything else goes to Keystone with
+every value printed in hex.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from app.asm import verify
+from app.asm.encoder import ENCODER, EncodeFailure
+from app.asm.errors import AsmError
+from app.asm.operand import Indirect, Mem, Target
+from app.asm.parser import Align, Bytes, Data, Insn, Label, Program
+
+BASES = {"ktext": 0x100000, "kdata": 0x140000, "text": 0x400000,
+         "rodata": 0x800000, "data": 0x900000, "bss": 0xA00000}
+LIMITS = {"ktext": 0x40000, "kdata": 0x40000, "text": 0x400000,
+          "rodata": 0x100000, "data": 0x100000, "bss": 0x500000}
+PERMS = {"ktext": "rx", "kdata": "rw", "text": "rx", "rodata": "r", "data": "rw", "bss": "rw"}
+
+_CC = {"o": 0, "no": 1, "b": 2, "c": 2, "nae": 2, "ae": 3, "nb": 3, "nc": 3, "e": 4, "z": 4,
+       "ne": 5, "nz": 5, "be": 6, "na": 6, "a": 7, "nbe": 7, "s": 8, "ns": 9, "p": 10,
+       "pe": 10, "np": 11, "po": 11, "l": 12, "nge": 12, "ge": 13, "nl": 13, "le": 14,
+       "ng": 14, "g": 15, "nle": 15}
+_SHORT_ONLY = {"loop": b"\xe2", "loope": b"\xe1", "loopz": b"\xe1", "loopne": b"\xe0",
+               "loopnz": b"\xe0", "jrcxz": b"\xe3", "jecxz": b"\x67\xe3"}
+_IGNORED_PREFIXES = {"notrack"}
+
+
+@dataclass
+class Section:
+    name: str
+    base: int
+    data: bytearray
+    perms: str
+
+
+@dataclass
+class Placed:
+    insn: Insn
+    address: int
+    encoding: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.encoding)
+
+
+@dataclass
+class Image:
+    sections: dict[str, Section]
+    symbols: dict[str, int]
+    insns: list[Placed]
+    by_address: dict[int, Placed] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_address = {p.address: p for p in self.insns}
+
+    def symbol(self, name: str) -> int:
+        return self.symbols[name]
+
+
+def _direct_branch(insn: Insn) -> tuple[str, str] | None:
+    """('jmp'|'jcc'|'call'|'short', cc) for a branch to a bare target, else None."""
+    if len(insn.operands) != 1 or not isinstance(insn.operands[0], Target):
+        return None
+    m = insn.mnemonic
+    if m in ("jmp", "jmpq"):
+        return ("jmp", "")
+    if m in ("call", "callq"):
+        return ("call", "")
+    if m in _SHORT_ONLY:
+        return ("short", m)
+    if m.startswith("j") and m[1:] in _CC:
+        return ("jcc", m[1:])
+    raise AsmError(f"unknown branch '{m}'", insn.line, insn.origin)
+
+
+def _encode_branch(kind: str, cc: str, address: int, target: int, long: bool) -> bytes:
+    if kind == "call":
+        return b"\xe8" + struct.pack("<i", _rel(target - (address + 5)))
+    if kind == "short":
+        op = _SHORT_ONLY[cc]
+        rel = target - (address + len(op) + 1)
+        if not -128 <= rel < 128:
+            raise AsmError(f"'{cc}' target out of short range")
+        return op + struct.pack("<b", rel)
+    short_op = b"\xeb" if kind == "jmp" else bytes([0x70 | _CC[cc]])
+    rel8 = target - (address + 2)
+    if not long and -128 <= rel8 < 128:
+        return short_op + struct.pack("<b", rel8)
+    if kind == "jmp":
+        return b"\xe9" + struct.pack("<i", _rel(target - (address + 5)))
+    return bytes([0x0F, 0x80 | _CC[cc]]) + struct.pack("<i", _rel(target - (address + 6)))
+
+
+def _rel(v: int) -> int:
+    if not -(1 << 31) <= v < 1 << 31:
+        raise AsmError("branch target out of range")
+    return v
+
+
+def _rip_mem(insn: Insn) -> Mem | None:
+    for op in insn.operands:
+        mem = op.inner if isinstance(op, Indirect) else op
+        if isinstance(mem, Mem) and mem.rip_relative:
+            return mem
+    return None
+
+
+class _Layout:
+    def __init__(self, prog: Program, bases: dict[str, int], extra: dict[str, int]) -> None:
+        self.prog = prog
+        self.bases = bases
+        self.extra = extra
+        self.symbols: dict[str, int] = {}
+        self.sizes: dict[int, int] = {}
+        self.long: set[int] = set()
+        self.encodings: dict[int, bytes] = {}
+
+    def lookup(self, name: str) -> int:
+        if name in self.symbols:
+            return self.symbols[name]
+        if name in self.prog.equates:
+            return self.prog.equates[name].value(self.lookup)
+        if name in self.extra:
+            return self.extra[name]
+        raise KeyError(name)
+
+    def place(self) -> dict[int, int]:
+        """Assign addresses from current sizes; returns id(item) -> address."""
+        where: dict[int, int] = {}
+        for sec, items in self.prog.sections.items():
+            addr = self.bases[sec]
+            for it in items:
+                where[id(it)] = addr
+                if isinstance(it, Label):
+                    if it.name in self.symbols and self.symbols.get(("def", it.name)) != id(it):
+                        pass
+                    self.symbols[it.name] = addr
+                elif isinstance(it, Insn):
+                    addr += self.sizes.get(id(it), 2 if _direct_branch(it) else 8)
+                elif isinstance(it, Data):
+                    addr += it.size * len(it.exprs)
+                elif isinstance(it, Bytes):
+                    addr += len(it.data)
+                elif isinstance(it, Align):
+                    pad = -addr % it.boundary
+                    if it.max_skip is None or pad <= it.max_skip:
+                        addr += pad
+            if addr - self.bases[sec] > LIMITS[sec]:
+                raise AsmError(f"section .{sec} is larger than {LIMITS[sec]:#x} bytes")
+        return where
+
+    def check_duplicates(self) -> None:
+        seen: dict[str, Label] = {}
+        for it in (i for items in self.prog.sections.values() for i in items):
+            if isinstance(it, Label):
+                if it.name in seen:
+                    raise AsmError(f"symbol '{it.name}' is already defined (line "
+                                   f"{seen[it.name].line})", it.line, it.origin)
+                seen[it.name] = it
+
+    def encode_pass(self, where: dict[int, int]) -> bool:
+        requests, owners = [], []
+        changed = False
+        for it in self.prog.instructions():
+            addr = where[id(it)]
+            try:
+                branch = _direct_branch(it)
+                if branch:
+                    target = it.operands[0].expr.value(self.lookup)
+                    try:
+                        enc = _encode_branch(*branch, addr, target, id(it) in self.long)
+                    except AsmError as e:
+                        raise AsmError(e.message, it.line, it.origin) from None
+                    if len(enc) > 2 and branch[0] in ("jmp", "jcc"):
+                        self.long.add(id(it))
+                    self.encodings[id(it)] = enc
+                    continue
+                requests.append((self.keystone_text(it, addr), addr))
+                owners.append(it)
+            except AsmError as e:
+                raise AsmError(e.message, e.line or it.line, it.origin) from None
+        try:
+            encoded = ENCODER.encode(requests)
+        except EncodeFailure as f:
+            it = owners[f.index]
+            raise AsmError(f.message, it.line, it.origin) from None
+        for it, enc in zip(owners, encoded, strict=True):
+            if not enc:
+                raise AsmError(f"cannot encode '{it.text()}'", it.line, it.origin)
+            self.encodings[id(it)] = enc
+        for it in self.prog.instructions():
+            size = len(self.encodings[id(it)])
+            if self.sizes.get(id(it)) != size:
+                changed = True
+                self.sizes[id(it)] = size
+        return changed
+
+    def keystone_text(self, it: Insn, addr: int) -> str:
+        prefixes = [p for p in it.prefixes if p not in _IGNORED_PREFIXES]
+        head = " ".join((*prefixes, it.mnemonic))
+        mem = _rip_mem(it)
+        size = self.sizes.get(id(it))
+        parts = []
+        for op in it.operands:
+            target = op.inner if isinstance(op, Indirect) else op
+            if isinstance(target, Mem) and target is mem:
+                disp = mem.disp.value(self.lookup) if mem.disp else 0
+                rel = disp - (addr + size) if size else 0
+                text = target.render(disp_value=rel)
+                parts.append("*" + text if isinstance(op, Indirect) else text)
+            else:
+                parts.append(op.render(self.lookup_map))
+        return f"{head} {', '.join(parts)}" if parts else head
+
+    @property
+    def lookup_map(self):
+        return _Lookup(self)
+
+
+class _Lookup(dict):
+    def __init__(self, layout: _Layout) -> None:
+        super().__init__()
+        self.layout = layout
+
+    def __getitem__(self, key: str) -> int:
+        return self.layout.lookup(key)
+
+
+def _data_bytes(it: Data, lookup) -> bytes:
+    out = bytearray()
+    lo = {1: -0x80, 2: -0x8000, 4: -(1 << 31), 8: -(1 << 63)}[it.size]
+    for e in it.exprs:
+        v = e.value(lookup)
+        if not lo <= v < 1 << (8 * it.size):
+            raise AsmError(f"value {v} does not fit in {it.size} byte(s)", it.line)
+        out += (v & ((1 << (8 * it.size)) - 1)).to_bytes(it.size, "little")
+    return bytes(out)
+
+
+def assemble(prog: Program, bases: dict[str, int] | None = None,
+             extra_symbols: dict[str, int] | None = None) -> Image:
+    """Encode a program; errors name the line (and origin) of the culprit."""
+    lay = _Layout(prog, bases or BASES, extra_symbols or {})
+    lay.check_duplicates()
+    for _ in range(24):
+        where = lay.place()
+        # RIP-relative operands need the instruction's final size: one more pass fixes them
+        if not lay.encode_pass(where):
+            where = lay.place()
+            lay.encode_pass(where)
+            break
+    else:
+        raise AsmError("code layout does not settle (branch sizes keep changing)")
+    sections, placed = {}, []
+    for sec, items in prog.sections.items():
+        data = bytearray()
+        base = lay.bases[sec]
+        for it in items:
+            addr = base + len(data)
+            if isinstance(it, Insn):
+                enc = lay.encodings[id(it)]
+                placed.append(Placed(it, addr, enc))
+                data += enc
+            elif isinstance(it, Data):
+                try:
+                    data += _data_bytes(it, lay.lookup_map)
+                except AsmError as e:
+                    raise AsmError(e.message, it.line) from None
+            elif isinstance(it, Bytes):
+                data += it.data
+            elif isinstance(it, Align):
+                pad = -addr % it.boundary
+                if it.max_skip is None or pad <= it.max_skip:
+                    fill = 0x90 if PERMS[sec] == "rx" else 0
+                    data += bytes([it.fill if it.fill is not None else fill]) * pad
+        sections[sec] = Section(sec, base, data, PERMS[sec])
+    symbols = {k: v for k, v in lay.symbols.items() if isinstance(k, str)}
+    for name in prog.equates:
+        symbols.setdefault(name, lay.lookup(name))
+    placed.sort(key=lambda p: p.address)
+    for p in placed:
+        verify.check(p, lay.lookup_map)
+    return Image(sections, symbols, placed)

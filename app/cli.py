@@ -1,0 +1,120 @@
+"""The `kmemvisor` command: run, rewrite, bench and serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from app.abi import DEFAULT_OFFSET
+
+_INJECT = re.compile(r"^(ce|ue|silent|dimm):(.+)@(\d+)$")
+
+
+def _offset(text: str) -> int:
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"offset '{text}' is not hexadecimal") from None
+    if value <= 0 or value % 0x1000:
+        raise argparse.ArgumentTypeError("the offset must be a positive multiple of 0x1000")
+    return value
+
+
+def _inject(text: str) -> tuple[str, str, int]:
+    m = _INJECT.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not KIND:TARGET@STEP (KIND: ce, ue, silent, dimm)")
+    return m.group(1), m.group(2), int(m.group(3))
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise SystemExit(f"kmemvisor: cannot read {path}: {e.strerror}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.session.headless import run_program
+    result = run_program(_read(args.program), args.mirror, args.offset, args.max_steps,
+                         args.inject)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        from app.session.headless import describe
+        print(describe(result))
+    return 0 if result["status"] == "exited" else 1
+
+
+def cmd_rewrite(args: argparse.Namespace) -> int:
+    from app.asm.errors import AsmError
+    from app.rewriter.build import build
+    try:
+        b = build(_read(args.program), args.mirror, args.offset)
+    except AsmError as e:
+        if args.json:
+            print(json.dumps({"error": e.to_json()}))
+        else:
+            print(f"error: {e}", file=sys.stderr)
+        return 1
+    lines = [g for g in b.rewritten.groups if g.origin == "program"]
+    if args.json:
+        print(json.dumps({"offset": args.offset, "mirror": args.mirror,
+                          "lines": [g.to_json() for g in lines]}))
+        return 0
+    from app.rewriter.listing import side_by_side
+    print(side_by_side(lines, args.offset, args.mirror))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app.bench.overhead import main as bench_main
+    return bench_main(json_output=args.json)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from app.web.server import serve
+    except ImportError:
+        from app.session.demo import demo
+        return demo()
+    return serve(args.host, args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="kmemvisor", description="kMemvisor Lab: software "
+                                "memory mirroring in a hypervisor, made visible.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a program headless")
+    r.add_argument("program")
+    r.add_argument("--mirror", choices=("off", "on", "nmr3"), default="on")
+    r.add_argument("--offset", type=_offset, default=DEFAULT_OFFSET, metavar="HEX")
+    r.add_argument("--max-steps", type=int, default=10_000_000, metavar="N",
+                   help="budget of native instructions (default 10 million)")
+    r.add_argument("--inject", type=_inject, action="append", default=[],
+                   metavar="KIND:TARGET@STEP")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_run)
+    w = sub.add_parser("rewrite", help="show the mirrored program beside the native one")
+    w.add_argument("program")
+    w.add_argument("--mirror", choices=("on", "nmr3"), default="on")
+    w.add_argument("--offset", type=_offset, default=DEFAULT_OFFSET, metavar="HEX")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_rewrite)
+    b = sub.add_parser("bench", help="the overhead table: native vs mirrored")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+    s = sub.add_parser("serve", help="start the visualizer")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5000)
+    s.set_defaults(func=cmd_serve)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Memory errors, as the hypervisor models them (the emulated DRAM has no ECC).
+
+  ce      one bit flipped; the controller corrects it on the first access and counts it
+  ue      two bits flipped; the first access raises a machine check. A mirrored VM's
+          page is rebuilt from its mirror on a new frame; an unmirrored VM is killed
+  silent  bits flipped with no detection at all: only NMR-3's voted reads (or a scrub
+          of the copies) can notice
+  dimm    every frame on one DIMM fails as a ue
+
+A frame with a pending ce/ue is taken out of every vCPU's map, so the CPU stops
+*before* the access retires: the faulting instruction runs again after recovery.
+Errors are per 8-byte word. An error that lands between a native store and its
+mirror store is no special case: whichever copy is later read is rebuilt from the
+other, and that copy already holds the new value or gets it from the pending store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.machine.memory import PAGE, Owner
+
+KINDS = ("ce", "ue", "silent", "dimm")
+EXPLAIN = {
+    "ce": "A correctable error: one bit flips in a DRAM word. ECC corrects it on the next "
+          "read and the hypervisor counts it; nothing else happens.",
+    "ue": "An uncorrectable error: two bits flip. ECC detects but cannot correct it, so the "
+          "first access raises a machine check. kMemvisor rebuilds the page from its mirror "
+          "on a new frame and resumes the VM; without a mirror the VM must die.",
+    "silent": "A silent error: bits flip and ECC does not notice. The VM reads wrong data. "
+              "With NMR-3 the three copies are voted on every read and the odd one out is "
+              "repaired; with one mirror a scrub can see that the copies differ, not which "
+              "is right.",
+    "dimm": "A whole DIMM fails: every frame on it becomes uncorrectable. Mirrored VMs "
+            "recover page by page from the mirror DIMM; unmirrored VMs on it die.",
+}
+
+
+@dataclass
+class Faults:
+    words: dict[int, tuple[str, int]] = field(default_factory=dict)  # word pa -> (kind, bit)
+    dead: set[int] = field(default_factory=set)                      # frames lost whole
+    failed_dimms: set[int] = field(default_factory=set)
+
+    def frames(self) -> set[int]:
+        return {pa // PAGE for pa in self.words} | self.dead
+
+    def pending(self, frame: int) -> bool:
+        return frame in self.dead or any(pa // PAGE == frame for pa in self.words)
+
+    def hits(self, pa: int, size: int) -> list[tuple[int, str, int]]:
+        first, last = pa & ~7, (pa + max(size, 1) - 1) & ~7
+        return [(w, *self.words[w]) for w in range(first, last + 1, 8) if w in self.words]
+
+    def forget_frame(self, frame: int) -> None:
+        for w in [w for w in self.words if w // PAGE == frame]:
+            del self.words[w]
+        self.dead.discard(frame)
+
+
+def flip(mem, pa: int, bits: list[int]) -> tuple[int, int]:
+    """Flip bits of the 8-byte word at pa; returns (old, new) word values."""
+    word = pa & ~7
+    old = mem.read_u64(word)
+    new = old
+    for b in bits:
+        new ^= 1 << b
+    mem.write_u64(word, new)
+    return old, new
+
+
+def poisoned_owner(owner: Owner) -> Owner:
+    return Owner("poisoned", owner.vm, owner.copy)

@@ -1,0 +1,123 @@
+"""Running a VM: one rewritten instruction at a time (step mode) or free-running with
+only a basic-block counter (run mode). Both leave the same counters."""
+
+from __future__ import annotations
+
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+
+from app.hypervisor.core import Hypervisor
+from app.hypervisor.vm import VM
+
+
+def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
+    """React to a stop that is not a plain completion. Returns ok | retry | the end."""
+    cpu = vm.cpu
+    if stop.kind == "hypercall":
+        hv.hypercall(vm)
+        return "ok" if vm.status == "running" else vm.status
+    if stop.kind == "unmapped":
+        size = cpu._unmapped[1] if cpu._unmapped else 1
+        action = hv.on_unmapped(vm, stop.address, size)
+        if action == "passthrough":
+            frame = stop.address // 0x1000
+            cpu.remap_frame(frame)
+            try:
+                inner = cpu.step()
+            finally:
+                cpu.unmap_frame(frame)
+            if inner.kind == "done":
+                vm.counting.one(rip)
+                return "ok"
+            return _handle(hv, vm, inner, rip)
+        if action == "retry":
+            return "retry"
+        if action == "killed":
+            return "killed"
+    where = f" (address {stop.address:#x})" if stop.address is not None else ""
+    vm.status = "fault"
+    vm.report = f"{stop.message} at {rip:#x}{where}"
+    hv.note("fault", vm, rip=rip, vector=stop.vector, address=stop.address,
+            message=stop.message)
+    return "fault"
+
+
+def step(hv: Hypervisor, vm: VM) -> str:
+    """Execute one rewritten instruction: ok | exit | killed | fault."""
+    if vm.status != "running":
+        return vm.status
+    for _ in range(8):
+        rip = vm.cpu.reg("rip")
+        if vm.cpu.at_hypercall(rip):
+            # served here rather than by the CPU: a trap inside a single step is
+            # easier to account for this way
+            vm.cpu.set_reg("rip", rip + 2)
+            hv.hypercall(vm)
+            vm.counting.one(rip)
+            return "ok" if vm.status == "running" else vm.status
+        stop = vm.cpu.step()
+        if stop.kind == "done":
+            vm.counting.one(rip)
+            return "ok" if vm.status == "running" else vm.status
+        result = _handle(hv, vm, stop, rip)
+        if result != "retry":
+            return result
+    return _handle(hv, vm, type(stop)("fault", rip, None, None, "machine check loop"), rip)
+
+
+def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
+        breakpoints: set[int] = frozenset()) -> str:
+    """Run until exit, kill, fault, a breakpoint (rewritten address of a group start)
+    or `max_native` native instructions in all: exit | killed | fault | break | limit."""
+    cpu, counting = vm.cpu, vm.counting
+    if not getattr(vm, "_block_hook", None):
+        vm._block_hook = cpu.uc.hook_add(UC_HOOK_BLOCK, counting.on_block)
+    # one code hook per breakpoint, ranged to its address: free everywhere else.
+    # (Unicorn's exits raise a spurious page fault on the page before an exit.)
+    hooks = [cpu.uc.hook_add(UC_HOOK_CODE, _stop_here, begin=a, end=a) for a in breakpoints]
+    try:
+        first = True
+        while vm.status == "running":
+            if max_native is not None and vm.counters.native_instructions >= max_native:
+                return "limit"
+            rip = cpu.reg("rip")
+            if not first and rip in breakpoints:
+                return "break"
+            first = False
+            counting.budget = max_native
+            counting.stopped_for_budget = False
+            counting.active = True
+            try:
+                stop = cpu.run(count=0)
+            finally:
+                counting.active = False
+            now = cpu.reg("rip")
+            counting.settle(now)
+            if counting.stopped_for_budget:
+                # finish the budget exactly, one instruction at a time
+                while (vm.status == "running" and
+                       vm.counters.native_instructions < max_native):
+                    if now in breakpoints and now != rip:
+                        return "break"
+                    r = step(hv, vm)
+                    now = cpu.reg("rip")
+                    if r not in ("ok",):
+                        return r
+                continue
+            if stop.kind == "done":
+                if vm.status != "running":
+                    return vm.status
+                if now in breakpoints:
+                    return "break"
+                continue
+            result = _handle(hv, vm, stop, now)
+            if result in ("exit", "killed", "fault"):
+                return result
+        return vm.status
+    finally:
+        for h in hooks:
+            cpu.uc.hook_del(h)
+        counting.budget = None
+
+
+def _stop_here(uc, address: int, size: int, _data) -> None:
+    uc.emu_stop()

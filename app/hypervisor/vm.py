@@ -1,0 +1,201 @@
+"""A VM: its vCPU, its page tables (native and mirror entries) and its pages.
+
+The hypervisor owns the page tables: the guest asks by hypercall, and every native
+entry it grants is shadowed by one mirror entry per copy, at va + k*offset, mapping a
+frame from the mirror pool on another DIMM. Only the hypervisor's view shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.abi import MIRROR_COPIES
+from app.machine.cpu import VCpu
+from app.machine.memory import PAGE, MachineMemory, Owner
+from app.machine.paging import ADDR_MASK, LEVELS, RW, US, P, frame_of, indices, make_pte
+from app.rewriter import Group
+
+NATIVE_DIMM = 1
+TABLE_DIMM = 0
+
+
+@dataclass
+class Page:
+    """One guest page: its native frame and flags, and its mirror frames (one per copy)."""
+
+    va: int
+    frame: int
+    flags: int
+    mirrors: list[int] = field(default_factory=list)
+    kind: str = "ram"  # ram | device | save
+
+
+@dataclass
+class Counters:
+    native_instructions: int = 0
+    executed_instructions: int = 0
+    native_writes: int = 0
+    mirror_writes: int = 0
+    corrected_errors: int = 0
+    machine_checks: int = 0
+    recoveries: int = 0
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+class VM:
+    def __init__(self, vid: int, name: str, mem: MachineMemory, mode: str, offset: int,
+                 groups: list[Group]) -> None:
+        self.id = vid
+        self.name = name
+        self.mem = mem
+        self.mode = mode
+        self.copies = MIRROR_COPIES[mode]
+        self.offset = offset
+        self.groups = groups
+        self.group_at = {g.start: g for g in groups if g.members}
+        self.native_at = {m.address: g for g in groups for m in g.members if m.role == "native"}
+        self.pages: dict[int, Page] = {}
+        self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)
+        self.tables: set[int] = set()
+        self.pml4 = mem.allocate(Owner("pagetable", vid), TABLE_DIMM)
+        self.tables.add(self.pml4)
+        self.status = "running"  # running | exited | killed | fault
+        self.exit_code: int | None = None
+        self.console = bytearray()
+        self.counters = Counters()
+        self.report: str | None = None
+        self.cpu: VCpu | None = None
+        self.sink = mem.allocate(Owner("sink", vid), self.mirror_dimm(1)) if self.copies else 0
+
+    @property
+    def cr3(self) -> int:
+        return self.pml4 * PAGE
+
+    def mirror_dimm(self, k: int) -> int:
+        return min(NATIVE_DIMM + k, len(self.mem.dimms) - 1)
+
+    def in_mirror_range(self, va: int) -> bool:
+        return self.copies > 0 and self.offset <= va < (self.copies + 1) * self.offset
+
+    # -- page-table writes (hypervisor only)
+    def _entry_address(self, va: int, create: bool) -> int | None:
+        table = self.pml4
+        idx = indices(va)
+        for level in range(3):
+            ea = table * PAGE + idx[level] * 8
+            entry = self.mem.read_u64(ea)
+            if not entry & P:
+                if not create:
+                    return None
+                new = self.mem.allocate(Owner("pagetable", self.id), TABLE_DIMM)
+                self.tables.add(new)
+                self.mem.write_u64(ea, make_pte(new, P | RW | US))
+                entry = self.mem.read_u64(ea)
+            table = frame_of(entry)
+        return table * PAGE + idx[3] * 8
+
+    def write_pte(self, va: int, value: int) -> None:
+        ea = self._entry_address(va, create=value != 0)
+        if ea is not None:
+            self.mem.write_u64(ea, value)
+
+    def read_pte(self, va: int) -> int:
+        ea = self._entry_address(va, create=False)
+        return self.mem.read_u64(ea) if ea is not None else 0
+
+    def table_entries(self) -> list[dict]:
+        """Every present entry of the 4-level tree, for the page-table panel."""
+        out: list[dict] = []
+
+        def visit(table: int, level: int, base: int) -> None:
+            for i in range(512):
+                e = self.mem.read_u64(table * PAGE + i * 8)
+                if not e & P:
+                    continue
+                va = base | (i << (39 - 9 * level))
+                if va & (1 << 47):
+                    va |= 0xFFFF_0000_0000_0000
+                row = {"level": LEVELS[level], "table_frame": table, "index": i,
+                       "entry": e, "va": va}
+                if level == 3:
+                    row["mirror"] = self.in_mirror_range(va)
+                out.append(row)
+                if level < 3:
+                    visit(frame_of(e), level + 1, va)
+
+        visit(self.pml4, 0, 0)
+        return out
+
+    # -- mappings
+    def map_page(self, va: int, frame: int, flags: int, kind: str = "ram",
+                 mirror_frames: list[int] | None = None) -> Page:
+        """Write the native PTE and, for RAM, one mirror PTE per copy."""
+        va &= ~0xFFF
+        old = self.pages.get(va)
+        if old is not None:
+            self.unmap_page(va)
+        page = Page(va, frame, flags, [], kind)
+        self.write_pte(va, make_pte(frame, flags))
+        if kind != "device":
+            self.rmap[frame] = (va, 0)
+        if kind != "save":
+            for k in range(1, self.copies + 1):
+                if mirror_frames is not None:
+                    mf = mirror_frames[k - 1]
+                else:
+                    mf = self.mem.allocate(Owner("mirror", self.id, k), self.mirror_dimm(k),
+                                           avoid={NATIVE_DIMM} | self.failed_dimms())
+                    if kind == "ram":
+                        self.mem.write(mf * PAGE, self.mem.frame_bytes(frame))
+                page.mirrors.append(mf)
+                self.rmap[mf] = (va, k)
+                self.write_pte(va + k * self.offset, make_pte(mf, flags))
+        self.pages[va] = page
+        return page
+
+    def unmap_page(self, va: int) -> Page | None:
+        page = self.pages.pop(va & ~0xFFF, None)
+        if page is None:
+            return None
+        self.write_pte(page.va, 0)
+        self.rmap.pop(page.frame, None)
+        for k, mf in enumerate(page.mirrors, start=1):
+            self.rmap.pop(mf, None)
+            self.write_pte(page.va + k * self.offset, 0)
+            if page.kind == "ram":
+                self.mem.release(mf)
+        return page
+
+    def failed_dimms(self) -> set[int]:
+        return getattr(self, "_failed", set())
+
+    def page_of_frame(self, frame: int) -> tuple[Page, int] | None:
+        """The page a frame backs and which copy it is (0 native, k mirror)."""
+        hit = self.rmap.get(frame)
+        return (self.pages[hit[0]], hit[1]) if hit else None
+
+    def va_of(self, pa: int) -> tuple[int, int] | None:
+        found = self.page_of_frame(pa // PAGE)
+        if found is None:
+            return None
+        page, k = found
+        return page.va + k * self.offset + (pa & 0xFFF), k
+
+    def mirror_mismatches(self) -> list[dict]:
+        """Pages whose mirror copies differ from the native copy (byte-exact)."""
+        out = []
+        for page in self.pages.values():
+            if page.kind != "ram":
+                continue
+            native = self.mem.frame_bytes(page.frame)
+            for k, mf in enumerate(page.mirrors, start=1):
+                other = self.mem.frame_bytes(mf)
+                if other != native:
+                    first = next(i for i in range(PAGE) if other[i] != native[i])
+                    out.append({"va": page.va + first, "copy": k})
+        return out
+
+
+__all__ = ["ADDR_MASK", "VM", "Page"]

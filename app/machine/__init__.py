@@ -1,0 +1,1 @@
+"""The physical machine: memory in frames on DIMMs, x86-64 page tables, vCPUs."""

@@ -1,0 +1,111 @@
+"""Machine memory: one host buffer in 4 KiB frames, split into DIMMs, every frame owned.
+
+Every vCPU maps this same buffer (Unicorn's mem_map_ptr), so a frame written by one
+VM's CPU is what the hypervisor and the host-memory panel read.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from dataclasses import dataclass
+
+PAGE = 0x1000
+PAGE_SHIFT = 12
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who a frame belongs to. kind: hypervisor | native | mirror | pagetable | free | poisoned."""
+
+    kind: str
+    vm: int | None = None
+    copy: int = 0  # 0 native, k >= 1 the k-th mirror
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "vm": self.vm, "copy": self.copy}
+
+
+FREE = Owner("free")
+HYPERVISOR = Owner("hypervisor")
+
+
+@dataclass(frozen=True)
+class Dimm:
+    index: int
+    first_frame: int
+    frames: int
+
+    def __contains__(self, frame: int) -> bool:
+        return self.first_frame <= frame < self.first_frame + self.frames
+
+
+class MachineMemory:
+    def __init__(self, size: int = 8 << 20, dimms: int = 4) -> None:
+        if size % (PAGE * dimms):
+            raise ValueError("memory size must split evenly into DIMMs of whole frames")
+        self.size = size
+        self.buffer = (ctypes.c_ubyte * size)()
+        self.address = ctypes.addressof(self.buffer)
+        self.view = memoryview(self.buffer).cast("B")
+        self.frames = size // PAGE
+        per = self.frames // dimms
+        self.dimms = [Dimm(i, i * per, per) for i in range(dimms)]
+        self.owners: list[Owner] = [FREE] * self.frames
+        # while a step is recorded, every write made through this API (the hypervisor's,
+        # not the CPU's) and every change of owner is journaled for exact undo
+        self.journal: list[tuple[int, bytes]] | None = None
+        self.owner_journal: list[tuple[int, Owner, Owner]] | None = None
+
+    def dimm_of(self, frame: int) -> Dimm:
+        return self.dimms[frame // self.dimms[0].frames]
+
+    def read(self, pa: int, size: int) -> bytes:
+        self._check(pa, size)
+        return bytes(self.view[pa:pa + size])
+
+    def write(self, pa: int, data: bytes) -> None:
+        self._check(pa, len(data))
+        if self.journal is not None:
+            self.journal.append((pa, bytes(self.view[pa:pa + len(data)])))
+        self.view[pa:pa + len(data)] = data
+
+    def read_u64(self, pa: int) -> int:
+        self._check(pa, 8)
+        return struct.unpack_from("<Q", self.buffer, pa)[0]
+
+    def write_u64(self, pa: int, value: int) -> None:
+        self._check(pa, 8)
+        if self.journal is not None:
+            self.journal.append((pa, bytes(self.view[pa:pa + 8])))
+        struct.pack_into("<Q", self.buffer, pa, value & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def frame_bytes(self, frame: int) -> bytes:
+        return self.read(frame << PAGE_SHIFT, PAGE)
+
+    def _check(self, pa: int, size: int) -> None:
+        if pa < 0 or pa + size > self.size:
+            raise ValueError(f"machine address {pa:#x}+{size} outside memory")
+
+    def allocate(self, owner: Owner, dimm: int, avoid: set[int] = frozenset()) -> int:
+        """A free frame, preferring `dimm`, never on a DIMM in `avoid`; zeroed."""
+        order = [dimm] + [d.index for d in self.dimms if d.index != dimm]
+        for d in order:
+            if d in avoid:
+                continue
+            dm = self.dimms[d]
+            for f in range(dm.first_frame, dm.first_frame + dm.frames):
+                if self.owners[f] == FREE:
+                    self.set_owner(f, owner)
+                    self.write(f << PAGE_SHIFT, bytes(PAGE))
+                    return f
+        raise MemoryError(f"machine memory exhausted (no free frame for {owner.kind})")
+
+    def release(self, frame: int) -> None:
+        if self.owners[frame].kind != "poisoned":
+            self.set_owner(frame, FREE)
+
+    def set_owner(self, frame: int, owner: Owner) -> None:
+        if self.owner_journal is not None and self.owners[frame] != owner:
+            self.owner_journal.append((frame, self.owners[frame], owner))
+        self.owners[frame] = owner

@@ -1,0 +1,191 @@
+"""The mirroring rewriter: every memory write is followed by its mirror.
+
+rewrite() takes the parsed program and its native image and returns the mirrored
+program, its image and the line map (native instruction -> rewritten group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from app.abi import MIRROR_COPIES
+from app.asm.errors import AsmError
+from app.asm.layout import Image, assemble
+from app.asm.operand import Imm, Mem, Target
+from app.asm.parser import Data, Insn, Label, Program
+from app.rewriter.classify import Decoded, WriteClass, classify, decode
+from app.rewriter.liveness import ALL, live_in_of, live_out
+from app.rewriter.rules import Context, RefuseError, mirror, rule_entry
+
+TEXT = ("ktext", "text")
+
+
+@dataclass
+class Member:
+    address: int
+    size: int
+    text: str
+    role: str
+
+
+@dataclass
+class Group:
+    """One native instruction and what runs for it in the rewritten program."""
+
+    index: int
+    native_address: int
+    native_text: str
+    line: int
+    origin: str
+    wclass: WriteClass
+    members: list[Member]
+
+    @property
+    def start(self) -> int:
+        return self.members[0].address
+
+    @property
+    def end(self) -> int:
+        last = self.members[-1]
+        return last.address + last.size
+
+    def to_json(self) -> dict:
+        return {"native": {"line": self.line if self.origin == "program" else None,
+                           "origin": self.origin, "address": self.native_address,
+                           "text": self.native_text, "class": self.wclass.kind},
+                "rewritten": [{"address": m.address, "text": m.text, "role": m.role}
+                              for m in self.members]}
+
+
+@dataclass
+class Rewritten:
+    mode: str
+    offset: int
+    program: Program
+    image: Image
+    groups: list[Group]
+
+
+def _analyse(image: Image, program: Program):
+    insns = image.insns
+    index = {p.address: i for i, p in enumerate(insns)}
+    decoded: list[Decoded] = [decode(p.encoding, p.address) for p in insns]
+    succ, kind, target = [], [], []
+    n = len(insns)
+    for p, d in zip(insns, decoded, strict=True):
+        fall = index.get(p.address + p.size, n)
+        op = p.insn.operands[0] if p.insn.operands else None
+        direct = index.get(op.expr.value(image.symbols)) if isinstance(op, Target) else None
+        name = d.name
+        if name == "call":
+            kind.append("call" if direct is not None else "opaque")
+            succ.append([])
+            target.append(direct)
+            continue
+        target.append(None)
+        if name in ("ret", "retq"):
+            kind.append("ret")
+            succ.append([])
+        elif name == "jmp":
+            kind.append("plain" if direct is not None else "opaque")
+            succ.append([direct] if direct is not None else [])
+        elif name.startswith(("j", "loop")):
+            kind.append("plain" if direct is not None else "opaque")
+            succ.append([fall, direct] if direct is not None else [])
+        elif name == "hlt":
+            kind.append("plain")
+            succ.append([])
+        else:
+            kind.append("plain")
+            succ.append([fall])
+    return decoded, succ, kind, target
+
+
+def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
+    """Instruction indices that are function entries: every call target, main, and code
+    whose address the program takes (function pointers); not .L labels (jump tables)."""
+    index = {p.address: i for i, p in enumerate(image.insns)}
+    entries = {t for t in target if t is not None}
+    names = {"main"}
+    for items in program.sections.values():
+        for it in items:
+            exprs = it.exprs if isinstance(it, Data) else []
+            if isinstance(it, Insn):
+                for op in it.operands:
+                    if isinstance(op, Imm):
+                        exprs.append(op.expr)
+                    elif isinstance(op, Mem) and op.disp is not None and it.mnemonic.startswith(
+                            "lea"):
+                        exprs.append(op.disp)
+            for e in exprs:
+                names |= {s for s in e.symbols() if not s.startswith(".L")}
+    for name in names:
+        addr = image.symbols.get(name)
+        if addr is not None and addr in index:
+            entries.add(index[addr])
+    return entries
+
+
+def rewrite(program: Program, image: Image, mode: str, offset: int,
+            extra_symbols: dict[str, int] | None = None) -> Rewritten:
+    if mode not in MIRROR_COPIES:
+        raise ValueError(f"unknown mirror mode {mode}")
+    if offset <= 0 or offset % 0x1000:
+        raise AsmError(f"mirror offset {offset:#x} must be a positive multiple of 4 KiB")
+    offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
+    decoded, succ, kind, target = _analyse(image, program)
+    outs = live_out(decoded, succ, kind, target) if offsets else [ALL] * len(decoded)
+    entries = _entries(image, program, target) if offsets else set()
+    plan: dict[int, tuple[list[Insn], Insn, list[Insn]]] = {}
+    value_of = image.symbols.__getitem__
+    for i, p in enumerate(image.insns):
+        wclass = classify(decoded[i])
+        native = replace(p.insn, meta={"role": "native", "group": i, "class": wclass})
+        ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
+                      ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
+        if offsets:
+            try:
+                if i in entries:
+                    rule_entry(ctx)
+                mirror(ctx)
+            except RefuseError as e:
+                raise AsmError(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
+                               p.insn.origin) from None
+        for extra in (*ctx.pre, *ctx.post):
+            extra.meta["group"] = i
+        plan[id(p.insn)] = (ctx.pre, native, ctx.post)
+    out = Program(equates=program.equates, lines=program.lines)
+    for sec, items in program.sections.items():
+        new = out.sections[sec]
+        for it in items:
+            if isinstance(it, Insn):
+                pre, native, post = plan[id(it)]
+                new += [*pre, native, *post]
+            else:
+                new.append(it)
+    mirrored = assemble(out, extra_symbols=extra_symbols)
+    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+
+
+def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:
+    groups: list[Group] = []
+    for p in native.insns:
+        groups.append(Group(len(groups), p.address, source_text(program, p.insn), p.insn.line,
+                            p.insn.origin, WriteClass("none"), []))
+    for p in rewritten.insns:
+        g = groups[p.insn.meta["group"]]
+        if p.insn.meta["role"] == "native":
+            g.wclass = p.insn.meta["class"]
+        g.members.append(Member(p.address, p.size, p.insn.text(), p.insn.meta["role"]))
+    return groups
+
+
+def source_text(program: Program, insn: Insn) -> str:
+    """The instruction as the user wrote it (labels and comments stripped)."""
+    text = program.lines.get((insn.origin, insn.line), insn.text())
+    while ":" in text.split()[0] if text.split() else False:
+        text = text.split(":", 1)[1].strip()
+    return text if text.split()[0].lower() == insn.mnemonic or insn.prefixes else insn.text()
+
+
+__all__ = ["Group", "Label", "Member", "Rewritten", "rewrite"]

@@ -1,0 +1,62 @@
+"""From program text to runnable images: link the guest kernel and the library
+functions the program calls, assemble natively, then rewrite for the mirror mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.abi import kernel_symbols
+from app.asm.errors import AsmError
+from app.asm.layout import Image, assemble
+from app.asm.parser import Label, Program, parse
+from app.guest import kernel_source, library_for
+from app.rewriter import Rewritten, rewrite
+
+MAX_SOURCE = 512 * 1024
+
+
+@dataclass
+class Build:
+    source: str
+    program: Program
+    native: Image
+    rewritten: Rewritten
+
+    @property
+    def image(self) -> Image:
+        return self.rewritten.image
+
+
+def link(text: str) -> Program:
+    if len(text) > MAX_SOURCE:
+        raise AsmError(f"program is larger than {MAX_SOURCE // 1024} KiB")
+    prog = parse(text, "program")
+    if "main" not in prog.labels():
+        raise AsmError("the program has no 'main' label (entry point)")
+    defined = set(prog.labels()) | set(prog.equates)
+    if "_start" in defined:
+        raise AsmError("'_start' is the guest kernel's entry; name the program's entry 'main'",
+                       prog.labels()["_start"].line)
+    needed = set()
+    for insn in prog.instructions():
+        needed |= insn.symbols()
+    for items in prog.sections.values():
+        for it in items:
+            for e in getattr(it, "exprs", []):
+                needed |= e.symbols()
+    parse(kernel_source(), "kernel", into=prog)
+    lib = library_for(needed - defined, defined)
+    if lib:
+        parse(lib, "kernel", into=prog)
+    return prog
+
+
+def build(text: str, mode: str = "on", offset: int = 0x8000000) -> Build:
+    """Assemble `text` with the kernel; raise AsmError (with a line) on bad input."""
+    prog = link(text)
+    extra = kernel_symbols()
+    native = assemble(prog, extra_symbols=extra)
+    return Build(text, prog, native, rewrite(prog, native, mode, offset, extra))
+
+
+__all__ = ["Build", "Label", "build", "link"]

@@ -1,0 +1,127 @@
+"""Which general registers are dead where: the rewriter's scratch registers come from
+here, so a mirror sequence needs no save and restore when a register is free.
+
+Whole-program backward analysis over 16-bit masks. Sound without assuming the ABI:
+a direct call reads what its callee reads plus what is live after it; a `ret`
+returns to some call site, so what is live after any call site is live at every
+`ret`; an indirect jump or call, or leaving the program, makes everything live.
+Writes to 8- and 16-bit parts do not kill a register (the rest of it survives).
+"""
+
+from __future__ import annotations
+
+from app.rewriter.classify import Decoded
+
+GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+BIT = {r: 1 << i for i, r in enumerate(GPRS)}
+ALL = (1 << len(GPRS)) - 1
+
+_FAMILY: dict[str, tuple[str, int]] = {}
+for _r, (_q, _d, _w, _b) in {
+    "rax": ("rax", "eax", "ax", "al"), "rbx": ("rbx", "ebx", "bx", "bl"),
+    "rcx": ("rcx", "ecx", "cx", "cl"), "rdx": ("rdx", "edx", "dx", "dl"),
+    "rsi": ("rsi", "esi", "si", "sil"), "rdi": ("rdi", "edi", "di", "dil"),
+    "rbp": ("rbp", "ebp", "bp", "bpl"), "rsp": ("rsp", "esp", "sp", "spl"),
+}.items():
+    _FAMILY.update({_q: (_r, 8), _d: (_r, 4), _w: (_r, 2), _b: (_r, 1)})
+for _n in range(8, 16):
+    _FAMILY.update({f"r{_n}": (f"r{_n}", 8), f"r{_n}d": (f"r{_n}", 4),
+                    f"r{_n}w": (f"r{_n}", 2), f"r{_n}b": (f"r{_n}", 1)})
+for _h in ("ah", "bh", "ch", "dh"):
+    _FAMILY[_h] = ("r" + _h[0] + "x", 1)
+
+
+def family(reg: str) -> str | None:
+    f = _FAMILY.get(reg)
+    return f[0] if f else None
+
+
+def sub_register(reg64: str, size: int) -> str:
+    for name, (fam, sz) in _FAMILY.items():
+        if fam == reg64 and sz == size and not name.endswith("h") | (name in ("ah", "bh")):
+            if name in ("ah", "bh", "ch", "dh"):
+                continue
+            return name
+    raise KeyError((reg64, size))
+
+
+def mask(regs) -> int:
+    m = 0
+    for r in regs:
+        f = _FAMILY.get(r)
+        if f:
+            m |= BIT[f[0]]
+    return m
+
+
+def _use_def(d: Decoded) -> tuple[int, int]:
+    use = mask(d.regs_read)
+    kill = 0
+    for r in d.regs_written:
+        f = _FAMILY.get(r)
+        if f and f[1] >= 4:
+            kill |= BIT[f[0]]
+    # Capstone leaves out a few implicit reads the CPU really makes
+    if d.name.startswith(("stos", "movs", "lods", "scas", "cmps")) and d.name not in (
+            "movsx", "movsxd", "movss"):
+        use |= BIT["rdi"] | BIT["rsi"] | BIT["rax"] | (BIT["rcx"] if d.rep else 0)
+    if d.name == "int":
+        use |= BIT["rax"] | BIT["rdi"] | BIT["rsi"] | BIT["rdx"] | BIT["r10"]
+        kill |= BIT["rax"]
+    return use, kill & ~use if d.name in ("xchg", "xadd", "cmpxchg") else kill
+
+
+def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
+             call_target: list[int | None]) -> list[int]:
+    """Live-after mask for each instruction.
+
+    kind[i]: 'plain' | 'call' | 'ret' | 'opaque' (indirect branch, leaves the program).
+    succ[i]: successor indices for plain instructions (fall-through and direct targets).
+    call_target[i]: callee index for direct calls to a known instruction.
+    """
+    n = len(decoded)
+    ud = [_use_def(d) for d in decoded]
+    live_in = [0] * n
+    call_sites = [i for i in range(n) if kind[i] == "call"]
+    changed = True
+    while changed:
+        changed = False
+        ret_out = 0
+        for c in call_sites:
+            ret_out |= live_in[c + 1] if c + 1 < n else ALL
+        for i in range(n - 1, -1, -1):
+            k = kind[i]
+            if k == "opaque":
+                new = ALL
+            elif k == "ret":
+                new = ret_out | BIT["rsp"]
+            elif k == "call":
+                after = live_in[i + 1] if i + 1 < n else ALL
+                t = call_target[i]
+                callee = live_in[t] if t is not None else ALL
+                new = callee | after | ud[i][0]
+            else:
+                out = 0
+                for s in succ[i]:
+                    out |= live_in[s] if s < n else ALL
+                use, kill = ud[i]
+                new = use | (out & ~kill)
+            if new != live_in[i]:
+                live_in[i] = new
+                changed = True
+    outs = []
+    for i in range(n):
+        if kind[i] in ("opaque", "ret", "call"):
+            outs.append(ALL)
+        else:
+            o = 0
+            for s in succ[i]:
+                o |= live_in[s] if s < n else ALL
+            outs.append(o)
+    return outs
+
+
+def live_in_of(outs: list[int], decoded: list[Decoded], i: int) -> int:
+    use, kill = _use_def(decoded[i])
+    return use | (outs[i] & ~kill)

@@ -1,0 +1,64 @@
+"""Headless runs for the CLI: a session driven to the end, with scheduled injections."""
+
+from __future__ import annotations
+
+from app.session.session import Session, SessionError
+
+
+def run_program(source: str, mirror: str, offset: int, max_steps: int,
+                injections: list[tuple[str, str, int]] = ()) -> dict:
+    try:
+        s = Session(source, mirror, offset)
+    except SessionError as e:
+        return {"status": "error", "exit_code": None, "mirror": mirror,
+                "mirror_consistent": None, "console": "",
+                "counters": {"native_instructions": 0, "executed_instructions": 0,
+                             "native_writes": 0, "mirror_writes": 0},
+                "events": [], "error": e.to_json()}
+    events: list[dict] = []
+    vm = s.vms[0]
+    for kind, target, at in sorted(injections, key=lambda x: x[2]):
+        if at > max_steps:
+            break
+        if vm.status == "running" and vm.counters.native_instructions < at:
+            s.run(max_native=at - vm.counters.native_instructions)
+        if vm.status != "running":
+            break
+        try:
+            s.inject(kind, target)
+        except SessionError as e:
+            result = s.result()
+            result.update(status="error", error=e.to_json(), events=_notes(s))
+            return result
+    if vm.status == "running":
+        s.run(max_native=max_steps - vm.counters.native_instructions)
+    result = s.result()
+    result["events"] = events + _notes(s)
+    return result
+
+
+def _notes(s: Session) -> list[dict]:
+    return [n for n in s.hv.log if n["kind"] not in ("console", "vm_created")]
+
+
+def describe(result: dict) -> str:
+    c = result["counters"]
+    lines = [f"status: {result['status']}"]
+    if result["exit_code"] is not None:
+        lines.append(f"exit code: {result['exit_code']}")
+    if result.get("error"):
+        err = result["error"]
+        where = f"line {err['line']}: " if err.get("line") else ""
+        lines.append(f"error: {where}{err['message']}")
+    lines.append(f"mirror: {result['mirror']}  consistent: {result['mirror_consistent']}")
+    lines.append(f"instructions: {c['native_instructions']} native, "
+                 f"{c['executed_instructions']} executed; writes: {c['native_writes']} "
+                 f"native, {c['mirror_writes']} mirror")
+    for e in result["events"]:
+        if e["kind"] in ("inject", "ce", "mce", "recovered", "killed", "fault", "vote",
+                         "scrub", "refused"):
+            detail = e.get("report") or e.get("reason") or e.get("outcome") or e.get("error")
+            lines.append(f"  {e['kind']}: {detail or ''}")
+    if result["console"]:
+        lines += ["console:", result["console"]]
+    return "\n".join(lines)

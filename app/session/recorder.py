@@ -1,0 +1,152 @@
+"""Records one step: everything it changes, with old and new values.
+
+The public part is the step event (documented in schema.json); the private part is
+what exact undo needs beyond it (hypervisor bookkeeping, journaled memory writes).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from unicorn import UC_HOOK_MEM_WRITE
+
+from app.hypervisor import VM, Hypervisor
+from app.machine.memory import PAGE
+from app.machine.paging import LEVELS, P, frame_of
+
+
+def hexv(v: int) -> str:
+    return f"{v & 0xFFFF_FFFF_FFFF_FFFF:#x}" if v >= 0 else f"{v:#x}"
+
+
+@dataclass
+class Undo:
+    vm: int
+    regs: dict[str, int]
+    cpu_writes: list[tuple[int, bytes]] = field(default_factory=list)
+    journal: list[tuple[int, bytes]] = field(default_factory=list)
+    owners: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+
+def _meta(hv: Hypervisor, vm: VM) -> dict:
+    return {"pages": copy.deepcopy(vm.pages), "rmap": dict(vm.rmap), "tables": set(vm.tables),
+            "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
+            "console": len(vm.console), "counters": copy.copy(vm.counters),
+            "faults": copy.deepcopy(hv.faults), "holes": set(vm.cpu.holes)}
+
+
+def _table_index(vm: VM) -> dict[int, tuple[int, int]]:
+    """table frame -> (level, va base) for the VM's tree."""
+    out = {vm.pml4: (0, 0)}
+    todo = [vm.pml4]
+    mem = vm.mem
+    while todo:
+        t = todo.pop()
+        level, base = out[t]
+        if level == 3:
+            continue
+        for i in range(512):
+            e = mem.read_u64(t * PAGE + i * 8)
+            if e & P and frame_of(e) not in out:
+                out[frame_of(e)] = (level + 1, base | (i << (39 - 9 * level)))
+                todo.append(frame_of(e))
+    return out
+
+
+class Recorder:
+    """Use as: rec = Recorder(hv, vm); ...run...; event_part, undo = rec.finish()."""
+
+    def __init__(self, hv: Hypervisor, vm: VM, trace_writes: bool = True) -> None:
+        self.hv, self.vm = hv, vm
+        self.regs = vm.cpu.state()
+        self.tables = {f: vm.mem.frame_bytes(f) for f in vm.tables}
+        self.undo = Undo(vm.id, self.regs, meta=_meta(hv, vm))
+        self.log_start = len(hv.log)
+        self.writes: list[tuple[int, int, bytes, int]] = []
+        vm.mem.journal = self.undo.journal
+        vm.mem.owner_journal = self.undo.owners
+        self.hook = vm.cpu.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_write) if trace_writes else None
+
+    def _on_write(self, uc, access, pa: int, size: int, value, _data) -> None:
+        # the hook runs before the store: the buffer still holds the old bytes
+        mem = self.vm.mem
+        if pa >= 0 and pa + size <= mem.size:
+            rip = uc.reg_read(self.vm.cpu.RIP)
+            self.writes.append((pa, size, bytes(mem.view[pa:pa + size]), rip))
+
+    def finish(self) -> tuple[dict, Undo]:
+        vm, hv, mem = self.vm, self.hv, self.vm.mem
+        if self.hook is not None:
+            vm.cpu.uc.hook_del(self.hook)
+        mem.journal = None
+        mem.owner_journal = None
+        after = vm.cpu.state()
+        regs = {n: {"old": hexv(self.regs[n]), "new": hexv(after[n])}
+                for n in after if after[n] != self.regs[n]}
+        role_at = {m.address: m.role for g in vm.groups for m in g.members}
+        writes = []
+        for pa, size, old, rip in self.writes:
+            self.undo.cpu_writes.append((pa, old))
+            where = vm.va_of(pa)
+            owner = mem.owners[pa // PAGE]
+            writes.append({"va": where[0] if where else None, "pa": pa, "size": size,
+                           "old": old.hex(), "new": mem.read(pa, size).hex(),
+                           "copy": "native" if owner.copy == 0 else f"mirror {owner.copy}",
+                           "owner": owner.kind, "role": role_at.get(rip, "native"),
+                           "rip": rip})
+        ptes = self._pte_changes()
+        frames = [{"frame": f, "old": o.to_json(), "new": n.to_json()}
+                  for f, o, n in self.undo.owners]
+        notes = hv.log[self.log_start:]
+        console = "".join(n["text"] for n in notes if n["kind"] == "console")
+        part = {"regs": regs, "writes": writes, "ptes": ptes, "frames": frames,
+                "console": console, "notes": [n for n in notes if n["kind"] != "console"],
+                "counters": vm.counters.to_json()}
+        return part, self.undo
+
+    def _pte_changes(self) -> list[dict]:
+        vm, mem = self.vm, self.vm.mem
+        index = _table_index(vm)
+        out = []
+        for f in set(self.tables) | set(vm.tables):
+            before = self.tables.get(f, bytes(PAGE))
+            now = mem.frame_bytes(f) if f in vm.tables else bytes(PAGE)
+            if before == now:
+                continue
+            level, base = index.get(f, (3, 0))
+            for i in range(0, PAGE, 8):
+                if before[i:i + 8] != now[i:i + 8]:
+                    idx = i // 8
+                    va = base | (idx << (39 - 9 * level))
+                    old = int.from_bytes(before[i:i + 8], "little")
+                    new = int.from_bytes(now[i:i + 8], "little")
+                    out.append({"table_frame": f, "index": idx, "level": LEVELS[level],
+                                "va": va, "old": hexv(old), "new": hexv(new),
+                                "mirror": level == 3 and vm.in_mirror_range(va)})
+        return out
+
+
+def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
+    """Put machine, VM and hypervisor back exactly as before the step."""
+    mem = vm.mem
+    for pa, old in reversed(undo.journal):
+        mem.view[pa:pa + len(old)] = old
+    for pa, old in reversed(undo.cpu_writes):
+        mem.view[pa:pa + len(old)] = old
+    for frame, old, _new in reversed(undo.owners):
+        mem.owners[frame] = old
+    m = undo.meta
+    vm.pages, vm.rmap, vm.tables = m["pages"], m["rmap"], m["tables"]
+    vm.status, vm.exit_code, vm.report = m["status"], m["exit_code"], m["report"]
+    del vm.console[m["console"]:]
+    vm.counters = m["counters"]
+    hv.faults = m["faults"]
+    for f in set(vm.cpu.holes) - m["holes"]:
+        vm.cpu.remap_frame(f)
+    for f in m["holes"] - set(vm.cpu.holes):
+        vm.cpu.unmap_frame(f)
+    vm.cpu.restore(undo.regs)
+    vm.cpu.flush_tlb()
+    vm.cpu.uc.ctl_flush_tb()

@@ -1,0 +1,223 @@
+"""A session owns one machine and its VMs and answers commands with step events.
+
+Every command that changes state appends one history entry holding, per VM touched,
+the event sent to clients and the private undo record; `back` applies the newest
+entry's undo records in reverse. Events carry old values too, so a client can also
+walk backwards from the events alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.abi import DEFAULT_OFFSET, MIRROR_COPIES
+from app.asm.errors import AsmError
+from app.hypervisor import VM, Hypervisor, runner
+from app.rewriter.build import Build, build
+from app.session.recorder import Recorder, apply_undo
+from app.session.targets import resolve_target
+
+MAX_GROUP_STEPS = 100_000
+_PRIORITY = ("killed", "fault", "exit", "recovered", "mce", "refused", "vote", "ce", "scrub",
+             "hypercall", "inject")
+
+
+class SessionError(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+    def to_json(self) -> dict:
+        return {"message": self.message, "line": self.line}
+
+
+@dataclass
+class Entry:
+    command: str
+    events: list[dict]
+    undos: list = field(default_factory=list)
+
+
+class Session:
+    def __init__(self, source: str, mirror: str = "on", offset: int = DEFAULT_OFFSET,
+                 compare: bool = False, memory: int = 8 << 20) -> None:
+        if mirror not in MIRROR_COPIES:
+            raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
+        self.source, self.mirror, self.offset = source, mirror, offset
+        self.compare, self.memory = compare, memory
+        try:
+            self.build: Build = build(source, mirror if mirror != "off" else "on", offset)
+        except AsmError as e:
+            raise SessionError(e.message, e.line if e.origin == "program" else None) from None
+        self.seq = 0
+        self._boot()
+
+    def _boot(self) -> None:
+        self.hv = Hypervisor(self.memory)
+        self.vms: list[VM] = [self.hv.create_vm(self.build, self.mirror, "mirrored" if
+                                                self.mirror != "off" else "unmirrored")]
+        if self.compare and self.mirror != "off":
+            self.vms.append(self.hv.create_vm(self.build, "off", "unmirrored"))
+        self.hv.log.clear()
+        self.history: list[Entry] = []
+
+    # -- helpers
+    def vm(self, vid: int | None = None) -> VM:
+        if vid is None:
+            return self.vms[0]
+        for v in self.vms:
+            if v.id == vid:
+                return v
+        raise SessionError(f"there is no VM {vid}")
+
+    def _event(self, vm: VM, kind: str, part: dict, native=None, rewritten=None) -> dict:
+        self.seq += 1
+        notes = part.get("notes", [])
+        for k in _PRIORITY:
+            if any(n["kind"] == k for n in notes):
+                kind = k if kind == "step" else kind
+                break
+        return {"seq": self.seq, "vm": vm.id, "kind": kind, "status": vm.status,
+                "native": native, "rewritten": rewritten or [], **part}
+
+    def _group_json(self, vm: VM, g, executed: set[int]) -> tuple[dict | None, list]:
+        if g is None:
+            return None, []
+        native = {"address": g.native_address, "text": g.native_text,
+                  "line": g.line if g.origin == "program" else None, "origin": g.origin,
+                  "class": g.wclass.kind}
+        rewritten = [{"address": m.address, "text": m.text, "role": m.role,
+                      "executed": m.address in executed} for m in g.members]
+        return native, rewritten
+
+    def current_group(self, vm: VM):
+        rip = vm.cpu.reg("rip")
+        return vm.group_at.get(rip) or next(
+            (g for g in vm.groups if g.members and g.start <= rip < g.end), None)
+
+    # -- stepping
+    def _step_vm(self, vm: VM, granularity: str) -> tuple[dict, object]:
+        group = self.current_group(vm)
+        rec = Recorder(self.hv, vm)
+        executed: set[int] = set()
+        try:
+            for _ in range(MAX_GROUP_STEPS):
+                rip = vm.cpu.reg("rip")
+                executed.add(rip)
+                result = runner.step(self.hv, vm)
+                if result != "ok" or granularity == "rewritten":
+                    break
+                now = vm.cpu.reg("rip")
+                # a native step ends at the start of a group; a rep instruction stays
+                # at its own address until its last element is done
+                if now in vm.group_at and (now != rip or now not in _rep_addresses(vm)):
+                    break
+            else:
+                self.hv.note("limit", vm, message=f"one native step ran {MAX_GROUP_STEPS} "
+                                                  "instructions; stopped")
+        finally:
+            part, undo = rec.finish()
+        native, rewritten = self._group_json(vm, group, executed)
+        return self._event(vm, "step", part, native, rewritten), undo
+
+    def step(self, granularity: str = "native") -> list[dict]:
+        if granularity not in ("native", "rewritten"):
+            raise SessionError("granularity is 'native' or 'rewritten'")
+        entry = Entry(f"step:{granularity}", [])
+        for vm in self.vms:
+            if vm.status != "running":
+                continue
+            event, undo = self._step_vm(vm, granularity)
+            entry.events.append(event)
+            entry.undos.append(undo)
+        if entry.events:
+            self.history.append(entry)
+        return entry.events
+
+    def back(self) -> list[dict]:
+        if not self.history:
+            raise SessionError("nothing to step back over")
+        entry = self.history.pop()
+        for undo in reversed(entry.undos):
+            apply_undo(self.hv, self.vm(undo.vm), undo)
+        self.seq += 1
+        return [{"seq": self.seq, "kind": "back", "undone": [e["seq"] for e in entry.events],
+                 "command": entry.command}]
+
+    def run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
+            ) -> list[dict]:
+        """Run every VM until exit, kill, fault, a breakpoint (native addresses) or the
+        budget of native instructions (counted per VM from now)."""
+        entry = Entry("run", [])
+        for vm in self.vms:
+            if vm.status != "running":
+                continue
+            stops = {g.start for g in vm.groups if g.native_address in breakpoints
+                     and g.members}
+            start = vm.counters.native_instructions
+            rec = Recorder(self.hv, vm, trace_writes=False)
+            snapshot = bytes(vm.mem.view)
+            try:
+                reason = runner.run(self.hv, vm, None if max_native is None
+                                    else start + max_native, stops)
+            finally:
+                part, undo = rec.finish()
+            undo.cpu_writes = _diff(snapshot, vm.mem.view)
+            part["writes"] = []
+            native, _ = self._group_json(vm, self.current_group(vm), set())
+            event = self._event(vm, "run", part, native)
+            event["stopped"] = reason
+            entry.events.append(event)
+            entry.undos.append(undo)
+        if entry.events:
+            self.history.append(entry)
+        return entry.events
+
+    def reset(self) -> list[dict]:
+        self._boot()
+        self.seq += 1
+        return [{"seq": self.seq, "kind": "reset"}]
+
+    def inject(self, kind: str, target: str, vm: int | None = None, bit: int = 0,
+               copy: int = 0) -> list[dict]:
+        v = self.vm(vm)
+        rec = Recorder(self.hv, v, trace_writes=False)
+        try:
+            args = resolve_target(self, v, kind, target, copy)
+            self.hv.inject(kind, bit=bit, **args)
+        except ValueError as e:
+            rec.finish()
+            raise SessionError(str(e)) from None
+        part, undo = rec.finish()
+        event = self._event(v, "inject", part)
+        self.history.append(Entry("inject", [event], [undo]))
+        return [event]
+
+    # -- results
+    def result(self) -> dict:
+        vm = self.vms[0]
+        status = {"running": "limit"}.get(vm.status, vm.status)
+        return {"status": status, "exit_code": vm.exit_code, "mirror": vm.mode,
+                "mirror_consistent": self.hv.mirror_consistent(vm),
+                "console": vm.console.decode("latin-1"),
+                "counters": {k: v for k, v in vm.counters.to_json().items()
+                             if k in ("native_instructions", "executed_instructions",
+                                      "native_writes", "mirror_writes")},
+                "error": None if vm.status != "killed" and vm.status != "fault" else {
+                    "message": vm.report, "line": None}}
+
+
+def _rep_addresses(vm: VM) -> set[int]:
+    if not hasattr(vm, "_rep"):
+        vm._rep = {p.address for p in vm.image.insns
+                   if any(x.startswith("rep") for x in p.insn.prefixes)}
+    return vm._rep
+
+
+def _diff(before: bytes, after) -> list[tuple[int, bytes]]:
+    out = []
+    now = bytes(after)
+    for pa in range(0, len(before), 0x1000):
+        if before[pa:pa + 0x1000] != now[pa:pa + 0x1000]:
+            out.append((pa, before[pa:pa + 0x1000]))
+    return out
