@@ -212,7 +212,16 @@ class _Layout:
         parts = []
         for op in it.operands:
             target = op.inner if isinstance(op, Indirect) else op
-            if isinstance(target, Mem) and target is mem:
+            if isinstance(target, Mem) and target.base is None and target.index is None:
+                # absolute: an explicit SIB form, since Keystone's own RIP-relative
+                # rewrite of a bare address is wrong for some loads
+                value = target.disp.value(self.lookup) if target.disp else 0
+                if not -(1 << 31) <= value < 1 << 31:
+                    raise AsmError(f"absolute address {value:#x} does not fit in 32 bits")
+                seg = f"%{target.seg}:" if target.seg else ""
+                text = f"{seg}{value:#x}(,%riz,1)" if value >= 0 else f"{seg}-{-value:#x}(,%riz,1)"
+                parts.append("*" + text if isinstance(op, Indirect) else text)
+            elif isinstance(target, Mem) and target is mem:
                 disp = mem.disp.value(self.lookup) if mem.disp else 0
                 rel = disp - (addr + size) if size else 0
                 text = target.render(disp_value=rel)

@@ -206,6 +206,10 @@ def rule_copy(ctx: Context) -> None:
         raise RefuseError("no memory operand to mirror")
     _, mem = found
     written = mask(ctx.decoded.regs_written)
+    if ctx.decoded.name == "pop":
+        # pop computes its destination with the already-incremented %rsp, which is
+        # what evaluating the operand after it gives
+        written &= ~BIT["rsp"]
     if written & _regs_in(mem):
         # the instruction changes its own address registers: take the address first
         pre_scratch = Scratch(ctx, _insn_regs(ctx), ctx.dead_before & ctx.dead_after,

@@ -1,0 +1,114 @@
+"""The assembly front end: GNU-as syntax, decimal stays decimal, errors name the line."""
+
+from __future__ import annotations
+
+import pytest
+from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+from capstone import x86_const as C
+
+from app.asm import AsmError, assemble, parse
+from app.rewriter.build import build
+
+_CS = Cs(CS_ARCH_X86, CS_MODE_64)
+_CS.detail = True
+
+
+def _decode(img, index=0):
+    p = img.insns[index]
+    return next(_CS.disasm(p.encoding, p.address))
+
+
+def test_decimal_displacement_stays_decimal():
+    img = assemble(parse("main:\n movq $4, 144(%rdi)\n"))
+    insn = _decode(img)
+    mem = next(op for op in insn.operands if op.type == C.X86_OP_MEM)
+    imm = next(op for op in insn.operands if op.type == C.X86_OP_IMM)
+    assert mem.mem.disp == 144
+    assert imm.imm == 4
+
+
+@pytest.mark.parametrize("text,disp,imm", [
+    ("movl $-16, -8(%rbp)", -8, -16),
+    ("addq $100, 1000(%rsp)", 1000, 100),
+    ("movb $0x7f, 0x10(%rax)", 16, 127),
+    ("movl $010, 010(%rbx)", 8, 8),            # leading zero: octal, as in GNU as
+    ("movw $'A', 2*3+1(%rcx)", 7, 65),
+])
+def test_numbers_round_trip_through_capstone(text, disp, imm):
+    insn = _decode(assemble(parse(f"main:\n {text}\n")))
+    mem = next(op for op in insn.operands if op.type == C.X86_OP_MEM)
+    got = next(op for op in insn.operands if op.type == C.X86_OP_IMM)
+    assert mem.mem.disp == disp
+    assert got.imm & 0xFFFF == imm & 0xFFFF
+
+
+def test_sections_labels_and_data():
+    src = """
+        .file "x.c"
+        .text
+        .globl main
+        .type main, @function
+    main:
+        leaq msg(%rip), %rax
+        movl $big, %ecx
+    1:  decl %ecx
+        jne 1b
+        jmp 2f
+    2:  ret
+        .size main, .-main
+        .section .rodata.str1.1,"aMS",@progbits,1
+    msg: .string "a\\tb"
+        .section .data.rel.local,"aw"
+        .p2align 3
+    ptrs: .quad main, msg+1
+        .byte 1, -1, 'z'
+        .value 513
+        .long 70000
+        .local big
+        .comm big,100,32
+        .section .note.GNU-stack,"",@progbits
+        .ident "GCC"
+    """
+    img = assemble(parse(src))
+    rodata = bytes(img.sections["rodata"].data)
+    data = bytes(img.sections["data"].data)
+    assert rodata == b"a\tb\0"
+    assert int.from_bytes(data[0:8], "little") == img.symbols["main"]
+    assert int.from_bytes(data[8:16], "little") == img.symbols["msg"] + 1
+    assert data[16:19] == bytes([1, 255, ord("z")])
+    assert int.from_bytes(data[19:21], "little") == 513
+    assert int.from_bytes(data[21:25], "little") == 70000
+    assert img.symbols["big"] % 32 == 0
+    lea = _decode(img, 0)
+    mem = next(op for op in lea.operands if op.type == C.X86_OP_MEM)
+    target = lea.address + lea.size + mem.mem.disp
+    assert target == img.symbols["msg"]
+
+
+def test_text_startup_section_is_code():
+    img = assemble(parse('.section .text.startup,"ax",@progbits\nmain:\n ret\n'))
+    assert img.insns[0].address == img.symbols["main"]
+
+
+@pytest.mark.parametrize("src,line,words", [
+    ("main:\n  nop\n  frobnicate %rax\n", 3, "frobnicate"),
+    ("main:\n  movl %eax,\n", 2, "operand"),
+    ("main:\n  call nowhere\n", 2, "nowhere"),
+    ("main:\n  ret\n  .macro foo\n", 3, ".macro"),
+    ("main:\n  movl %eax, (%eax)\n", 2, "64-bit"),
+    ("main:\n  movl %eax, 4(%rip,%rax,2)\n", 2, "index"),
+    ("main:\n  movq %rfoo, %rax\n", 2, "bad register"),
+    ("main:\n  addl $1, (%rax,%rsp,1)\n", 2, "index"),
+    ('main:\n  ret\n  .string "abc\n', 3, "unterminated"),
+    ("main:\n  ret\nmain:\n  ret\n", 3, "already defined"),
+])
+def test_errors_name_the_line(src, line, words):
+    with pytest.raises(AsmError) as err:
+        build(src)
+    assert err.value.line == line
+    assert words in err.value.message
+
+
+def test_missing_main_is_reported():
+    with pytest.raises(AsmError, match="main"):
+        build("start:\n ret\n")
