@@ -295,6 +295,8 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
     symbols = {k: v for k, v in lay.symbols.items() if isinstance(k, str)}
     for name in prog.equates:
         symbols.setdefault(name, lay.lookup(name))
+    for name, value in lay.extra.items():
+        symbols.setdefault(name, value)
     placed.sort(key=lambda p: p.address)
     for p in placed:
         verify.check(p, lay.lookup_map)

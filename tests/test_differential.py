@@ -1,0 +1,50 @@
+"""Differential tests: the mirrored run computes what the unmirrored run and the host
+CPU compute, and ends with every mirror page equal to its native page."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ASM_DIR, C_DIR, compile_to_asm, host_result, needs_gcc, run
+
+C_PROGRAMS = sorted(C_DIR.glob("*.c"))
+ASM_PROGRAMS = sorted(ASM_DIR.glob("*.s"))
+
+
+def _check(source: str, expected: int | None = None) -> None:
+    plain = run(source, "off")
+    assert plain["status"] == "exited", plain["error"]
+    if expected is not None:
+        assert plain["exit_code"] == expected
+    for mode in ("on", "nmr3"):
+        mirrored = run(source, mode)
+        assert mirrored["status"] == "exited", mirrored["error"]
+        assert mirrored["exit_code"] == plain["exit_code"]
+        assert mirrored["console"] == plain["console"]
+        assert mirrored["mirror_consistent"] is True
+        c, p = mirrored["counters"], plain["counters"]
+        # the rewritten program runs the same native instructions, plus mirrors
+        assert c["native_instructions"] == p["executed_instructions"]
+        assert c["native_writes"] == p["native_writes"]
+        copies = 1 if mode == "on" else 2
+        assert c["mirror_writes"] >= copies * c["native_writes"] - copies * 64
+
+
+@needs_gcc
+@pytest.mark.parametrize("opt", ["-O0", "-O2", "-Os"])
+@pytest.mark.parametrize("c_file", C_PROGRAMS, ids=lambda p: p.stem)
+def test_gcc_output_matches_host(c_file, opt, tmp_path):
+    source = compile_to_asm(c_file, opt, tmp_path)
+    expected = host_result(c_file, opt, tmp_path)
+    _check(source, expected)
+
+
+@pytest.mark.parametrize("asm_file", ASM_PROGRAMS, ids=lambda p: p.stem)
+def test_hand_written_programs(asm_file):
+    _check(asm_file.read_text())
+
+
+def test_examples_run_mirrored():
+    from app.examples import names, source
+    for name in names():
+        _check(source(name))
