@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import struct
 
+from unicorn import UC_HOOK_MEM_READ
+
 from app.abi import EPERM, HC_CONSOLE, HC_EXIT, HC_MMU_UPDATE, HC_PTE_READ, HYPERCALLS, UART_PA
 from app.hypervisor import faults as F
 from app.hypervisor.counting import Counting
@@ -55,9 +57,40 @@ class Hypervisor:
         vm.cpu.set_reg("rip", image.symbols["_start"])
         vm.cpu.until = image.symbols["__until"]
         vm.counting = Counting(vm, image)
+        if vm.copies >= 2:
+            # NMR-3: every read of RAM is voted before the load sees it
+            vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, self._voted_read(vm), begin=0,
+                               end=self.mem.size - 1)
         self.vms.append(vm)
         self.note("vm_created", vm, mode=mode, offset=vm.offset, name=vm.name)
         return vm
+
+    def _voted_read(self, vm: VM):
+        """Vote reads made by native instructions only: between a native store and its
+        mirror stores (and from a call to its callee's entry) the copies differ by design,
+        and the mirror instructions' own reads must not be out-voted by stale copies. A
+        rep string instruction is not voted while it runs: it may read what it wrote."""
+        mem = self.mem
+        rip_reg = vm.cpu.RIP
+        voters = {m.address for g in vm.groups for m in g.members if m.role == "native"
+                  and not m.text.startswith("rep")}
+
+        def on_read(uc, access, pa: int, size: int, value, data) -> None:
+            if uc.reg_read(rip_reg) not in voters:
+                return
+            hit = vm.rmap.get(pa >> 12)
+            if hit is None:
+                return
+            page = vm.pages.get(hit[0])
+            if page is None or page.kind != "ram" or len(page.mirrors) < 2:
+                return
+            first, last = (pa & 0xFFF) & ~7, ((pa & 0xFFF) + size - 1) & ~7
+            frames = (page.frame, *page.mirrors)
+            for word in range(first, min(last, 0xFF8) + 8, 8):
+                a, b, c = (mem.view[f * PAGE + word:f * PAGE + word + 8] for f in frames)
+                if not a == b == c:
+                    self.vote(vm, page, word)
+        return on_read
 
     def _uart_read(self, uc, offset, size, data) -> int:
         return 0

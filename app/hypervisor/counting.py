@@ -13,6 +13,7 @@ from bisect import bisect_left
 from app.asm.layout import Image
 from app.rewriter.classify import classify, decode
 
+BLOCK_MAX = 512
 _FIELDS = ("native_instructions", "executed_instructions", "native_writes", "mirror_writes")
 
 
@@ -64,14 +65,14 @@ class Counting:
         if not self.active:
             return
         i0, i1 = self.span(address, address + size)
-        if self.budget is not None and (
-                self.vm.counters.native_instructions + self.natives_in(i0, i1) > self.budget):
-            self.stopped_for_budget = True
-            self.last = None
-            uc.emu_stop()
-            return
         self.last = (i0, i1)
         self.add(i0, i1)
+        # a stop requested here still lets this block run, so stop a whole block early
+        # (a block is at most 512 instructions) and let the caller single-step the rest
+        if self.budget is not None and (
+                self.vm.counters.native_instructions >= self.budget - BLOCK_MAX):
+            self.stopped_for_budget = True
+            uc.emu_stop()
 
     def settle(self, rip: int) -> None:
         """After a stop at `rip`: take back what the last block did not execute."""

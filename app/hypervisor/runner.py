@@ -6,6 +6,7 @@ from __future__ import annotations
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
 
 from app.hypervisor.core import Hypervisor
+from app.hypervisor.counting import BLOCK_MAX
 from app.hypervisor.vm import VM
 
 
@@ -73,36 +74,43 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
         vm._block_hook = cpu.uc.hook_add(UC_HOOK_BLOCK, counting.on_block)
     # one code hook per breakpoint, ranged to its address: free everywhere else.
     # (Unicorn's exits raise a spurious page fault on the page before an exit.)
-    hooks = [cpu.uc.hook_add(UC_HOOK_CODE, _stop_here, begin=a, end=a) for a in breakpoints]
+    armed = [False]  # breakpoints only stop the free run, not the single steps
+
+    def stop_here(uc, address: int, size: int, _data) -> None:
+        if armed[0]:
+            uc.emu_stop()
+
+    hooks = [cpu.uc.hook_add(UC_HOOK_CODE, stop_here, begin=a, end=a) for a in breakpoints]
     try:
         first = True
         while vm.status == "running":
             if max_native is not None and vm.counters.native_instructions >= max_native:
                 return "limit"
             rip = cpu.reg("rip")
-            if not first and rip in breakpoints:
-                return "break"
+            if rip in breakpoints:
+                if not first:
+                    return "break"
+                r = step(hv, vm)  # leave the breakpoint we start on
+                if r != "ok":
+                    return r
+                first = False
+                continue
             first = False
             counting.budget = max_native
             counting.stopped_for_budget = False
-            counting.active = True
+            if max_native is not None and vm.counters.native_instructions >= \
+                    max_native - BLOCK_MAX:
+                r = step(hv, vm)
+                if r != "ok":
+                    return r
+                continue
+            counting.active = armed[0] = True
             try:
                 stop = cpu.run(count=0)
             finally:
-                counting.active = False
+                counting.active = armed[0] = False
             now = cpu.reg("rip")
             counting.settle(now)
-            if counting.stopped_for_budget:
-                # finish the budget exactly, one instruction at a time
-                while (vm.status == "running" and
-                       vm.counters.native_instructions < max_native):
-                    if now in breakpoints and now != rip:
-                        return "break"
-                    r = step(hv, vm)
-                    now = cpu.reg("rip")
-                    if r not in ("ok",):
-                        return r
-                continue
             if stop.kind == "done":
                 if vm.status != "running":
                     return vm.status
@@ -118,6 +126,3 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
             cpu.uc.hook_del(h)
         counting.budget = None
 
-
-def _stop_here(uc, address: int, size: int, _data) -> None:
-    uc.emu_stop()

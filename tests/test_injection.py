@@ -1,0 +1,137 @@
+"""Memory errors of every kind against mirrored, unmirrored and NMR-3 VMs."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.examples import source
+from app.session import Session
+from tests.conftest import run
+
+PROGRAM = source("sum_array")   # fills `table`, sums it, returns the sum (1240)
+EXPECTED = 1240
+AFTER_FILL = 111                # native instructions: `table` is filled, not yet summed
+
+
+def test_baseline():
+    for mode in ("off", "on", "nmr3"):
+        r = run(PROGRAM, mode)
+        assert (r["status"], r["exit_code"]) == ("exited", EXPECTED)
+
+
+@pytest.mark.parametrize("mode", ["off", "on", "nmr3"])
+def test_correctable_error_is_corrected_everywhere(mode):
+    r = run(PROGRAM, mode, inject=[("ce", "table+8", AFTER_FILL)])
+    assert (r["status"], r["exit_code"]) == ("exited", EXPECTED)
+    kinds = [e["kind"] for e in r["events"]]
+    assert "ce" in kinds and "mce" not in kinds
+
+
+def test_uncorrectable_error_kills_the_unmirrored_vm():
+    r = run(PROGRAM, "off", inject=[("ue", "table+8", AFTER_FILL)])
+    assert r["status"] == "killed"
+    assert r["exit_code"] is None
+    assert "uncorrectable" in r["error"]["message"]
+    assert [e["kind"] for e in r["events"]][-2:] == ["mce", "killed"]
+
+
+@pytest.mark.parametrize("mode", ["on", "nmr3"])
+def test_uncorrectable_error_is_recovered_from_the_mirror(mode):
+    r = run(PROGRAM, mode, inject=[("ue", "table+8", AFTER_FILL)])
+    assert (r["status"], r["exit_code"]) == ("exited", EXPECTED)
+    assert r["mirror_consistent"] is True
+    kinds = [e["kind"] for e in r["events"]]
+    assert kinds.index("mce") < kinds.index("recovered")
+    recovered = next(e for e in r["events"] if e["kind"] == "recovered")
+    assert len(recovered["steps"]) == 6
+    assert recovered["new_frame"] != recovered["old_frame"]
+
+
+def test_silent_error_changes_the_unmirrored_result():
+    r = run(PROGRAM, "off", inject=[("silent", "table+8", AFTER_FILL)])
+    assert r["status"] == "exited"
+    assert r["exit_code"] != EXPECTED
+
+
+def test_silent_error_with_one_mirror_is_detected_not_corrected():
+    r = run(PROGRAM, "on", inject=[("silent", "table+8", AFTER_FILL)])
+    assert r["status"] == "exited"
+    assert r["exit_code"] != EXPECTED          # the program read the flipped value
+    assert r["mirror_consistent"] is False     # and the scrub saw the copies differ
+    assert any(e["kind"] == "scrub" for e in r["events"])
+
+
+def test_silent_error_is_outvoted_by_nmr3():
+    r = run(PROGRAM, "nmr3", inject=[("silent", "table+8", AFTER_FILL)])
+    assert (r["status"], r["exit_code"]) == ("exited", EXPECTED)
+    assert r["mirror_consistent"] is True
+    votes = [e for e in r["events"] if e["kind"] == "vote"]
+    assert votes and votes[0]["outcome"] == "repaired" and votes[0]["copy"] == 0
+
+
+@pytest.mark.parametrize("copy", [1, 2])
+def test_silent_error_in_a_mirror_copy_is_repaired_by_nmr3(copy):
+    s = Session(PROGRAM, "nmr3")
+    s.run(max_native=AFTER_FILL)
+    s.inject("silent", "table+8", copy=copy)
+    s.run()
+    r = s.result()
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", EXPECTED, True)
+
+
+@pytest.mark.parametrize("mode,status", [("off", "killed"), ("on", "exited"),
+                                         ("nmr3", "exited")])
+def test_dimm_failure(mode, status):
+    r = run(PROGRAM, mode, inject=[("dimm", "table", AFTER_FILL)])
+    assert r["status"] == status
+    if status == "exited":
+        assert r["exit_code"] == EXPECTED
+        assert r["mirror_consistent"] is True
+
+
+def test_unmirrored_vm_dies_while_the_mirrored_one_runs_on():
+    s = Session(PROGRAM, "on", compare=True)
+    s.run(max_native=AFTER_FILL)
+    mirrored, plain = s.vms
+    for vm in s.vms:
+        s.inject("ue", "table+8", vm=vm.id)
+    s.run()
+    assert (mirrored.status, mirrored.exit_code) == ("exited", EXPECTED)
+    assert plain.status == "killed"
+
+
+def test_error_between_native_store_and_mirror_store():
+    """A native word fails after its store and before the mirror store: the mirror store
+    completes, the next read raises the machine check, the page is rebuilt from the
+    mirror (which holds the new value), and the result is right."""
+    s = Session(PROGRAM, "on")
+    while True:
+        ev = s.step("rewritten")[0]
+        if ev["writes"] and ev["writes"][0]["role"] == "native" and ev["native"]["origin"] \
+                == "program" and ev["writes"][0]["va"] >= s.build.image.symbols["table"] + 8:
+            break
+    va = ev["writes"][0]["va"]
+    s.inject("ue", hex(va))
+    nxt = s.step("rewritten")[0]
+    assert nxt["writes"][0]["role"] == "mirror"
+    s.run()
+    r = s.result()
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", EXPECTED, True)
+    assert any(e["kind"] == "recovered" for e in s.hv.log)
+
+
+def test_error_in_the_mirror_copy_is_rebuilt_from_native():
+    s = Session(PROGRAM, "on")
+    s.run(max_native=AFTER_FILL)
+    s.inject("ue", "table+8", copy=1)
+    s.run()
+    r = s.result()
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", EXPECTED, True)
+    rec = next(e for e in s.hv.log if e["kind"] == "recovered")
+    assert rec["copy"] == 1
+
+
+def test_bad_injection_target_is_a_clear_error():
+    r = run(PROGRAM, "on", inject=[("ue", "no_such_symbol", 5)])
+    assert r["status"] == "error"
+    assert "no_such_symbol" in r["error"]["message"]
