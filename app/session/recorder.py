@@ -28,6 +28,7 @@ class Undo:
     journal: list[tuple[int, bytes]] = field(default_factory=list)
     owners: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    tables: list[tuple[int, bytes]] = field(default_factory=list)  # the MMU's A/D bits too
 
 
 def _meta(hv: Hypervisor, vm: VM) -> dict:
@@ -115,6 +116,8 @@ class Recorder:
             now = mem.frame_bytes(f) if f in vm.tables else bytes(PAGE)
             if before == now:
                 continue
+            if f in self.tables:
+                self.undo.tables.append((f * PAGE, before))
             level, base = index.get(f, (3, 0))
             for i in range(0, PAGE, 8):
                 if before[i:i + 8] != now[i:i + 8]:
@@ -134,6 +137,8 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
     for pa, old in reversed(undo.journal):
         mem.view[pa:pa + len(old)] = old
     for pa, old in reversed(undo.cpu_writes):
+        mem.view[pa:pa + len(old)] = old
+    for pa, old in undo.tables:
         mem.view[pa:pa + len(old)] = old
     for frame, old, _new in reversed(undo.owners):
         mem.owners[frame] = old

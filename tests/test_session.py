@@ -1,0 +1,125 @@
+"""Sessions: events follow the schema, back is exact, the same inputs give the same events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from app.examples import source
+from app.session import Session, SessionError, validate_event
+
+PROGRAM = source("sum_array")
+
+
+def _machine_state(s: Session) -> tuple:
+    return (hashlib.sha256(bytes(s.hv.mem.view)).hexdigest(),
+            tuple(sorted(vm.cpu.state().items()) for vm in s.vms),
+            tuple(vm.status for vm in s.vms), tuple(str(vm.counters) for vm in s.vms),
+            tuple(o.kind for o in s.hv.mem.owners).__hash__())
+
+
+def test_every_event_validates():
+    s = Session(PROGRAM, "nmr3", compare=True)
+    events = []
+    for _ in range(60):
+        events += s.step()
+    events += s.step("rewritten")
+    events += s.inject("ue", "table+8")
+    events += s.run()
+    events += s.back()
+    events += s.reset()
+    for e in events:
+        validate_event(e)
+    kinds = {e["kind"] for e in events}
+    assert {"step", "inject", "back", "reset"} <= kinds
+
+
+def test_step_shows_the_group_and_its_writes():
+    s = Session(PROGRAM, "on")
+    while True:
+        e = s.step()[0]
+        if e["native"]["class"] == "repeat" and e["native"]["origin"] == "program":
+            break
+    roles = [r["role"] for r in e["rewritten"]]
+    assert roles == ["native", "mirror"]
+    assert all(r["executed"] for r in e["rewritten"])
+    native, mirror = e["writes"]
+    assert (native["copy"], mirror["copy"]) == ("native", "mirror 1")
+    assert mirror["va"] - native["va"] == s.offset
+    assert native["new"] == mirror["new"]
+    assert "rip" in e["regs"]
+
+
+@pytest.mark.parametrize("mode", ["off", "on", "nmr3"])
+def test_back_restores_everything_exactly(mode):
+    s = Session(PROGRAM, mode, compare=mode != "off")
+    states = [_machine_state(s)]
+    for i in range(80):
+        if i == 40:
+            s.inject("ue", "table+8")
+        elif i == 60:
+            s.run(max_native=30)
+        else:
+            s.step("rewritten" if i % 3 else "native")
+        if len(s.history) == len(states):   # a VM that stopped records nothing
+            states.append(_machine_state(s))
+    assert len(states) > 40
+    for expected in reversed(states[:-1]):
+        s.back()
+        assert _machine_state(s) == expected
+
+
+def test_back_then_forward_gives_the_same_events():
+    s = Session(PROGRAM, "on")
+    first = [s.step() for _ in range(30)]
+    for _ in range(30):
+        s.back()
+    again = [s.step() for _ in range(30)]
+    strip = [[{k: v for k, v in e.items() if k != "seq"} for e in evs] for evs in first]
+    assert strip == [[{k: v for k, v in e.items() if k != "seq"} for e in evs] for evs in again]
+
+
+def test_same_inputs_same_events():
+    def script():
+        s = Session(PROGRAM, "nmr3", compare=True)
+        out = [s.step() for _ in range(25)]
+        out.append(s.inject("silent", "random"))
+        out.append(s.run())
+        return json.dumps(out, sort_keys=True)
+    assert script() == script()
+
+
+def test_run_stops_at_a_breakpoint_and_resumes():
+    s = Session(PROGRAM, "on")
+    main = s.build.native.symbols["main"]
+    fill = s.build.native.symbols["fill"]
+    ev = s.run(breakpoints={fill})[0]
+    assert ev["stopped"] == "break"
+    assert ev["native"]["address"] == fill
+    ev = s.run(breakpoints={fill})[0]       # resumes past it: fill is called once
+    assert ev["stopped"] == "exited"
+    assert s.vms[0].exit_code == 1240
+    assert main != fill
+
+
+def test_budget_gives_limit_and_step_mode_agrees_with_run_mode():
+    a, b = Session(PROGRAM, "on"), Session(PROGRAM, "on")
+    assert a.run(max_native=77)[0]["stopped"] == "limit"
+    for _ in range(77):
+        b.step()
+    assert _machine_state(a)[:4] == _machine_state(b)[:4]
+
+
+def test_errors_are_session_errors():
+    with pytest.raises(SessionError) as err:
+        Session("main:\n  movl $1, %eax\n  bogus\n")
+    assert err.value.line == 3
+    s = Session(PROGRAM)
+    with pytest.raises(SessionError):
+        s.back()
+    with pytest.raises(SessionError):
+        s.inject("ue", "nowhere")
+    with pytest.raises(SessionError):
+        s.inject("meteor", "table")
