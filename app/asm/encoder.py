@@ -93,7 +93,8 @@ class Encoder:
                     if line is None:
                         self._kill()
                         text = requests[i][0]
-                        raise EncodeFailure(i, f"the assembler crashed on '{text}'")
+                        raise EncodeFailure(i, f"the assembler crashed on '{text}' (the "
+                                            "encoder process died; nothing else was lost)")
                     reply = json.loads(line)
                     if "err" in reply:
                         # drain the rest of this batch so the worker stays in step

@@ -14,11 +14,13 @@ import sys
 def main() -> None:
     from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks, KsError
 
-    ks = Ks(KS_ARCH_X86, KS_MODE_64)
-    ks.syntax = KS_OPT_SYNTAX_ATT
     out = sys.stdout
     for line in sys.stdin:
         for text, address in json.loads(line):
+            # a fresh engine each time: a reused one keeps a pointer into the previous
+            # input and segfaults on the next warning
+            ks = Ks(KS_ARCH_X86, KS_MODE_64)
+            ks.syntax = KS_OPT_SYNTAX_ATT
             try:
                 encoding, _ = ks.asm(text, address)
                 reply = {"ok": bytes(encoding or b"").hex()}

@@ -204,7 +204,10 @@ def parse_operand(text: str, branch: bool = False) -> Operand:
         return Indirect(Reg(_reg(inner)) if inner.startswith("%") and ":" not in inner
                         else _mem(inner))
     if t.startswith("%") and ":" not in t:
-        return Reg(_reg(t))
+        reg = _reg(t)
+        if reg in ("rip", "eip", "ip"):
+            raise AsmError("%rip can only be a base address register")
+        return Reg(reg)
     if branch and "(" not in t and ":" not in t:
         return Target(parse_expr(t))
     return _mem(t)

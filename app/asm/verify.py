@@ -11,7 +11,8 @@ from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from capstone import x86_const as C
 
 from app.asm.errors import AsmError
-from app.asm.operand import Imm, Indirect, Mem
+from app.asm.operand import Imm, Indirect, Mem, Reg
+from app.asm.registers import family
 
 _CS = Cs(CS_ARCH_X86, CS_MODE_64)
 _CS.detail = True
@@ -47,12 +48,18 @@ def check(placed, lookup) -> None:
                            f"produced '{decoded.mnemonic} {decoded.op_str}')",
                            insn.line, insn.origin)
     imms = [op.expr.value(lookup) for op in insn.operands if isinstance(op, Imm)]
-    have_imms = [op.imm for op in decoded.operands if op.type == C.X86_OP_IMM]
+    have_imms = [op for op in decoded.operands if op.type == C.X86_OP_IMM]
     for want, have in zip(imms, have_imms, strict=False):
-        width = 64 if decoded.mnemonic.startswith("movabs") else 32
-        if want < -(1 << 63) or want >= 1 << 64:
-            raise AsmError(f"immediate {want} is out of range", insn.line, insn.origin)
-        if _mask(have) & ((1 << width) - 1) != _mask(want) & ((1 << width) - 1) and (
-                _mask(have) & 0xFF) != (_mask(want) & 0xFF):
-            raise AsmError(f"'{insn.text()}' does not encode as written (immediate "
-                           f"{want:#x} became {have:#x})", insn.line, insn.origin)
+        bits = 8 * (have.size or 8)
+        fits = -(1 << (bits - 1)) <= want < (1 << bits)
+        if not fits or _mask(have.imm) % (1 << bits) != want % (1 << bits):
+            raise AsmError(f"immediate {want:#x} does not fit '{insn.mnemonic}' "
+                           f"(it would encode as {have.imm:#x})", insn.line, insn.origin)
+    want_regs = {op.name for op in insn.operands if isinstance(op, Reg)
+                 and family(op.name)}
+    have_regs = {decoded.reg_name(op.reg) for op in decoded.operands
+                 if op.type == C.X86_OP_REG}
+    if not want_regs <= have_regs:
+        raise AsmError(f"'{insn.text()}' does not encode as written (the encoder "
+                       f"produced '{decoded.mnemonic} {decoded.op_str}')",
+                       insn.line, insn.origin)

@@ -3,7 +3,7 @@ only a basic-block counter (run mode). Both leave the same counters."""
 
 from __future__ import annotations
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+from unicorn import UC_HOOK_BLOCK
 
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.counting import BLOCK_MAX
@@ -80,7 +80,7 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
         if armed[0]:
             uc.emu_stop()
 
-    hooks = [cpu.uc.hook_add(UC_HOOK_CODE, stop_here, begin=a, end=a) for a in breakpoints]
+    hooks = [cpu.add_code_hook(stop_here, a) for a in breakpoints]
     try:
         first = True
         while vm.status == "running":
@@ -110,7 +110,10 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
             finally:
                 counting.active = armed[0] = False
             now = cpu.reg("rip")
-            counting.settle(now)
+            if stop.kind == "done" and counting.stopped_for_budget:
+                counting.last = None  # the block ran to its end (and may loop to itself)
+            else:
+                counting.settle(now)
             if stop.kind == "done":
                 if vm.status != "running":
                     return vm.status

@@ -64,6 +64,8 @@ class VCpu:
                  mmio: list[tuple[int, Callable, Callable]] = ()) -> None:
         self.mem = mem
         self.until = 0  # a mapped, never-executed address: see the kernel's __until
+        self.traced = True  # every cached translation calls the code hooks
+        self._stepping = False
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.holes: set[int] = set()  # frames taken out of the engine's map
         self._mmio = mmio
@@ -154,6 +156,8 @@ class VCpu:
     def run(self, count: int = 0, until: int = 0) -> Stop:
         """Run from RIP for `count` instructions (0: no limit) or until RIP == until."""
         uc = self.uc
+        if not self._stepping:
+            self.traced = False
         rip = uc.reg_read(X.UC_X86_REG_RIP)
         self._start_rip = rip
         self._fault = None
@@ -191,10 +195,22 @@ class VCpu:
                 uc.emu_stop()
 
         h = self.uc.hook_add(UC_HOOK_CODE, on_code)
+        self._stepping = True
+        if not self.traced:
+            # code translated before the hook existed would run without calling it
+            self.uc.ctl_flush_tb()
+            self.traced = True
         try:
             return self.run()
         finally:
+            self._stepping = False
             self.uc.hook_del(h)
+
+    def add_code_hook(self, callback, address: int) -> int:
+        """A code hook on one address, effective at once (cached code is retranslated)."""
+        h = self.uc.hook_add(UC_HOOK_CODE, callback, begin=address, end=address)
+        self.uc.ctl_flush_tb()
+        return h
 
     def _fault_stop(self) -> Stop:
         vector, cr2, _ = self._fault

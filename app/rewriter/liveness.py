@@ -10,40 +10,12 @@ Writes to 8- and 16-bit parts do not kill a register (the rest of it survives).
 
 from __future__ import annotations
 
+from app.asm.registers import FAMILY as _FAMILY
+from app.asm.registers import GPRS
 from app.rewriter.classify import Decoded
 
-GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
-        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 BIT = {r: 1 << i for i, r in enumerate(GPRS)}
 ALL = (1 << len(GPRS)) - 1
-
-_FAMILY: dict[str, tuple[str, int]] = {}
-for _r, (_q, _d, _w, _b) in {
-    "rax": ("rax", "eax", "ax", "al"), "rbx": ("rbx", "ebx", "bx", "bl"),
-    "rcx": ("rcx", "ecx", "cx", "cl"), "rdx": ("rdx", "edx", "dx", "dl"),
-    "rsi": ("rsi", "esi", "si", "sil"), "rdi": ("rdi", "edi", "di", "dil"),
-    "rbp": ("rbp", "ebp", "bp", "bpl"), "rsp": ("rsp", "esp", "sp", "spl"),
-}.items():
-    _FAMILY.update({_q: (_r, 8), _d: (_r, 4), _w: (_r, 2), _b: (_r, 1)})
-for _n in range(8, 16):
-    _FAMILY.update({f"r{_n}": (f"r{_n}", 8), f"r{_n}d": (f"r{_n}", 4),
-                    f"r{_n}w": (f"r{_n}", 2), f"r{_n}b": (f"r{_n}", 1)})
-for _h in ("ah", "bh", "ch", "dh"):
-    _FAMILY[_h] = ("r" + _h[0] + "x", 1)
-
-
-def family(reg: str) -> str | None:
-    f = _FAMILY.get(reg)
-    return f[0] if f else None
-
-
-def sub_register(reg64: str, size: int) -> str:
-    for name, (fam, sz) in _FAMILY.items():
-        if fam == reg64 and sz == size and not name.endswith("h") | (name in ("ah", "bh")):
-            if name in ("ah", "bh", "ch", "dh"):
-                continue
-            return name
-    raise KeyError((reg64, size))
 
 
 def mask(regs) -> int:

@@ -13,8 +13,9 @@ from app.abi import UART_VA, save_slot
 from app.asm.expr import Expr, number
 from app.asm.operand import Imm, Indirect, Mem, Reg
 from app.asm.parser import Insn
+from app.asm.registers import GPRS, family
 from app.rewriter.classify import Decoded, WriteClass
-from app.rewriter.liveness import BIT, GPRS, family, mask
+from app.rewriter.liveness import BIT, mask
 
 _SUB = {}
 for _i, _r in enumerate(GPRS):

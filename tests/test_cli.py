@@ -1,0 +1,158 @@
+"""The command line: JSON shapes, bad input, runaway programs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+from app.examples import source
+
+
+def _cli(capsys, *args) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+@pytest.fixture
+def program(tmp_path):
+    def write(text: str, name: str = "p.s"):
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+    return write
+
+
+def test_run_json(capsys, program):
+    code, out = _cli(capsys, "run", program(source("sum_array")), "--json")
+    r = json.loads(out)
+    assert code == 0
+    assert set(r) == {"status", "exit_code", "mirror", "mirror_consistent", "console",
+                      "counters", "events", "error"}
+    assert (r["status"], r["exit_code"], r["mirror"], r["mirror_consistent"]) == (
+        "exited", 1240, "on", True)
+    assert set(r["counters"]) == {"native_instructions", "executed_instructions",
+                                  "native_writes", "mirror_writes"}
+    assert r["error"] is None
+    assert all("kind" in e for e in r["events"])
+
+
+def test_run_with_injection_and_offset(capsys, program):
+    _, out = _cli(capsys, "run", program(source("sum_array")), "--mirror", "nmr3",
+                  "--offset", "10000000", "--inject", "ue:table+8@111",
+                  "--inject", "silent:0xa00010@111", "--json")
+    r = json.loads(out)
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
+    kinds = [e["kind"] for e in r["events"]]
+    assert kinds.count("inject") == 2 and "recovered" in kinds
+
+
+def test_unmirrored_run_has_null_consistency(capsys, program):
+    _, out = _cli(capsys, "run", program(source("sum_array")), "--mirror", "off", "--json")
+    assert json.loads(out)["mirror_consistent"] is None
+
+
+def test_runaway_loop_stops_at_the_budget(capsys, program):
+    code, out = _cli(capsys, "run", program("main:\n1:  incq %rax\n    jmp 1b\n"),
+                     "--max-steps", "5000", "--json")
+    r = json.loads(out)
+    assert code == 1
+    assert r["status"] == "limit"
+    assert r["counters"]["native_instructions"] == 5000
+
+
+@pytest.mark.parametrize("text,line", [
+    ("main:\n  movl $1, %eax\n  mvol %eax, %ebx\n  ret\n", 3),
+    ("main:\n  ret\n  .rept 3\n", 3),
+    ("main:\n  jmp nowhere\n", 2),
+    ("main:\n  movq %rax, (%rax,%rsp)\n", 2),
+])
+def test_malformed_assembly_gives_a_line(capsys, program, text, line):
+    code, out = _cli(capsys, "run", program(text), "--json")
+    r = json.loads(out)
+    assert code == 1
+    assert r["status"] == "error"
+    assert r["error"]["line"] == line
+    assert r["error"]["message"]
+
+
+def test_plain_output_is_readable(capsys, program):
+    code, out = _cli(capsys, "run", program(source("sum_array")), "--inject",
+                     "ue:table@111")
+    assert code == 0
+    assert "exit code: 1240" in out and "recovered" in out
+
+
+def test_rewrite_json(capsys, program):
+    code, out = _cli(capsys, "rewrite", program(source("sum_array")), "--json")
+    r = json.loads(out)
+    assert code == 0 and r["offset"] == 0x8000000
+    line = next(x for x in r["lines"] if x["native"]["text"].startswith("movl    %edx"))
+    assert set(line["native"]) >= {"line", "address", "text"}
+    roles = [m["role"] for m in line["rewritten"]]
+    assert roles == ["native", "mirror"]
+    assert "table+0x8000000" in line["rewritten"][1]["text"]
+    assert all(set(m) == {"address", "text", "role"} for m in line["rewritten"])
+
+
+def test_rewrite_side_by_side(capsys, program):
+    code, out = _cli(capsys, "rewrite", program(source("sum_array")), "--mirror", "nmr3")
+    assert code == 0
+    assert "0x10000000" in out and " M " in out and " E " in out
+
+
+def test_large_offset_uses_a_scratch_sequence(capsys, program):
+    _, out = _cli(capsys, "rewrite", program(source("sum_array")), "--offset",
+                  "100000000", "--json")
+    r = json.loads(out)
+    texts = [m["text"] for x in r["lines"] for m in x["rewritten"]]
+    assert any(t.startswith("movabsq $0x100000000") for t in texts)
+    _, out = _cli(capsys, "run", program(source("sum_array")), "--offset", "100000000",
+                  "--json")
+    r = json.loads(out)
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
+
+
+def test_bad_arguments_are_rejected():
+    for args in (["run", "x.s", "--offset", "zz"], ["run", "x.s", "--inject", "ue-table"],
+                 ["run", "x.s", "--mirror", "double"]):
+        r = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
+                           text=True)
+        assert r.returncode == 2 and "error" in r.stderr
+
+
+def test_missing_file(capsys):
+    with pytest.raises(SystemExit, match="cannot read"):
+        main(["run", "/nonexistent/p.s"])
+
+
+def test_text_that_crashes_the_encoder_is_an_error_with_its_line(capsys, program):
+    # Keystone exits the whole process on this ordinary-looking line (a high-byte
+    # register next to a REX prefix); the isolated encoder turns it into an error
+    text = "main:\n  movl $1, %eax\n  movb %ah, (%r8)\n  ret\n"
+    code, out = _cli(capsys, "run", program(text), "--json")
+    r = json.loads(out)
+    assert r["status"] == "error" and r["error"]["line"] == 3
+    assert "crashed" in r["error"]["message"]
+    # and the next program assembles as usual, in a fresh encoder
+    code, out = _cli(capsys, "run", program(source("sum_array")), "--json")
+    assert json.loads(out)["exit_code"] == 1240
+
+
+@pytest.mark.parametrize("text,words", [
+    ("main:\n  pushq $0xffffffff\n  ret\n", "cannot encode|does not fit"),
+    ("main:\n  movl $0x100000000, %eax\n  ret\n", "does not fit"),
+    ("main:\n  lodsb (%rbx)\n  ret\n", "does not encode as written"),
+    ("main:\n  movb %ah, %sil\n  ret\n", "does not encode as written"),
+    ("main:\n  movq %rip, %rax\n  ret\n", "%rip"),
+    ("main:\n  movq 0x100000000(%rax), %rax\n  ret\n", "does not encode as written"),
+])
+def test_silent_misencodings_are_caught(capsys, program, text, words):
+    _, out = _cli(capsys, "run", program(text), "--json")
+    r = json.loads(out)
+    assert r["status"] == "error" and r["error"]["line"] == 2
+    assert re.search(words, r["error"]["message"])
