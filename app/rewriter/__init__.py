@@ -6,6 +6,7 @@ program, its image and the line map (native instruction -> rewritten group).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from app.abi import MIRROR_COPIES
@@ -127,7 +128,7 @@ def _entries(image: Image, program: Program, target: list[int | None]) -> set[in
 
 
 def rewrite(program: Program, image: Image, mode: str, offset: int,
-            extra_symbols: dict[str, int] | None = None) -> Rewritten:
+            extra_symbols: dict[str, int] | None = None, entry: str = "liveness") -> Rewritten:
     if mode not in MIRROR_COPIES:
         raise ValueError(f"unknown mirror mode {mode}")
     if offset <= 0 or offset % 0x1000:
@@ -146,7 +147,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
         if offsets:
             try:
                 if i in entries:
-                    rule_entry(ctx)
+                    rule_entry(ctx, entry)
                 mirror(ctx)
             except RefuseError as e:
                 raise AsmError(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
@@ -181,11 +182,15 @@ def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:
 
 
 def source_text(program: Program, insn: Insn) -> str:
-    """The instruction as the user wrote it (labels and comments stripped)."""
-    text = program.lines.get((insn.origin, insn.line), insn.text())
-    while ":" in text.split()[0] if text.split() else False:
-        text = text.split(":", 1)[1].strip()
-    return text if text.split()[0].lower() == insn.mnemonic or insn.prefixes else insn.text()
+    """The instruction as the user wrote it (leading labels stripped)."""
+    text = _LABELS.sub("", program.lines.get((insn.origin, insn.line), ""), count=1)
+    words = text.split()
+    if words and (words[0].lower() == insn.mnemonic or insn.prefixes):
+        return text.strip()
+    return insn.text()
+
+
+_LABELS = re.compile(r"^(\s*[A-Za-z_.$0-9][\w.$@]*\s*:(?!:))+")
 
 
 __all__ = ["Group", "Label", "Member", "Rewritten", "rewrite"]

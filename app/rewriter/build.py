@@ -51,12 +51,13 @@ def link(text: str) -> Program:
     return prog
 
 
-def build(text: str, mode: str = "on", offset: int = 0x8000000) -> Build:
+def build(text: str, mode: str = "on", offset: int = 0x8000000,
+          entry: str = "liveness") -> Build:
     """Assemble `text` with the kernel; raise AsmError (with a line) on bad input."""
     prog = link(text)
     extra = kernel_symbols()
     native = assemble(prog, extra_symbols=extra)
-    return Build(text, prog, native, rewrite(prog, native, mode, offset, extra))
+    return Build(text, prog, native, rewrite(prog, native, mode, offset, extra, entry))
 
 
 __all__ = ["Build", "Label", "build", "link"]

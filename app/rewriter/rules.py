@@ -241,8 +241,20 @@ def rule_stack(ctx: Context, base: str = "rsp") -> None:
           _insn_regs(ctx))
 
 
-def rule_entry(ctx: Context) -> None:
-    """The return address pushed by whoever called us: mirrored before our first instruction."""
+def rule_entry(ctx: Context, style: str = "liveness") -> None:
+    """The return address pushed by whoever called us: mirrored before our first
+    instruction. 'liveness' copies it through a dead register when there is one (2
+    instructions); 'paper' is the authors' 5-instruction sequence, kept for comparison."""
+    if style == "paper":
+        top = Mem(number(0), "rsp")
+        ctx.emit(ctx.pre, "pushq", (Reg("rax"),), "entry-mirror")
+        for k in ctx.offsets:
+            ctx.emit(ctx.pre, "movq", (Reg("rax"), _mirrored(top, k)), "entry-mirror")
+        ctx.emit(ctx.pre, "movq", (Mem(number(8), "rsp"), Reg("rax")), "entry-mirror")
+        for k in ctx.offsets:
+            ctx.emit(ctx.pre, "movq", (Reg("rax"), _mirrored(top, k + 8)), "entry-mirror")
+        ctx.emit(ctx.pre, "popq", (Reg("rax"),), "entry-mirror")
+        return
     _copy(ctx, Mem(number(0), "rsp"), 8, ctx.pre, "entry-mirror", ctx.dead_before,
           BIT["rsp"])
 

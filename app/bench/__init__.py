@@ -1,0 +1,1 @@
+"""Benchmarks: the overhead table (native vs mirrored), measured side by side."""
