@@ -67,6 +67,7 @@ class VM:
         self.counters = Counters()
         self.report: str | None = None
         self.cpu: VCpu | None = None
+        self.failed_dimms = set  # replaced by the hypervisor: DIMMs not to allocate on
         self.sink = mem.allocate(Owner("sink", vid), self.mirror_dimm(1)) if self.copies else 0
 
     @property
@@ -167,9 +168,6 @@ class VM:
             if page.kind == "ram":
                 self.mem.release(mf)
         return page
-
-    def failed_dimms(self) -> set[int]:
-        return getattr(self, "_failed", set())
 
     def page_of_frame(self, frame: int) -> tuple[Page, int] | None:
         """The page a frame backs and which copy it is (0 native, k mirror)."""

@@ -15,7 +15,6 @@ def run_program(source: str, mirror: str, offset: int, max_steps: int,
                 "counters": {"native_instructions": 0, "executed_instructions": 0,
                              "native_writes": 0, "mirror_writes": 0},
                 "events": [], "error": e.to_json()}
-    events: list[dict] = []
     vm = s.vms[0]
     for kind, target, at in sorted(injections, key=lambda x: x[2]):
         if at > max_steps:
@@ -33,7 +32,7 @@ def run_program(source: str, mirror: str, offset: int, max_steps: int,
     if vm.status == "running":
         s.run(max_native=max_steps - vm.counters.native_instructions)
     result = s.result()
-    result["events"] = events + _notes(s)
+    result["events"] = _notes(s)
     return result
 
 
