@@ -123,3 +123,71 @@ def test_errors_are_session_errors():
         s.inject("ue", "nowhere")
     with pytest.raises(SessionError):
         s.inject("meteor", "table")
+
+
+def test_offset_that_overlaps_the_program_is_an_address_conflict():
+    with pytest.raises(SessionError, match="address conflict"):
+        Session(PROGRAM, "on", offset=0x800000)
+    with pytest.raises(SessionError, match="address conflict"):
+        Session(PROGRAM, "nmr3", offset=0x400000)
+
+
+def _refusals(src: str) -> list[dict]:
+    s = Session(src, "on")
+    s.run()
+    return [n for n in s.hv.log if n["kind"] == "refused"], s.result()
+
+
+@pytest.mark.parametrize("va,pte,reason", [
+    ("0x8000000", "0x7", "address conflict"),               # the mirror range
+    ("0x3000000", "0x0000000000001003", "not this VM's"),   # a hypervisor frame
+    ("0x3000000", "0x0000000000002003", "page table"),      # PML4 (frame 16+): writable
+    ("0x3001000", "0xfe000003", "not machine memory"),      # outside RAM
+])
+def test_mmu_update_is_validated(va, pte, reason):
+    # frame 0x10 is the first page table the hypervisor allocates (its PML4)
+    pte = pte.replace("0000000000002003", "0000000000010003")
+    src = f"""
+    main:
+        leaq req(%rip), %rdi
+        movl $1, %esi
+        movl $1, %eax
+        int $0x82
+        ret
+        .section .rodata
+        .p2align 3
+    req: .quad {va}, {pte}
+    """
+    refused, result = _refusals(src)
+    assert refused and reason in refused[0]["reason"]
+    assert result["exit_code"] == -1   # EPERM comes back in %rax
+    assert result["mirror_consistent"] is True
+
+
+def test_guest_view_hides_mirror_ptes():
+    src = """
+    main:
+        pushq %rbx
+        movq $0x900000, %rdi       # .data, mapped by the kernel at boot
+        movl $4, %eax              # pte_read
+        int $0x82
+        xorl %ebx, %ebx
+        testq %rax, %rax
+        setnz %bl                  # 1: the guest sees its own PTE
+        movq $0x8900000, %rdi      # the mirror of .data
+        movl $4, %eax
+        int $0x82
+        testq %rax, %rax
+        sete %al                   # 2: the mirror PTE reads as 0
+        movzbl %al, %eax
+        addl %eax, %eax
+        addl %ebx, %eax
+        popq %rbx
+        ret
+        .data
+    x: .long 1
+    """
+    s = Session(src, "on")
+    s.run()
+    assert s.result()["exit_code"] == 3
+    assert s.vms[0].read_pte(0x8900000) != 0   # but the hypervisor did write it

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from app.abi import MIRROR_COPIES
+from app.abi import MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.errors import AsmError
 from app.asm.layout import Image, assemble
 from app.asm.operand import Imm, Mem, Target
@@ -134,6 +134,8 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     if offset <= 0 or offset % 0x1000:
         raise AsmError(f"mirror offset {offset:#x} must be a positive multiple of 4 KiB")
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
+    if offsets:
+        _check_conflict(image, offset, len(offsets))
     decoded, succ, kind, target = _analyse(image, program)
     outs = live_out(decoded, succ, kind, target) if offsets else [ALL] * len(decoded)
     entries = _entries(image, program, target) if offsets else set()
@@ -166,6 +168,19 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
                 new.append(it)
     mirrored = assemble(out, extra_symbols=extra_symbols)
     return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+
+
+def _check_conflict(image: Image, offset: int, copies: int) -> None:
+    """The guest may not use [offset, (copies+1)*offset): its mirrors live there."""
+    used = [(name, sec.base, sec.base + max(len(sec.data), 1))
+            for name, sec in image.sections.items() if sec.data]
+    used.append(("stack", STACK_TOP - STACK_PAGES * 0x1000, STACK_TOP))
+    top = (copies + 1) * offset
+    for name, lo, hi in used:
+        if lo < top and hi > offset:
+            raise AsmError(f"address conflict: the mirror range [{offset:#x}, {top:#x}) "
+                           f"overlaps the program's {name} at {lo:#x}; use an offset of at "
+                           f"least {STACK_TOP:#x}")
 
 
 def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:
