@@ -191,3 +191,27 @@ def test_guest_view_hides_mirror_ptes():
     s.run()
     assert s.result()["exit_code"] == 3
     assert s.vms[0].read_pte(0x8900000) != 0   # but the hypervisor did write it
+
+
+def test_run_stops_after_the_group_that_writes_a_watched_word():
+    s = Session(PROGRAM, "on")
+    s.run(max_native=12)           # the kernel has mapped the program by now
+    total = s.build.image.symbols["total"]
+    ev = s.run(watchpoints=[(total, 4)])[0]
+    validate_event(ev)
+    assert ev["stopped"] == "watch"
+    vm = s.vms[0]
+    assert vm.status == "running"
+    group = s.current_group(vm)
+    assert group.native_text.startswith("addl    $1, runs")   # right after `movl ..., total`
+    page = vm.pages[total & ~0xFFF]
+    native = vm.mem.read(page.frame * 0x1000 + (total & 0xFFF), 4)
+    mirror = vm.mem.read(page.mirrors[0] * 0x1000 + (total & 0xFFF), 4)
+    assert int.from_bytes(native, "little") == 1240 and native == mirror
+    assert s.run()[0]["stopped"] == "exited"
+
+
+def test_watching_an_unmapped_address_is_an_error():
+    s = Session(PROGRAM, "on")
+    with pytest.raises(SessionError, match="watchpoint"):
+        s.run(watchpoints=[(0x5000000, 8)])

@@ -3,7 +3,7 @@ only a basic-block counter (run mode). Both leave the same counters."""
 
 from __future__ import annotations
 
-from unicorn import UC_HOOK_BLOCK
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_WRITE
 
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.counting import BLOCK_MAX
@@ -142,3 +142,36 @@ def run_free(hv: Hypervisor, vm: VM) -> str:
         if result in ("exit", "exited", "killed", "fault"):
             return result
     return vm.status
+
+
+def run_watched(hv: Hypervisor, vm: VM, ranges: list[tuple[int, int]],
+                max_native: int | None = None, breakpoints: set[int] = frozenset()) -> str:
+    """Like run(), and also stop after the instruction group that writes into one of
+    the machine-address ranges [lo, hi). Runs one instruction at a time (a write hook
+    cannot stop the CPU before the rest of its block has run)."""
+    hit: list[int] = []
+
+    def on_write(uc, access, pa: int, size: int, value, _data) -> None:
+        hit.append(pa)
+
+    hooks = [vm.cpu.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, begin=lo, end=hi - 1)
+             for lo, hi in ranges]
+    try:
+        first = True
+        while vm.status == "running":
+            rip = vm.cpu.reg("rip")
+            if rip in vm.group_at:
+                if hit:
+                    return "watch"
+                if max_native is not None and vm.counters.native_instructions >= max_native:
+                    return "limit"
+                if rip in breakpoints and not first:
+                    return "break"
+            first = False
+            result = step(hv, vm)
+            if result != "ok":
+                return result
+        return vm.status
+    finally:
+        for h in hooks:
+            vm.cpu.uc.hook_del(h)

@@ -145,9 +145,10 @@ class Session:
                  "command": entry.command}]
 
     def run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
-            ) -> list[dict]:
-        """Run every VM until exit, kill, fault, a breakpoint (native addresses) or the
-        budget of native instructions (counted per VM from now)."""
+            watchpoints: list[tuple[int, int]] = ()) -> list[dict]:
+        """Run every VM until exit, kill, fault, a breakpoint (native addresses), a write
+        to a watched (virtual address, size) range, or the budget of native instructions
+        (counted per VM from now)."""
         entry = Entry("run", [])
         for vm in self.vms:
             if vm.status != "running":
@@ -157,9 +158,13 @@ class Session:
             start = vm.counters.native_instructions
             rec = Recorder(self.hv, vm, trace_writes=False)
             snapshot = bytes(vm.mem.view)
+            budget = None if max_native is None else start + max_native
             try:
-                reason = runner.run(self.hv, vm, None if max_native is None
-                                    else start + max_native, stops)
+                if watchpoints:
+                    reason = runner.run_watched(self.hv, vm, _machine_ranges(vm, watchpoints),
+                                                budget, stops)
+                else:
+                    reason = runner.run(self.hv, vm, budget, stops)
             finally:
                 part, undo = rec.finish()
             undo.cpu_writes = _diff(snapshot, vm.mem.view)
@@ -205,6 +210,22 @@ class Session:
                                       "native_writes", "mirror_writes")},
                 "error": None if vm.status != "killed" and vm.status != "fault" else {
                     "message": vm.report, "line": None}}
+
+
+def _machine_ranges(vm: VM, watchpoints: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Watched guest-virtual ranges as machine-address ranges of their native copies."""
+    out = []
+    for va, size in watchpoints:
+        end = va + max(size, 1)
+        while va < end:
+            page = vm.pages.get(va & ~0xFFF)
+            n = min(end - va, 0x1000 - (va & 0xFFF))
+            if page is None or page.kind != "ram":
+                raise SessionError(f"watchpoint {va:#x} is not a mapped RAM page of {vm.name}")
+            pa = page.frame * 0x1000 + (va & 0xFFF)
+            out.append((pa, pa + n))
+            va += n
+    return out
 
 
 def _rep_addresses(vm: VM) -> set[int]:
