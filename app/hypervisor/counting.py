@@ -8,9 +8,13 @@ string instruction counts once per element, as the emulated CPU dispatches it.
 
 from __future__ import annotations
 
+import ctypes
 from bisect import bisect_left
 
+from unicorn import UC_HOOK_BLOCK
+
 from app.asm.layout import Image
+from app.hypervisor import native_counter as nc
 from app.rewriter.classify import classify, decode
 
 BLOCK_MAX = 512
@@ -37,10 +41,72 @@ class Counting:
             for c, x in zip(cum, w, strict=True):
                 c.append(c[-1] + x)
         self.cum = cum
+        self.native = self._native_counter(image)
         self.last: tuple[int, int] | None = None
         self.budget: int | None = None
         self.stopped_for_budget = False
         self.active = False  # only run mode counts by blocks; step mode counts one by one
+
+    def _native_counter(self, image: Image):
+        lib = nc.library()
+        if lib is None or not image.insns:
+            return None
+        c = nc.Counter()
+        keep = []  # the C side holds pointers into these arrays
+        for f, cum in enumerate(self.cum):
+            arr = (ctypes.c_uint64 * len(cum))(*cum)
+            keep.append(arr)
+            c.cum[f] = ctypes.cast(arr, ctypes.POINTER(ctypes.c_uint64))
+        regions = []
+        for p in image.insns:  # contiguous runs of code
+            if regions and p.address - regions[-1][1] < 0x1000:
+                regions[-1][1] = p.address + p.size
+            else:
+                regions.append([p.address, p.address + p.size])
+        if len(regions) > 4:
+            return None
+        for r, (lo, hi) in enumerate(regions):
+            index = (ctypes.c_uint32 * (hi - lo + 1))(
+                *(bisect_left(self.addrs, a) for a in range(lo, hi + 1)))
+            keep.append(index)
+            c.regions[r] = nc.Region(lo, hi - lo, ctypes.cast(index,
+                                                              ctypes.POINTER(ctypes.c_uint32)))
+        c.nregions = len(regions)
+        c.emu_stop = nc.emu_stop_address()
+        self._keep = keep
+        self._callback = ctypes.cast(lib.on_block, ctypes.c_void_p).value
+        return c
+
+    def attach(self, uc) -> None:
+        """Install the run-mode block hook (native when it could be built)."""
+        if self.native is not None:
+            nc.hook_add(uc, self._callback, self.native, UC_HOOK_BLOCK)
+        else:
+            uc.hook_add(UC_HOOK_BLOCK, self.on_block)
+
+    def begin_run(self, budget: int | None) -> None:
+        self.budget = budget
+        self.stopped_for_budget = False
+        self.last = None
+        self.active = True
+        c = self.native
+        if c is not None:
+            counters = self.vm.counters
+            for f, name in enumerate(_FIELDS):
+                c.counts[f] = getattr(counters, name)
+            c.budget = (budget - BLOCK_MAX) if budget is not None else (1 << 64) - 1
+            c.stopped_for_budget = c.has_last = 0
+            c.active = 1
+
+    def end_run(self) -> None:
+        self.active = False
+        c = self.native
+        if c is not None:
+            c.active = 0
+            for f, name in enumerate(_FIELDS):
+                setattr(self.vm.counters, name, c.counts[f])
+            self.stopped_for_budget = bool(c.stopped_for_budget)
+            self.last = (c.last_i0, c.last_i1) if c.has_last else None
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         return self.index.get(start, bisect_left(self.addrs, start)), bisect_left(self.addrs, end)

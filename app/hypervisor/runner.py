@@ -3,7 +3,7 @@ only a basic-block counter (run mode). Both leave the same counters."""
 
 from __future__ import annotations
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_WRITE
+from unicorn import UC_HOOK_MEM_WRITE
 
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.counting import BLOCK_MAX
@@ -70,8 +70,9 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
     """Run until exit, kill, fault, a breakpoint (rewritten address of a group start)
     or `max_native` native instructions in all: exit | killed | fault | break | limit."""
     cpu, counting = vm.cpu, vm.counting
-    if not getattr(vm, "_block_hook", None):
-        vm._block_hook = cpu.uc.hook_add(UC_HOOK_BLOCK, counting.on_block)
+    if not getattr(vm, "_block_hook", False):
+        counting.attach(cpu.uc)
+        vm._block_hook = True
     # one code hook per breakpoint, ranged to its address: free everywhere else.
     # (Unicorn's exits raise a spurious page fault on the page before an exit.)
     armed = [False]  # breakpoints only stop the free run, not the single steps
@@ -96,19 +97,19 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
                 first = False
                 continue
             first = False
-            counting.budget = max_native
-            counting.stopped_for_budget = False
             if max_native is not None and vm.counters.native_instructions >= \
                     max_native - BLOCK_MAX:
                 r = step(hv, vm)
                 if r != "ok":
                     return r
                 continue
-            counting.active = armed[0] = True
+            counting.begin_run(max_native)
+            armed[0] = True
             try:
                 stop = cpu.run(count=0)
             finally:
-                counting.active = armed[0] = False
+                armed[0] = False
+                counting.end_run()
             now = cpu.reg("rip")
             if stop.kind == "done" and counting.stopped_for_budget:
                 counting.last = None  # the block ran to its end (and may loop to itself)

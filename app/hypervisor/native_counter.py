@@ -1,0 +1,77 @@
+"""Loads the C block counter (blockcount.c), compiling it once into a cache directory.
+
+Returns None when no C compiler is available; counting.py then counts in Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from unicorn.unicorn_py3.unicorn import uclib
+
+
+class Region(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_uint64), ("span", ctypes.c_uint64),
+                ("index", ctypes.POINTER(ctypes.c_uint32))]
+
+
+class Counter(ctypes.Structure):
+    _fields_ = [("regions", Region * 4), ("nregions", ctypes.c_uint64),
+                ("cum", ctypes.POINTER(ctypes.c_uint64) * 4), ("counts", ctypes.c_uint64 * 4),
+                ("last_i0", ctypes.c_uint64), ("last_i1", ctypes.c_uint64),
+                ("has_last", ctypes.c_uint64), ("budget", ctypes.c_uint64),
+                ("stopped_for_budget", ctypes.c_uint64), ("active", ctypes.c_uint64),
+                ("emu_stop", ctypes.c_void_p)]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kmemvisor-lab"
+
+
+@cache
+def library() -> ctypes.CDLL | None:
+    source = resources.files(__package__).joinpath("blockcount.c").read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:16]
+    target = _cache_dir() / f"blockcount-{digest}.so"
+    if not target.exists():
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "blockcount.c"
+            src.write_bytes(source)
+            out = Path(tmp) / target.name
+            try:
+                subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(out), str(src)],
+                               check=True, capture_output=True, timeout=60)
+            except (subprocess.SubprocessError, OSError):
+                return None
+            os.replace(out, target)  # atomic: concurrent builds cannot see half a file
+    try:
+        return ctypes.CDLL(str(target))
+    except OSError:
+        return None
+
+
+def emu_stop_address() -> int:
+    return ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+
+
+def hook_add(uc, callback_address: int, user_data: ctypes.Structure, hook_type: int) -> int:
+    handle = ctypes.c_size_t()
+    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), hook_type,
+                               ctypes.c_void_p(callback_address), ctypes.byref(user_data),
+                               ctypes.c_uint64(1), ctypes.c_uint64(0))
+    if status != 0:
+        raise OSError(f"uc_hook_add failed ({status})")
+    return handle.value
