@@ -230,3 +230,16 @@ def test_native_and_python_block_counters_agree(monkeypatch):
     monkeypatch.setattr(counting.nc, "library", lambda: None)
     assert Session(PROGRAM).vms[0].counting.native is None
     assert [counts(b) for b in (None, 700, 1000)] == fast
+
+
+def test_page_table_tree_shows_native_and_mirror_entries():
+    s = Session(PROGRAM, "nmr3")
+    s.run(max_native=12)
+    vm = s.vms[0]
+    leaves = [e for e in vm.table_entries() if e["level"] == "PT"]
+    table = s.build.image.symbols["table"] & ~0xFFF
+    natives = {e["va"] for e in leaves if not e["mirror"]}
+    mirrors = {e["va"] for e in leaves if e["mirror"]}
+    assert table in natives
+    assert {table + s.offset, table + 2 * s.offset} <= mirrors
+    assert len(mirrors) == 2 * len([p for p in vm.pages.values() if p.kind != "save"])

@@ -123,9 +123,6 @@ class Counting:
         else:
             self.vm.counters.executed_instructions += 1
 
-    def natives_in(self, i0: int, i1: int) -> int:
-        return self.cum[0][i1] - self.cum[0][i0]
-
     # -- the block hook used by run mode
     def on_block(self, uc, address: int, size: int, _data) -> None:
         if not self.active:

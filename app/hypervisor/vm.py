@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from app.abi import MIRROR_COPIES
 from app.machine.cpu import VCpu
 from app.machine.memory import PAGE, MachineMemory, Owner
-from app.machine.paging import ADDR_MASK, LEVELS, RW, US, P, frame_of, indices, make_pte
+from app.machine.paging import LEVELS, RW, US, P, frame_of, indices, make_pte
 from app.rewriter import Group
 
 NATIVE_DIMM = 1
@@ -195,5 +195,3 @@ class VM:
                     out.append({"va": page.va + first, "copy": k})
         return out
 
-
-__all__ = ["ADDR_MASK", "VM", "Page"]

@@ -122,9 +122,6 @@ class VCpu:
     def state(self) -> dict[str, int]:
         return dict(zip(STATE_REGS, self.uc.reg_read_batch(_IDS), strict=True))
 
-    def gprs(self) -> dict[str, int]:
-        return {n: self.uc.reg_read(_UC_REG[n]) for n in (*GPRS, "rip", "rflags")}
-
     def restore(self, values: dict[str, int]) -> None:
         for name, v in values.items():
             if name == "rip":

@@ -176,9 +176,9 @@ def _copy(ctx: Context, mem: Mem, size: int, out: list[Insn], role: str, dead: i
     scratch = Scratch(ctx, avoid | _regs_in(mem), dead, out, out)
     val = scratch.take()
     far = [k for k in ctx.offsets if not _fits(mem, k + 16, ctx.value_of)]
-    base = None
+    base = kreg = None
     if far:
-        base = scratch.take()
+        base, kreg = scratch.take(), scratch.take()
         ctx.emit(out, "leaq", (mem, Reg(base)), role)
         mem = Mem(number(0), base)
     chunks, pos = [], 0
@@ -191,8 +191,6 @@ def _copy(ctx: Context, mem: Mem, size: int, out: list[Insn], role: str, dead: i
         ctx.emit(out, "mov" + _SUFFIX[width], (src, Reg(_SUB[(val, width)])), role)
         for k in ctx.offsets:
             if k in far:
-                kreg = scratch.take() if not hasattr(scratch, "kreg") else scratch.kreg
-                scratch.kreg = kreg
                 ctx.emit(out, "movabsq", (Imm(number(k)), Reg(kreg)), role)
                 dst = Mem(number(pos), base, kreg, 1)
             else:
