@@ -24,7 +24,7 @@ REAL_WORLD = ("string_search", "quicksort", "crc32", "linked_list", "sieve", "st
 ORDER = ("stress_write", "seq_read", "cpu_bound", *REAL_WORLD)
 GCC = ["gcc", "-S", "-O2", "-fno-pic", "-ffreestanding", "-fno-asynchronous-unwind-tables",
        "-fno-stack-protector", "-w"]
-REPEATS = 3
+REPEATS = 5
 # 128 MiB + 129 pages: mirror and native pages no longer share a slot of the emulated
 # CPU's direct-mapped TLB (indexed by address bits 12-19, which a 128 MiB offset keeps)
 TLB_FRIENDLY_OFFSET = 0x8081000

@@ -13,7 +13,8 @@ typedef struct {
 typedef struct {
     region_t regions[4];
     uint64_t nregions;
-    const uint64_t *cum[4];     /* prefix sums: native, executed, native writes, mirror writes */
+    const uint64_t *cum;        /* prefix sums, 4 per instruction index: native, executed,
+                                   native writes, mirror writes (one cache line per lookup) */
     uint64_t counts[4];
     uint64_t last_i0, last_i1, has_last;
     uint64_t budget;            /* stop once counts[0] reaches this */
@@ -31,8 +32,9 @@ void on_block(void *uc, uint64_t address, uint32_t size, counter_t *c) {
             continue;
         uint64_t i0 = g->index[address - g->base];
         uint64_t i1 = g->index[address + size - g->base];
+        const uint64_t *a = c->cum + 4 * i0, *b = c->cum + 4 * i1;
         for (int f = 0; f < 4; f++)
-            c->counts[f] += c->cum[f][i1] - c->cum[f][i0];
+            c->counts[f] += b[f] - a[f];
         c->last_i0 = i0;
         c->last_i1 = i1;
         c->has_last = 1;

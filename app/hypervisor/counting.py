@@ -52,11 +52,11 @@ class Counting:
         if lib is None or not image.insns:
             return None
         c = nc.Counter()
-        keep = []  # the C side holds pointers into these arrays
-        for f, cum in enumerate(self.cum):
-            arr = (ctypes.c_uint64 * len(cum))(*cum)
-            keep.append(arr)
-            c.cum[f] = ctypes.cast(arr, ctypes.POINTER(ctypes.c_uint64))
+        n = len(self.cum[0])
+        packed = (ctypes.c_uint64 * (4 * n))(
+            *(self.cum[f][i] for i in range(n) for f in range(4)))
+        keep = [packed]  # the C side holds pointers into these arrays
+        c.cum = ctypes.cast(packed, ctypes.POINTER(ctypes.c_uint64))
         regions = []
         for p in image.insns:  # contiguous runs of code
             if regions and p.address - regions[-1][1] < 0x1000:

@@ -25,7 +25,7 @@ class Region(ctypes.Structure):
 
 class Counter(ctypes.Structure):
     _fields_ = [("regions", Region * 4), ("nregions", ctypes.c_uint64),
-                ("cum", ctypes.POINTER(ctypes.c_uint64) * 4), ("counts", ctypes.c_uint64 * 4),
+                ("cum", ctypes.POINTER(ctypes.c_uint64)), ("counts", ctypes.c_uint64 * 4),
                 ("last_i0", ctypes.c_uint64), ("last_i1", ctypes.c_uint64),
                 ("has_last", ctypes.c_uint64), ("budget", ctypes.c_uint64),
                 ("stopped_for_budget", ctypes.c_uint64), ("active", ctypes.c_uint64),
