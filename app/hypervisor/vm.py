@@ -55,7 +55,8 @@ class VM:
         self.offset = offset
         self.groups = groups
         self.group_at = {g.start: g for g in groups if g.members}
-        self.native_at = {m.address: g for g in groups for m in g.members if m.role == "native"}
+        self.group_of = {m.address: g for g in groups for m in g.members}
+        self.role_at = {m.address: m.role for g in groups for m in g.members}
         self.pages: dict[int, Page] = {}
         self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)
         self.tables: set[int] = set()

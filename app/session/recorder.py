@@ -86,7 +86,6 @@ class Recorder:
         after = vm.cpu.state()
         regs = {n: {"old": hexv(self.regs[n]), "new": hexv(after[n])}
                 for n in after if after[n] != self.regs[n]}
-        role_at = {m.address: m.role for g in vm.groups for m in g.members}
         writes = []
         for pa, size, old, rip in self.writes:
             self.undo.cpu_writes.append((pa, old))
@@ -95,7 +94,7 @@ class Recorder:
             writes.append({"va": where[0] if where else None, "pa": pa, "size": size,
                            "old": old.hex(), "new": mem.read(pa, size).hex(),
                            "copy": "native" if owner.copy == 0 else f"mirror {owner.copy}",
-                           "owner": owner.kind, "role": role_at.get(rip, "native"),
+                           "owner": owner.kind, "role": vm.role_at.get(rip, "native"),
                            "rip": rip})
         ptes = self._pte_changes()
         frames = [{"frame": f, "old": o.to_json(), "new": n.to_json()}

@@ -91,9 +91,7 @@ class Session:
         return native, rewritten
 
     def current_group(self, vm: VM):
-        rip = vm.cpu.reg("rip")
-        return vm.group_at.get(rip) or next(
-            (g for g in vm.groups if g.members and g.start <= rip < g.end), None)
+        return vm.group_of.get(vm.cpu.reg("rip"))
 
     # -- stepping
     def _step_vm(self, vm: VM, granularity: str) -> tuple[dict, object]:
