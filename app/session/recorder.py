@@ -7,11 +7,13 @@ what exact undo needs beyond it (hypervisor bookkeeping, journaled memory writes
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import struct
+from dataclasses import dataclass, field, replace
 
 from unicorn import UC_HOOK_MEM_WRITE
 
 from app.hypervisor import VM, Hypervisor
+from app.hypervisor.faults import Faults
 from app.machine.memory import PAGE
 from app.machine.paging import LEVELS, P, frame_of
 
@@ -32,10 +34,13 @@ class Undo:
 
 
 def _meta(hv: Hypervisor, vm: VM) -> dict:
-    return {"pages": copy.deepcopy(vm.pages), "rmap": dict(vm.rmap), "tables": set(vm.tables),
+    f = hv.faults
+    return {"pages": {va: replace(p, mirrors=list(p.mirrors)) for va, p in vm.pages.items()},
+            "rmap": dict(vm.rmap), "tables": set(vm.tables),
             "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
             "console": len(vm.console), "counters": copy.copy(vm.counters),
-            "faults": copy.deepcopy(hv.faults), "holes": set(vm.cpu.holes)}
+            "faults": Faults(dict(f.words), set(f.dead), set(f.failed_dimms)),
+            "holes": set(vm.cpu.holes)}
 
 
 def _table_index(vm: VM) -> dict[int, tuple[int, int]]:
@@ -48,8 +53,7 @@ def _table_index(vm: VM) -> dict[int, tuple[int, int]]:
         level, base = out[t]
         if level == 3:
             continue
-        for i in range(512):
-            e = mem.read_u64(t * PAGE + i * 8)
+        for i, (e,) in enumerate(struct.iter_unpack("<Q", mem.frame_bytes(t))):
             if e & P and frame_of(e) not in out:
                 out[frame_of(e)] = (level + 1, base | (i << (39 - 9 * level)))
                 todo.append(frame_of(e))
@@ -108,7 +112,7 @@ class Recorder:
 
     def _pte_changes(self) -> list[dict]:
         vm, mem = self.vm, self.vm.mem
-        index = _table_index(vm)
+        index = None
         out = []
         for f in set(self.tables) | set(vm.tables):
             before = self.tables.get(f, bytes(PAGE))
@@ -117,6 +121,7 @@ class Recorder:
                 continue
             if f in self.tables:
                 self.undo.tables.append((f * PAGE, before))
+            index = index or _table_index(vm)
             level, base = index.get(f, (3, 0))
             for i in range(0, PAGE, 8):
                 if before[i:i + 8] != now[i:i + 8]:
