@@ -31,6 +31,9 @@ _CC = {"o": 0, "no": 1, "b": 2, "c": 2, "nae": 2, "ae": 3, "nb": 3, "nc": 3, "e"
 _SHORT_ONLY = {"loop": b"\xe2", "loope": b"\xe1", "loopz": b"\xe1", "loopne": b"\xe0",
                "loopnz": b"\xe0", "jrcxz": b"\xe3", "jecxz": b"\x67\xe3"}
 _IGNORED_PREFIXES = {"notrack"}
+# encoded here because Keystone does not know them (gcc emits them with -fcf-protection
+# and older gcc writes `rep ret`); both run as plain instructions
+_FIXED = {"endbr64": bytes.fromhex("f30f1efa"), "ret": b"\xc3", "retq": b"\xc3"}
 
 
 @dataclass
@@ -173,6 +176,10 @@ class _Layout:
         for it in self.prog.instructions():
             addr = where[id(it)]
             try:
+                fixed = _FIXED.get(it.mnemonic)
+                if fixed is not None and not it.operands:
+                    self.encodings[id(it)] = bytes(len(it.prefixes) and [0xF3]) + fixed
+                    continue
                 branch = _direct_branch(it)
                 if branch:
                     target = it.operands[0].expr.value(self.lookup)
