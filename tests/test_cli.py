@@ -156,3 +156,17 @@ def test_silent_misencodings_are_caught(capsys, program, text, words):
     r = json.loads(out)
     assert r["status"] == "error" and r["error"]["line"] == 2
     assert re.search(words, r["error"]["message"])
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ("main:\n  movl $1, msg(%rip)\n  ret\n  .section .rodata\nmsg: .long 0\n", 2,
+     "read-only"),
+    ("main:\n  xorl %ecx, %ecx\n  cltd\n  idivl %ecx\n  ret\n", 4, "divide error"),
+    ("main:\n  call main\n  ret\n", 2, "stack overflow"),
+    ("main:\n  ud2\n", 2, "invalid instruction"),
+])
+def test_guest_faults_name_the_line(capsys, program, text, line, words):
+    code, out = _cli(capsys, "run", program(text), "--json")
+    r = json.loads(out)
+    assert code == 1 and r["status"] == "fault"
+    assert r["error"]["line"] == line and words in r["error"]["message"]

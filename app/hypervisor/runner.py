@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from unicorn import UC_HOOK_MEM_WRITE
 
+from app.abi import STACK_PAGES, STACK_TOP
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.counting import BLOCK_MAX
 from app.hypervisor.vm import VM
@@ -34,12 +35,28 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
             return "retry"
         if action == "killed":
             return "killed"
-    where = f" (address {stop.address:#x})" if stop.address is not None else ""
     vm.status = "fault"
-    vm.report = f"{stop.message} at {rip:#x}{where}"
+    group = vm.group_of.get(rip)
+    line = group.line if group is not None and group.origin == "program" else None
+    vm.report = _describe_fault(stop, rip, group)
+    vm.fault_line = line
     hv.note("fault", vm, rip=rip, vector=stop.vector, address=stop.address,
-            message=stop.message)
+            message=vm.report, line=line)
     return "fault"
+
+
+def _describe_fault(stop, rip: int, group) -> str:
+    what = stop.message
+    if stop.vector == 14 and stop.address is not None:
+        a = stop.address
+        if STACK_TOP - (STACK_PAGES + 16) * 0x1000 <= a < STACK_TOP - STACK_PAGES * 0x1000:
+            what = f"stack overflow (page fault at {a:#x}, below the {STACK_PAGES * 4} KiB stack)"
+        else:
+            what = f"page fault at address {a:#x} (unmapped, or a write to a read-only page)"
+    if group is None:
+        return f"{what}, at {rip:#x}"
+    where = f"line {group.line}" if group.origin == "program" else f"the kernel ({rip:#x})"
+    return f"{what}, in {where}: {group.native_text}"
 
 
 def step(hv: Hypervisor, vm: VM) -> str:

@@ -67,6 +67,7 @@ class VM:
         self.console = bytearray()
         self.counters = Counters()
         self.report: str | None = None
+        self.fault_line: int | None = None  # program line of the instruction that faulted
         self.cpu: VCpu | None = None
         self.failed_dimms = set  # replaced by the hypervisor: DIMMs not to allocate on
         self.sink = mem.allocate(Owner("sink", vid), self.mirror_dimm(1)) if self.copies else 0

@@ -38,6 +38,7 @@ def _meta(hv: Hypervisor, vm: VM) -> dict:
     return {"pages": {va: replace(p, mirrors=list(p.mirrors)) for va, p in vm.pages.items()},
             "rmap": dict(vm.rmap), "tables": set(vm.tables),
             "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
+            "fault_line": vm.fault_line,
             "console": len(vm.console), "counters": copy.copy(vm.counters),
             "faults": Faults(dict(f.words), set(f.dead), set(f.failed_dimms)),
             "holes": set(vm.cpu.holes)}
@@ -149,6 +150,7 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
     m = undo.meta
     vm.pages, vm.rmap, vm.tables = m["pages"], m["rmap"], m["tables"]
     vm.status, vm.exit_code, vm.report = m["status"], m["exit_code"], m["report"]
+    vm.fault_line = m["fault_line"]
     del vm.console[m["console"]:]
     vm.counters = m["counters"]
     hv.faults = m["faults"]

@@ -206,8 +206,8 @@ class Session:
                 "counters": {k: v for k, v in vm.counters.to_json().items()
                              if k in ("native_instructions", "executed_instructions",
                                       "native_writes", "mirror_writes")},
-                "error": None if vm.status != "killed" and vm.status != "fault" else {
-                    "message": vm.report, "line": None}}
+                "error": None if vm.status not in ("killed", "fault") else {
+                    "message": vm.report, "line": vm.fault_line}}
 
 
 def _machine_ranges(vm: VM, watchpoints: list[tuple[int, int]]) -> list[tuple[int, int]]:
