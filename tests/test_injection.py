@@ -32,6 +32,8 @@ def test_uncorrectable_error_kills_the_unmirrored_vm():
     assert r["status"] == "killed"
     assert r["exit_code"] is None
     assert "uncorrectable" in r["error"]["message"]
+    assert r["error"]["line"] == 19   # `addl table(,%rbx,4), %eax` in sum_array.s
+    assert "addl" in r["error"]["message"]
     assert [e["kind"] for e in r["events"]][-2:] == ["mce", "killed"]
 
 

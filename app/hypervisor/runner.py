@@ -34,6 +34,10 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
         if action == "retry":
             return "retry"
         if action == "killed":
+            group = vm.group_of.get(rip)
+            if group is not None and group.origin == "program" and vm.report:
+                vm.fault_line = group.line
+                vm.report += f" (read by line {group.line}: {group.native_text})"
             return "killed"
     vm.status = "fault"
     group = vm.group_of.get(rip)
