@@ -44,16 +44,22 @@ BLOCK = st.one_of(
     st.builds("movl ${}, %ecx\n1:\n    pushq %rcx\n    {}\n    popq %rcx\n    decl %ecx\n"
               "    jnz 1b".format, st.integers(1, 5), BODY),
     st.integers(0, 2).map("call helper{}".format),
+    st.integers(0, 2).map("leaq helper{}(%rip), %rcx\n    call *%rcx".format),
 )
 
 
 def _program(main_blocks, helpers) -> str:
     out = ["    .text", "    .globl main", "main:", "    pushq %rbx",
-           "    leaq buf(%rip), %rdi", "    movq $0x1234567, %rax", "    movl $5, %edx"]
+           "    leaq buf(%rip), %rdi", "    movq $0x1234567, %rax", "    movl $5, %edx",
+           # live through the whole program: a scratch register taken from here shows
+           "    movq $0x1111, %r8", "    movq $0x2222, %r9", "    movq $0x3333, %r10",
+           "    movq $0x4444, %r11"]
     out += ["    " + b for b in main_blocks]
     out += ["    leaq buf(%rip), %rdi", "    xorl %eax, %eax", "    movl $32, %ecx",
             "2:  imulq $31, %rax, %rax", "    addq (%rdi), %rax", "    addq $8, %rdi",
-            "    decl %ecx", "    jnz 2b", "    movq %rax, %rdx", "    shrq $32, %rdx",
+            "    decl %ecx", "    jnz 2b", "    addq %r8, %rax", "    addq %r9, %rax",
+            "    imulq %r10, %rax", "    xorq %r11, %rax",
+            "    movq %rax, %rdx", "    shrq $32, %rdx",
             "    xorl %edx, %eax", "    popq %rbx", "    ret"]
     for i, body in enumerate(helpers):
         out += [f"helper{i}:", "    pushq %rbx", "    " + body, "    popq %rbx", "    ret"]

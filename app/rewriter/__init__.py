@@ -79,7 +79,7 @@ def _analyse(image: Image, program: Program):
         direct = index.get(op.expr.value(image.symbols)) if isinstance(op, Target) else None
         name = d.name
         if name == "call":
-            kind.append("call" if direct is not None else "opaque")
+            kind.append("call" if direct is not None else "icall")
             succ.append([])
             target.append(direct)
             continue

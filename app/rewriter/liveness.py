@@ -48,14 +48,16 @@ def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
              call_target: list[int | None]) -> list[int]:
     """Live-after mask for each instruction.
 
-    kind[i]: 'plain' | 'call' | 'ret' | 'opaque' (indirect branch, leaves the program).
+    kind[i]: 'plain' | 'call' | 'icall' (indirect call) | 'ret' | 'opaque' (indirect jump,
+    leaves the program).
     succ[i]: successor indices for plain instructions (fall-through and direct targets).
     call_target[i]: callee index for direct calls to a known instruction.
     """
     n = len(decoded)
     ud = [_use_def(d) for d in decoded]
     live_in = [0] * n
-    call_sites = [i for i in range(n) if kind[i] == "call"]
+    # every call site, direct or not, is a place some `ret` may return to
+    call_sites = [i for i in range(n) if kind[i] in ("call", "icall")]
     changed = True
     while changed:
         changed = False
@@ -64,7 +66,7 @@ def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
             ret_out |= live_in[c + 1] if c + 1 < n else ALL
         for i in range(n - 1, -1, -1):
             k = kind[i]
-            if k == "opaque":
+            if k in ("opaque", "icall"):
                 new = ALL
             elif k == "ret":
                 new = ret_out | BIT["rsp"]
@@ -84,7 +86,7 @@ def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
                 changed = True
     outs = []
     for i in range(n):
-        if kind[i] in ("opaque", "ret", "call"):
+        if kind[i] in ("opaque", "icall", "ret", "call"):
             outs.append(ALL)
         else:
             o = 0
