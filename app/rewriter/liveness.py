@@ -38,6 +38,14 @@ def _use_def(d: Decoded) -> tuple[int, int]:
     if d.name.startswith(("stos", "movs", "lods", "scas", "cmps")) and d.name not in (
             "movsx", "movsxd", "movss"):
         use |= BIT["rdi"] | BIT["rsi"] | BIT["rax"] | (BIT["rcx"] if d.rep else 0)
+    if d.name.startswith("cmov") or d.name in ("bsf", "bsr"):
+        # the destination may keep its old value (condition false, source zero)
+        use |= mask(d.regs_written)
+        kill = 0
+    if d.name.startswith("xlat"):
+        use |= BIT["rbx"] | BIT["rax"]
+    if d.name == "enter":
+        use |= BIT["rbp"] | BIT["rsp"]
     if d.name == "int":
         use |= BIT["rax"] | BIT["rdi"] | BIT["rsi"] | BIT["rdx"] | BIT["r10"]
         kill |= BIT["rax"]
