@@ -31,6 +31,10 @@ for _i, _r in enumerate(GPRS):
 _SUFFIX = {1: "b", 2: "w", 4: "l", 8: "q"}
 _PREFERENCE = ("r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",
                "rbx", "r12", "r13", "r14", "r15", "rbp")
+# Registers taken without saving, when liveness says they are dead. Only those no
+# instruction reads implicitly: Capstone omits some implicit reads (xlat's %rbx,
+# enter's %rbp), so for the others "dead" is not trusted.
+_DEAD_OK = ("r11", "r10", "r9", "r8")
 _DISP_LIMIT = (1 << 31) - (1 << 28)  # headroom for RIP-relative distance
 
 
@@ -102,7 +106,7 @@ class Scratch:
         self.spilled: list[tuple[str, int]] = []
 
     def take(self) -> str:
-        for r in _PREFERENCE:
+        for r in _DEAD_OK:
             if not self.avoid & BIT[r] and self.dead & BIT[r]:
                 self.avoid |= BIT[r]
                 return r
