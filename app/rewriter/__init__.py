@@ -104,22 +104,23 @@ def _analyse(image: Image, program: Program):
 
 def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
     """Instruction indices that are function entries: every call target, main, and code
-    whose address the program takes (function pointers); not .L labels (jump tables)."""
+    whose address the program takes (function pointers). A `.L` label named only in data
+    is a jump-table case, not a function; one whose address code takes may be called."""
     index = {p.address: i for i, p in enumerate(image.insns)}
     entries = {t for t in target if t is not None}
     names = {"main"}
     for items in program.sections.values():
         for it in items:
-            exprs = it.exprs if isinstance(it, Data) else []
-            if isinstance(it, Insn):
+            if isinstance(it, Data):
+                for e in it.exprs:
+                    names |= {s for s in e.symbols() if not s.startswith(".L")}
+            elif isinstance(it, Insn):
                 for op in it.operands:
                     if isinstance(op, Imm):
-                        exprs.append(op.expr)
+                        names |= op.expr.symbols()
                     elif isinstance(op, Mem) and op.disp is not None and it.mnemonic.startswith(
                             "lea"):
-                        exprs.append(op.disp)
-            for e in exprs:
-                names |= {s for s in e.symbols() if not s.startswith(".L")}
+                        names |= op.disp.symbols()
     for name in names:
         addr = image.symbols.get(name)
         if addr is not None and addr in index:
