@@ -16,7 +16,7 @@ from app.asm.operand import Imm, Mem, Target
 from app.asm.parser import Data, Insn, Label, Program
 from app.rewriter.classify import Decoded, WriteClass, classify, decode
 from app.rewriter.liveness import ALL, live_in_of, live_out
-from app.rewriter.rules import Context, RefuseError, mirror, rule_entry
+from app.rewriter.rules import Context, RefuseError, mirror, rule_entry, rule_indirect_call
 
 TEXT = ("ktext", "text")
 
@@ -151,6 +151,8 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             try:
                 if i in entries:
                     rule_entry(ctx, entry)
+                if kind[i] == "icall":
+                    rule_indirect_call(ctx, _return_label(i))
                 mirror(ctx)
             except RefuseError as e:
                 raise AsmError(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
@@ -165,10 +167,17 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             if isinstance(it, Insn):
                 pre, native, post = plan[id(it)]
                 new += [*pre, native, *post]
+                i = native.meta["group"]
+                if offsets and kind[i] == "icall":
+                    new.append(Label(_return_label(i), it.line, it.origin))
             else:
                 new.append(it)
     mirrored = assemble(out, extra_symbols=extra_symbols)
     return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+
+
+def _return_label(i: int) -> str:
+    return f".Lkmv.ret{i}"
 
 
 def _check_conflict(image: Image, offset: int, copies: int) -> None:

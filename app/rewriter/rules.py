@@ -261,6 +261,26 @@ def rule_entry(ctx: Context, style: str = "liveness") -> None:
           BIT["rsp"])
 
 
+def rule_indirect_call(ctx: Context, return_label: str) -> None:
+    """An indirect call may land on code the rewriter cannot see as a function entry, so
+    the return address is also mirrored here, before the call writes it: it is a
+    constant, the address of the label right after the call."""
+    ret = Imm(Expr(("sym", return_label)))
+    slot = Mem(number(-8), "rsp")
+    scratch = None
+    for k in ctx.offsets:
+        if abs(k - 8) < _DISP_LIMIT:
+            ctx.emit(ctx.pre, "movq", (ret, _mirrored(slot, k)), "mirror")
+            continue
+        if scratch is None:
+            scratch = Scratch(ctx, _insn_regs(ctx), ctx.dead_before, ctx.pre, ctx.pre)
+            kreg = scratch.take()
+        ctx.emit(ctx.pre, "movabsq", (Imm(number(k - 8)), Reg(kreg)), "mirror")
+        ctx.emit(ctx.pre, "movq", (ret, Mem(None, "rsp", kreg, 1)), "mirror")
+    if scratch is not None:
+        scratch.release()
+
+
 def rule_string(ctx: Context) -> None:
     name = ctx.decoded.name
     regs = ["rdi"] + (["rsi"] if name.startswith("movs") else []) + (
@@ -302,4 +322,4 @@ def mirror(ctx: Context) -> Context:
     return ctx
 
 
-__all__ = ["Context", "RefuseError", "mirror", "rule_entry", "Expr"]
+__all__ = ["Context", "RefuseError", "mirror", "rule_entry", "rule_indirect_call"]
