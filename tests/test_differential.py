@@ -31,7 +31,7 @@ def _check(source: str, expected: int | None = None) -> None:
 
 
 @needs_gcc
-@pytest.mark.parametrize("opt", ["-O0", "-O2", "-Os"])
+@pytest.mark.parametrize("opt", ["-O0", "-O2", "-Os", "-O3"])
 @pytest.mark.parametrize("c_file", C_PROGRAMS, ids=lambda p: p.stem)
 def test_gcc_output_matches_host(c_file, opt, tmp_path):
     source = compile_to_asm(c_file, opt, tmp_path)
