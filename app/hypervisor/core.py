@@ -11,7 +11,16 @@ import struct
 
 from unicorn import UC_HOOK_MEM_READ
 
-from app.abi import EPERM, HC_CONSOLE, HC_EXIT, HC_MMU_UPDATE, HC_PTE_READ, HYPERCALLS, UART_PA
+from app.abi import (
+    EPERM,
+    HC_CONSOLE,
+    HC_EXIT,
+    HC_MMU_UPDATE,
+    HC_PTE_READ,
+    HYPERCALLS,
+    UART_PA,
+    kernel_symbols,
+)
 from app.hypervisor import faults as F
 from app.hypervisor.counting import Counting
 from app.hypervisor.injection import Injection
@@ -20,6 +29,7 @@ from app.hypervisor.vm import NATIVE_DIMM, VM
 from app.machine.cpu import VCpu
 from app.machine.memory import HYPERVISOR, PAGE, MachineMemory, Owner
 from app.machine.paging import ADDR_MASK, PS, RW, canonical, frame_of, make_pte
+from app.rewriter import rewrite
 from app.rewriter.build import Build
 
 HYPERVISOR_FRAMES = 16
@@ -44,9 +54,8 @@ class Hypervisor(Injection):
         image = build.image if mode != "off" else build.native
         groups = build.rewritten.groups
         if mode == "off" or build.rewritten.mode != mode:
-            from app.rewriter import rewrite
             rw = rewrite(build.program, build.native, mode, build.rewritten.offset,
-                         _kernel_symbols())
+                         kernel_symbols())
             image, groups = rw.image, rw.groups
         vid = len(self.vms) + 1
         vm = VM(vid, name or f"VM {vid}", self.mem, mode, build.rewritten.offset, groups)
@@ -74,8 +83,7 @@ class Hypervisor(Injection):
         rep string instruction is not voted while it runs: it may read what it wrote."""
         mem = self.mem
         rip_reg = vm.cpu.RIP
-        voters = {m.address for g in vm.groups for m in g.members if m.role == "native"
-                  and not m.text.startswith("rep")}
+        voters = {a for a, role in vm.role_at.items() if role == "native"} - vm.rep_at
 
         def on_read(uc, access, pa: int, size: int, value, data) -> None:
             if uc.reg_read(rip_reg) not in voters:
@@ -165,9 +173,7 @@ class Hypervisor(Injection):
                 self.note("refused", vm, va=va, pte=pte, reason=reason)
                 return EPERM
             if pte == 0:
-                page = vm.unmap_page(va)
-                if page and page.kind == "ram":
-                    pass
+                vm.unmap_page(va)
             else:
                 vm.map_page(va, frame_of(pte), pte & ~ADDR_MASK)
             done += 1
@@ -344,7 +350,3 @@ class Hypervisor(Injection):
             return None
         return not vm.mirror_mismatches()
 
-
-def _kernel_symbols() -> dict[str, int]:
-    from app.abi import kernel_symbols
-    return kernel_symbols()

@@ -50,7 +50,7 @@ class Injection:
         if frame is not None:
             if not 0 <= frame < self.mem.frames:
                 raise ValueError(f"frame {frame:#x} is outside machine memory")
-            return frame * PAGE + ((va or 0) & 0xFF8 if va is not None else 0)
+            return frame * PAGE + (va & 0xFF8 if va is not None else 0)
         if vm is None or va is None:
             raise ValueError("an injection needs a VM and a virtual address, or a frame")
         for k in range(vm.copies + 1):

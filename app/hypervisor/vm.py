@@ -57,6 +57,9 @@ class VM:
         self.group_at = {g.start: g for g in groups if g.members}
         self.group_of = {m.address: g for g in groups for m in g.members}
         self.role_at = {m.address: m.role for g in groups for m in g.members}
+        # a rep string instruction stays at its address until its last element is done
+        self.rep_at = {m.address for g in groups for m in g.members
+                       if m.text.startswith("rep")}
         self.pages: dict[int, Page] = {}
         self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)
         self.tables: set[int] = set()

@@ -67,7 +67,7 @@ class Rewritten:
     groups: list[Group]
 
 
-def _analyse(image: Image, program: Program):
+def _analyse(image: Image):
     insns = image.insns
     index = {p.address: i for i, p in enumerate(insns)}
     decoded: list[Decoded] = [decode(p.encoding, p.address) for p in insns]
@@ -137,7 +137,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
         _check_conflict(image, offset, len(offsets))
-    decoded, succ, kind, target = _analyse(image, program)
+    decoded, succ, kind, target = _analyse(image)
     outs = live_out(decoded, succ, kind, target) if offsets else [ALL] * len(decoded)
     entries = _entries(image, program, target) if offsets else set()
     plan: dict[int, tuple[list[Insn], Insn, list[Insn]]] = {}

@@ -108,7 +108,7 @@ class Session:
                 now = vm.cpu.reg("rip")
                 # a native step ends at the start of a group; a rep instruction stays
                 # at its own address until its last element is done
-                if now in vm.group_at and (now != rip or now not in _rep_addresses(vm)):
+                if now in vm.group_at and (now != rip or now not in vm.rep_at):
                     break
             else:
                 self.hv.note("limit", vm, message=f"one native step ran {MAX_GROUP_STEPS} "
@@ -224,13 +224,6 @@ def _machine_ranges(vm: VM, watchpoints: list[tuple[int, int]]) -> list[tuple[in
             out.append((pa, pa + n))
             va += n
     return out
-
-
-def _rep_addresses(vm: VM) -> set[int]:
-    if not hasattr(vm, "_rep"):
-        vm._rep = {p.address for p in vm.image.insns
-                   if any(x.startswith("rep") for x in p.insn.prefixes)}
-    return vm._rep
 
 
 def _diff(before: bytes, after) -> list[tuple[int, bytes]]:
