@@ -77,12 +77,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from app.web.server import serve
-    except ImportError:
-        from app.session.demo import demo
-        return demo()
-    return serve(args.host, args.port)
+    from app.web.server import serve
+    return serve(args.host, args.port, args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="start the visualizer")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
+    s.add_argument("--threads", type=int, default=256,
+                   help="connections served at once (each WebSocket holds a thread)")
     s.set_defaults(func=cmd_serve)
     args = p.parse_args(argv)
     return args.func(args)

@@ -1,7 +1,14 @@
 """Sessions: a program, a machine, its VMs and their history, driven by commands that
-return step events (see schema.json). The web and CLI layers use only this API."""
+return step events (see schema.json) and drawn whole by snapshots (snapshot.json).
+The web and CLI layers use only this API."""
 
-from app.session.schema import validate_event
+from app.examples import DEFAULT as DEFAULT_EXAMPLE
+from app.examples import names as example_names
+from app.examples import source as example_source
+from app.hypervisor.faults import EXPLAIN as ERROR_KINDS
+from app.session.schema import validate_event, validate_snapshot
 from app.session.session import Session, SessionError
+from app.session.snapshot import frame_hex, snapshot
 
-__all__ = ["Session", "SessionError", "validate_event"]
+__all__ = ["DEFAULT_EXAMPLE", "ERROR_KINDS", "Session", "SessionError", "example_names",
+           "example_source", "frame_hex", "snapshot", "validate_event", "validate_snapshot"]

@@ -1,4 +1,5 @@
-"""The step event contract, as a JSON Schema (schema.json beside this file)."""
+"""The contracts with clients, as JSON Schemas beside this file: the step event
+(schema.json) and the session snapshot (snapshot.json)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,19 @@ import jsonschema
 
 
 @cache
+def _load(name: str) -> dict:
+    return json.loads(resources.files(__package__).joinpath(name).read_text())
+
+
 def schema() -> dict:
-    return json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+    return _load("schema.json")
 
 
 def validate_event(event: dict) -> None:
     """Raise jsonschema.ValidationError if the event breaks the contract."""
-    jsonschema.validate(event, schema())
+    jsonschema.validate(event, _load("schema.json"))
+
+
+def validate_snapshot(snap: dict) -> None:
+    """Raise jsonschema.ValidationError if the snapshot breaks the contract."""
+    jsonschema.validate(snap, _load("snapshot.json"))

@@ -36,6 +36,7 @@ class Entry:
     command: str
     events: list[dict]
     undos: list = field(default_factory=list)
+    args: dict = field(default_factory=dict)  # to replay the command (forward)
 
 
 class Session:
@@ -50,6 +51,7 @@ class Session:
         except AsmError as e:
             raise SessionError(e.message, e.line if e.origin == "program" else None) from None
         self.seq = 0
+        self._replaying = False
         self._boot()
 
     def _boot(self) -> None:
@@ -60,6 +62,12 @@ class Session:
             self.vms.append(self.hv.create_vm(self.build, "off", "unmirrored"))
         self.hv.log.clear()
         self.history: list[Entry] = []
+        self.undone: list[Entry] = []  # entries stepped back over, newest last
+
+    def _record(self, entry: Entry) -> None:
+        self.history.append(entry)
+        if not self._replaying:
+            self.undone.clear()
 
     # -- helpers
     def vm(self, vid: int | None = None) -> VM:
@@ -121,7 +129,7 @@ class Session:
     def step(self, granularity: str = "native") -> list[dict]:
         if granularity not in ("native", "rewritten"):
             raise SessionError("granularity is 'native' or 'rewritten'")
-        entry = Entry(f"step:{granularity}", [])
+        entry = Entry(f"step:{granularity}", [], args={"granularity": granularity})
         for vm in self.vms:
             if vm.status != "running":
                 continue
@@ -129,7 +137,7 @@ class Session:
             entry.events.append(event)
             entry.undos.append(undo)
         if entry.events:
-            self.history.append(entry)
+            self._record(entry)
         return entry.events
 
     def back(self) -> list[dict]:
@@ -138,33 +146,71 @@ class Session:
         entry = self.history.pop()
         for undo in reversed(entry.undos):
             apply_undo(self.hv, self.vm(undo.vm), undo)
+        self.undone.append(entry)
         self.seq += 1
         return [{"seq": self.seq, "kind": "back", "undone": [e["seq"] for e in entry.events],
                  "command": entry.command}]
 
     def run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
-            watchpoints: list[tuple[int, int]] = ()) -> list[dict]:
+            watchpoints: list[tuple[int, int]] = (), chunk: int | None = None,
+            progress=None) -> list[dict]:
         """Run every VM until exit, kill, fault, a breakpoint (native addresses), a write
         to a watched (virtual address, size) range, or the budget of native instructions
-        (counted per VM from now)."""
+        (counted per VM from now).
+
+        With `chunk`, the VMs advance in turns of that many native instructions and
+        `progress(events)` is called after each turn; it returns False to pause. The
+        turns make one history entry, so one `back` undoes the whole run."""
+        start = {vm.id: vm.counters.native_instructions for vm in self.vms}
+        budget = {i: None if max_native is None else n + max_native for i, n in start.items()}
+        turns: list[Entry] = []
+        stopped: set[int] = set()  # VMs that stopped during this run stay stopped
+        while True:
+            entry = self._run_turn(budget, chunk, set(breakpoints), list(watchpoints),
+                                   stopped)
+            if not entry.events:
+                break
+            turns.append(entry)
+            stopped |= {e["vm"] for e in entry.events if e["stopped"] != "running"}
+            going = [e for e in entry.events if e["stopped"] == "running"]
+            if progress is not None and progress(entry.events) is False or not going:
+                break
+        if not turns:
+            return []
+        ran = max(vm.counters.native_instructions - start[vm.id] for vm in self.vms)
+        merged = Entry("run", [e for t in turns for e in t.events],
+                       [u for t in turns for u in t.undos],
+                       {"max_native": ran, "breakpoints": set(breakpoints),
+                        "watchpoints": list(watchpoints)})
+        self._record(merged)
+        return merged.events
+
+    def _run_turn(self, budget: dict, chunk: int | None, breakpoints: set[int],
+                  watchpoints: list[tuple[int, int]], stopped: set[int]) -> Entry:
         entry = Entry("run", [])
         for vm in self.vms:
-            if vm.status != "running":
+            if vm.status != "running" or vm.id in stopped:
                 continue
             stops = {g.start for g in vm.groups if g.native_address in breakpoints
                      and g.members}
-            start = vm.counters.native_instructions
+            now = vm.counters.native_instructions
+            limit = budget[vm.id]
+            turn_end = limit if chunk is None else min(limit or now + chunk, now + chunk)
+            if limit is not None and now >= limit:
+                continue
             rec = Recorder(self.hv, vm, trace_writes=False)
             snapshot = bytes(vm.mem.view)
-            budget = None if max_native is None else start + max_native
             try:
                 if watchpoints:
                     reason = runner.run_watched(self.hv, vm, _machine_ranges(vm, watchpoints),
-                                                budget, stops)
+                                                turn_end, stops)
                 else:
-                    reason = runner.run(self.hv, vm, budget, stops)
+                    reason = runner.run(self.hv, vm, turn_end, stops)
             finally:
                 part, undo = rec.finish()
+            if reason == "limit" and turn_end != limit:
+                # the turn ended, not the run; a turn may end right on a breakpoint
+                reason = "break" if vm.cpu.reg("rip") in stops else "running"
             undo.cpu_writes = _diff(snapshot, vm.mem.view)
             part["writes"] = []
             native, _ = self._group_json(vm, self.current_group(vm), set())
@@ -172,9 +218,22 @@ class Session:
             event["stopped"] = reason
             entry.events.append(event)
             entry.undos.append(undo)
-        if entry.events:
-            self.history.append(entry)
-        return entry.events
+        return entry
+
+    def forward(self) -> list[dict]:
+        """Redo the newest command stepped back over (the engine is deterministic)."""
+        if not self.undone:
+            raise SessionError("nothing to go forward to")
+        entry = self.undone.pop()
+        self._replaying = True
+        try:
+            if entry.command == "run":
+                return self.run(**entry.args)
+            if entry.command == "inject":
+                return self.inject(**entry.args)
+            return self.step(**entry.args)
+        finally:
+            self._replaying = False
 
     def reset(self) -> list[dict]:
         self._boot()
@@ -188,13 +247,31 @@ class Session:
         try:
             args = resolve_target(self, v, kind, target, copy)
             self.hv.inject(kind, bit=bit, **args)
+            if target.strip() == "random":  # replay (forward) must hit the same word
+                target = f"{args['va'] - copy * v.offset:#x}"
         except ValueError as e:
             rec.finish()
             raise SessionError(str(e)) from None
         part, undo = rec.finish()
         event = self._event(v, "inject", part)
-        self.history.append(Entry("inject", [event], [undo]))
+        self._record(Entry("inject", [event], [undo], {"kind": kind, "target": target,
+                                                         "vm": vm, "bit": bit, "copy": copy}))
         return [event]
+
+    def address_of(self, target: str) -> int:
+        """A guest-virtual address written as `symbol`, `symbol+8` or `0x900010`."""
+        t = target.strip()
+        if t == "random" or t.startswith(("frame:", "dimm:")):
+            raise SessionError(f"'{target}' is not a symbol or a guest-virtual address")
+        try:
+            return resolve_target(self, self.vms[0], "ue", t)["va"]
+        except ValueError as e:
+            raise SessionError(str(e)) from None
+
+    def native_addresses(self) -> set[int]:
+        """Where a breakpoint may go: the program's native instructions."""
+        return {g.native_address for g in self.vms[0].groups
+                if g.origin == "program" and g.members}
 
     # -- results
     def result(self) -> dict:

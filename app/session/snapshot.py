@@ -1,0 +1,99 @@
+"""The whole state of a session as one JSON object (schema: snapshot.json).
+
+A client that arrives late, reconnects, or has just loaded a program draws everything
+from a snapshot; after that each step event updates it. Frames are sent only for the
+writable RAM pages (native and mirror copies) and only if they are not all zero: the
+code pages are in the listing already.
+"""
+
+from __future__ import annotations
+
+from app.machine.memory import PAGE
+from app.machine.paging import RW
+from app.session.recorder import hexv
+from app.session.session import Session
+
+LOG_TAIL = 400
+
+
+def snapshot(s: Session, extra: dict | None = None) -> dict:
+    first = s.vms[0]
+    out = {
+        "kind": "snapshot",
+        "seq": s.seq,
+        "settings": {"mirror": s.mirror, "offset": s.offset, "compare": len(s.vms) > 1},
+        "source": s.source,
+        "listing": [_group(g) for g in first.groups if g.members],
+        "symbols": _symbols(s),
+        "vms": [_vm(s, vm) for vm in s.vms],
+        "machine": _machine(s),
+        "memory": _memory(s),
+        "log": [n for n in s.hv.log if n["kind"] not in ("console", "vm_created")][-LOG_TAIL:],
+        "history": {"position": len(s.history), "length": len(s.history) + len(s.undone)},
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+def _group(g) -> dict:
+    return {"index": g.index, "address": g.native_address, "text": g.native_text,
+            "line": g.line if g.origin == "program" else None, "origin": g.origin,
+            "class": g.wclass.kind,
+            "members": [{"address": m.address, "text": m.text, "role": m.role}
+                        for m in g.members]}
+
+
+def _symbols(s: Session) -> dict[str, int]:
+    """The program's own labels (not the kernel's), as injection targets see them."""
+    syms = s.build.image.symbols
+    return {n: syms[n] for n, lab in sorted(s.build.program.labels().items())
+            if lab.origin == "program" and n in syms and not n.startswith(".L")}
+
+
+def _vm(s: Session, vm) -> dict:
+    group = s.current_group(vm)
+    return {"id": vm.id, "name": vm.name, "mode": vm.mode, "offset": vm.offset,
+            "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
+            "fault_line": vm.fault_line,
+            "regs": {n: hexv(v) for n, v in vm.cpu.state().items()},
+            "counters": vm.counters.to_json(),
+            "console": vm.console.decode("latin-1"),
+            "native": None if group is None else group.native_address,
+            "tables": [{"level": e["level"], "table_frame": e["table_frame"],
+                        "index": e["index"], "va": e["va"], "entry": hexv(e["entry"]),
+                        "mirror": e.get("mirror", False)} for e in vm.table_entries()]}
+
+
+def _machine(s: Session) -> dict:
+    mem, faults = s.hv.mem, s.hv.faults
+    return {"frames": mem.frames,
+            "dimms": [{"index": d.index, "first_frame": d.first_frame, "frames": d.frames,
+                       "failed": d.index in faults.failed_dimms} for d in mem.dimms],
+            "owners": [[o.kind, o.vm, o.copy] for o in mem.owners],
+            "errors": [{"pa": pa, "kind": kind, "bit": bit}
+                       for pa, (kind, bit) in sorted(faults.words.items())],
+            "dead": sorted(faults.dead)}
+
+
+def _memory(s: Session) -> dict[str, str]:
+    mem = s.hv.mem
+    frames: set[int] = set()
+    for vm in s.vms:
+        for p in vm.pages.values():
+            if p.kind == "ram" and p.flags & RW:
+                frames.add(p.frame)
+                frames.update(p.mirrors)
+    out = {}
+    for f in sorted(frames):
+        data = mem.frame_bytes(f)
+        if any(data):
+            out[str(f)] = data.hex()
+    return out
+
+
+def frame_hex(s: Session, frame: int) -> str:
+    """One frame's bytes, for a client that asks for a page it has not got."""
+    if not 0 <= frame < s.hv.mem.frames:
+        raise ValueError(f"there is no frame {frame}")
+    return s.hv.mem.read(frame * PAGE, PAGE).hex()

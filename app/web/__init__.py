@@ -1,0 +1,33 @@
+"""The web layer: a Flask app factory, the page blueprint and the Socket.IO commands.
+
+It imports only `app.session`'s public API; the browser draws everything from the
+step events and snapshots documented there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from app.web.workspaces import MAX_WORKSPACES, Workspaces
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"), static_url_path="/static")
+    app.config.update(VENDOR_DIR=str(ROOT / "node_modules"), MAX_WORKSPACES=MAX_WORKSPACES,
+                      RUN_CHUNK=50_000, RUN_BUDGET=20_000_000)
+    app.config.update(config or {})
+    from app.web import pages, sockets
+    app.register_blueprint(pages.bp)
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20)
+    sockets.register(socketio, Workspaces(app.config["MAX_WORKSPACES"]), app.config)
+    return app
+
+
+def socketio_of(app: Flask) -> SocketIO:
+    return app.extensions["socketio"]

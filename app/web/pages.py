@@ -1,0 +1,49 @@
+"""The page itself and the browser packages installed from npm at set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
+
+from app.session import DEFAULT_EXAMPLE, ERROR_KINDS, example_names
+
+bp = Blueprint("pages", __name__)
+
+# file served -> where npm put it (under node_modules)
+VENDOR = {"socket.io.min.js": "socket.io-client/dist/socket.io.min.js"}
+
+SHORTCUTS = [
+    ("→ or s", "step one native instruction (its whole rewritten group)"),
+    ("Shift+→ or i", "step one rewritten instruction"),
+    ("← or b", "step back"),
+    ("Shift+←", "go forward again (redo)"),
+    ("r", "run (at the chosen speed)"),
+    ("p or Space", "pause"),
+    ("0", "reset"),
+    ("Ctrl+Enter", "load the program in the editor"),
+    ("Enter on a code line", "toggle a breakpoint"),
+    ("j / k", "inject the chosen error / focus the injection panel"),
+    ("?", "show or hide this list"),
+]
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,
+                           kinds=ERROR_KINDS, shortcuts=SHORTCUTS)
+
+
+@bp.get("/vendor/<name>")
+def vendor(name: str):
+    if name not in VENDOR:
+        abort(404)
+    path = Path(current_app.config["VENDOR_DIR"]) / VENDOR[name]
+    if not path.is_file():
+        abort(500, description=f"{VENDOR[name]} is missing: run ./scripts/setup (npm ci)")
+    return send_from_directory(path.parent, path.name, max_age=3600)
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"ok": True}

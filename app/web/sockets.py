@@ -1,0 +1,202 @@
+"""Socket.IO commands. Each is checked against protocol.json, runs on its workspace's
+session under the workspace lock, and answers with an acknowledgement
+`{"ok": true, ...}` or `{"ok": false, "error": {"message", "line"}}`. What changed is
+pushed to every tab in the workspace's room: step events (`event`), and a `snapshot`
+when a client needs the whole state.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from flask import request
+from flask_socketio import SocketIO, join_room, leave_room
+
+from app.session import Session, SessionError, example_names, example_source, frame_hex
+from app.web import runs
+from app.web.protocol import ProtocolError, check
+from app.web.workspaces import Busy, Workspace, Workspaces
+
+log = logging.getLogger("kmemvisor.web")
+
+# notes whose effects (memory the hypervisor rewrote) a step event does not carry
+_REDRAW = {"inject", "ce", "mce", "recovered", "killed", "vote", "scrub"}
+MAX_OFFSET = 1 << 44
+
+
+class Refused(Exception):
+    pass
+
+
+def needs_snapshot(events: list[dict]) -> bool:
+    return any(e.get("frames") or any(n["kind"] in _REDRAW for n in e.get("notes", ()))
+               or e["kind"] in ("back", "reset") for e in events)
+
+
+def parse_offset(value) -> int:
+    if isinstance(value, int):
+        offset = value
+    else:
+        try:
+            offset = int(str(value).strip(), 16)
+        except ValueError:
+            raise Refused(f"offset '{value}' is not hexadecimal") from None
+    if offset <= 0 or offset % 0x1000 or offset >= MAX_OFFSET:
+        raise Refused("the offset must be a positive multiple of 0x1000 below 0x100000000000")
+    return offset
+
+
+def register(socketio: SocketIO, workspaces: Workspaces, config: dict) -> None:
+    def publish(ws: Workspace, events: list[dict], snapshot: bool | None = None) -> None:
+        s = ws.session
+        history = {"position": len(s.history), "length": len(s.history) + len(s.undone)}
+        for e in events:
+            if e["kind"] not in ("back", "reset"):
+                e["history"] = history
+            socketio.emit("event", e, to=ws.room)
+        if snapshot or (snapshot is None and needs_snapshot(events)):
+            socketio.emit("snapshot", ws.snapshot(), to=ws.room)
+
+    def command(name: str, while_running: bool = False):
+        def wrap(fn):
+            @wraps(fn)
+            def handler(payload=None):
+                try:
+                    data = check(name, payload)
+                    ws = workspaces.of(request.sid)
+                    if ws is None:
+                        raise Refused("this tab has no session yet: reload the page")
+                    if ws.running and not while_running:
+                        raise Refused("the VMs are running: pause first")
+                    if while_running:  # must not wait for the run's lock
+                        answer = fn(ws, data) or {}
+                    else:
+                        with ws.lock:
+                            answer = fn(ws, data) or {}
+                    return {"ok": True, **answer}
+                except (ProtocolError, Refused, Busy) as e:
+                    return {"ok": False, "error": {"message": str(e), "line": None}}
+                except SessionError as e:
+                    return {"ok": False, "error": e.to_json()}
+                except Exception as e:  # a bug must not take other sessions down
+                    log.exception("command %s failed", name)
+                    return {"ok": False, "error": {
+                        "message": f"internal error in '{name}': {type(e).__name__}: {e}",
+                        "line": None}}
+            socketio.on_event(name, handler)
+            return fn
+        return wrap
+
+    @socketio.on("hello")
+    def hello(payload=None):
+        try:
+            data = check("hello", payload)
+            ws = workspaces.attach(request.sid, data.get("workspace"))
+        except (ProtocolError, Busy) as e:
+            return {"ok": False, "error": {"message": str(e), "line": None}}
+        join_room(ws.room)
+        with ws.lock:
+            socketio.emit("snapshot", ws.snapshot(), to=request.sid)
+        return {"ok": True, "workspace": ws.id}
+
+    @socketio.on("*")
+    def unknown(event, *_args):
+        return {"ok": False, "error": {"message": f"unknown command '{event}'", "line": None}}
+
+    @socketio.on("disconnect")
+    def bye(*_args):
+        ws = workspaces.of(request.sid)
+        if ws is not None:
+            leave_room(ws.room)
+        workspaces.detach(request.sid)
+
+    def load(ws: Workspace, source: str, mirror: str, offset: int, compare: bool) -> None:
+        ws.replace(Session(source, mirror, offset, compare))
+        ws.error = None
+        publish(ws, [], snapshot=True)
+
+    @command("load")
+    def on_load(ws: Workspace, d: dict):
+        s = ws.session
+        load(ws, d["source"], d.get("mirror", s.mirror),
+             parse_offset(d.get("offset", s.offset)), d.get("compare", len(s.vms) > 1))
+
+    @command("example")
+    def on_example(ws: Workspace, d: dict):
+        if d["name"] not in example_names():
+            raise Refused(f"there is no example '{d['name']}'")
+        s = ws.session
+        load(ws, example_source(d["name"]), s.mirror, s.offset, len(s.vms) > 1)
+
+    @command("step")
+    def on_step(ws: Workspace, d: dict):
+        events = ws.session.step(d.get("granularity", "native"))
+        if not events:
+            raise Refused("no VM is running: reset or load a program")
+        publish(ws, events)
+
+    @command("back")
+    def on_back(ws: Workspace, d: dict):
+        publish(ws, ws.session.back(), snapshot=True)
+
+    @command("forward")
+    def on_forward(ws: Workspace, d: dict):
+        publish(ws, ws.session.forward(), snapshot=True)
+
+    @command("seek")
+    def on_seek(ws: Workspace, d: dict):
+        s = ws.session
+        target = min(d["position"], len(s.history) + len(s.undone))
+        while len(s.history) > target:
+            s.back()
+        while len(s.history) < target and s.undone:
+            s.forward()
+        publish(ws, [], snapshot=True)
+
+    @command("reset")
+    def on_reset(ws: Workspace, d: dict):
+        ws.error = None
+        publish(ws, ws.session.reset(), snapshot=True)
+
+    @command("breakpoint")
+    def on_breakpoint(ws: Workspace, d: dict):
+        if d["address"] not in ws.session.native_addresses():
+            raise Refused(f"{d['address']:#x} is not an instruction of the program")
+        (ws.breakpoints.add if d["on"] else ws.breakpoints.discard)(d["address"])
+        publish(ws, [], snapshot=True)
+
+    @command("watchpoint")
+    def on_watchpoint(ws: Workspace, d: dict):
+        va = ws.session.address_of(d["target"])
+        spot = (va, d.get("size", 8))
+        if d["on"] and spot not in ws.watchpoints:
+            ws.watchpoints.append(spot)
+        elif not d["on"]:
+            ws.watchpoints = [w for w in ws.watchpoints if w[0] != va]
+        publish(ws, [], snapshot=True)
+        return {"va": va}
+
+    @command("inject")
+    def on_inject(ws: Workspace, d: dict):
+        events = ws.session.inject(d["kind"], d["target"], d.get("vm"), d.get("bit", 0),
+                                   d.get("copy", 0))
+        publish(ws, events, snapshot=True)
+
+    @command("frame")
+    def on_frame(ws: Workspace, d: dict):
+        try:
+            return {"frame": d["frame"], "hex": frame_hex(ws.session, d["frame"])}
+        except ValueError as e:
+            raise Refused(str(e)) from None
+
+    @command("run")
+    def on_run(ws: Workspace, d: dict):
+        if all(vm.status != "running" for vm in ws.session.vms):
+            raise Refused("no VM is running: reset or load a program")
+        runs.start(socketio, ws, publish, d.get("speed", "max"),
+                   d.get("budget", config["RUN_BUDGET"]), config["RUN_CHUNK"])
+
+    @command("pause", while_running=True)
+    def on_pause(ws: Workspace, d: dict):
+        ws.stop.set()

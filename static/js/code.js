@@ -1,0 +1,117 @@
+// Panel 1: native | rewritten code side by side, paired by colour and number.
+
+import {esc, hex} from "./format.js";
+import {groupStyle, ROLE_MARK} from "./colours.js";
+
+export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
+  let drawnFor = null;
+
+  function draw(state) {
+    const rows = [];
+    const rw = [];
+    state.listing.forEach((g, i) => {
+      const n = i + 1;
+      const style = groupStyle(n);
+      const where = g.origin === "kernel" ? "k" : g.line;
+      rows.push(`<li class="line ${g.origin}" data-g="${i}" data-address="${g.address}" style="${style}"
+        tabindex="-1" aria-label="line ${where}: ${esc(g.text)}"><span class="bp" aria-hidden="true"></span
+        ><span class="num">#${n}</span><span class="ln">${where}</span><code>${esc(g.text)}</code
+        ><span class="here" aria-hidden="true"></span></li>`);
+      for (const m of g.members) {
+        const mark = ROLE_MARK[m.role];
+        rw.push(`<li class="member ${g.origin} role-${m.role}" data-g="${i}" data-address="${m.address}"
+          style="${style}"><span class="num">#${n}</span><span class="addr">${hex(m.address)}</span
+          ><span class="role role-${m.role}" title="${m.role}">${mark}</span><code>${esc(m.text)}</code></li>`);
+      }
+    });
+    native.innerHTML = rows.join("");
+    rewritten.innerHTML = rw.join("");
+    drawnFor = state.listing;
+    const first = native.querySelector(".line.program");
+    if (first) first.tabIndex = 0;
+  }
+
+  function partner(i, on) {
+    for (const el of document.querySelectorAll(`.listing [data-g="${i}"]`)) {
+      el.classList.toggle("partner", on);
+    }
+    if (on) {
+      const target = rewritten.querySelector(`[data-g="${i}"]`);
+      if (target) target.scrollIntoView({block: "nearest"});
+    }
+  }
+
+  for (const side of [native, rewritten]) {
+    side.addEventListener("mouseover", (e) => {
+      const el = e.target.closest("[data-g]");
+      if (el) partner(el.dataset.g, true);
+    });
+    side.addEventListener("mouseout", (e) => {
+      const el = e.target.closest("[data-g]");
+      if (el) partner(el.dataset.g, false);
+    });
+  }
+  native.addEventListener("click", (e) => {
+    const el = e.target.closest(".line.program");
+    if (el) onToggleBreakpoint(Number(el.dataset.address));
+  });
+  native.addEventListener("keydown", (e) => {
+    const el = e.target.closest(".line");
+    if (!el) return;
+    if (e.key === "Enter") {
+      e.preventDefault();
+      if (el.classList.contains("program")) onToggleBreakpoint(Number(el.dataset.address));
+    } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      e.stopPropagation();
+      const next = e.key === "ArrowDown" ? el.nextElementSibling : el.previousElementSibling;
+      if (next) { el.tabIndex = -1; next.tabIndex = 0; next.focus(); }
+    }
+  });
+  native.addEventListener("focusin", (e) => {
+    const el = e.target.closest("[data-g]");
+    if (el) partner(el.dataset.g, true);
+  });
+  native.addEventListener("focusout", (e) => {
+    const el = e.target.closest("[data-g]");
+    if (el) partner(el.dataset.g, false);
+  });
+
+  function render(state) {
+    if (drawnFor !== state.listing) draw(state);
+    for (const el of native.querySelectorAll(".current, .current2, .breakpoint")) {
+      el.classList.remove("current", "current2", "breakpoint");
+    }
+    for (const el of rewritten.querySelectorAll(".current, .executed")) {
+      el.classList.remove("current", "executed");
+    }
+    for (const a of state.breakpoints) {
+      const i = state.byAddress.get(a);
+      if (i !== undefined) native.children[i].classList.add("breakpoint");
+    }
+    state.vms.forEach((vm, k) => {
+      const i = vm.native === null ? undefined : state.byAddress.get(vm.native);
+      if (i === undefined) return;
+      const line = native.children[i];
+      line.classList.add(k === 0 ? "current" : "current2");
+      line.querySelector(".here").textContent =
+        state.vms.filter((v) => v.native === vm.native).map((v) => `◀ VM ${v.id}`).join(" ");
+      if (k === 0) {
+        line.scrollIntoView({block: "nearest"});
+        const members = rewritten.querySelectorAll(`[data-g="${i}"]`);
+        members.forEach((m) => m.classList.add("current"));
+        if (members.length) members[0].scrollIntoView({block: "nearest"});
+      }
+    });
+    for (const line of native.querySelectorAll(".line:not(.current):not(.current2) .here")) {
+      line.textContent = "";
+    }
+    const first = state.vms[0];
+    for (const a of first.executed || []) {
+      const el = rewritten.querySelector(`[data-address="${a}"]`);
+      if (el) el.classList.add("executed");
+    }
+  }
+
+  return {render};
+}

@@ -1,0 +1,27 @@
+// Line colouring: every native line and its rewritten group share a hue and a number,
+// so the pairing never rests on colour alone.
+
+const GOLDEN = 137.508;
+
+export function groupHue(n) {
+  return Math.round((n * GOLDEN) % 360);
+}
+
+export function groupStyle(n) {
+  return `--g-hue:${groupHue(n)}`;
+}
+
+export const ROLE_MARK = {
+  native: "", mirror: "M", save: "S", restore: "R", "entry-mirror": "E",
+};
+
+export const OWNER_LABEL = {
+  free: "free", hypervisor: "hypervisor", native: "VM native", mirror: "VM mirror",
+  pagetable: "page table", sink: "mirror sink (MMIO)", poisoned: "poisoned",
+};
+
+// owner -> CSS class for the host map; VM 2 gets its own shades
+export function ownerClass([kind, vm, copy]) {
+  if (kind === "native" || kind === "mirror") return `o-${kind} vm${vm} c${copy}`;
+  return `o-${kind}`;
+}

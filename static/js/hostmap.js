@@ -1,0 +1,75 @@
+// Panel 5: machine memory, DIMM by DIMM, each frame coloured by its owner. Hover (or
+// the arrow keys) tells which VM and guest page map a frame; click or Enter picks it.
+
+import {esc, hex} from "./format.js";
+import {OWNER_LABEL, ownerClass} from "./colours.js";
+import {reverseMap} from "./state.js";
+
+export function createHostMap({legend, grid, info}, {onPickFrame}) {
+  let cursor = 0;
+  let state = null;
+  let rmap = new Map();
+
+  function describe(f) {
+    const owner = state.machine.owners[f];
+    const dimm = state.machine.dimms.find((d) => f >= d.first_frame && f < d.first_frame + d.frames);
+    const bad = poisoned(f);
+    const who = owner[1] ? ` of VM ${owner[1]}` : "";
+    const copy = owner[0] === "mirror" ? ` copy ${owner[2]}` : "";
+    const maps = (rmap.get(f) || []).map((m) => m.table ? `a page table of ${esc(m.name)}`
+      : `${esc(m.name)} va ${hex(m.va)}${m.copy ? ` (mirror ${m.copy} of ${hex(m.va - m.copy * state.vms.find((v) => v.id === m.vm).offset)})` : ""}`);
+    return `frame ${hex(f)} · DIMM ${dimm ? dimm.index : "?"}${dimm && dimm.failed ? " (failed)" : ""} · ` +
+      `${OWNER_LABEL[owner[0]]}${who}${copy}${maps.length ? " · maps " + maps.join(", ") : ""}` +
+      (bad ? ` · <b>${bad}</b>` : "");
+  }
+
+  function poisoned(f) {
+    if (state.machine.dead.includes(f)) return "lost (DIMM failure)";
+    const e = state.machine.errors.find((x) => Math.floor(x.pa / 4096) === f);
+    return e ? `pending ${e.kind.toUpperCase()} at ${hex(e.pa)}` : "";
+  }
+
+  function render(s) {
+    state = s;
+    rmap = reverseMap(s);
+    const counts = {};
+    const bad = new Set([...s.machine.dead, ...s.machine.errors.map((e) => Math.floor(e.pa / 4096))]);
+    grid.innerHTML = s.machine.dimms.map((d) => {
+      const cells = [];
+      for (let f = d.first_frame; f < d.first_frame + d.frames; f++) {
+        const o = s.machine.owners[f];
+        const label = o[0] === "native" || o[0] === "mirror" ? `${OWNER_LABEL[o[0]]} (VM ${o[1]})` : OWNER_LABEL[o[0]];
+        counts[label] = counts[label] || [ownerClass(o), 0];
+        counts[label][1]++;
+        cells.push(`<i class="f ${ownerClass(o)}${bad.has(f) ? " bad" : ""}${f === cursor ? " cursor" : ""}" data-f="${f}"></i>`);
+      }
+      return `<div class="dimm${d.failed ? " failed" : ""}"><div class="dimm-h">DIMM ${d.index}${d.failed ? " — failed" : ""}</div><div class="cells">${cells.join("")}</div></div>`;
+    }).join("");
+    legend.innerHTML = Object.entries(counts).map(([label, [cls, n]]) =>
+      `<span class="key"><i class="f ${cls}"></i>${esc(label)}: ${n}</span>`).join("") +
+      `<span class="key"><i class="f bad"></i>poisoned / lost</span>`;
+  }
+
+  grid.addEventListener("mouseover", (e) => {
+    const el = e.target.closest("[data-f]");
+    if (el && state) info.innerHTML = describe(Number(el.dataset.f));
+  });
+  grid.addEventListener("click", (e) => {
+    const el = e.target.closest("[data-f]");
+    if (el) { move(Number(el.dataset.f)); onPickFrame(cursor); }
+  });
+  function move(f) {
+    const total = state.machine.frames;
+    cursor = (f + total) % total;
+    grid.querySelector(".cursor")?.classList.remove("cursor");
+    grid.querySelector(`[data-f="${cursor}"]`)?.classList.add("cursor");
+    info.innerHTML = describe(cursor);
+  }
+  grid.addEventListener("keydown", (e) => {
+    if (!state) return;
+    const step = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: 32, ArrowUp: -32}[e.key];
+    if (step) { e.preventDefault(); e.stopPropagation(); move(cursor + step); }
+    if (e.key === "Enter") { e.preventDefault(); onPickFrame(cursor); }
+  });
+  return {render};
+}

@@ -1,0 +1,32 @@
+// Panel 8: error injection — a kind, a target and a VM.
+
+import {hex} from "./format.js";
+
+export function createInjectPanel({kinds, target, vmSelect, button, result}, {onInject}) {
+  function render(state) {
+    const current = vmSelect.value;
+    vmSelect.innerHTML = state.vms.map((vm) =>
+      `<option value="${vm.id}">VM ${vm.id}: ${vm.name} (${vm.mode === "off" ? "no mirror" : vm.mode})</option>`).join("");
+    if ([...vmSelect.options].some((o) => o.value === current)) vmSelect.value = current;
+  }
+  function kind() {
+    return kinds.querySelector("input[name=kind]:checked").value;
+  }
+  async function inject() {
+    result.textContent = "…";
+    const ack = await onInject({kind: kind(), target: target.value.trim() || "random",
+                                vm: Number(vmSelect.value) || 1});
+    result.textContent = ack.ok ? `${kind().toUpperCase()} injected` : `refused: ${ack.error.message}`;
+  }
+  button.addEventListener("click", inject);
+  return {
+    render,
+    inject,
+    pickFrame(f) { target.value = `frame:${hex(f)}`; },
+    pickAddress(va, vm) {
+      target.value = hex(va);
+      if (vm) vmSelect.value = String(vm);
+    },
+    focus() { kinds.querySelector("input:checked").focus(); },
+  };
+}

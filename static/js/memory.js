@@ -1,0 +1,101 @@
+// Panel 4: hex view of a guest page, native and mirror copies side by side. This step's
+// writes flash with old → new; a word whose copies differ is marked ≠ in red.
+
+import {byteHex, esc, hex, leHex} from "./format.js";
+import {pagesOf} from "./state.js";
+
+const ZERO = new Uint8Array(4096);
+
+function word(bytes, at) {
+  let s = "";
+  for (let i = 7; i >= 0; i--) s += byteHex(bytes[at + i]);
+  return s;
+}
+
+export function createMemoryPanel({select, writes, view}, {onPickWord}) {
+  let chosen = null;      // page va the user picked
+  let follow = true;      // follow the last write until the user picks a page
+
+  select.addEventListener("change", () => {
+    chosen = Number(select.value);
+    follow = false;
+    render(lastState, lastVm);
+  });
+  view.addEventListener("click", (e) => {
+    const el = e.target.closest("[data-va]");
+    if (el) onPickWord(Number(el.dataset.va));
+  });
+  view.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      const el = view.querySelector(".w.written") || view.querySelector("[data-va]");
+      if (el) onPickWord(Number(el.dataset.va));
+    }
+  });
+
+  let lastState = null;
+  let lastVm = null;
+
+  function symbolAt(state, va) {
+    let best = null;
+    for (const [name, a] of Object.entries(state.symbols)) {
+      if (a <= va && va < a + 4096 && (!best || a > best[1])) best = [name, a];
+    }
+    return best && best[1] === va ? best[0] : null;
+  }
+
+  function render(state, vm) {
+    lastState = state;
+    lastVm = vm;
+    const pages = pagesOf(vm).filter((p) => p.entry & 2n);  // writable pages only
+    const nativeWrites = (vm.lastWrites || []).filter((w) => w.va !== null);
+    const lastNative = nativeWrites.find((w) => w.copy === "native");
+    if (follow && lastNative) chosen = lastNative.va - (lastNative.va % 4096);
+    if (chosen === null || !pages.some((p) => p.va === chosen)) {
+      const data = Object.values(state.symbols).find((a) => pages.some((p) => p.va === a - (a % 4096)));
+      chosen = data !== undefined ? data - (data % 4096) : (pages[0] ? pages[0].va : null);
+    }
+    select.innerHTML = pages.map((p) => {
+      const names = Object.entries(state.symbols).filter(([, a]) => a >= p.va && a < p.va + 4096)
+        .map(([n]) => n).slice(0, 3).join(", ");
+      return `<option value="${p.va}" ${p.va === chosen ? "selected" : ""}>${hex(p.va)}${names ? " (" + esc(names) + ")" : ""}</option>`;
+    }).join("");
+    writes.innerHTML = nativeWrites.length ? "<b>This step wrote:</b> " + nativeWrites.map((w) =>
+      `<span class="wr ${w.copy === "native" ? "native" : "mirror"}">${esc(w.copy)} ${hex(w.va)}
+      (${w.size} B, machine ${hex(w.pa)}): ${leHex(w.old)} → ${leHex(w.new)}</span>`).join(" ")
+      : "<span class='muted'>No store in the last step.</span>";
+    const page = pages.find((p) => p.va === chosen);
+    if (!page) { view.innerHTML = "<p class='muted'>No writable page mapped yet.</p>"; return; }
+    const copies = [state.frames.get(page.frame) || ZERO,
+                    ...page.mirrors.map((f) => state.frames.get(f) || ZERO)];
+    const flashed = new Set();
+    for (const w of vm.lastWrites || []) {
+      if (w.va === null) continue;
+      const k = w.copy === "native" ? 0 : Number(w.copy.split(" ")[1]);
+      const base = w.va - k * vm.offset;
+      for (let a = base - (base % 8); a < base + w.size; a += 8) flashed.add(`${k}:${a}`);
+    }
+    const head = `<tr><th>address</th><th>native (frame ${hex(page.frame)})</th>` +
+      page.mirrors.map((f, k) => `<th>mirror ${k + 1} (frame ${hex(f)}, VA +${hex((k + 1) * vm.offset)})</th>`).join("") +
+      (page.mirrors.length ? "" : "<th class='muted'>no mirror</th>") + "</tr>";
+    const rows = [];
+    let diverged = 0;
+    for (let off = 0; off < 4096; off += 16) {
+      const va = page.va + off;
+      const cells = copies.map((bytes, k) => [0, 8].map((d) => {
+        const w = word(bytes, off + d);
+        const differs = copies.some((other) => word(other, off + d) !== w);
+        if (differs && k === 0) diverged++;
+        const cls = ["w", flashed.has(`${k}:${va + d}`) ? "written" : "", differs ? "differs" : ""].join(" ");
+        const mark = differs ? "≠" : "";
+        return `<span class="${cls}" data-va="${va + d + k * vm.offset}" title="${hex(va + d + k * vm.offset)}">${mark}${w}</span>`;
+      }).join(" "));
+      const label = symbolAt(state, va);
+      rows.push(`<tr${cells.join("").includes("differs") ? " class='diverged'" : ""}><th>${hex(va)}${label ? ` <span class="sym">${esc(label)}</span>` : ""}</th>${cells.map((c) => `<td>${c}</td>`).join("")}${page.mirrors.length ? "" : "<td></td>"}</tr>`);
+    }
+    const alarm = diverged ? `<p class="divergence" role="alert">≠ ${diverged} word(s) differ between the native page and its mirror</p>` : "";
+    view.innerHTML = `${alarm}<table class="hex">${head}${rows.join("")}</table>`;
+    const flash = view.querySelector(".written");
+    if (flash) flash.scrollIntoView({block: "nearest"});
+  }
+  return {render};
+}

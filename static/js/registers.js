@@ -1,0 +1,42 @@
+// Panel 2: registers, one column per VM; a value the last step changed is marked ✎
+// with the old value beside it.
+
+import {esc} from "./format.js";
+
+const MAIN = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+              "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"];
+const FLAGS = [[0, "CF"], [2, "PF"], [6, "ZF"], [7, "SF"], [11, "OF"]];
+
+function flags(value) {
+  const v = BigInt(value);
+  return FLAGS.filter(([bit]) => (v >> BigInt(bit)) & 1n).map(([, n]) => n).join(" ") || "–";
+}
+
+function cell(name, vm) {
+  const value = vm.regs[name];
+  const change = (vm.lastRegs || {})[name];
+  const was = change ? ` <span class="was">was ${esc(change.old)}</span>` : "";
+  const extra = name === "rflags" ? ` <span class="muted">${flags(value)}</span>` : "";
+  return `<td class="${change ? "changed" : ""}" data-reg="${name}"><code>${esc(value)}</code>${extra}${was}</td>`;
+}
+
+function table(names, vms) {
+  const head = `<thead><tr><th></th>${vms.map((vm) => `<th>${esc(vm.name)}
+    <span class="status s-${vm.status}">${vm.status}</span></th>`).join("")}</tr></thead>`;
+  const rows = names.map((n) => `<tr><th scope="row">${n}</th>${vms.map((vm) => cell(n, vm)).join("")}</tr>`);
+  return `<table class="regs">${head}<tbody>${rows.join("")}</tbody></table>`;
+}
+
+export function createRegistersPanel(root) {
+  let open = false;
+  root.addEventListener("toggle", (e) => { open = e.target.open; }, true);
+  function render(state) {
+    const vms = state.vms;
+    const other = Object.keys(vms[0].regs).filter((n) => !MAIN.includes(n));
+    const changed = other.filter((n) => vms.some((vm) => (vm.lastRegs || {})[n]));
+    root.innerHTML = table(MAIN, vms) +
+      `<details${open || changed.length ? " open" : ""}><summary>SSE, x87 and segment bases
+      ${changed.length ? `(${changed.length} changed)` : ""}</summary>${table(other, vms)}</details>`;
+  }
+  return {render};
+}
