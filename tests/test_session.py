@@ -243,3 +243,55 @@ def test_page_table_tree_shows_native_and_mirror_entries():
     assert table in natives
     assert {table + s.offset, table + 2 * s.offset} <= mirrors
     assert len(mirrors) == 2 * len([p for p in vm.pages.values() if p.kind != "save"])
+
+
+def test_forward_replays_what_back_undid():
+    s = Session(PROGRAM, "on", compare=True)
+    for _ in range(20):
+        s.step()
+    s.inject("ue", "random")
+    s.run(max_native=30)
+    after = _machine_state(s)
+    for _ in range(3):
+        s.back()
+    assert len(s.undone) == 3
+    for _ in range(3):
+        s.forward()
+    assert _machine_state(s) == after
+    with pytest.raises(SessionError):
+        s.forward()
+    s.back()
+    s.step()            # a new command forgets what was undone
+    assert not s.undone
+
+
+def test_a_run_in_turns_is_one_history_entry_and_ends_like_a_free_run():
+    whole = Session(PROGRAM, "on", compare=True)
+    whole.run()
+    turns = Session(PROGRAM, "on", compare=True)
+    seen = []
+    events = turns.run(chunk=7, progress=lambda evs: seen.append(len(evs)))
+    assert len(seen) > 5 and len(turns.history) == 1
+    assert [e["stopped"] for e in events[-2:]] == ["exited", "exited"]
+    assert all(e["stopped"] == "running" for e in events[:-2])
+    assert _machine_state(turns) == _machine_state(whole)
+    turns.back()
+    assert _machine_state(turns) == _machine_state(Session(PROGRAM, "on", compare=True))
+
+
+def test_a_paused_run_in_turns_stops_where_progress_says():
+    s = Session(PROGRAM, "on")
+    calls = []
+    events = s.run(chunk=10, progress=lambda evs: calls.append(1) or False)
+    assert len(calls) == 1 and events[-1]["stopped"] == "running"
+    assert s.vms[0].counters.native_instructions == 10
+
+
+def test_a_turn_that_ends_on_a_breakpoint_stops_there():
+    s = Session(PROGRAM, "on")
+    loop = next(g.native_address for g in s.vms[0].groups
+                if g.origin == "program" and g.native_text.startswith("addl") and "table" in
+                g.native_text)
+    events = s.run(breakpoints={loop}, chunk=1, progress=lambda evs: True)
+    assert events[-1]["stopped"] == "break"
+    assert s.current_group(s.vms[0]).native_address == loop

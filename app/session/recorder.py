@@ -31,6 +31,7 @@ class Undo:
     owners: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     tables: list[tuple[int, bytes]] = field(default_factory=list)  # the MMU's A/D bits too
+    log: int = 0  # the hypervisor's log length before the step
 
 
 def _meta(hv: Hypervisor, vm: VM) -> dict:
@@ -69,7 +70,7 @@ class Recorder:
         self.regs = vm.cpu.state()
         self.tables = {f: vm.mem.frame_bytes(f) for f in vm.tables}
         self.undo = Undo(vm.id, self.regs, meta=_meta(hv, vm))
-        self.log_start = len(hv.log)
+        self.log_start = self.undo.log = len(hv.log)
         self.writes: list[tuple[int, int, bytes, int]] = []
         vm.mem.journal = self.undo.journal
         vm.mem.owner_journal = self.undo.owners
@@ -152,6 +153,7 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
     vm.status, vm.exit_code, vm.report = m["status"], m["exit_code"], m["report"]
     vm.fault_line = m["fault_line"]
     del vm.console[m["console"]:]
+    del hv.log[undo.log:]
     vm.counters = m["counters"]
     hv.faults = m["faults"]
     for f in set(vm.cpu.holes) - m["holes"]:

@@ -85,8 +85,10 @@ class Session:
             if any(n["kind"] == k for n in notes):
                 kind = k if kind == "step" else kind
                 break
+        here = self.current_group(vm)
         return {"seq": self.seq, "vm": vm.id, "kind": kind, "status": vm.status,
-                "native": native, "rewritten": rewritten or [], **part}
+                "native": native, "rewritten": rewritten or [],
+                "at": None if here is None else here.native_address, **part}
 
     def _group_json(self, vm: VM, g, executed: set[int]) -> tuple[dict | None, list]:
         if g is None:

@@ -24,13 +24,11 @@ def start(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
 def _run(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
     stopped = "error"
     try:
-        with ws.lock:
-            if speed == "max":
+        if speed == "max":
+            with ws.lock:
                 stopped = _free(ws, publish, budget, chunk)
-            else:
-                stopped = None
-        if stopped is None:
-            stopped = _paced(socketio, ws, publish, float(speed), budget)
+        else:
+            stopped = _paced(ws, publish, float(speed), budget)
     except Exception as e:  # the run thread must always end the run cleanly
         log.exception("run failed")
         ws.error = {"message": f"the run stopped on an internal error: {e}", "line": None}
@@ -61,7 +59,7 @@ def _free(ws, publish, budget: int, chunk: int) -> str:
     return _STOPPED.get(reason, reason)
 
 
-def _paced(socketio, ws, publish, speed: float, budget: int) -> str:
+def _paced(ws, publish, speed: float, budget: int) -> str:
     period = 1.0 / speed
     for _ in range(budget):
         started = time.monotonic()

@@ -17,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 let state = null;
 let focusVm = 1;
 let drawQueued = false;
+let lastVm = 0;  // the VM of the newest event: a command is drawn whole when it is the last VM
 
 const problem = $("problem");
 function showProblem(message) {
@@ -27,6 +28,7 @@ function showProblem(message) {
 const link = connect({
   onSnapshot(snap) {
     state = fromSnapshot(snap, state);
+    lastVm = state.vms.length;
     editor.setSource(snap.source);
     $("mirror").value = snap.settings.mirror;
     $("offset").value = "0x" + snap.settings.offset.toString(16);
@@ -35,7 +37,10 @@ const link = connect({
     redraw();
   },
   onEvent(ev) {
-    if (state && applyEvent(state, ev)) redraw();
+    if (state && applyEvent(state, ev)) {
+      lastVm = state.vms.findIndex((v) => v.id === ev.vm) + 1;
+      redraw();
+    }
   },
   onStatus(text) {
     const el = $("connection");
@@ -115,6 +120,9 @@ function redraw() {
     log.render(state);
     inject.render(state);
     controls.render(state);
+    // for tests and tools: what the page shows, and whether a command is drawn whole
     document.body.dataset.seq = String(state.seq);
+    document.body.dataset.position = String(state.history.position);
+    document.body.dataset.settled = String(lastVm === state.vms.length);
   });
 }

@@ -36,11 +36,9 @@ export function createMemoryPanel({select, writes, view}, {onPickWord}) {
   let lastVm = null;
 
   function symbolAt(state, va) {
-    let best = null;
-    for (const [name, a] of Object.entries(state.symbols)) {
-      if (a <= va && va < a + 4096 && (!best || a > best[1])) best = [name, a];
-    }
-    return best && best[1] === va ? best[0] : null;
+    // the labels that start inside this word
+    const names = Object.entries(state.symbols).filter(([, a]) => a >= va && a < va + 8);
+    return names.length ? names.map(([n, a]) => (a === va ? n : `${n}@+${a - va}`)).join(" ") : null;
   }
 
   function render(state, vm) {
@@ -79,19 +77,36 @@ export function createMemoryPanel({select, writes, view}, {onPickWord}) {
       (page.mirrors.length ? "" : "<th class='muted'>no mirror</th>") + "</tr>";
     const rows = [];
     let diverged = 0;
-    for (let off = 0; off < 4096; off += 16) {
+    let zeros = 0;   // a run of all-zero words folds into one row
+    const fold = () => {
+      if (zeros > 3) rows.push(`<tr class="fold"><th></th><td colspan="${copies.length}">… ${zeros} zero words …</td></tr>`);
+      else rows.push(...pending);
+      zeros = 0;
+      pending.length = 0;
+    };
+    const pending = [];
+    for (let off = 0; off < 4096; off += 8) {
       const va = page.va + off;
-      const cells = copies.map((bytes, k) => [0, 8].map((d) => {
-        const w = word(bytes, off + d);
-        const differs = copies.some((other) => word(other, off + d) !== w);
-        if (differs && k === 0) diverged++;
-        const cls = ["w", flashed.has(`${k}:${va + d}`) ? "written" : "", differs ? "differs" : ""].join(" ");
-        const mark = differs ? "≠" : "";
-        return `<span class="${cls}" data-va="${va + d + k * vm.offset}" title="${hex(va + d + k * vm.offset)}">${mark}${w}</span>`;
-      }).join(" "));
+      const words = copies.map((bytes) => word(bytes, off));
+      const differs = words.some((w) => w !== words[0]);
+      if (differs) diverged++;
+      const written = copies.some((_, k) => flashed.has(`${k}:${va}`));
       const label = symbolAt(state, va);
-      rows.push(`<tr${cells.join("").includes("differs") ? " class='diverged'" : ""}><th>${hex(va)}${label ? ` <span class="sym">${esc(label)}</span>` : ""}</th>${cells.map((c) => `<td>${c}</td>`).join("")}${page.mirrors.length ? "" : "<td></td>"}</tr>`);
+      const cells = words.map((w, k) => {
+        const cls = ["w", flashed.has(`${k}:${va}`) ? "written" : "", differs ? "differs" : ""].join(" ");
+        const at = va + k * vm.offset;
+        return `<td><span class="${cls}" data-va="${at}" title="${hex(at)}">${differs ? "≠ " : ""}${w}</span></td>`;
+      }).join("");
+      const row = `<tr${differs ? " class='diverged'" : ""}><th>${hex(va)}${label ? ` <span class="sym">${esc(label)}</span>` : ""}</th>${cells}${page.mirrors.length ? "" : "<td></td>"}</tr>`;
+      if (!differs && !written && !label && words.every((w) => w === "0000000000000000")) {
+        zeros++;
+        pending.push(row);
+        continue;
+      }
+      fold();
+      rows.push(row);
     }
+    fold();
     const alarm = diverged ? `<p class="divergence" role="alert">≠ ${diverged} word(s) differ between the native page and its mirror</p>` : "";
     view.innerHTML = `${alarm}<table class="hex">${head}${rows.join("")}</table>`;
     const flash = view.querySelector(".written");

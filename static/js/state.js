@@ -47,7 +47,7 @@ export function applyEvent(state, ev) {
   if (!vm) return false;
   vm.status = ev.status;
   vm.counters = ev.counters;
-  vm.native = ev.native ? ev.native.address : null;
+  vm.native = ev.at;
   for (const [name, {new: value}] of Object.entries(ev.regs)) vm.regs[name] = value;
   vm.lastRegs = ev.regs;
   vm.executed = ev.rewritten.filter((m) => m.executed).map((m) => m.address);

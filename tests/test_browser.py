@@ -1,0 +1,152 @@
+"""The page in a real browser against a real server: keyboard stepping, breakpoints,
+and the error-injection button against a mirrored and an unmirrored VM."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.session import example_source
+from tests.browser_helpers import Server, launch, need_chromium, shot
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server():
+    need_chromium()
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(server, browser):
+    context = browser.new_context(viewport={"width": 1680, "height": 1300})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#connection.ok")
+    page.wait_for_selector("#native li.program")
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def seq(page) -> int:
+    return int(page.evaluate("document.body.dataset.seq || '0'"))
+
+
+def press(page, key: str) -> None:
+    """Press a key and wait until the page has drawn every VM's answer."""
+    before = seq(page)
+    page.keyboard.press(key)
+    page.wait_for_function(f"Number(document.body.dataset.seq) > {before} && "
+                           "document.body.dataset.settled === 'true'")
+
+
+def current(page) -> tuple[str, list[str]]:
+    line = page.locator("#native li.current")
+    group = line.get_attribute("data-g")
+    members = page.locator(f"#rewritten li.current[data-g='{group}']")
+    return line.inner_text(), members.all_inner_texts()
+
+
+def load_program(page, source: str) -> None:
+    page.fill("#source", source)
+    before = seq(page)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(f"Number(document.body.dataset.seq) !== {before} || "
+                           "document.querySelector('#native li.current') !== null")
+    page.wait_for_function("document.querySelector('#editor-error').textContent === ''")
+
+
+def test_step_by_keyboard_highlights_the_line_and_its_group_then_back(page):
+    load_program(page, example_source("sum_array"))
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for _ in range(3):
+        press(page, "ArrowRight")
+    line3, group3 = current(page)
+    assert group3, "the rewritten group is highlighted"
+    press(page, "ArrowRight")
+    line4, _ = current(page)
+    assert line4 != line3
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.querySelector('#history-label').textContent.startsWith('3 /')")
+    assert current(page) == (line3, group3)
+    # the number badge pairs the native line with its group, not colour alone
+    badge = page.locator("#native li.current .num").inner_text()
+    assert all(badge in m for m in group3)
+    shot(page, "step-and-back")
+
+
+def test_run_to_a_breakpoint_set_by_clicking_a_line(page):
+    load_program(page, example_source("sum_array"))
+    line = page.locator("#native li.program", has_text="total(%rip)").first
+    line.click()
+    page.wait_for_selector("#native li.program.breakpoint")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("r")
+    page.wait_for_function("document.querySelector('#run-status').textContent"
+                           ".includes('breakpoint')")
+    assert "total(%rip)" in page.locator("#native li.current").inner_text()
+    shot(page, "breakpoint")
+
+
+def inject(page, kind: str, target: str, vm: int) -> None:
+    page.check(f"#inject-kinds input[value={kind}]")
+    page.fill("#inject-target", target)
+    page.select_option("#inject-vm", str(vm))
+    page.click("#btn-inject")
+    page.wait_for_function("document.querySelector('#inject-result').textContent"
+                           ".includes('injected')")
+
+
+def test_a_ue_is_survived_by_the_mirrored_vm_and_kills_the_unmirrored(page):
+    load_program(page, example_source("sum_array"))
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for _ in range(45):      # fill has written the table
+        press(page, "ArrowRight")
+    inject(page, "ue", "table+8", 1)
+    assert page.locator("#hostmap .f.bad").count() == 1
+    for _ in range(80):      # step until the sum reads the poisoned word
+        press(page, "ArrowRight")
+        if page.locator("#log li.n-recovered").count():
+            break
+    log = page.locator("#log").inner_text()
+    assert "machine check" in log and "recovered" in log
+    steps = page.locator("#log li.n-recovered .steps li")
+    assert steps.count() == 6
+    recreated = page.locator("#pt-changes .pt-recreated")
+    assert "frame" in recreated.inner_text()
+    assert page.locator("#pagetables li.pte.changed").count() >= 1
+    shot(page, "recovered")
+
+    inject(page, "ue", "table+16", 2)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("r")
+    page.wait_for_function("document.querySelector('#run-status').textContent"
+                           " && !document.querySelector('#run-status').textContent"
+                           ".includes('running')")
+    page.wait_for_selector("#log li.n-killed")
+    assert "killed" in page.locator("#console").inner_text()
+    consoles = page.locator("#console .vm-col").all_inner_texts()
+    assert "exit 1240" in consoles[0] and "killed" in consoles[1]
+    shot(page, "killed")
+
+
+def test_an_assembly_error_shows_at_its_line(page):
+    page.fill("#source", "main:\n    movl $1, %eax\n    frobnicate %eax\n    ret\n")
+    page.click("#btn-load")
+    page.wait_for_function("document.querySelector('#editor-error').textContent !== ''")
+    assert page.locator("#editor-error").inner_text().startswith("line 3:")
+    assert page.locator("#gutter .err-line").inner_text().startswith("3")

@@ -1,0 +1,216 @@
+"""The Socket.IO API, through Flask-SocketIO's test client; every push is validated
+against the step-event or snapshot schema as it arrives."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.session import example_source
+from tests.web_helpers import Client, make_app
+
+PROGRAM = example_source("sum_array")
+RUNAWAY = "    .text\n    .globl main\nmain:\n1:  incq %rax\n    movq %rax, x(%rip)\n" \
+          "    jmp 1b\n    .data\nx: .quad 0\n"
+
+
+@pytest.fixture(scope="module")
+def app():
+    return make_app()
+
+
+def load(c: Client, source: str = PROGRAM, **kw) -> dict:
+    c.drain()
+    c.ok("load", {"source": source, **kw})
+    return c.wait(lambda: c.snapshots and c.snapshots[-1])
+
+
+def native_address(snap: dict, text_start: str) -> int:
+    return next(g["address"] for g in snap["listing"]
+                if g["origin"] == "program" and g["text"].startswith(text_start))
+
+
+def test_hello_gives_a_snapshot_of_the_default_example(app):
+    c = Client(app)
+    snap = c.last
+    assert snap["source"] == PROGRAM
+    assert [v["mode"] for v in snap["vms"]] == ["on", "off"]
+    assert snap["history"] == {"position": 0, "length": 0}
+    assert {"total", "table", "runs", "main"} <= set(snap["symbols"])
+
+
+def test_step_pushes_one_event_per_vm_with_the_history(app):
+    c = Client(app)
+    c.drain()
+    c.ok("step")
+    c.wait(lambda: len(c.events) == 2)
+    assert [e["vm"] for e in c.events] == [1, 2]
+    assert c.events[0]["history"] == {"position": 1, "length": 1}
+    c.ok("step", {"granularity": "rewritten"})
+    c.wait(lambda: len(c.events) == 4)
+
+
+def test_stepping_into_main_shows_the_entry_mirror_of_the_return_address(app):
+    c = Client(app)
+    snap = load(c, mirror="on", compare=False)
+    call = native_address(snap, "call")
+    c.ok("breakpoint", {"address": call, "on": True})
+    c.ok("run", {"speed": "max"})
+    c.wait(lambda: c.snapshots and c.last.get("stopped") == "break")
+    c.drain()
+    c.ok("step")
+    c.ok("step")  # the callee's first instruction: its group mirrors the return address
+    ev = c.wait(lambda: len(c.events) == 2 and c.events[1])
+    roles = [m["role"] for m in ev["rewritten"]]
+    assert "entry-mirror" in roles
+    assert any(w["copy"] == "mirror 1" and w["role"] == "entry-mirror" for w in ev["writes"])
+
+
+def test_back_restores_the_state_exactly(app):
+    c = Client(app)
+    before = load(c)
+    for _ in range(15):
+        c.ok("step")
+    c.drain()
+    for _ in range(15):
+        c.ok("back")
+    after = c.wait(lambda: len(c.snapshots) == 15 and c.last)
+    assert {e["kind"] for e in c.events} == {"back"}
+    for key in ("vms", "machine", "memory", "log"):
+        assert after[key] == before[key], key
+    assert after["history"] == {"position": 0, "length": 15}
+    c.ok("seek", {"position": 15})
+    c.wait(lambda: c.last["history"]["position"] == 15)
+    assert c.last["vms"][0]["counters"]["native_instructions"] == 15 + \
+        before["vms"][0]["counters"]["native_instructions"]
+
+
+def test_run_stops_at_a_breakpoint_then_at_exit(app):
+    c = Client(app)
+    snap = load(c)
+    target = native_address(snap, "movl\t%eax, total") if any(
+        g["text"].startswith("movl\t%eax, total") for g in snap["listing"]) else \
+        next(g["address"] for g in snap["listing"] if "total" in g["text"])
+    c.ok("breakpoint", {"address": target, "on": True})
+    assert c.wait(lambda: c.last["breakpoints"] == [target])
+    c.drain()
+    c.ok("run")
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    assert end["stopped"] == "break"
+    assert [v["native"] for v in end["vms"]] == [target, target]
+    assert any(e["kind"] == "run" for e in c.events)
+    c.drain()
+    c.ok("run")
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    assert end["stopped"] == "exited"
+    assert [v["exit_code"] for v in end["vms"]] == [1240, 1240]
+
+
+def test_paced_run_streams_traced_steps_and_stops_at_a_watchpoint(app):
+    c = Client(app)
+    load(c)
+    ack = c.ok("watchpoint", {"target": "total", "size": 4, "on": True})
+    assert ack["va"] == c.last["symbols"]["total"]
+    c.drain()
+    c.ok("run", {"speed": 200})
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    assert end["stopped"] == "watch"
+    steps = [e for e in c.events if e["kind"] == "step" and e["vm"] == 1]
+    assert len(steps) > 50
+    assert any(w["va"] == ack["va"] for w in steps[-1]["writes"])
+
+
+def test_pause_stops_a_runaway_and_a_budget_ends_it(app):
+    c = Client(app)
+    load(c, RUNAWAY, compare=False)
+    c.drain()
+    c.ok("run")
+    c.wait(lambda: any(e["kind"] == "run" for e in c.events))
+    assert c.send("step")["error"]["message"].startswith("the VMs are running")
+    c.ok("pause")
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    assert end["stopped"] == "paused" and end["vms"][0]["status"] == "running"
+    c.drain()
+    c.ok("run", {"budget": 5000})
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    assert end["stopped"] == "limit"
+
+
+def test_ue_recovered_in_the_mirrored_vm_and_fatal_in_the_unmirrored(app):
+    c = Client(app)
+    load(c)
+    for _ in range(40):   # past fill: the table is written
+        c.ok("step")
+    c.drain()
+    c.ok("inject", {"kind": "ue", "target": "table+8", "vm": 1})
+    c.ok("inject", {"kind": "ue", "target": "table+8", "vm": 2})
+    snap = c.wait(lambda: len(c.snapshots) == 2 and c.last)
+    assert len(snap["machine"]["errors"]) == 2
+    c.drain()
+    c.ok("run")
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    kinds = [n["kind"] for n in end["log"]]
+    assert "recovered" in kinds and "killed" in kinds
+    assert end["vms"][0]["status"] == "exited" and end["vms"][0]["exit_code"] == 1240
+    assert end["vms"][1]["status"] == "killed"
+    assert end["stopped"] in ("exited", "killed")
+
+
+def test_bad_input_is_refused_with_a_message_and_changes_nothing(app):
+    c = Client(app)
+    before = load(c)
+    bad = [("step", {"granularity": "sideways"}), ("step", "not an object"),
+           ("load", {"source": 5}), ("inject", {"kind": "meteor", "target": "x"}),
+           ("breakpoint", {"address": 3, "on": True}), ("seek", {"position": -1}),
+           ("watchpoint", {"target": "nosuchsymbol", "on": True}),
+           ("inject", {"kind": "ue", "target": "nosuchsymbol"}),
+           ("frame", {"frame": 10 ** 9}), ("load", {"source": PROGRAM, "offset": "zz"}),
+           ("no-such-command", {})]
+    for name, payload in bad:
+        ack = c.send(name, payload)
+        assert ack["ok"] is False and ack["error"]["message"], (name, ack)
+    ack = c.send("load", {"source": "main:\n  movq %rax, (%rbx\n"})
+    assert ack["error"]["line"] == 2
+    ack = c.send("load", {"source": "main:\n  frobnicate %rax\n  ret\n"})
+    assert ack["error"]["line"] == 2 and "frobnicate" in ack["error"]["message"]
+    c.pump()
+    assert c.last["seq"] == before["seq"] and c.last["source"] == PROGRAM
+    c.ok("step")   # still works
+
+
+def test_a_reconnecting_tab_gets_its_workspace_back_and_tabs_share_it(app):
+    first = Client(app)
+    load(first)
+    for _ in range(5):
+        first.ok("step")
+    second = Client(app, workspace=first.workspace)
+    assert second.workspace == first.workspace
+    assert second.last["history"]["position"] == 5
+    second.drain()
+    first.ok("step")
+    second.wait(lambda: len(second.events) == 2)
+    stranger = Client(app, workspace="no-such-workspace")
+    assert stranger.workspace != first.workspace
+    stranger.drain()
+    first.ok("step")
+    first.wait(lambda: len(first.events) >= 2)
+    stranger.pump()
+    assert stranger.events == []
+
+
+def test_nmr3_and_frames_on_request(app):
+    c = Client(app)
+    snap = load(c, mirror="nmr3", offset="0x8081000", compare=False)
+    assert snap["settings"] == {"mirror": "nmr3", "offset": 0x8081000, "compare": False}
+    for _ in range(30):
+        c.ok("step")
+    frame = int(next(iter(c.last["memory"])) if c.last["memory"] else 0)
+    ack = c.ok("frame", {"frame": frame})
+    assert len(ack["hex"]) == 8192
+
+
+def test_the_workspace_limit_is_a_clear_refusal():
+    app = make_app(MAX_WORKSPACES=1)
+    Client(app)
+    c2 = __import__("app.web", fromlist=["socketio_of"]).socketio_of(app).test_client(app)
+    ack = c2.emit("hello", {}, callback=True)
+    assert ack["ok"] is False and "sessions" in ack["error"]["message"]

@@ -1,0 +1,66 @@
+"""Helpers for the web tests: a Socket.IO test client that validates every push."""
+
+from __future__ import annotations
+
+import time
+
+from app.session import validate_event, validate_snapshot
+from app.web import create_app, socketio_of
+
+
+class Client:
+    """A test client whose received pushes are each validated against the schemas."""
+
+    def __init__(self, app, workspace: str | None = None) -> None:
+        self.app = app
+        self.sio = socketio_of(app).test_client(app)
+        self.events: list[dict] = []
+        self.snapshots: list[dict] = []
+        ack = self.send("hello", {"workspace": workspace} if workspace else {})
+        assert ack["ok"], ack
+        self.workspace = ack["workspace"]
+        self.wait(lambda: self.snapshots)
+
+    def send(self, command: str, payload=None) -> dict:
+        return self.sio.emit(command, {} if payload is None else payload, callback=True)
+
+    def ok(self, command: str, payload=None) -> dict:
+        ack = self.send(command, payload)
+        assert ack["ok"], ack
+        self.pump()
+        return ack
+
+    def pump(self) -> None:
+        for m in self.sio.get_received():
+            (body,) = m["args"]
+            if m["name"] == "event":
+                validate_event(body)
+                self.events.append(body)
+            elif m["name"] == "snapshot":
+                validate_snapshot(body)
+                self.snapshots.append(body)
+            else:
+                raise AssertionError(f"undocumented push {m['name']}")
+
+    def wait(self, predicate, timeout: float = 20.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.pump()
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.01)
+        raise AssertionError("timed out waiting for the server")
+
+    @property
+    def last(self) -> dict:
+        return self.snapshots[-1]
+
+    def drain(self) -> None:
+        self.pump()
+        self.events.clear()
+        self.snapshots.clear()
+
+
+def make_app(**config):
+    return create_app({"RUN_CHUNK": 2_000, **config})
