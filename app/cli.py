@@ -72,8 +72,11 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from app.bench.overhead import main as bench_main
-    return bench_main(json_output=args.json)
+    if args.which == "roundtrip":
+        from app.bench.roundtrip import main as roundtrip
+        return roundtrip(json_output=args.json)
+    from app.bench.overhead import main as overhead
+    return overhead(json_output=args.json)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -101,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--offset", type=_offset, default=DEFAULT_OFFSET, metavar="HEX")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_rewrite)
-    b = sub.add_parser("bench", help="the overhead table: native vs mirrored")
+    b = sub.add_parser("bench", help="benchmarks: the overhead table (native vs mirrored) "
+                       "or the step round trip over Socket.IO")
+    b.add_argument("which", nargs="?", choices=("overhead", "roundtrip"), default="overhead")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     s = sub.add_parser("serve", help="start the visualizer")

@@ -24,7 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     from app.web import pages, sockets
     app.register_blueprint(pages.bp)
-    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20)
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20,
+                        async_handlers=False)
     sockets.register(socketio, Workspaces(app.config["MAX_WORKSPACES"]), app.config)
     return app
 

@@ -14,26 +14,27 @@ class ProtocolError(Exception):
 
 
 @cache
-def _schemas() -> dict:
+def _validators() -> dict[str, jsonschema.Draft202012Validator]:
+    # built once: jsonschema.validate() would re-check the schema on every command
     doc = json.loads((Path(__file__).parent / "protocol.json").read_text())
     defs = doc["$defs"]
-    return {name: {**s, "$defs": defs} for name, s in doc["commands"].items()}
+    return {name: jsonschema.Draft202012Validator({**s, "$defs": defs})
+            for name, s in doc["commands"].items()}
 
 
 def commands() -> list[str]:
-    return sorted(_schemas())
+    return sorted(_validators())
 
 
 def check(command: str, payload) -> dict:
     """The payload if `command` is known and the payload fits its schema; else ProtocolError
     with a message that says what is wrong (never the whole payload back)."""
-    schema = _schemas().get(command)
-    if schema is None:
+    validator = _validators().get(command)
+    if validator is None:
         raise ProtocolError(f"unknown command '{command}'")
     payload = {} if payload is None else payload
-    try:
-        jsonschema.validate(payload, schema)
-    except jsonschema.ValidationError as e:
-        where = "/".join(str(p) for p in e.absolute_path) or "payload"
-        raise ProtocolError(f"bad '{command}' command: {where}: {e.message[:160]}") from None
+    error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "payload"
+        raise ProtocolError(f"bad '{command}' command: {where}: {error.message[:160]}")
     return payload
