@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="connections served at once (each WebSocket holds a thread)")
     s.set_defaults(func=cmd_serve)
     args = p.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 1
 
 
 if __name__ == "__main__":

@@ -130,6 +130,8 @@ def test_a_ue_is_survived_by_the_mirrored_vm_and_kills_the_unmirrored(page):
     assert "frame" in recreated.inner_text()
     assert page.locator("#pagetables li.pte.changed").count() >= 1
     shot(page, "recovered")
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "overview", full_page=False)   # the README's picture
 
     inject(page, "ue", "table+16", 2)
     page.locator("body").click(position={"x": 5, "y": 5})
@@ -150,3 +152,37 @@ def test_an_assembly_error_shows_at_its_line(page):
     page.wait_for_function("document.querySelector('#editor-error').textContent !== ''")
     assert page.locator("#editor-error").inner_text().startswith("line 3:")
     assert page.locator("#gutter .err-line").inner_text().startswith("3")
+
+
+def test_a_watchpoint_from_the_memory_panel_stops_a_paced_run(page):
+    load_program(page, example_source("sum_array"))
+    page.fill("#watch-target", "total")
+    page.click("#watch button[type=submit]")
+    page.wait_for_selector("#watch-list li")
+    assert "(total)" in page.locator("#watch-list").inner_text()
+    page.select_option("#speed", "30")
+    page.click("#btn-run")
+    page.wait_for_function("document.querySelector('#run-status').textContent"
+                           ".includes('watchpoint')", timeout=30_000)
+    writes = page.locator("#mem-writes").inner_text()
+    assert "native 0xa00000" in writes and "mirror 1 0x8a00000" in writes
+    assert page.locator("#memory .w.written").count() >= 2   # the store and its mirror
+
+
+def test_nmr3_outvotes_a_silent_flip(page):
+    page.select_option("#mirror", "nmr3")
+    page.wait_for_function("document.querySelectorAll('#memory tr:first-child th').length"
+                           " >= 0 && document.querySelector('#inject-vm option') &&"
+                           " document.querySelector('#inject-vm').textContent.includes('nmr3')")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for _ in range(45):
+        press(page, "ArrowRight")
+    inject(page, "silent", "table+8", 1)
+    assert page.locator("#memory .divergence").count() == 1   # the copies now differ
+    page.keyboard.press("r")
+    page.wait_for_selector("#log li.n-vote")
+    assert "repaired" in page.locator("#log li.n-vote").first.inner_text()
+    page.wait_for_function("document.querySelector('#run-status').textContent === 'exited'"
+                           " || document.querySelector('#run-status').textContent"
+                           ".includes('exited')")
+    assert "exit 1240" in page.locator("#console .vm-col").first.inner_text()

@@ -12,6 +12,7 @@ import {createLogPanel} from "./log.js";
 import {createEditor} from "./editor.js";
 import {createInjectPanel} from "./inject.js";
 import {createControls} from "./controls.js";
+import {createWatchpoints} from "./watch.js";
 
 const $ = (id) => document.getElementById(id);
 let state = null;
@@ -63,8 +64,11 @@ const pagetables = createPageTablePanel({walk: $("walk"), changes: $("pt-changes
 const inject = createInjectPanel({kinds: $("inject-kinds"), target: $("inject-target"),
   vmSelect: $("inject-vm"), button: $("btn-inject"), result: $("inject-result")},
   {onInject: (payload) => send("inject", payload)});
+const watch = createWatchpoints({form: $("watch"), target: $("watch-target"), size: $("watch-size"),
+  list: $("watch-list")},
+  {send, onProblem: showProblem});
 const memory = createMemoryPanel({select: $("mem-page"), writes: $("mem-writes"), view: $("memory")},
-  {onPickWord: (va) => inject.pickAddress(va, focusVm)});
+  {onPickWord: (va) => { inject.pickAddress(va, focusVm); watch.pick(va); }});
 const hostmap = createHostMap({legend: $("host-legend"), grid: $("hostmap"), info: $("host-info")},
   {onPickFrame: (f) => inject.pickFrame(f)});
 const log = createLogPanel({counters: $("counters"), consoles: $("console"), log: $("log")});
@@ -120,6 +124,7 @@ function redraw() {
     log.render(state);
     inject.render(state);
     controls.render(state);
+    watch.render(state);
     // for tests and tools: what the page shows, and whether a command is drawn whole
     document.body.dataset.seq = String(state.seq);
     document.body.dataset.position = String(state.history.position);

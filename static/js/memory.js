@@ -25,11 +25,28 @@ export function createMemoryPanel({select, writes, view}, {onPickWord}) {
     const el = e.target.closest("[data-va]");
     if (el) onPickWord(Number(el.dataset.va));
   });
+  // keyboard: arrows move a cursor over the words, Enter picks one as the target
+  let cursor = 0;
   view.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") {
-      const el = view.querySelector(".w.written") || view.querySelector("[data-va]");
-      if (el) onPickWord(Number(el.dataset.va));
+    const words = [...view.querySelectorAll("[data-va]")];
+    if (!words.length) return;
+    const across = view.querySelector("tr:not(.fold) [data-va]")?.closest("tr")
+      .querySelectorAll("[data-va]").length || 1;
+    const move = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: across, ArrowUp: -across}[e.key];
+    if (move) {
+      e.preventDefault();
+      e.stopPropagation();
+      cursor = Math.max(0, Math.min(words.length - 1, cursor + move));
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      e.stopPropagation();
+      onPickWord(Number(words[cursor].dataset.va));
+    } else {
+      return;
     }
+    view.querySelector(".cursor")?.classList.remove("cursor");
+    words[cursor].classList.add("cursor");
+    words[cursor].scrollIntoView({block: "nearest"});
   });
 
   let lastState = null;
@@ -38,7 +55,7 @@ export function createMemoryPanel({select, writes, view}, {onPickWord}) {
   function symbolAt(state, va) {
     // the labels that start inside this word
     const names = Object.entries(state.symbols).filter(([, a]) => a >= va && a < va + 8);
-    return names.length ? names.map(([n, a]) => (a === va ? n : `${n}@+${a - va}`)).join(" ") : null;
+    return names.length ? names.map(([n, a]) => (a === va ? n : `${n} at +${a - va}`)).join(" · ") : null;
   }
 
   function render(state, vm) {
