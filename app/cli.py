@@ -1,4 +1,4 @@
-"""The `kmemvisor` command: run, rewrite, bench and serve."""
+"""The `kmemvisor` command: run, rewrite, bench, check and serve."""
 
 from __future__ import annotations
 
@@ -79,6 +79,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return overhead(json_output=args.json)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from app.lessons import check_lesson
+    failed = 0
+    for path in args.lessons:
+        problems = check_lesson(path)
+        for p in problems:
+            print(p)
+        if problems:
+            failed += 1
+        else:
+            print(f"{path}: ok")
+    return 1 if failed else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from app.web.server import serve
     return serve(args.host, args.port, args.threads)
@@ -109,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("which", nargs="?", choices=("overhead", "roundtrip"), default="overhead")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+    c = sub.add_parser("check", help="check lessons: schema, then the script run headless")
+    c.add_argument("lessons", nargs="+", metavar="LESSON")
+    c.set_defaults(func=cmd_check)
     s = sub.add_parser("serve", help="start the visualizer")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)

@@ -41,11 +41,14 @@ class Entry:
 
 class Session:
     def __init__(self, source: str, mirror: str = "on", offset: int = DEFAULT_OFFSET,
-                 compare: bool = False, memory: int = 8 << 20) -> None:
+                 compare: bool = False, memory: int = 8 << 20,
+                 mirror_devices: bool = False) -> None:
         if mirror not in MIRROR_COPIES:
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
         self.source, self.mirror, self.offset = source, mirror, offset
         self.compare, self.memory = compare, memory
+        # a deliberately wrong hypervisor that mirrors device memory too (a lesson)
+        self.mirror_devices = mirror_devices
         try:
             self.build: Build = build(source, mirror if mirror != "off" else "on", offset)
         except AsmError as e:
@@ -57,7 +60,8 @@ class Session:
     def _boot(self) -> None:
         self.hv = Hypervisor(self.memory)
         self.vms: list[VM] = [self.hv.create_vm(self.build, self.mirror, "mirrored" if
-                                                self.mirror != "off" else "unmirrored")]
+                                                self.mirror != "off" else "unmirrored",
+                                                self.mirror_devices)]
         if self.compare and self.mirror != "off":
             self.vms.append(self.hv.create_vm(self.build, "off", "unmirrored"))
         self.hv.log.clear()

@@ -1,0 +1,10 @@
+"""Lessons: human-editable Markdown files with a YAML header and a script of steps
+(narrative, focus, actions, checkpoints, quiz), parsed, checked and run headless."""
+
+from app.lessons.check import check_lesson
+from app.lessons.model import Lesson, LessonError
+from app.lessons.parse import load
+from app.lessons.script import new_session, perform, verify
+
+__all__ = ["Lesson", "LessonError", "check_lesson", "load", "new_session", "perform",
+           "verify"]
