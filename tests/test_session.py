@@ -295,3 +295,21 @@ def test_a_turn_that_ends_on_a_breakpoint_stops_there():
     events = s.run(breakpoints={loop}, chunk=1, progress=lambda evs: True)
     assert events[-1]["stopped"] == "break"
     assert s.current_group(s.vms[0]).native_address == loop
+
+
+def test_a_recipe_rebuilds_the_session_exactly():
+    from app.session import from_recipe, recipe
+    s = Session(PROGRAM, "nmr3", compare=True)
+    for _ in range(40):
+        s.step()
+    s.inject("silent", "random")
+    s.run(max_native=25, breakpoints={s.vms[0].groups[5].native_address})
+    s.step("rewritten")
+    s.back()
+    r = json.loads(json.dumps(recipe(s)))   # it survives JSON (SQLite keeps it as text)
+    copy = from_recipe(r)
+    assert _machine_state(copy) == _machine_state(s)
+    assert len(copy.history) == len(s.history) and len(copy.undone) == 1
+    copy.forward()
+    s.forward()
+    assert _machine_state(copy) == _machine_state(s)

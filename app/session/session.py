@@ -233,13 +233,20 @@ class Session:
         entry = self.undone.pop()
         self._replaying = True
         try:
-            if entry.command == "run":
-                return self.run(**entry.args)
-            if entry.command == "inject":
-                return self.inject(**entry.args)
-            return self.step(**entry.args)
+            return self.replay(entry.command, entry.args)
         finally:
             self._replaying = False
+
+    def replay(self, command: str, args: dict) -> list[dict]:
+        """Run a command as a history entry records it."""
+        if command == "run":
+            return self.run(args["max_native"], set(args["breakpoints"]),
+                            [tuple(w) for w in args["watchpoints"]])
+        if command == "inject":
+            return self.inject(**args)
+        if command.startswith("step"):
+            return self.step(**args)
+        raise SessionError(f"cannot replay '{command}'")
 
     def reset(self) -> list[dict]:
         self._boot()
