@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
+
+import jsonschema
 
 from app.session import validate_event, validate_snapshot
 from app.web import create_app, socketio_of
+
+_PUSHES = json.loads((Path(__file__).parents[1] / "app" / "web" / "pushes.json").read_text())
+
+
+def validate_push(name: str, body: dict) -> None:
+    jsonschema.validate(body, {**_PUSHES["$defs"][name], "$defs": _PUSHES["$defs"]})
 
 
 class Client:
     """A test client whose received pushes are each validated against the schemas."""
 
-    def __init__(self, app, workspace: str | None = None) -> None:
+    def __init__(self, app, workspace: str | None = None, hello: dict | None = None) -> None:
         self.app = app
         self.sio = socketio_of(app).test_client(app)
         self.events: list[dict] = []
         self.snapshots: list[dict] = []
-        ack = self.send("hello", {"workspace": workspace} if workspace else {})
-        assert ack["ok"], ack
-        self.workspace = ack["workspace"]
+        self.classroom: list[dict] = []
+        self.rosters: list[dict] = []
+        if hello is None:
+            hello = {"workspace": workspace} if workspace else {}
+        self.welcome = self.send("hello", hello)
+        assert self.welcome["ok"], self.welcome
+        self.workspace = self.welcome.get("workspace")
         self.wait(lambda: self.snapshots)
 
     def send(self, command: str, payload=None) -> dict:
@@ -39,6 +53,9 @@ class Client:
             elif m["name"] == "snapshot":
                 validate_snapshot(body)
                 self.snapshots.append(body)
+            elif m["name"] in ("classroom", "roster"):
+                validate_push(m["name"], body)
+                (self.classroom if m["name"] == "classroom" else self.rosters).append(body)
             else:
                 raise AssertionError(f"undocumented push {m['name']}")
 
@@ -60,7 +77,9 @@ class Client:
         self.pump()
         self.events.clear()
         self.snapshots.clear()
+        self.classroom.clear()
+        self.rosters.clear()
 
 
 def make_app(**config):
-    return create_app({"RUN_CHUNK": 2_000, **config})
+    return create_app({"RUN_CHUNK": 2_000, "DATABASE": ":memory:", **config})

@@ -35,6 +35,34 @@ EXPLAIN = {
             "recover page by page from the mirror DIMM; unmirrored VMs on it die.",
 }
 
+# the explanation card shown to a class when the instructor injects an error
+CARDS = {
+    "ce": {"title": "Correctable error (CE)",
+           "models": "A single bit of a DRAM word flips: a cosmic ray, a weak cell.",
+           "ecc": "SECDED ECC corrects it on the next read and counts it.",
+           "hypervisor": "Nothing to do but count: the VM never notices.",
+           "without": "The same: ECC alone handles single-bit errors."},
+    "ue": {"title": "Uncorrectable error (UE)",
+           "models": "Two bits of one word flip: ECC can detect the damage but not repair it.",
+           "ecc": "Detects it and raises a machine check at the first access.",
+           "hypervisor": "Takes a new frame, re-creates the PTE, copies the page from its "
+                         "mirror and resumes the guest at the faulting instruction.",
+           "without": "Nothing holds a good copy: the hypervisor must kill the VM."},
+    "silent": {"title": "Silent corruption",
+               "models": "Bits flip and ECC does not see it (too many bits, or no ECC).",
+               "ecc": "Nothing: the wrong value is read as if it were right.",
+               "hypervisor": "With NMR-3 every read of mirrored memory is voted: the odd "
+                             "copy is out-voted and repaired. With one mirror, a scrub sees "
+                             "that the copies differ but not which one is right.",
+               "without": "The program computes with the wrong value, unnoticed."},
+    "dimm": {"title": "DIMM failure",
+             "models": "A whole memory module fails: every frame on it is lost.",
+             "ecc": "Every access to the DIMM raises a machine check.",
+             "hypervisor": "Mirrors live on another DIMM: each page is rebuilt from its "
+                           "mirror when it is next touched.",
+             "without": "Every VM with pages on that DIMM dies."},
+}
+
 
 @dataclass
 class Faults:

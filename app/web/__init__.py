@@ -20,13 +20,21 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), static_url_path="/static")
     app.config.update(VENDOR_DIR=str(ROOT / "node_modules"), MAX_WORKSPACES=MAX_WORKSPACES,
-                      RUN_CHUNK=50_000, RUN_BUDGET=20_000_000)
+                      RUN_CHUNK=50_000, RUN_BUDGET=20_000_000, LESSONS_DIR=str(ROOT / "lessons"),
+                      DATABASE=str(ROOT / "instance" / "kmemvisor.sqlite3"))
     app.config.update(config or {})
-    from app.web import pages, sockets
+    from app.web import classes, pages, sockets
+    from app.web.classroom import Classrooms
+    from app.web.store import Store
+    workspaces = Workspaces(app.config["MAX_WORKSPACES"])
+    classrooms = Classrooms(Store(app.config["DATABASE"]), workspaces,
+                            app.config["LESSONS_DIR"])
+    app.extensions["kmemvisor.classrooms"] = classrooms
     app.register_blueprint(pages.bp)
+    app.register_blueprint(classes.bp)
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20,
                         async_handlers=False)
-    sockets.register(socketio, Workspaces(app.config["MAX_WORKSPACES"]), app.config)
+    sockets.register(socketio, workspaces, classrooms, app.config)
     return app
 
 

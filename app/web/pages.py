@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
-from app.session import DEFAULT_EXAMPLE, ERROR_KINDS, example_names
+from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
 
 bp = Blueprint("pages", __name__)
 
@@ -31,7 +31,8 @@ SHORTCUTS = [
 @bp.get("/")
 def index():
     return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,
-                           kinds=ERROR_KINDS, shortcuts=SHORTCUTS)
+                           kinds=ERROR_KINDS, cards=ERROR_CARDS, shortcuts=SHORTCUTS,
+                           classroom=None)
 
 
 @bp.get("/vendor/<name>")

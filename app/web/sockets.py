@@ -14,24 +14,19 @@ from flask import request
 from flask_socketio import SocketIO, join_room, leave_room
 
 from app.session import Session, SessionError, example_names, example_source, frame_hex
-from app.web import runs
+from app.web import class_sockets, runs
+from app.web.classroom import Classrooms
 from app.web.protocol import ProtocolError, check
+from app.web.push import Pusher
 from app.web.workspaces import Busy, Workspace, Workspaces
 
 log = logging.getLogger("kmemvisor.web")
-
-# notes whose effects (memory the hypervisor rewrote) a step event does not carry
-_REDRAW = {"inject", "ce", "mce", "recovered", "killed", "vote", "scrub"}
 MAX_OFFSET = 1 << 44
+READ_ONLY = {"frame"}  # what a student may ask of the shared classroom session
 
 
 class Refused(Exception):
     pass
-
-
-def needs_snapshot(events: list[dict]) -> bool:
-    return any(e.get("frames") or any(n["kind"] in _REDRAW for n in e.get("notes", ()))
-               or e["kind"] in ("back", "reset") for e in events)
 
 
 def parse_offset(value) -> int:
@@ -47,18 +42,24 @@ def parse_offset(value) -> int:
     return offset
 
 
-def register(socketio: SocketIO, workspaces: Workspaces, config: dict) -> None:
-    def publish(ws: Workspace, events: list[dict], snapshot: bool | None = None) -> None:
-        s = ws.session
-        history = {"position": len(s.history), "length": len(s.history) + len(s.undone)}
-        for e in events:
-            if e["kind"] not in ("back", "reset"):
-                e["history"] = history
-            socketio.emit("event", e, to=ws.room)
-        if snapshot or (snapshot is None and needs_snapshot(events)):
-            socketio.emit("snapshot", ws.snapshot(), to=ws.room)
+def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
+             config: dict) -> None:
+    publish = Pusher(socketio)
 
-    def command(name: str, while_running: bool = False):
+    def guard(ws: Workspace, name: str) -> None:
+        """In a classroom only the instructor changes the shared session."""
+        room = ws.classroom
+        if room is None or name in READ_ONLY or room.is_instructor(request.sid):
+            return
+        member = room.members.get(request.sid)
+        who = member.name if member else "a visitor"
+        room.store.refused(room.code, member.student if member else None, name,
+                           "not the instructor")
+        log.warning("classroom %s: refused '%s' from %s", room.code, name, who)
+        raise Refused(f"only the instructor can {name} in this classroom "
+                      "(fork it to experiment on your own copy)")
+
+    def command(name: str, while_running: bool = False, guarded: bool = True):
         def wrap(fn):
             @wraps(fn)
             def handler(payload=None):
@@ -67,6 +68,8 @@ def register(socketio: SocketIO, workspaces: Workspaces, config: dict) -> None:
                     ws = workspaces.of(request.sid)
                     if ws is None:
                         raise Refused("this tab has no session yet: reload the page")
+                    if guarded:
+                        guard(ws, name)
                     if ws.running and not while_running:
                         raise Refused("the VMs are running: pause first")
                     if while_running:  # must not wait for the run's lock
@@ -74,6 +77,8 @@ def register(socketio: SocketIO, workspaces: Workspaces, config: dict) -> None:
                     else:
                         with ws.lock:
                             answer = fn(ws, data) or {}
+                            if ws.classroom is not None:
+                                ws.classroom.save()
                     return {"ok": True, **answer}
                 except (ProtocolError, Refused, Busy) as e:
                     return {"ok": False, "error": {"message": str(e), "line": None}}
@@ -92,13 +97,14 @@ def register(socketio: SocketIO, workspaces: Workspaces, config: dict) -> None:
     def hello(payload=None):
         try:
             data = check("hello", payload)
+            if "classroom" in data:
+                return class_sockets.join(socketio, workspaces, classrooms, publish, data)
             ws = workspaces.attach(request.sid, data.get("workspace"))
-        except (ProtocolError, Busy) as e:
+        except (ProtocolError, Busy, class_sockets.Refused) as e:
             return {"ok": False, "error": {"message": str(e), "line": None}}
         join_room(ws.room)
-        with ws.lock:
-            socketio.emit("snapshot", ws.snapshot(), to=request.sid)
-        return {"ok": True, "workspace": ws.id}
+        publish.snapshot_to(ws, request.sid)
+        return {"ok": True, "workspace": ws.id, "role": "solo"}
 
     @socketio.on("*")
     def unknown(event, *_args):
@@ -110,6 +116,9 @@ def register(socketio: SocketIO, workspaces: Workspaces, config: dict) -> None:
         if ws is not None:
             leave_room(ws.room)
         workspaces.detach(request.sid)
+        class_sockets.leave(socketio, classrooms, request.sid)
+
+    class_sockets.register(socketio, workspaces, classrooms, publish, command, Refused)
 
     def load(ws: Workspace, source: str, mirror: str, offset: int, compare: bool) -> None:
         ws.replace(Session(source, mirror, offset, compare))

@@ -33,6 +33,8 @@ class Workspace:
         self.clients: set[str] = set()
         self.touched = time.monotonic()
         self.error: dict | None = None
+        self.pinned = False              # a classroom's workspace is never evicted
+        self.classroom = None            # the Classroom that owns it, if any
 
     @property
     def room(self) -> str:
@@ -75,14 +77,28 @@ class Workspaces:
         """The workspace `wid` if it still exists, else a new one with the default example."""
         with self._lock:
             ws = self._all.get(wid) if wid else None
-        if ws is None:
+        if ws is None or ws.classroom is not None:  # a classroom is entered by its code
             ws = self._create()
+        self.attach_to(sid, ws)
+        return ws
+
+    def adopt(self, session: Session, pinned: bool = False) -> Workspace:
+        """A new workspace around an existing session (a classroom's, a fork)."""
+        ws = Workspace(session)
+        ws.pinned = pinned
+        with self._lock:
+            self._evict_locked()
+            if not pinned and len(self._all) >= self.limit:
+                raise Busy(f"the server already holds {self.limit} sessions in use")
+            self._all[ws.id] = ws
+        return ws
+
+    def attach_to(self, sid: str, ws: Workspace) -> None:
         with self._lock:
             self._detach_locked(sid)
             ws.clients.add(sid)
             self._by_sid[sid] = ws
             ws.touched = time.monotonic()
-        return ws
 
     def detach(self, sid: str) -> None:
         with self._lock:
@@ -106,7 +122,8 @@ class Workspaces:
 
     def _evict_locked(self) -> None:
         now = time.monotonic()
-        idle = sorted((w for w in self._all.values() if not w.clients and not w.running),
+        idle = sorted((w for w in self._all.values()
+                       if not w.clients and not w.running and not w.pinned),
                       key=lambda w: w.touched)
         for w in idle:
             if len(self._all) < self.limit and now - w.touched < IDLE_SECONDS:

@@ -1,18 +1,19 @@
-// The Socket.IO link: commands with acknowledgements, and a tab that rejoins its
-// workspace after a reconnect (the server answers every hello with a snapshot).
+// The Socket.IO link: commands with acknowledgements, and a tab that rejoins after a
+// reconnect (the server answers every hello with a snapshot). `greeting()` says who we
+// are: a solo workspace, or a classroom as instructor or student.
 
-const KEY = "kmemvisor.workspace";
-
-export function connect({onSnapshot, onEvent, onStatus}) {
+export function connect({greeting, onWelcome, onSnapshot, onEvent, onStatus, on = {}}) {
   const socket = window.io({transports: ["websocket"]});
   const hello = () => {
-    const workspace = sessionStorage.getItem(KEY) || undefined;
-    socket.emit("hello", workspace ? {workspace} : {}, (ack) => {
+    const payload = greeting();
+    if (!payload) { onStatus("waiting to join"); return; }
+    socket.emit("hello", payload, (ack) => {
       if (ack && ack.ok) {
-        sessionStorage.setItem(KEY, ack.workspace);
+        onWelcome(ack);
         onStatus("connected");
       } else {
         onStatus("refused: " + (ack ? ack.error.message : "no answer"));
+        onWelcome(ack || {ok: false, error: {message: "no answer"}});
       }
     });
   };
@@ -20,6 +21,7 @@ export function connect({onSnapshot, onEvent, onStatus}) {
   socket.on("disconnect", () => onStatus("disconnected — reconnecting…"));
   socket.on("snapshot", onSnapshot);
   socket.on("event", onEvent);
+  for (const [name, fn] of Object.entries(on)) socket.on(name, fn);
 
   function send(command, payload = {}) {
     return new Promise((resolve) => {
@@ -27,10 +29,10 @@ export function connect({onSnapshot, onEvent, onStatus}) {
         resolve({ok: false, error: {message: "not connected to the server", line: null}});
         return;
       }
-      socket.timeout(30000).emit(command, payload, (err, ack) => {
+      socket.timeout(60000).emit(command, payload, (err, ack) => {
         resolve(err ? {ok: false, error: {message: `no answer to '${command}'`, line: null}} : ack);
       });
     });
   }
-  return {send, socket};
+  return {send, socket, hello};
 }

@@ -13,6 +13,8 @@ import {createEditor} from "./editor.js";
 import {createInjectPanel} from "./inject.js";
 import {createControls} from "./controls.js";
 import {createWatchpoints} from "./watch.js";
+import {createClassroom} from "./classroom.js";
+import {createCards} from "./cards.js";
 
 const $ = (id) => document.getElementById(id);
 let state = null;
@@ -26,7 +28,19 @@ function showProblem(message) {
   problem.hidden = !message;
 }
 
+const WORKSPACE = "kmemvisor.workspace";
+const classroom = createClassroom(document.getElementById("lesson"), {
+  send: (c, p) => send(c, p), onProblem: (m) => showProblem(m),
+  reconnect: () => link.hello(),
+});
 const link = connect({
+  greeting: () => classroom.active ? classroom.greeting()
+    : (sessionStorage.getItem(WORKSPACE) ? {workspace: sessionStorage.getItem(WORKSPACE)} : {}),
+  onWelcome(ack) {
+    if (classroom.active) classroom.welcome(ack);
+    else if (ack.ok) sessionStorage.setItem(WORKSPACE, ack.workspace);
+  },
+  on: {classroom: (s) => classroom.update(s), roster: (r) => classroom.roster(r)},
   onSnapshot(snap) {
     state = fromSnapshot(snap, state);
     lastVm = state.vms.length;
@@ -38,6 +52,7 @@ const link = connect({
     redraw();
   },
   onEvent(ev) {
+    for (const n of ev.notes || []) if (n.kind === "inject") cards.show(n.error);
     if (state && applyEvent(state, ev)) {
       lastVm = state.vms.findIndex((v) => v.id === ev.vm) + 1;
       redraw();
@@ -55,6 +70,7 @@ const send = async (command, payload) => {
   return ack;
 };
 
+const cards = createCards(document.getElementById("card"), window.KMV.cards);
 const editor = createEditor({text: $("source"), gutter: $("gutter"), error: $("editor-error")});
 const code = createCodePanel({native: $("native"), rewritten: $("rewritten")}, {
   onToggleBreakpoint: (address) => send("breakpoint", {address, on: !state.breakpoints.has(address)}),

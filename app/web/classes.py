@@ -1,0 +1,51 @@
+"""Pages for the classroom: the lesson list (open a classroom), the join form, and the
+classroom page itself (the visualizer with the lesson beside it)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+
+from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
+from app.web.classroom import NoSuchLesson
+from app.web.pages import SHORTCUTS
+
+bp = Blueprint("classes", __name__)
+
+
+def _classrooms():
+    return current_app.extensions["kmemvisor.classrooms"]
+
+
+@bp.get("/lessons")
+def lessons():
+    return render_template("lessons.html", lessons=_classrooms().lessons())
+
+
+@bp.post("/classrooms")
+def open_classroom():
+    try:
+        room, key = _classrooms().open(request.form.get("lesson", ""))
+    except NoSuchLesson as e:
+        abort(404, description=str(e))
+    return redirect(url_for("classes.classroom", code=room.code, key=key))
+
+
+@bp.get("/join")
+def join():
+    code = request.args.get("code", "").strip().upper()
+    if code:
+        if _classrooms().get(code) is None:
+            return render_template("join.html", error=f"There is no classroom {code}.",
+                                   code=code), 404
+        return redirect(url_for("classes.classroom", code=code))
+    return render_template("join.html", error=None, code="")
+
+
+@bp.get("/class/<code>")
+def classroom(code: str):
+    room = _classrooms().get(code)
+    if room is None:
+        abort(404, description=f"there is no classroom {code}")
+    return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,
+                           kinds=ERROR_KINDS, cards=ERROR_CARDS, shortcuts=SHORTCUTS,
+                           classroom=room.code)

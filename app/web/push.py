@@ -1,0 +1,35 @@
+"""What the server pushes to a workspace's tabs: step events, and a snapshot when the
+events cannot carry everything (see docs/web.md)."""
+
+from __future__ import annotations
+
+from flask_socketio import SocketIO
+
+from app.web.workspaces import Workspace
+
+# notes whose effects (memory the hypervisor rewrote) a step event does not carry
+_REDRAW = {"inject", "ce", "mce", "recovered", "killed", "vote", "scrub"}
+
+
+def needs_snapshot(events: list[dict]) -> bool:
+    return any(e.get("frames") or any(n["kind"] in _REDRAW for n in e.get("notes", ()))
+               or e["kind"] in ("back", "reset") for e in events)
+
+
+class Pusher:
+    def __init__(self, socketio: SocketIO) -> None:
+        self.socketio = socketio
+
+    def __call__(self, ws: Workspace, events: list[dict], snapshot: bool | None = None) -> None:
+        s = ws.session
+        history = {"position": len(s.history), "length": len(s.history) + len(s.undone)}
+        for e in events:
+            if e["kind"] not in ("back", "reset"):
+                e["history"] = history
+            self.socketio.emit("event", e, to=ws.room)
+        if snapshot or (snapshot is None and needs_snapshot(events)):
+            self.socketio.emit("snapshot", ws.snapshot(), to=ws.room)
+
+    def snapshot_to(self, ws: Workspace, sid: str) -> None:
+        with ws.lock:
+            self.socketio.emit("snapshot", ws.snapshot(), to=sid)

@@ -1,0 +1,86 @@
+"""SQLite: what must survive a server restart — classrooms (with their session as a
+recipe), their students and quiz answers, and the log of refused student commands."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS classroom (
+    code TEXT PRIMARY KEY, key_hash TEXT NOT NULL, lesson TEXT NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0, quiz TEXT, recipe TEXT NOT NULL,
+    created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS student (
+    code TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, joined REAL NOT NULL,
+    PRIMARY KEY (code, id));
+CREATE TABLE IF NOT EXISTS answer (
+    code TEXT NOT NULL, step INTEGER NOT NULL, student TEXT NOT NULL, choice INTEGER NOT NULL,
+    PRIMARY KEY (code, step, student));
+CREATE TABLE IF NOT EXISTS refusal (
+    code TEXT NOT NULL, at REAL NOT NULL, student TEXT, command TEXT NOT NULL,
+    reason TEXT NOT NULL);
+"""
+
+
+class Store:
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def _do(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # classrooms
+    def add_classroom(self, code: str, key_hash: str, lesson: str, recipe: dict) -> None:
+        self._do("INSERT INTO classroom (code, key_hash, lesson, recipe, created) "
+                 "VALUES (?, ?, ?, ?, ?)", (code, key_hash, lesson, json.dumps(recipe),
+                                            time.time()))
+
+    def classroom(self, code: str) -> dict | None:
+        rows = self._do("SELECT key_hash, lesson, position, quiz, recipe FROM classroom "
+                        "WHERE code = ?", (code,))
+        if not rows:
+            return None
+        key_hash, lesson, position, quiz, recipe = rows[0]
+        return {"code": code, "key_hash": key_hash, "lesson": lesson, "position": position,
+                "quiz": json.loads(quiz) if quiz else None, "recipe": json.loads(recipe)}
+
+    def save_state(self, code: str, position: int, quiz: dict | None, recipe: dict) -> None:
+        self._do("UPDATE classroom SET position = ?, quiz = ?, recipe = ? WHERE code = ?",
+                 (position, json.dumps(quiz) if quiz else None, json.dumps(recipe), code))
+
+    # students and answers
+    def add_student(self, code: str, sid: str, name: str) -> None:
+        self._do("INSERT OR REPLACE INTO student VALUES (?, ?, ?, ?)",
+                 (code, sid, name, time.time()))
+
+    def student(self, code: str, sid: str) -> str | None:
+        rows = self._do("SELECT name FROM student WHERE code = ? AND id = ?", (code, sid))
+        return rows[0][0] if rows else None
+
+    def answer(self, code: str, step: int, student: str, choice: int) -> None:
+        self._do("INSERT OR REPLACE INTO answer VALUES (?, ?, ?, ?)",
+                 (code, step, student, choice))
+
+    def tally(self, code: str, step: int) -> dict[int, int]:
+        rows = self._do("SELECT choice, COUNT(*) FROM answer WHERE code = ? AND step = ? "
+                        "GROUP BY choice", (code, step))
+        return dict(rows)
+
+    def refused(self, code: str, student: str | None, command: str, reason: str) -> None:
+        self._do("INSERT INTO refusal VALUES (?, ?, ?, ?, ?)",
+                 (code, time.time(), student, command, reason))
+
+    def refusals(self, code: str) -> list[tuple]:
+        return self._do("SELECT student, command, reason FROM refusal WHERE code = ? "
+                        "ORDER BY at", (code,))

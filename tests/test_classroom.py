@@ -1,0 +1,178 @@
+"""Classrooms over Socket.IO: roles enforced by the server, join and leave, late join,
+reconnect, fork and follow, the quiz, and a classroom that survives a restart."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.web_helpers import Client, make_app
+
+LESSON = "01-why-mirror"
+
+
+@pytest.fixture
+def app():
+    return make_app()
+
+
+def open_class(app, lesson: str = LESSON) -> tuple[str, str]:
+    r = app.test_client().post("/classrooms", data={"lesson": lesson})
+    assert r.status_code == 302
+    url = urlparse(r.headers["Location"])
+    return url.path.rsplit("/", 1)[1], parse_qs(url.query)["key"][0]
+
+
+def teacher(app, code, key) -> Client:
+    c = Client(app, hello={"classroom": code, "key": key})
+    assert c.welcome["role"] == "instructor"
+    return c
+
+
+def student(app, code, name="Ada", **kw) -> Client:
+    c = Client(app, hello={"classroom": code, "name": name, **kw})
+    assert c.welcome["role"] == "student"
+    return c
+
+
+def test_pages(app):
+    http = app.test_client()
+    assert b"Open a classroom" in http.get("/lessons").data
+    code, key = open_class(app)
+    assert len(code) == 6 and len(key) >= 32
+    page = http.get(f"/class/{code}").data
+    assert f'data-classroom="{code}"'.encode() in page
+    assert http.get(f"/join?code={code.lower()}").status_code == 302
+    assert http.get("/join?code=NOPE99").status_code == 404
+    assert http.get("/class/NOPE99").status_code == 404
+    assert http.post("/classrooms", data={"lesson": "../etc"}).status_code == 404
+
+
+def test_only_the_instructor_changes_the_shared_session(app):
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    s = student(app, code)
+    before = s.last["seq"]
+    store = app.extensions["kmemvisor.classrooms"].store
+    for name, payload in [("step", {}), ("run", {}), ("inject", {"kind": "ue", "target": "x"}),
+                          ("load", {"source": "main: ret"}), ("reset", {}), ("back", {}),
+                          ("breakpoint", {"address": 0, "on": True}), ("advance", {}),
+                          ("quiz_open", {}), ("goto", {"position": 0})]:
+        ack = s.send(name, payload)
+        assert ack["ok"] is False and "instructor" in ack["error"]["message"], (name, ack)
+    assert len(store.refusals(code)) == 10
+    t.ok("step")
+    s.wait(lambda: len([e for e in s.events if e["kind"] == "step"]) == 2)
+    assert s.events[0]["seq"] > before
+    assert s.send("frame", {"frame": 0})["ok"]       # reading is fine
+    wrong = make_client_raw(app).emit("hello", {"classroom": code, "key": "guess"},
+                                      callback=True)
+    assert wrong["ok"] is False
+
+
+def make_client_raw(app):
+    from app.web import socketio_of
+    return socketio_of(app).test_client(app)
+
+
+def test_late_join_reconnect_and_roster(app):
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    for _ in range(7):
+        t.ok("step")
+    late = student(app, code, "Grace")
+    assert late.last["history"]["position"] == 7
+    assert late.classroom[-1]["students"] == 1
+    t.wait(lambda: t.rosters and t.rosters[-1]["names"] == ["Grace"])
+    ident = late.welcome["student"]
+    late.sio.disconnect()
+    t.wait(lambda: t.rosters[-1]["names"] == [])
+    t.ok("step")
+    back = Client(app, hello={"classroom": code, "student": ident})
+    assert back.welcome["name"] == "Grace" and back.welcome["student"] == ident
+    assert back.last["history"]["position"] == 8
+    t.wait(lambda: t.rosters[-1]["names"] == ["Grace"])
+
+
+def test_advance_runs_the_lesson_and_checks_with_the_engine(app):
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    s = student(app, code)
+    t.ok("advance")
+    state = s.wait(lambda: s.classroom and s.classroom[-1]["position"] == 0 and s.classroom[-1])
+    assert state["checks"] and all(c["ok"] for c in state["checks"]), state["checks"]
+    assert s.wait(lambda: any(e["kind"] == "run" for e in s.events))
+    t.ok("goto", {"position": -1})
+    s.wait(lambda: s.classroom[-1]["position"] == -1)
+
+
+def test_quiz_open_answer_tally_reveal(app):
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    a, b = student(app, code, "Ada"), student(app, code, "Bob")
+    assert a.send("answer", {"choice": 0})["error"]["message"] == "no quiz is open"
+    t.ok("advance")
+    t.ok("advance")         # step 2 has the quiz
+    t.ok("quiz_open")
+    q = a.wait(lambda: a.classroom and a.classroom[-1]["quiz"] and a.classroom[-1]["quiz"])
+    assert q["open"] and "answer" not in q and "tally" not in q
+    a.ok("answer", {"choice": 0})
+    b.ok("answer", {"choice": 2})
+    b.ok("answer", {"choice": 1})           # changing one's mind replaces the answer
+    assert a.send("answer", {"choice": 9})["ok"] is False
+    assert t.send("answer", {"choice": 0})["ok"] is False
+    t.wait(lambda: t.rosters and t.rosters[-1]["tally"] == [1, 1, 0])
+    a.pump()
+    assert a.rosters == []                  # students never see the live tally
+    t.ok("quiz_close")
+    q = b.wait(lambda: b.classroom[-1]["quiz"] and not b.classroom[-1]["quiz"]["open"]
+               and b.classroom[-1]["quiz"])
+    assert q["answer"] == 0 and q["tally"] == [1, 1, 0]
+
+
+def test_fork_is_private_and_follow_returns(app):
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    s = student(app, code)
+    for _ in range(5):
+        t.ok("step")
+    s.drain()
+    ack = s.ok("fork")
+    assert ack["following"] is False
+    mine = s.wait(lambda: s.snapshots and s.last)
+    assert mine["history"]["position"] == 5
+    s.ok("step")                                   # the fork is the student's own
+    s.ok("inject", {"kind": "ue", "target": "table"})
+    t.pump()
+    assert not any(e["kind"] == "inject" for e in t.events)
+    s.drain()
+    t.ok("step")
+    s.pump()
+    assert s.events == []                          # not following
+    t.wait(lambda: t.rosters and t.rosters[-1]["forked"] == ["Ada"])
+    s.ok("follow")
+    back = s.wait(lambda: s.snapshots and s.last)
+    assert back["history"]["position"] == 6
+    assert s.send("step")["ok"] is False           # following again: read-only
+
+
+def test_a_classroom_survives_a_restart(tmp_path):
+    db = str(tmp_path / "class.sqlite3")
+    first = make_app(DATABASE=db)
+    code, key = open_class(first)
+    t = teacher(first, code, key)
+    s = student(first, code, "Ada")
+    for _ in range(12):
+        t.ok("step")
+    t.ok("inject", {"kind": "ue", "target": "table+8"})
+    t.ok("advance")
+    before = t.wait(lambda: t.snapshots and t.last)
+    second = make_app(DATABASE=db)     # a new server process, the same database
+    t2 = teacher(second, code, key)
+    after = t2.last
+    for k in ("vms", "machine", "memory"):
+        assert after[k] == before[k], k
+    assert t2.classroom[-1]["position"] == 0
+    s2 = Client(second, hello={"classroom": code, "student": s.welcome["student"]})
+    assert s2.welcome["name"] == "Ada"
