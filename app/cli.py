@@ -75,6 +75,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.which == "roundtrip":
         from app.bench.roundtrip import main as roundtrip
         return roundtrip(json_output=args.json)
+    if args.which == "fanout":
+        from app.bench.fanout import main as fanout
+        return fanout(json_output=args.json, students=args.students)
     from app.bench.overhead import main as overhead
     return overhead(json_output=args.json)
 
@@ -118,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--offset", type=_offset, default=DEFAULT_OFFSET, metavar="HEX")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_rewrite)
-    b = sub.add_parser("bench", help="benchmarks: the overhead table (native vs mirrored) "
-                       "or the step round trip over Socket.IO")
-    b.add_argument("which", nargs="?", choices=("overhead", "roundtrip"), default="overhead")
+    b = sub.add_parser("bench", help="benchmarks: the overhead table (native vs mirrored), "
+                       "the step round trip, or the classroom fan-out over Socket.IO")
+    b.add_argument("which", nargs="?", choices=("overhead", "roundtrip", "fanout"),
+                   default="overhead")
+    b.add_argument("--students", type=int, default=200, help="fanout: clients following")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("check", help="check lessons: schema, then the script run headless")

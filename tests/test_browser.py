@@ -47,11 +47,10 @@ def seq(page) -> int:
 
 
 def press(page, key: str) -> None:
-    """Press a key and wait until the page has drawn every VM's answer."""
+    """Press a key and wait until the page has drawn the answer (all VMs at once)."""
     before = seq(page)
     page.keyboard.press(key)
-    page.wait_for_function(f"Number(document.body.dataset.seq) > {before} && "
-                           "document.body.dataset.settled === 'true'")
+    page.wait_for_function(f"Number(document.body.dataset.seq) > {before}")
 
 
 def current(page) -> tuple[str, list[str]]:
@@ -186,3 +185,57 @@ def test_nmr3_outvotes_a_silent_flip(page):
                            " || document.querySelector('#run-status').textContent"
                            ".includes('exited')")
     assert "exit 1240" in page.locator("#console .vm-col").first.inner_text()
+
+
+def test_a_student_sees_the_instructors_injection_and_the_recovery(server, browser):
+    """Two browser contexts: the instructor opens a classroom, a student joins by code;
+    the instructor injects a UE and runs; the student's page shows it all."""
+    teacher_ctx = browser.new_context(viewport={"width": 1680, "height": 1300})
+    student_ctx = browser.new_context(viewport={"width": 1680, "height": 1300})
+    errors: list[str] = []
+    try:
+        t = teacher_ctx.new_page()
+        t.on("pageerror", lambda e: errors.append(str(e)))
+        t.goto(server.url + "/lessons")
+        t.locator("form", has_text="Why memory errors matter").locator("button").click()
+        t.wait_for_selector("body[data-role=instructor]")
+        code = t.locator("#lesson-code").inner_text()
+        assert len(code) == 6
+
+        s = student_ctx.new_page()
+        s.on("pageerror", lambda e: errors.append(str(e)))
+        s.goto(server.url + "/join")
+        s.fill("input[name=code]", code.lower())
+        s.click("button[type=submit]")
+        s.fill("#join-name", "Ada")
+        s.click("#join-form button")
+        s.wait_for_selector("body[data-role=student]")
+        t.wait_for_function("document.querySelector('#roster').textContent.includes('Ada')")
+
+        t.click("[data-act=advance]")            # the lesson's first step: run to fill
+        s.wait_for_function("document.querySelector('#lesson-progress').textContent"
+                            ".startsWith('step 1')")
+        assert s.locator("#lesson-checks li.pass").count() >= 1
+        for _ in range(40):                        # fill writes the table
+            t.click("#btn-step")
+        s.wait_for_function("document.querySelector('#history-label').textContent"
+                            ".startsWith('41 /')")
+        inject(t, "ue", "table+8", 1)
+        s.wait_for_selector("#card:not([hidden])")
+        assert "Uncorrectable" in s.locator("#card").inner_text()
+        t.click("#btn-run")
+        s.wait_for_selector("#log li.n-recovered")
+        log = s.locator("#log").inner_text()
+        assert "machine check" in log and "recovered" in log
+        assert s.locator("#log li.n-recovered .steps li").count() == 6
+        # the student's own buttons are refused by the server, not just hidden
+        s.locator("body").click(position={"x": 5, "y": 5})
+        s.click("#btn-reset")
+        s.wait_for_function("!document.querySelector('#problem').hidden")
+        assert "instructor" in s.locator("#problem").inner_text()
+        shot(s, "classroom-student")
+        shot(t, "classroom-instructor")
+    finally:
+        teacher_ctx.close()
+        student_ctx.close()
+    assert errors == [], errors

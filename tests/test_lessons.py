@@ -49,6 +49,10 @@ check:
 '''
 
 
+def test_the_curriculum_has_ten_lessons_or_more():
+    assert len(LESSONS) >= 10
+
+
 def write(tmp_path: Path, text: str, name: str = "lesson.md") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -109,3 +113,10 @@ def test_check_command(tmp_path, capsys):
     assert cli(["check", good, bad]) == 1
     out = capsys.readouterr().out
     assert f"{good}: ok" in out and f"{bad}:32: checkpoint 'exit code 7' failed" in out
+
+
+def test_an_item_with_a_colon_gets_a_hint(tmp_path):
+    text = GOOD.replace("  - mirror equals native", '  - console shows "puts: hello"')
+    problems = check_lesson(write(tmp_path, text))
+    assert problems[0].startswith(f"{tmp_path}/lesson.md:20:")
+    assert "single quotes" in problems[0]

@@ -47,9 +47,11 @@ class Client:
     def pump(self) -> None:
         for m in self.sio.get_received():
             (body,) = m["args"]
-            if m["name"] == "event":
-                validate_event(body)
-                self.events.append(body)
+            if m["name"] == "events":
+                assert isinstance(body, list) and body
+                for event in body:
+                    validate_event(event)
+                    self.events.append(event)
             elif m["name"] == "snapshot":
                 validate_snapshot(body)
                 self.snapshots.append(body)

@@ -62,14 +62,14 @@ class Probe:
         self.client = socketio.Client()
         self.events = 0
         self.arrived = threading.Condition()
-        self.client.on("event", self._on_event)
+        self.client.on("events", self._on_events)
         self.client.on("snapshot", lambda _s: None)
         self.client.connect(url, transports=["websocket"])
         assert self.client.call("hello", {})["ok"]
 
-    def _on_event(self, _event) -> None:
+    def _on_events(self, events) -> None:
         with self.arrived:
-            self.events += 1
+            self.events += len(events)
             self.arrived.notify_all()
 
     def round_trip(self, command: str, payload: dict, events: int) -> float:

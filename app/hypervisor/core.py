@@ -283,7 +283,8 @@ class Hypervisor(Injection):
         vm.counters.recoveries += 1
         self.note("recovered", vm, va=va, copy=k, old_frame=old, new_frame=new,
                   source_frame=source, steps=[
-                      "the mirror pool was reserved when the VM started",
+                      f"a good copy of the page is in frame {source:#x}, on DIMM "
+                      f"{self.mem.dimm_of(source).index}",
                       f"va {page.va:#x} had a native PTE and {len(page.mirrors)} mirror PTE(s)",
                       "every store went to both copies",
                       f"frame {old:#x} was corrupted",

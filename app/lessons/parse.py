@@ -104,6 +104,9 @@ def _yaml(text: str, where: Where, schema: dict) -> tuple[dict, yaml.Node]:
         message = error.message
         if error.validator == "additionalProperties":
             message = f"unknown key: {message}"
+        elif error.validator == "type" and isinstance(error.instance, dict):
+            message = ("this item reads as a YAML mapping because it contains ': '; "
+                       "put the whole item in single quotes")
         raise LessonError(Where(where.path, line), f"{key + ': ' if key else ''}{message}")
     return data, node
 

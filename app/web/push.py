@@ -1,5 +1,6 @@
-"""What the server pushes to a workspace's tabs: step events, and a snapshot when the
-events cannot carry everything (see docs/web.md)."""
+"""What the server pushes to a workspace's tabs: a command's step events (one list per
+command, one event per VM), and a snapshot when the events cannot carry everything
+(see docs/web.md)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ class Pusher:
         for e in events:
             if e["kind"] not in ("back", "reset"):
                 e["history"] = history
-            self.socketio.emit("event", e, to=ws.room)
+        if events:  # one message per command: a classroom's fan-out halves with two VMs
+            self.socketio.emit("events", events, to=ws.room)
         if snapshot or (snapshot is None and needs_snapshot(events)):
             self.socketio.emit("snapshot", ws.snapshot(), to=ws.room)
 

@@ -2,7 +2,7 @@
 // reconnect (the server answers every hello with a snapshot). `greeting()` says who we
 // are: a solo workspace, or a classroom as instructor or student.
 
-export function connect({greeting, onWelcome, onSnapshot, onEvent, onStatus, on = {}}) {
+export function connect({greeting, onWelcome, onSnapshot, onEvents, onStatus, on = {}}) {
   const socket = window.io({transports: ["websocket"]});
   const hello = () => {
     const payload = greeting();
@@ -20,7 +20,7 @@ export function connect({greeting, onWelcome, onSnapshot, onEvent, onStatus, on 
   socket.on("connect", hello);
   socket.on("disconnect", () => onStatus("disconnected — reconnecting…"));
   socket.on("snapshot", onSnapshot);
-  socket.on("event", onEvent);
+  socket.on("events", onEvents);
   for (const [name, fn] of Object.entries(on)) socket.on(name, fn);
 
   function send(command, payload = {}) {

@@ -20,7 +20,6 @@ const $ = (id) => document.getElementById(id);
 let state = null;
 let focusVm = 1;
 let drawQueued = false;
-let lastVm = 0;  // the VM of the newest event: a command is drawn whole when it is the last VM
 
 const problem = $("problem");
 function showProblem(message) {
@@ -43,7 +42,6 @@ const link = connect({
   on: {classroom: (s) => classroom.update(s), roster: (r) => classroom.roster(r)},
   onSnapshot(snap) {
     state = fromSnapshot(snap, state);
-    lastVm = state.vms.length;
     editor.setSource(snap.source);
     $("mirror").value = snap.settings.mirror;
     $("offset").value = "0x" + snap.settings.offset.toString(16);
@@ -51,12 +49,13 @@ const link = connect({
     if (snap.error) showProblem(snap.error.message);
     redraw();
   },
-  onEvent(ev) {
-    for (const n of ev.notes || []) if (n.kind === "inject") cards.show(n.error);
-    if (state && applyEvent(state, ev)) {
-      lastVm = state.vms.findIndex((v) => v.id === ev.vm) + 1;
-      redraw();
+  onEvents(events) {
+    let changed = false;
+    for (const ev of events) {
+      for (const n of ev.notes || []) if (n.kind === "inject") cards.show(n.error);
+      changed = (state && applyEvent(state, ev)) || changed;
     }
+    if (changed) redraw();
   },
   onStatus(text) {
     const el = $("connection");
@@ -141,9 +140,9 @@ function redraw() {
     inject.render(state);
     controls.render(state);
     watch.render(state);
-    // for tests and tools: what the page shows, and whether a command is drawn whole
+    // for tests and tools: which event the page shows
     document.body.dataset.seq = String(state.seq);
     document.body.dataset.position = String(state.history.position);
-    document.body.dataset.settled = String(lastVm === state.vms.length);
+
   });
 }
