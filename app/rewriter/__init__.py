@@ -67,6 +67,21 @@ class Rewritten:
     groups: list[Group]
 
 
+def _fall_through(image: Image, index: dict[int, int], end: int) -> int:
+    """The instruction execution falls into at `end`: across alignment NOPs too (gcc's
+    `.p2align` before loops), else none (len(insns): everything is live there)."""
+    n = len(image.insns)
+    if end in index:
+        return index[end]
+    for sec in image.sections.values():
+        if sec.base <= end < sec.base + len(sec.data):
+            off = end - sec.base
+            for k in range(off, min(off + 64, len(sec.data))):
+                if sec.data[k] != 0x90:
+                    return index.get(sec.base + k, n)
+    return n
+
+
 def _analyse(image: Image):
     insns = image.insns
     index = {p.address: i for i, p in enumerate(insns)}
@@ -74,7 +89,7 @@ def _analyse(image: Image):
     succ, kind, target = [], [], []
     n = len(insns)
     for p, d in zip(insns, decoded, strict=True):
-        fall = index.get(p.address + p.size, n)
+        fall = _fall_through(image, index, p.address + p.size)
         op = p.insn.operands[0] if p.insn.operands else None
         direct = index.get(op.expr.value(image.symbols)) if isinstance(op, Target) else None
         name = d.name
