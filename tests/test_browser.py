@@ -210,6 +210,10 @@ def test_a_student_sees_the_instructors_injection_and_the_recovery(server, brows
         s.fill("#join-name", "Ada")
         s.click("#join-form button")
         s.wait_for_selector("body[data-role=student]")
+        assert not s.locator("#teach-controls").is_visible()
+        assert s.locator("[data-act=fork]").is_visible()
+        assert t.locator("#teach-controls").is_visible()
+        assert not t.locator("#student-controls").is_visible()
         t.wait_for_function("document.querySelector('#roster').textContent.includes('Ada')")
 
         t.click("[data-act=advance]")            # the lesson's first step: run to fill

@@ -213,7 +213,7 @@ def test_run_stops_after_the_group_that_writes_a_watched_word():
 
 def test_watching_an_unmapped_address_is_an_error():
     s = Session(PROGRAM, "on")
-    with pytest.raises(SessionError, match="watchpoint"):
+    with pytest.raises(SessionError, match="not in the program's memory"):
         s.run(watchpoints=[(0x5000000, 8)])
 
 
@@ -313,3 +313,34 @@ def test_a_recipe_rebuilds_the_session_exactly():
     copy.forward()
     s.forward()
     assert _machine_state(copy) == _machine_state(s)
+
+
+def test_a_watchpoint_on_a_page_mapped_later_still_stops_a_run():
+    for chunk in (None, 1000):
+        s = Session(PROGRAM, "on", compare=True)    # at boot no data page is mapped yet
+        va = s.address_of("total")
+        events = s.run(watchpoints=[(va, 4)], chunk=chunk,
+                       progress=(lambda evs: True) if chunk else None)
+        assert events[-1]["stopped"] == "watch" and events[-2]["stopped"] == "watch"
+        group = s.current_group(s.vms[0])
+        assert group.native_text.startswith("addl")      # just after `movl %eax, total`
+        with pytest.raises(SessionError):
+            s.address_of("0x900000*0x900000*0x900000*0x900000")
+        with pytest.raises(SessionError):
+            s.address_of("-8")
+
+
+def test_history_is_capped_and_a_recipe_still_replays_from_boot(monkeypatch):
+    from app.session import from_recipe, recipe
+    from app.session import session as module
+    monkeypatch.setattr(module, "MAX_HISTORY", 5)
+    s = Session(PROGRAM, "on")
+    for _ in range(12):
+        s.step()
+    assert len(s.history) == 5 and len(s.forgotten) == 7
+    copy = from_recipe(recipe(s))
+    assert _machine_state(copy) == _machine_state(s)
+    for _ in range(5):
+        s.back()
+    with pytest.raises(SessionError):
+        s.back()

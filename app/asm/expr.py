@@ -20,11 +20,28 @@ _TOKEN = re.compile(
     r"|(?P<op><<|>>|[-+*/%&|^~()]))"
 )
 
+# values are kept to 128 bits: a short expression must not make a huge integer (one
+# `1<<0x1000000` would hold the interpreter for seconds, every user of the server with it)
+LIMIT = 1 << 128
+
+
+def _bounded(v: int) -> int:
+    if not -LIMIT < v < LIMIT:
+        raise AsmError("expression value out of range (more than 128 bits)")
+    return v
+
+
+def _shift(a: int, b: int, left: bool) -> int:
+    if not 0 <= b <= 127:
+        raise AsmError(f"shift count {b} out of range (0 to 127)")
+    return _bounded(a << b if left else a >> b)
+
+
 _BINARY = {
     "|": (1, lambda a, b: a | b), "^": (2, lambda a, b: a ^ b), "&": (3, lambda a, b: a & b),
-    "<<": (4, lambda a, b: a << b), ">>": (4, lambda a, b: a >> b),
-    "+": (5, lambda a, b: a + b), "-": (5, lambda a, b: a - b),
-    "*": (6, lambda a, b: a * b), "/": (6, lambda a, b: _div(a, b)),
+    "<<": (4, lambda a, b: _shift(a, b, True)), ">>": (4, lambda a, b: _shift(a, b, False)),
+    "+": (5, lambda a, b: _bounded(a + b)), "-": (5, lambda a, b: _bounded(a - b)),
+    "*": (6, lambda a, b: _bounded(a * b)), "/": (6, lambda a, b: _div(a, b)),
     "%": (6, lambda a, b: _mod(a, b)),
 }
 
@@ -149,6 +166,8 @@ def tokenize(text: str) -> list[tuple[str, str]]:
 
 
 def _int(tok: str) -> int:
+    if len(tok) > 140:  # 128 bits in binary, with its prefix
+        raise AsmError(f"number {tok[:20]}… is too long")
     if tok[:2] in ("0x", "0X"):
         return int(tok, 16)
     if tok[:2] in ("0b", "0B"):

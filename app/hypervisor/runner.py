@@ -87,9 +87,10 @@ def step(hv: Hypervisor, vm: VM) -> str:
 
 
 def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
-        breakpoints: set[int] = frozenset()) -> str:
+        breakpoints: set[int] = frozenset(), exact: bool = True) -> str:
     """Run until exit, kill, fault, a breakpoint (rewritten address of a group start)
-    or `max_native` native instructions in all: exit | killed | fault | break | limit."""
+    or `max_native` native instructions in all: exit | killed | fault | break | limit.
+    With exact=False the budget may stop up to one block short of `max_native`."""
     cpu, counting = vm.cpu, vm.counting
     if not getattr(vm, "_block_hook", False):
         counting.attach(cpu.uc)
@@ -103,6 +104,7 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
             uc.emu_stop()
 
     hooks = [cpu.add_code_hook(stop_here, a) for a in breakpoints]
+    began = vm.counters.native_instructions
     try:
         first = True
         while vm.status == "running":
@@ -120,6 +122,8 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
             first = False
             if max_native is not None and vm.counters.native_instructions >= \
                     max_native - BLOCK_MAX:
+                if not exact and vm.counters.native_instructions - began >= BLOCK_MAX:
+                    return "limit"  # a turn of a longer run may end a little early
                 r = step(hv, vm)
                 if r != "ok":
                     return r

@@ -87,7 +87,6 @@ def _analyse(image: Image):
     index = {p.address: i for i, p in enumerate(insns)}
     decoded: list[Decoded] = [decode(p.encoding, p.address) for p in insns]
     succ, kind, target = [], [], []
-    n = len(insns)
     for p, d in zip(insns, decoded, strict=True):
         fall = _fall_through(image, index, p.address + p.size)
         op = p.insn.operands[0] if p.insn.operands else None
@@ -196,13 +195,15 @@ def _return_label(i: int) -> str:
 
 
 def _check_conflict(image: Image, offset: int, copies: int) -> None:
-    """The guest may not use [offset, (copies+1)*offset): its mirrors live there."""
+    """The guest must lie wholly below the offset: its mirrors live at +k*offset, and a
+    mirror landing on guest memory (or a guest address in the mirror range) would
+    overwrite what it should protect."""
     used = [(name, sec.base, sec.base + max(len(sec.data), 1))
             for name, sec in image.sections.items() if sec.data]
     used.append(("stack", STACK_TOP - STACK_PAGES * 0x1000, STACK_TOP))
     top = (copies + 1) * offset
     for name, lo, hi in used:
-        if lo < top and hi > offset:
+        if hi > offset:
             raise AsmError(f"address conflict: the mirror range [{offset:#x}, {top:#x}) "
                            f"overlaps the program's {name} at {lo:#x}; use an offset of at "
                            f"least {STACK_TOP:#x}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from app.session.session import Entry, Session
 
 
-def _args(entry: Entry) -> dict:
-    a = dict(entry.args)
+def _args(args: dict) -> dict:
+    a = dict(args)
     if "breakpoints" in a:
         a["breakpoints"] = sorted(a["breakpoints"])
         a["watchpoints"] = [list(w) for w in a["watchpoints"]]
@@ -21,8 +21,9 @@ def _args(entry: Entry) -> dict:
 def recipe(s: Session) -> dict:
     return {"source": s.source, "mirror": s.mirror, "offset": s.offset,
             "compare": s.compare, "mirror_devices": s.mirror_devices,
-            "history": [[e.command, _args(e)] for e in s.history],
-            "undone": [[e.command, _args(e)] for e in s.undone]}
+            "history": [[c, _args(a)] for c, a in s.forgotten]
+            + [[e.command, _args(e.args)] for e in s.history],
+            "undone": [[e.command, _args(e.args)] for e in s.undone]}
 
 
 def from_recipe(r: dict) -> Session:

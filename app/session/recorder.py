@@ -36,13 +36,27 @@ class Undo:
 
 def _meta(hv: Hypervisor, vm: VM) -> dict:
     f = hv.faults
-    return {"pages": {va: replace(p, mirrors=list(p.mirrors)) for va, p in vm.pages.items()},
-            "rmap": dict(vm.rmap), "tables": set(vm.tables),
+    pages, rmap, tables = _mappings(vm)
+    return {"pages": pages, "rmap": rmap, "tables": tables,
             "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
             "fault_line": vm.fault_line,
             "console": len(vm.console), "counters": copy.copy(vm.counters),
             "faults": Faults(dict(f.words), set(f.dead), set(f.failed_dimms)),
             "holes": set(vm.cpu.holes)}
+
+
+def _mappings(vm: VM) -> tuple[dict, dict, set]:
+    """Copies of the VM's page bookkeeping, shared between the history entries of the
+    steps that did not change it (most steps): a step costs a few hundred bytes, not
+    a copy of every page record. apply_undo copies them again before use."""
+    sig = (tuple((va, p.frame, p.flags, tuple(p.mirrors), p.kind)
+                 for va, p in vm.pages.items()), frozenset(vm.tables))
+    cached = getattr(vm, "_mappings_cache", None)
+    if cached is None or cached[0] != sig:
+        cached = (sig, {va: replace(p, mirrors=list(p.mirrors)) for va, p in vm.pages.items()},
+                  dict(vm.rmap), set(vm.tables))
+        vm._mappings_cache = cached
+    return cached[1], cached[2], cached[3]
 
 
 def _table_index(vm: VM) -> dict[int, tuple[int, int]]:
@@ -121,12 +135,12 @@ class Recorder:
             now = mem.frame_bytes(f) if f in vm.tables else bytes(PAGE)
             if before == now:
                 continue
-            if f in self.tables:
-                self.undo.tables.append((f * PAGE, before))
             index = index or _table_index(vm)
             level, base = index.get(f, (3, 0))
             for i in range(0, PAGE, 8):
                 if before[i:i + 8] != now[i:i + 8]:
+                    if f in self.tables:  # undo keeps the entry, not the whole table
+                        self.undo.tables.append((f * PAGE + i, before[i:i + 8]))
                     idx = i // 8
                     va = base | (idx << (39 - 9 * level))
                     old = int.from_bytes(before[i:i + 8], "little")
@@ -149,7 +163,8 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
     for frame, old, _new in reversed(undo.owners):
         mem.owners[frame] = old
     m = undo.meta
-    vm.pages, vm.rmap, vm.tables = m["pages"], m["rmap"], m["tables"]
+    vm.pages = {va: replace(p, mirrors=list(p.mirrors)) for va, p in m["pages"].items()}
+    vm.rmap, vm.tables = dict(m["rmap"]), set(m["tables"])
     vm.status, vm.exit_code, vm.report = m["status"], m["exit_code"], m["report"]
     vm.fault_line = m["fault_line"]
     del vm.console[m["console"]:]

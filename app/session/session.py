@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.abi import DEFAULT_OFFSET, MIRROR_COPIES
+from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.errors import AsmError
 from app.hypervisor import VM, Hypervisor, runner
 from app.rewriter.build import Build, build
@@ -18,6 +18,7 @@ from app.session.recorder import Recorder, apply_undo
 from app.session.targets import resolve_target
 
 MAX_GROUP_STEPS = 100_000
+MAX_HISTORY = 10_000  # entries kept for `back`; the oldest go first
 _PRIORITY = ("killed", "fault", "exit", "recovered", "mce", "refused", "vote", "ce", "scrub",
              "hypercall", "inject")
 
@@ -55,7 +56,11 @@ class Session:
             raise SessionError(e.message, e.line if e.origin == "program" else None) from None
         self.seq = 0
         self._replaying = False
-        self._boot()
+        try:
+            self._boot()
+        except MemoryError as e:
+            raise SessionError(f"the program does not fit in the emulated machine: {e}") \
+                from None
 
     def _boot(self) -> None:
         self.hv = Hypervisor(self.memory)
@@ -67,9 +72,17 @@ class Session:
         self.hv.log.clear()
         self.history: list[Entry] = []
         self.undone: list[Entry] = []  # entries stepped back over, newest last
+        # commands of the oldest entries, no longer undoable (MAX_HISTORY), kept so that
+        # a recipe can still replay the session from its boot
+        self.forgotten: list[tuple[str, dict]] = []
 
     def _record(self, entry: Entry) -> None:
+        # the caller has the events; `back` needs only their numbers
+        entry.events = [{"seq": e["seq"]} for e in entry.events]
         self.history.append(entry)
+        if len(self.history) > MAX_HISTORY:
+            old = self.history.pop(0)
+            self.forgotten.append((old.command, old.args))
         if not self._replaying:
             self.undone.clear()
 
@@ -142,9 +155,10 @@ class Session:
             event, undo = self._step_vm(vm, granularity)
             entry.events.append(event)
             entry.undos.append(undo)
-        if entry.events:
+        events = entry.events
+        if events:
             self._record(entry)
-        return entry.events
+        return events
 
     def back(self) -> list[dict]:
         if not self.history:
@@ -167,6 +181,10 @@ class Session:
         With `chunk`, the VMs advance in turns of that many native instructions and
         `progress(events)` is called after each turn; it returns False to pause. The
         turns make one history entry, so one `back` undoes the whole run."""
+        for va, n in watchpoints:
+            self.check_watchable(va, n)
+        if watchpoints and chunk:
+            chunk = min(chunk, 5_000)  # single-stepped: keep each turn short
         start = {vm.id: vm.counters.native_instructions for vm in self.vms}
         budget = {i: None if max_native is None else n + max_native for i, n in start.items()}
         turns: list[Entry] = []
@@ -185,11 +203,12 @@ class Session:
             return []
         ran = max(vm.counters.native_instructions - start[vm.id] for vm in self.vms)
         merged = Entry("run", [e for t in turns for e in t.events],
-                       [u for t in turns for u in t.undos],
+                       _first_images([u for t in turns for u in t.undos]),
                        {"max_native": ran, "breakpoints": set(breakpoints),
                         "watchpoints": list(watchpoints)})
+        events = merged.events
         self._record(merged)
-        return merged.events
+        return events
 
     def _run_turn(self, budget: dict, chunk: int | None, breakpoints: set[int],
                   watchpoints: list[tuple[int, int]], stopped: set[int]) -> Entry:
@@ -208,10 +227,9 @@ class Session:
             snapshot = bytes(vm.mem.view)
             try:
                 if watchpoints:
-                    reason = runner.run_watched(self.hv, vm, _machine_ranges(vm, watchpoints),
-                                                turn_end, stops)
+                    reason = self._run_watched(vm, watchpoints, turn_end, stops)
                 else:
-                    reason = runner.run(self.hv, vm, turn_end, stops)
+                    reason = runner.run(self.hv, vm, turn_end, stops, exact=turn_end == limit)
             finally:
                 part, undo = rec.finish()
             if reason == "limit" and turn_end != limit:
@@ -225,6 +243,21 @@ class Session:
             entry.events.append(event)
             entry.undos.append(undo)
         return entry
+
+    def _run_watched(self, vm: VM, watchpoints: list[tuple[int, int]], end: int | None,
+                     stops: set[int]) -> str:
+        """Single-stepped (see runner.run_watched); while a watched page is not mapped
+        yet, in short stretches so that its first store is still seen."""
+        want = sum(max(n, 1) for _va, n in watchpoints)
+        while True:
+            ranges = _machine_ranges(vm, watchpoints)
+            short = sum(hi - lo for lo, hi in ranges) < want
+            now = vm.counters.native_instructions
+            stretch = min(end, now + 16) if short and end is not None else (
+                now + 16 if short else end)
+            reason = runner.run_watched(self.hv, vm, ranges, stretch, stops)
+            if reason != "limit" or stretch == end:
+                return reason
 
     def forward(self) -> list[dict]:
         """Redo the newest command stepped back over (the engine is deterministic)."""
@@ -277,9 +310,21 @@ class Session:
         if t == "random" or t.startswith(("frame:", "dimm:")):
             raise SessionError(f"'{target}' is not a symbol or a guest-virtual address")
         try:
-            return resolve_target(self, self.vms[0], "ue", t)["va"]
+            va = resolve_target(self, self.vms[0], "ue", t)["va"]
         except ValueError as e:
             raise SessionError(str(e)) from None
+        if not 0 <= va < 1 << 47:
+            raise SessionError(f"{va:#x} is not a guest-virtual address (0 to 0x7fffffffffff)")
+        return va
+
+    def check_watchable(self, va: int, size: int) -> None:
+        """A watchpoint must lie in the program's memory (a section or the stack)."""
+        spans = [(sec.base, sec.base + len(sec.data)) for sec in
+                 self.build.image.sections.values() if sec.data]
+        spans.append((STACK_TOP - STACK_PAGES * 0x1000, STACK_TOP))
+        if not any(lo <= va and va + max(size, 1) <= hi for lo, hi in spans):
+            raise SessionError(f"watchpoint {va:#x} is not in the program's memory "
+                               "(its sections or its stack)")
 
     def native_addresses(self) -> set[int]:
         """Where a breakpoint may go: the program's native instructions."""
@@ -301,19 +346,31 @@ class Session:
 
 
 def _machine_ranges(vm: VM, watchpoints: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Watched guest-virtual ranges as machine-address ranges of their native copies."""
+    """Watched guest-virtual ranges as machine-address ranges of their native copies.
+    A page not mapped yet is skipped: the first store to it cannot come before the
+    kernel maps it, and the ranges are worked out again at every turn of a run."""
     out = []
     for va, size in watchpoints:
         end = va + max(size, 1)
         while va < end:
             page = vm.pages.get(va & ~0xFFF)
             n = min(end - va, 0x1000 - (va & 0xFFF))
-            if page is None or page.kind != "ram":
-                raise SessionError(f"watchpoint {va:#x} is not a mapped RAM page of {vm.name}")
-            pa = page.frame * 0x1000 + (va & 0xFFF)
-            out.append((pa, pa + n))
+            if page is not None and page.kind == "ram":
+                pa = page.frame * 0x1000 + (va & 0xFFF)
+                out.append((pa, pa + n))
             va += n
     return out
+
+
+def _first_images(undos: list) -> list:
+    """Undos are applied newest first, so of all the images a run's turns kept of one
+    page only the oldest matters: drop the rest (a long run keeps each page once)."""
+    seen: set[int] = set()
+    for u in undos:
+        keep = [(pa, old) for pa, old in u.cpu_writes if pa not in seen]
+        seen.update(pa for pa, _ in keep)
+        u.cpu_writes = keep
+    return undos
 
 
 def _diff(before: bytes, after) -> list[tuple[int, bytes]]:

@@ -20,7 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), static_url_path="/static")
     app.config.update(VENDOR_DIR=str(ROOT / "node_modules"), MAX_WORKSPACES=MAX_WORKSPACES,
-                      RUN_CHUNK=50_000, RUN_BUDGET=20_000_000, LESSONS_DIR=str(ROOT / "lessons"),
+                      RUN_CHUNK=200_000, RUN_BUDGET=20_000_000, LESSONS_DIR=str(ROOT / "lessons"),
                       DATABASE=str(ROOT / "instance" / "kmemvisor.sqlite3"))
     app.config.update(config or {})
     from app.web import classes, pages, sockets

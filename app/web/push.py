@@ -9,7 +9,8 @@ from flask_socketio import SocketIO
 from app.web.workspaces import Workspace
 
 # notes whose effects (memory the hypervisor rewrote) a step event does not carry
-_REDRAW = {"inject", "ce", "mce", "recovered", "killed", "vote", "scrub"}
+# (and the end of a VM: its exit code and report are in the snapshot)
+_REDRAW = {"inject", "ce", "mce", "recovered", "killed", "vote", "scrub", "exit", "fault"}
 
 
 def needs_snapshot(events: list[dict]) -> bool:

@@ -11,6 +11,7 @@ import time
 log = logging.getLogger("kmemvisor.web")
 
 _STOPPED = {"exit": "exited"}
+MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
 
 
 def start(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
@@ -33,10 +34,16 @@ def _run(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
         log.exception("run failed")
         ws.error = {"message": f"the run stopped on an internal error: {e}", "line": None}
     finally:
-        ws.running = False
-        snap = ws.snapshot()
-        snap["stopped"] = stopped
-        socketio.emit("snapshot", snap, to=ws.room)
+        with ws.lock:  # no command slips in between the end of the run and its snapshot
+            ws.running = False
+            try:
+                snap = ws.snapshot()
+            except Exception:  # still tell the tabs the run is over
+                log.exception("snapshot after a run failed")
+                snap = None
+            if snap is not None:
+                snap["stopped"] = stopped
+                socketio.emit("snapshot", snap, to=ws.room)
 
 
 def _free(ws, publish, budget: int, chunk: int) -> str:
@@ -61,7 +68,7 @@ def _free(ws, publish, budget: int, chunk: int) -> str:
 
 def _paced(ws, publish, speed: float, budget: int) -> str:
     period = 1.0 / speed
-    for _ in range(budget):
+    for _ in range(min(budget, MAX_PACED_STEPS)):
         started = time.monotonic()
         with ws.lock:
             events = ws.session.step("native")
@@ -70,6 +77,8 @@ def _paced(ws, publish, speed: float, budget: int) -> str:
         if reason:
             return reason
         if ws.stop.wait(max(0.0, period - (time.monotonic() - started))):
+            return "paused"
+        if not ws.clients:  # nobody is watching any more
             return "paused"
     return "limit"
 

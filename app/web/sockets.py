@@ -22,6 +22,7 @@ from app.web.workspaces import Busy, Workspace, Workspaces
 
 log = logging.getLogger("kmemvisor.web")
 MAX_OFFSET = 1 << 44
+MAX_WATCHPOINTS = 16
 READ_ONLY = {"frame"}  # what a student may ask of the shared classroom session
 
 
@@ -62,7 +63,7 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
     def command(name: str, while_running: bool = False, guarded: bool = True):
         def wrap(fn):
             @wraps(fn)
-            def handler(payload=None):
+            def handler(payload=None, *_extra):
                 try:
                     data = check(name, payload)
                     ws = workspaces.of(request.sid)
@@ -76,6 +77,8 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
                         answer = fn(ws, data) or {}
                     else:
                         with ws.lock:
+                            if ws.running:  # a run started while this one waited
+                                raise Refused("the VMs are running: pause first")
                             answer = fn(ws, data) or {}
                             if ws.classroom is not None:
                                 ws.classroom.save()
@@ -94,11 +97,15 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
         return wrap
 
     @socketio.on("hello")
-    def hello(payload=None):
+    def hello(payload=None, *_extra):
         try:
             data = check("hello", payload)
+            old = workspaces.of(request.sid)
+            if old is not None:  # a second hello on the same connection
+                leave_room(old.room)
             if "classroom" in data:
                 return class_sockets.join(socketio, workspaces, classrooms, publish, data)
+            class_sockets.leave(socketio, classrooms, request.sid)
             ws = workspaces.attach(request.sid, data.get("workspace"))
         except (ProtocolError, Busy, class_sockets.Refused) as e:
             return {"ok": False, "error": {"message": str(e), "line": None}}
@@ -116,6 +123,8 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
         if ws is not None:
             leave_room(ws.room)
         workspaces.detach(request.sid)
+        if ws is not None and not ws.clients and not ws.pinned:
+            ws.stop.set()  # a run nobody watches stops (the workspace stays for a while)
         class_sockets.leave(socketio, classrooms, request.sid)
 
     class_sockets.register(socketio, workspaces, classrooms, publish, command, Refused)
@@ -179,6 +188,10 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
     def on_watchpoint(ws: Workspace, d: dict):
         va = ws.session.address_of(d["target"])
         spot = (va, d.get("size", 8))
+        if d["on"]:
+            ws.session.check_watchable(*spot)
+            if len(ws.watchpoints) >= MAX_WATCHPOINTS:
+                raise Refused(f"at most {MAX_WATCHPOINTS} watchpoints")
         if d["on"] and spot not in ws.watchpoints:
             ws.watchpoints.append(spot)
         elif not d["on"]:

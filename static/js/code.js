@@ -3,6 +3,12 @@
 import {esc, hex} from "./format.js";
 import {groupStyle, ROLE_MARK} from "./colours.js";
 
+// a snapshot brings a new listing array each time: redraw (and lose focus) only when
+// the program or its settings changed
+function listingKey(state) {
+  return `${state.settings.mirror}:${state.settings.offset}:${state.listing.length}:${state.source}`;
+}
+
 export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
   let drawnFor = null;
 
@@ -26,7 +32,7 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
     });
     native.innerHTML = rows.join("");
     rewritten.innerHTML = rw.join("");
-    drawnFor = state.listing;
+    drawnFor = listingKey(state);
     const first = native.querySelector(".line.program");
     if (first) first.tabIndex = 0;
   }
@@ -78,7 +84,7 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
   });
 
   function render(state) {
-    if (drawnFor !== state.listing) draw(state);
+    if (drawnFor !== listingKey(state)) draw(state);
     for (const el of native.querySelectorAll(".current, .current2, .breakpoint")) {
       el.classList.remove("current", "current2", "breakpoint");
     }

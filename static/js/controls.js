@@ -51,7 +51,7 @@ export function createControls({send, onProblem, inject, load}) {
     if (key === "?") { toggleHelp(); e.preventDefault(); return; }
     if (key === "j") { e.preventDefault(); inject.inject(); return; }
     if (key === "k") { e.preventDefault(); inject.focus(); return; }
-    if (key === " " && e.target.closest("button")) return;  // Space presses the button
+    if (key === " " && e.target.closest("button, summary, a")) return;  // Space activates it
     const name = map[key];
     if (name) { e.preventDefault(); actions[name](); }
   });

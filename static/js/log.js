@@ -46,10 +46,10 @@ export function createLogPanel({counters, consoles, log}) {
       <span class="status s-${vm.status}">${vm.status}${vm.exit_code !== null ? " · exit " + vm.exit_code : ""}</span></h3>
       <pre class="console-out">${esc(vm.console) || "<span class='muted'>(no output)</span>"}</pre>
       ${vm.report ? `<p class="report">${esc(vm.report)}</p>` : ""}</div>`).join("");
-    if (drawnLog !== state.log || drawn > state.log.length) { log.innerHTML = ""; drawn = 0; drawnLog = state.log; }
+    if (drawnLog !== state.log) { log.innerHTML = ""; drawn = state.logBase; drawnLog = state.log; }
     const frag = document.createDocumentFragment();
-    for (; drawn < state.log.length; drawn++) {
-      const n = state.log[drawn];
+    for (drawn = Math.max(drawn, state.logBase); drawn < state.logBase + state.log.length; drawn++) {
+      const n = state.log[drawn - state.logBase];
       if (n.kind === "hypercall" && n.name === "console_write") continue;
       const li = document.createElement("li");
       li.className = `note n-${n.kind}`;
@@ -58,6 +58,7 @@ export function createLogPanel({counters, consoles, log}) {
       frag.appendChild(li);
     }
     log.appendChild(frag);
+    while (log.children.length > 1000) log.firstChild.remove();
     if (frag) log.scrollTop = log.scrollHeight;
   }
   return {render};

@@ -3,6 +3,7 @@
 
 import {fromHex} from "./format.js";
 
+const LOG_LIMIT = 1000;  // the event log keeps the newest notes
 const ENTRY_FRAME = (e) => Number((BigInt(e) >> 12n) & 0xffffffffffn);
 
 export function fromSnapshot(snap, previous) {
@@ -17,6 +18,7 @@ export function fromSnapshot(snap, previous) {
     machine: snap.machine,
     frames: new Map(Object.entries(snap.memory).map(([f, h]) => [Number(f), fromHex(h)])),
     log: snap.log.slice(),
+    logBase: 0,  // notes dropped from the front of `log` (LOG_LIMIT)
     history: snap.history,
     breakpoints: new Set(snap.breakpoints || []),
     watchpoints: snap.watchpoints || [],
@@ -68,7 +70,11 @@ export function applyEvent(state, ev) {
   vm.console += ev.console;
   vm.lastNotes = ev.notes;
   for (const n of ev.notes) if (n.kind !== "vm_created") state.log.push(n);
-  if (ev.kind === "run" && ev.stopped !== "running") state.stopped = ev.stopped;
+  if (state.log.length > LOG_LIMIT) {
+    state.logBase += state.log.length - LOG_LIMIT;
+    state.log.splice(0, state.log.length - LOG_LIMIT);
+  }
+  state.stopped = ev.kind === "run" && ev.stopped !== "running" ? ev.stopped : null;
   return true;
 }
 
