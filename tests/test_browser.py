@@ -243,3 +243,16 @@ def test_a_student_sees_the_instructors_injection_and_the_recovery(server, brows
         teacher_ctx.close()
         student_ctx.close()
     assert errors == [], errors
+
+
+def test_the_server_declines_per_message_deflate(server):
+    """Compression would cost ~100 µs per client per message (see docs/bench.md)."""
+    import websocket
+    ws = websocket.create_connection(
+        server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+        header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"])
+    try:
+        assert "sec-websocket-extensions" not in {k.lower() for k in ws.getheaders()}
+        assert ws.recv().startswith("0{")          # the Engine.IO open packet
+    finally:
+        ws.close()

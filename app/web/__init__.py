@@ -35,6 +35,19 @@ def create_app(config: dict | None = None) -> Flask:
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20,
                         async_handlers=False)
     sockets.register(socketio, workspaces, classrooms, app.config)
+    app.wsgi_app = _without_compression(app.wsgi_app)
+    return app
+
+
+def _without_compression(wsgi_app):
+    """Hide the browser's offer of per-message deflate from the WebSocket server.
+
+    Compressing costs the server about 100 µs per client per message, which was most of
+    a classroom's fan-out time (200 students: 37 ms p50 with it, 16 ms without); the
+    messages are small and go over loopback or a classroom LAN."""
+    def app(environ, start_response):
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        return wsgi_app(environ, start_response)
     return app
 
 
