@@ -112,3 +112,20 @@ def test_errors_name_the_line(src, line, words):
 def test_missing_main_is_reported():
     with pytest.raises(AsmError, match="main"):
         build("start:\n ret\n")
+
+
+@pytest.mark.parametrize("expr", ["1<<0x1000000", "((1<<100)*(1<<100))",
+                                  "1" + "0" * 200, "-(1<<127)*4"])
+def test_huge_expressions_are_refused_at_their_line(expr):
+    from app.asm.errors import AsmError
+    from app.rewriter.build import build
+    with pytest.raises(AsmError) as e:
+        build(f"    .text\n    .globl main\nmain:\n    ret\n    .data\nx: .quad {expr}\n", "on",
+              0x8000000)
+    assert e.value.line == 6
+
+
+def test_an_offset_below_the_guest_is_an_address_conflict():
+    from app.session import Session, SessionError
+    with pytest.raises(SessionError, match="address conflict"):
+        Session("    .text\n    .globl main\nmain:\n    ret\n", "on", 0x1000)

@@ -214,3 +214,25 @@ def test_the_workspace_limit_is_a_clear_refusal():
     c2 = __import__("app.web", fromlist=["socketio_of"]).socketio_of(app).test_client(app)
     ack = c2.emit("hello", {}, callback=True)
     assert ack["ok"] is False and "sessions" in ack["error"]["message"]
+
+
+def test_a_second_hello_leaves_the_old_workspace(app):
+    first = Client(app)
+    other = Client(app)
+    assert other.workspace != first.workspace
+    assert other.send("hello", {"workspace": first.workspace})["ok"]
+    other.drain()
+    first.ok("step")
+    other.wait(lambda: len(other.events) == 2)
+    mine = Client(app)
+    mine.drain()
+    other.drain()
+    mine.ok("step")          # other left its own first workspace: nothing from it
+    other.pump()
+    assert other.events == []
+
+
+def test_extra_arguments_still_get_an_answer(app):
+    c = Client(app)
+    ack = c.sio.emit("step", {}, "unexpected", callback=True)
+    assert ack["ok"] is True
