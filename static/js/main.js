@@ -2,6 +2,7 @@
 // it, and one animation frame redraws whatever changed.
 
 import {connect} from "./connection.js";
+import {esc} from "./format.js";
 import {applyEvent, fromSnapshot} from "./state.js";
 import {createCodePanel} from "./code.js";
 import {createRegistersPanel} from "./registers.js";
@@ -113,10 +114,17 @@ $("setup").addEventListener("submit", (e) => e.preventDefault());
 const controls = createControls({send, onProblem: showProblem, inject, load});
 
 function tabs() {
+  // rebuilt only when the VMs change, so a focused tab keeps its focus
   const root = $("vm-tabs");
   if (!state.vms.some((v) => v.id === focusVm)) focusVm = state.vms[0].id;
-  root.innerHTML = state.vms.map((vm) => `<button role="tab" aria-selected="${vm.id === focusVm}"
-    data-vm="${vm.id}">VM ${vm.id}: ${vm.name}</button>`).join("");
+  const key = state.vms.map((vm) => `${vm.id}:${vm.name}`).join(",");
+  if (root.dataset.key !== key) {
+    root.dataset.key = key;
+    root.innerHTML = state.vms.map((vm) => `<button role="tab" data-vm="${vm.id}">VM ${vm.id}: ${esc(vm.name)}</button>`).join("");
+  }
+  for (const b of root.querySelectorAll("[data-vm]")) {
+    b.setAttribute("aria-selected", String(Number(b.dataset.vm) === focusVm));
+  }
 }
 $("vm-tabs").addEventListener("click", (e) => {
   const b = e.target.closest("[data-vm]");
