@@ -36,6 +36,16 @@ def student(app, code, name="Ada", **kw) -> Client:
     return c
 
 
+def test_a_broken_lesson_is_listed_with_its_problem(tmp_path):
+    good = (tmp_path / "01-good.md")
+    good.write_text((__import__("pathlib").Path(__file__).parents[1] / "lessons" /
+                     "01-why-mirror.md").read_text())
+    (tmp_path / "02-bad.md").write_text("---\ntitle: x\ngoals: [a]\nexmple: sum_array\n---\n")
+    page = make_app(LESSONS_DIR=str(tmp_path)).test_client().get("/lessons").data.decode()
+    assert "Why memory errors matter" in page
+    assert "02-bad.md:4: unknown key" in page
+
+
 def test_pages(app):
     http = app.test_client()
     assert b"Open a classroom" in http.get("/lessons").data

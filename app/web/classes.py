@@ -18,7 +18,8 @@ def _classrooms():
 
 @bp.get("/lessons")
 def lessons():
-    return render_template("lessons.html", lessons=_classrooms().lessons())
+    lessons, problems = _classrooms().lessons()
+    return render_template("lessons.html", lessons=lessons, problems=problems)
 
 
 @bp.post("/classrooms")

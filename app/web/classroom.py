@@ -102,14 +102,15 @@ class Classrooms:
         self._by_sid: dict[str, Classroom] = {}
         self._lock = threading.Lock()
 
-    def lessons(self) -> list[Lesson]:
-        out = []
+    def lessons(self) -> tuple[list[Lesson], list[str]]:
+        """The lessons that parse, and the problems of those that do not."""
+        out, problems = [], []
         for path in sorted(self.lessons_dir.glob("*.md")):
             try:
                 out.append(load(path))
-            except LessonError:
-                continue  # `kmemvisor check` reports it; the list shows the sound ones
-        return out
+            except LessonError as e:
+                problems.append(str(e))
+        return out, problems
 
     def lesson(self, slug: str) -> Lesson:
         path = self.lessons_dir / f"{slug}.md"
