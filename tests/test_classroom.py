@@ -186,3 +186,45 @@ def test_a_classroom_survives_a_restart(tmp_path):
     assert t2.classroom[-1]["position"] == 0
     s2 = Client(second, hello={"classroom": code, "student": s.welcome["student"]})
     assert s2.welcome["name"] == "Ada"
+
+
+def test_restart_keeps_runs_the_introduction_and_survives_a_changed_lesson(tmp_path):
+    import shutil
+    from pathlib import Path
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "lessons" / f"{LESSON}.md", lessons)
+    db = str(tmp_path / "db.sqlite3")
+    first = make_app(DATABASE=db, LESSONS_DIR=str(lessons))
+    code, key = open_class(first)
+    t = teacher(first, code, key)
+    t.ok("run")
+    t.wait(lambda: t.snapshots and not t.last["running"] and t.last.get("stopped"))
+    second = make_app(DATABASE=db, LESSONS_DIR=str(lessons))
+    t2 = teacher(second, code, key)
+    assert [v["status"] for v in t2.last["vms"]] == ["exited", "exited"]
+    assert t2.classroom[-1]["position"] == -1            # still the introduction
+    (lessons / f"{LESSON}.md").unlink()
+    third = make_app(DATABASE=db, LESSONS_DIR=str(lessons))
+    ack = make_client_raw(third).emit("hello", {"classroom": code, "key": key}, callback=True)
+    assert ack["ok"] is False and "no lesson" in ack["error"]["message"]
+
+
+def test_a_new_fork_leaves_the_old_one_and_a_reopened_quiz_starts_afresh(app):
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    s = student(app, code)
+    s.ok("fork")
+    s.ok("run", {"speed": 2})                     # a slow run on the first fork
+    s.ok("fork")                                  # a second fork: the first one stops
+    s.drain()
+    import time
+    time.sleep(1.2)
+    s.pump()
+    assert not any(e["kind"] == "step" for e in s.events)
+    t.ok("goto", {"position": 1.0})                # whole floats are integers
+    t.ok("quiz_open")
+    s.ok("answer", {"choice": 0})
+    t.ok("quiz_close")
+    t.ok("quiz_open")
+    t.wait(lambda: t.rosters and t.rosters[-1]["tally"] == [0, 0, 0])

@@ -3,6 +3,8 @@ checkpoint verified. Problems name the lesson file and line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.lessons.model import LessonError
 from app.lessons.parse import load
 from app.lessons.script import new_session, perform, verify
@@ -13,11 +15,15 @@ def check_lesson(path: str) -> list[str]:
     """Every problem found, as `file:line: message` (empty when the lesson is sound)."""
     try:
         lesson = load(path)
-        session = new_session(lesson)
     except LessonError as e:
         return [str(e)]
+    try:
+        session = new_session(lesson)
     except SessionError as e:
-        return [f"{path}:1: {e.message}"]
+        program = Path(path).parent / lesson.program_name
+        if e.line and program.suffix == ".s" and program.is_file():
+            return [f"{program}:{e.line}: {e.message}"]   # the program file beside it
+        return [f"{path}:2: {e.message}"]                  # the header that names it
     problems = []
     for step in lesson.steps:
         try:

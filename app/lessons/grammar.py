@@ -79,5 +79,10 @@ def check(text: str, where: Where) -> Check:
     for kind, rx in _CHECKS:
         m = rx.match(body)
         if m:
+            if kind == "register":
+                try:
+                    int(m.group(2), 0)
+                except ValueError:
+                    raise LessonError(where, f"'{text}': {m.group(2)} is not a number") from None
             return Check(kind, {"vm": vm, "groups": m.groups()}, where, str(text))
     raise LessonError(where, f"unknown checkpoint '{text}' (checkpoints: {CHECK_WORDS})")

@@ -86,7 +86,9 @@ def _yaml(text: str, where: Where, schema: dict) -> tuple[dict, yaml.Node]:
     except yaml.YAMLError as e:
         # the start of the broken construct (a bracket left open…) is where the author
         # made the mistake; the problem mark is where the parser gave up
-        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
+        mark = getattr(e, "problem_mark", None)
+        if "flow" in (getattr(e, "context", None) or "") and getattr(e, "context_mark", None):
+            mark = e.context_mark
         line = where.line + (mark.line if mark else 0)
         problem = getattr(e, "problem", None) or str(e)
         raise LessonError(Where(where.path, line), f"YAML: {problem}") from None

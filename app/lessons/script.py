@@ -15,7 +15,7 @@ def new_session(lesson: Lesson) -> Session:
     except SessionError as e:
         where = f"line {e.line}: " if e.line else ""
         raise SessionError(f"the lesson's program ({lesson.program_name}): {where}{e.message}",
-                           None) from None
+                           e.line) from None
 
 
 def perform(s: Session, action: Action, progress=None) -> list[dict]:

@@ -91,10 +91,22 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
             def handler(_ws, data):
                 room, member = member_of(role)
                 answer = fn(room, member, data) or {}
-                room.save()
+                if member.role == "instructor":
+                    with room.workspace.lock:
+                        room.save()
                 return answer
             return fn
         return wrap
+
+    def _leave_current(room: Classroom) -> None:
+        """Leave the workspace this tab is on; a fork nobody watches stops running."""
+        current = workspaces.of(request.sid)
+        if current is None:
+            return
+        leave_room(current.room)
+        workspaces.detach(request.sid)
+        if current is not room.workspace and not current.clients:
+            current.stop.set()
 
     @on("advance", "instructor")
     def advance(room: Classroom, _m, _d):
@@ -104,6 +116,8 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
         if room.position + 1 >= len(room.lesson.steps):
             raise refused("this was the lesson's last step")
         with ws.lock:
+            if ws.running:
+                raise refused("the VMs are running: pause first")
             room.position += 1
             step = room.lesson.steps[room.position]
             room.quiz, room.checks = None, []
@@ -122,15 +136,16 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
 
     @on("goto", "instructor")
     def goto(room: Classroom, _m, d):
-        if not -1 <= d["position"] < len(room.lesson.steps):
+        if not -1 <= int(d["position"]) < len(room.lesson.steps):
             raise refused(f"the lesson has steps 0 to {len(room.lesson.steps) - 1}")
-        room.position, room.quiz, room.checks = d["position"], None, []
+        room.position, room.quiz, room.checks = int(d["position"]), None, []
         push_state(socketio, room)
 
     @on("quiz_open", "instructor")
     def quiz_open(room: Classroom, _m, _d):
         if room.position < 0 or room.lesson.steps[room.position].quiz is None:
             raise refused("this step has no quiz")
+        room.store.clear_answers(room.code, room.position)
         room.quiz = {"step": room.position, "open": True}
         push_state(socketio, room)
 
@@ -156,7 +171,7 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
         with room.workspace.lock:
             copy = from_recipe(recipe(room.workspace.session))
         mine = workspaces.adopt(copy)
-        leave_room(room.workspace.room)
+        _leave_current(room)
         workspaces.attach_to(request.sid, mine)
         join_room(mine.room)
         member.following = False
@@ -166,9 +181,7 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
 
     @on("follow", "student")
     def follow(room: Classroom, member: Member, _d):
-        mine = workspaces.of(request.sid)
-        if mine is not None and mine is not room.workspace:
-            leave_room(mine.room)
+        _leave_current(room)
         workspaces.attach_to(request.sid, room.workspace)
         join_room(room.workspace.room)
         member.following = True

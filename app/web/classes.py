@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
-from app.web.classroom import NoSuchLesson
+from app.web.classroom import ClassroomsFull, NoSuchLesson
 from app.web.pages import SHORTCUTS
 
 bp = Blueprint("classes", __name__)
@@ -14,6 +14,13 @@ bp = Blueprint("classes", __name__)
 
 def _classrooms():
     return current_app.extensions["kmemvisor.classrooms"]
+
+
+def _find(code: str):
+    try:
+        return _classrooms().get(code)
+    except (NoSuchLesson, ClassroomsFull) as e:
+        abort(503, description=str(e))
 
 
 @bp.get("/lessons")
@@ -28,6 +35,8 @@ def open_classroom():
         room, key = _classrooms().open(request.form.get("lesson", ""))
     except NoSuchLesson as e:
         abort(404, description=str(e))
+    except ClassroomsFull as e:
+        abort(503, description=str(e))
     return redirect(url_for("classes.classroom", code=room.code, key=key))
 
 
@@ -35,7 +44,7 @@ def open_classroom():
 def join():
     code = request.args.get("code", "").strip().upper()
     if code:
-        if _classrooms().get(code) is None:
+        if _find(code) is None:
             return render_template("join.html", error=f"There is no classroom {code}.",
                                    code=code), 404
         return redirect(url_for("classes.classroom", code=code))
@@ -44,7 +53,7 @@ def join():
 
 @bp.get("/class/<code>")
 def classroom(code: str):
-    room = _classrooms().get(code)
+    room = _find(code)
     if room is None:
         abort(404, description=f"there is no classroom {code}")
     return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.lessons import Lesson, LessonError, load, new_session
-from app.session import from_recipe, recipe
+from app.session import SessionError, from_recipe, recipe
 from app.web.store import Store
 from app.web.workspaces import Workspace, Workspaces
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 CODE_LENGTH = 6
+MAX_CLASSROOMS = 16  # open at once (each holds a pinned workspace)
 
 
 def _hash(key: str) -> str:
@@ -120,6 +121,9 @@ class Classrooms:
 
     def open(self, slug: str) -> tuple[Classroom, str]:
         lesson = self.lesson(slug)
+        if len(self._open) >= MAX_CLASSROOMS:
+            raise ClassroomsFull(f"{MAX_CLASSROOMS} classrooms are open on this server "
+                                 "already")
         ws = self.workspaces.adopt(new_session(lesson), pinned=True)
         key = secrets.token_urlsafe(24)
         with self._lock:
@@ -137,21 +141,34 @@ class Classrooms:
                 return code
 
     def get(self, code: str) -> Classroom | None:
-        """An open classroom, or one rebuilt from SQLite after a restart."""
+        """An open classroom, or one rebuilt from SQLite after a restart (NoSuchLesson if
+        its lesson file is gone)."""
         code = code.strip().upper()
-        with self._lock:
+        with self._lock:  # one rebuild per code, however many arrive at once
             if code in self._open:
                 return self._open[code]
-        row = self.store.classroom(code)
-        if row is None:
-            return None
-        lesson = self.lesson(row["lesson"])
-        ws = self.workspaces.adopt(from_recipe(row["recipe"]), pinned=True)
-        room = Classroom(code, row["key_hash"], lesson, ws, self.store,
-                         position=row["position"], quiz=row["quiz"])
-        ws.classroom = room
-        with self._lock:
-            return self._open.setdefault(code, room)
+            row = self.store.classroom(code)
+            if row is None:
+                return None
+            if len(self._open) >= MAX_CLASSROOMS:
+                raise ClassroomsFull(f"{MAX_CLASSROOMS} classrooms are open on this server "
+                                     "already")
+            lesson = self.lesson(row["lesson"])
+            try:
+                session = from_recipe(row["recipe"])
+            except SessionError as e:
+                raise NoSuchLesson(f"classroom {code} cannot be rebuilt: {e.message}") from None
+            ws = self.workspaces.adopt(session, pinned=True)
+            position = max(-1, min(row["position"], len(lesson.steps) - 1))
+            quiz = row["quiz"]
+            if quiz and (quiz["step"] >= len(lesson.steps)
+                         or lesson.steps[quiz["step"]].quiz is None):
+                quiz = None  # the lesson file changed since
+            room = Classroom(code, row["key_hash"], lesson, ws, self.store,
+                             position=position, quiz=quiz)
+            ws.classroom = room
+            self._open[code] = room
+            return room
 
     def of(self, sid: str) -> Classroom | None:
         return self._by_sid.get(sid)
@@ -170,4 +187,8 @@ class Classrooms:
 
 
 class NoSuchLesson(Exception):
+    pass
+
+
+class ClassroomsFull(Exception):
     pass

@@ -37,4 +37,6 @@ def check(command: str, payload) -> dict:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "payload"
         raise ProtocolError(f"bad '{command}' command: {where}: {error.message[:160]}")
-    return payload
+    # JSON Schema's "integer" admits 1.0: hand the handlers real ints
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v
+            for k, v in payload.items()}

@@ -44,6 +44,8 @@ def _run(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
             if snap is not None:
                 snap["stopped"] = stopped
                 socketio.emit("snapshot", snap, to=ws.room)
+            if ws.classroom is not None:
+                ws.classroom.save()
 
 
 def _free(ws, publish, budget: int, chunk: int) -> str:

@@ -15,7 +15,7 @@ from flask_socketio import SocketIO, join_room, leave_room
 
 from app.session import Session, SessionError, example_names, example_source, frame_hex
 from app.web import class_sockets, runs
-from app.web.classroom import Classrooms
+from app.web.classroom import Classrooms, ClassroomsFull, NoSuchLesson
 from app.web.protocol import ProtocolError, check
 from app.web.push import Pusher
 from app.web.workspaces import Busy, Workspace, Workspaces
@@ -107,7 +107,7 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
                 return class_sockets.join(socketio, workspaces, classrooms, publish, data)
             class_sockets.leave(socketio, classrooms, request.sid)
             ws = workspaces.attach(request.sid, data.get("workspace"))
-        except (ProtocolError, Busy, class_sockets.Refused) as e:
+        except (ProtocolError, Busy, class_sockets.Refused, NoSuchLesson, ClassroomsFull) as e:
             return {"ok": False, "error": {"message": str(e), "line": None}}
         join_room(ws.room)
         publish.snapshot_to(ws, request.sid)

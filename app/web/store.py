@@ -42,9 +42,9 @@ class Store:
 
     # classrooms
     def add_classroom(self, code: str, key_hash: str, lesson: str, recipe: dict) -> None:
-        self._do("INSERT INTO classroom (code, key_hash, lesson, recipe, created) "
-                 "VALUES (?, ?, ?, ?, ?)", (code, key_hash, lesson, json.dumps(recipe),
-                                            time.time()))
+        self._do("INSERT INTO classroom (code, key_hash, lesson, position, recipe, created) "
+                 "VALUES (?, ?, ?, -1, ?, ?)", (code, key_hash, lesson, json.dumps(recipe),
+                                                time.time()))
 
     def classroom(self, code: str) -> dict | None:
         rows = self._do("SELECT key_hash, lesson, position, quiz, recipe FROM classroom "
@@ -71,6 +71,9 @@ class Store:
     def answer(self, code: str, step: int, student: str, choice: int) -> None:
         self._do("INSERT OR REPLACE INTO answer VALUES (?, ?, ?, ?)",
                  (code, step, student, choice))
+
+    def clear_answers(self, code: str, step: int) -> None:
+        self._do("DELETE FROM answer WHERE code = ? AND step = ?", (code, step))
 
     def tally(self, code: str, step: int) -> dict[int, int]:
         rows = self._do("SELECT choice, COUNT(*) FROM answer WHERE code = ? AND step = ? "
