@@ -97,6 +97,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+    if args.database:
+        os.environ["KMEMVISOR_DATABASE"] = args.database
     from app.web.server import serve
     return serve(args.host, args.port, args.threads)
 
@@ -136,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, default=5000)
     s.add_argument("--threads", type=int, default=256,
                    help="connections served at once (each WebSocket holds a thread)")
+    s.add_argument("--database", metavar="PATH",
+                   help="SQLite file for classrooms (default instance/kmemvisor.sqlite3)")
     s.set_defaults(func=cmd_serve)
     args = p.parse_args(argv)
     try:

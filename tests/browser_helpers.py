@@ -35,6 +35,9 @@ def free_port() -> int:
 
 class Server:
     def __init__(self, *args: str) -> None:
+        import tempfile
+        self.tmp = tempfile.TemporaryDirectory()
+        args = ("--database", f"{self.tmp.name}/classrooms.sqlite3", *args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
@@ -57,6 +60,7 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.tmp.cleanup()
 
 
 def launch(playwright):

@@ -13,6 +13,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -41,7 +42,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+    db = f"{tempfile.gettempdir()}/kmemvisor-bench-{port}.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                             "--database", db],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     end = time.monotonic() + 30
     while time.monotonic() < end:

@@ -6,6 +6,7 @@ step events and snapshots documented there.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -21,7 +22,8 @@ def create_app(config: dict | None = None) -> Flask:
                 static_folder=str(ROOT / "static"), static_url_path="/static")
     app.config.update(VENDOR_DIR=str(ROOT / "node_modules"), MAX_WORKSPACES=MAX_WORKSPACES,
                       RUN_CHUNK=200_000, RUN_BUDGET=20_000_000, LESSONS_DIR=str(ROOT / "lessons"),
-                      DATABASE=str(ROOT / "instance" / "kmemvisor.sqlite3"))
+                      DATABASE=os.environ.get("KMEMVISOR_DATABASE",
+                                              str(ROOT / "instance" / "kmemvisor.sqlite3")))
     app.config.update(config or {})
     from app.web import classes, pages, sockets
     from app.web.classroom import Classrooms
