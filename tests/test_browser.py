@@ -256,3 +256,23 @@ def test_the_server_declines_per_message_deflate(server):
         assert ws.recv().startswith("0{")          # the Engine.IO open packet
     finally:
         ws.close()
+
+
+def test_targets_and_breakpoints_by_keyboard_alone(page):
+    load_program(page, example_source("sum_array"))
+    page.focus("#hostmap")
+    for key in ("ArrowRight", "ArrowRight", "ArrowDown", "Enter"):
+        page.keyboard.press(key)
+    assert page.input_value("#inject-target") == "frame:0x22"      # 2 right, 1 down (32)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for _ in range(30):
+        press(page, "ArrowRight")
+    page.focus("#memory")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    assert page.input_value("#inject-target").startswith("0x")
+    assert page.input_value("#watch-target") == page.input_value("#inject-target")
+    page.focus("#native li.line[tabindex='0']")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#native li.breakpoint")

@@ -28,15 +28,21 @@ function table(names, vms) {
 }
 
 export function createRegistersPanel(root) {
-  let open = false;
-  root.addEventListener("toggle", (e) => { open = e.target.open; }, true);
+  // the <details> is built once, so it keeps its focus and its open state
+  root.innerHTML = `<div class="main"></div><details><summary>SSE, x87 and segment bases
+    <span class="n-changed"></span></summary><div class="other"></div></details>`;
+  const main = root.querySelector(".main");
+  const other = root.querySelector(".other");
+  const details = root.querySelector("details");
+  const count = root.querySelector(".n-changed");
   function render(state) {
     const vms = state.vms;
-    const other = Object.keys(vms[0].regs).filter((n) => !MAIN.includes(n));
-    const changed = other.filter((n) => vms.some((vm) => (vm.lastRegs || {})[n]));
-    root.innerHTML = table(MAIN, vms) +
-      `<details${open || changed.length ? " open" : ""}><summary>SSE, x87 and segment bases
-      ${changed.length ? `(${changed.length} changed)` : ""}</summary>${table(other, vms)}</details>`;
+    const rest = Object.keys(vms[0].regs).filter((n) => !MAIN.includes(n));
+    const changed = rest.filter((n) => vms.some((vm) => (vm.lastRegs || {})[n]));
+    main.innerHTML = table(MAIN, vms);
+    other.innerHTML = table(rest, vms);
+    count.textContent = changed.length ? `(${changed.length} changed)` : "";
+    if (changed.length) details.open = true;
   }
   return {render};
 }
