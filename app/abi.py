@@ -22,6 +22,7 @@ STACK_PAGES = 16
 UART_PA = 0xFE000000  # device frame, outside RAM
 
 DEFAULT_OFFSET = 0x8000000  # the authors' xv6 demo used 128 MiB
+MAX_OFFSET = 1 << 44       # mirrors must stay inside the 47-bit user half
 MIRROR_COPIES = {"off": 0, "on": 1, "nmr3": 2}
 
 # hypercalls: `int $0x82` (Xen's old PV vector); number in RAX; arguments in RDI, RSI,
@@ -35,6 +36,22 @@ HYPERCALLS = {HC_MMU_UPDATE: "mmu_update", HC_CONSOLE: "console_write", HC_EXIT:
 EPERM = -1
 
 SAVE_SLOTS = 8  # 8-byte slots in the save area used by rewritten code
+
+
+def parse_offset(value: int | str) -> int:
+    """A mirror offset as people write it (hex, with or without 0x, or an integer);
+    ValueError says what is wrong."""
+    if isinstance(value, int):
+        offset = value
+    else:
+        try:
+            offset = int(str(value).strip(), 16)
+        except ValueError:
+            raise ValueError(f"offset '{value}' is not hexadecimal") from None
+    if offset <= 0 or offset % 0x1000 or offset >= MAX_OFFSET:
+        raise ValueError(f"the offset must be a positive multiple of 0x1000 below "
+                         f"{MAX_OFFSET:#x}")
+    return offset
 
 
 def save_slot(k: int) -> int:

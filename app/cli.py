@@ -8,19 +8,16 @@ import re
 import sys
 from pathlib import Path
 
-from app.abi import DEFAULT_OFFSET
+from app.abi import DEFAULT_OFFSET, parse_offset
 
 _INJECT = re.compile(r"^(ce|ue|silent|dimm):(.+)@(\d+)$")
 
 
 def _offset(text: str) -> int:
     try:
-        value = int(text, 16)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"offset '{text}' is not hexadecimal") from None
-    if value <= 0 or value % 0x1000:
-        raise argparse.ArgumentTypeError("the offset must be a positive multiple of 0x1000")
-    return value
+        return parse_offset(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _inject(text: str) -> tuple[str, str, int]:

@@ -228,3 +228,23 @@ def test_a_new_fork_leaves_the_old_one_and_a_reopened_quiz_starts_afresh(app):
     t.ok("quiz_close")
     t.ok("quiz_open")
     t.wait(lambda: t.rosters and t.rosters[-1]["tally"] == [0, 0, 0])
+
+
+def test_saved_commands_follow_steps_backs_and_reloads(tmp_path):
+    db = str(tmp_path / "db.sqlite3")
+    app = make_app(DATABASE=db)
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    for _ in range(6):
+        t.ok("step")
+    t.ok("back")
+    t.ok("back")
+    t.ok("step", {"granularity": "rewritten"})     # replaces the two undone entries
+    rows = app.extensions["kmemvisor.classrooms"].store.classroom(code)["recipe"]["history"]
+    assert [c for c, _a in rows] == ["step:native"] * 4 + ["step:rewritten"]
+    before = t.wait(lambda: t.snapshots and t.last)
+    again = teacher(make_app(DATABASE=db), code, key).last
+    for k in ("vms", "machine", "memory", "history"):
+        assert again[k] == before[k], k
+    t.ok("reset")
+    assert app.extensions["kmemvisor.classrooms"].store.classroom(code)["recipe"]["history"] == []

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from app.abi import DEFAULT_OFFSET, parse_offset
 from app.lessons import grammar
 from app.lessons.model import Lesson, LessonError, Quiz, Step, Where
 from app.lessons.render import to_html
@@ -150,15 +151,10 @@ def _program(header: dict, node, path: Path, name: str) -> tuple[str, str]:
 
 
 def _offset(header: dict, node, name: str) -> int:
-    value = header.get("offset", 0x8000000)
     try:
-        offset = value if isinstance(value, int) else int(value, 16)
-    except ValueError:
-        offset = -1
-    if offset <= 0 or offset % 0x1000:
-        raise LessonError(Where(name, _line_of(node, ["offset"], 2)),
-                          f"offset {value!r} is not a positive multiple of 0x1000")
-    return offset
+        return parse_offset(header.get("offset", DEFAULT_OFFSET))
+    except ValueError as e:
+        raise LessonError(Where(name, _line_of(node, ["offset"], 2)), str(e)) from None
 
 
 def _sections(lines: list[str], first: int) -> list[tuple[int, int]]:

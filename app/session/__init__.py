@@ -2,16 +2,18 @@
 return step events (see schema.json) and drawn whole by snapshots (snapshot.json).
 The web and CLI layers use only this API."""
 
+from app.abi import parse_offset
 from app.examples import DEFAULT as DEFAULT_EXAMPLE
 from app.examples import names as example_names
 from app.examples import source as example_source
 from app.hypervisor.faults import CARDS as ERROR_CARDS
 from app.hypervisor.faults import EXPLAIN as ERROR_KINDS
-from app.session.recipe import from_recipe, recipe
+from app.session.recipe import commands, encode, from_recipe, recipe
 from app.session.schema import validate_event, validate_snapshot
 from app.session.session import Session, SessionError
 from app.session.snapshot import frame_hex, snapshot
 
 __all__ = ["DEFAULT_EXAMPLE", "ERROR_CARDS", "ERROR_KINDS", "Session", "SessionError",
-           "example_names", "example_source", "frame_hex", "from_recipe", "recipe",
-           "snapshot", "validate_event", "validate_snapshot"]
+           "commands", "encode", "example_names", "example_source", "frame_hex",
+           "from_recipe", "parse_offset", "recipe", "snapshot", "validate_event",
+           "validate_snapshot"]

@@ -18,12 +18,24 @@ def _args(args: dict) -> dict:
     return a
 
 
-def recipe(s: Session) -> dict:
-    return {"source": s.source, "mirror": s.mirror, "offset": s.offset,
-            "compare": s.compare, "mirror_devices": s.mirror_devices,
-            "history": [[c, _args(a)] for c, a in s.forgotten]
-            + [[e.command, _args(e.args)] for e in s.history],
-            "undone": [[e.command, _args(e.args)] for e in s.undone]}
+def commands(s: Session) -> list[tuple[str, dict]]:
+    """The commands that rebuild the session from its boot, oldest first. They change
+    only at the end (a step appends, `back` removes the last) until a reset or a load."""
+    return list(s.forgotten) + [(e.command, e.args) for e in s.history]
+
+
+def encode(command: str, args: dict) -> list:
+    return [command, _args(args)]
+
+
+def recipe(s: Session, history: bool = True) -> dict:
+    """The whole recipe; without `history` only its head (program, settings, undone)."""
+    out = {"source": s.source, "mirror": s.mirror, "offset": s.offset,
+           "compare": s.compare, "mirror_devices": s.mirror_devices,
+           "undone": [encode(e.command, e.args) for e in s.undone]}
+    if history:
+        out["history"] = [encode(c, a) for c, a in commands(s)]
+    return out
 
 
 def from_recipe(r: dict) -> Session:

@@ -252,9 +252,10 @@ class Session:
         while True:
             ranges = _machine_ranges(vm, watchpoints)
             short = sum(hi - lo for lo, hi in ranges) < want
-            now = vm.counters.native_instructions
-            stretch = min(end, now + 16) if short and end is not None else (
-                now + 16 if short else end)
+            stretch = end
+            if short:
+                stretch = vm.counters.native_instructions + 16
+                stretch = stretch if end is None else min(end, stretch)
             reason = runner.run_watched(self.hv, vm, ranges, stretch, stops)
             if reason != "limit" or stretch == end:
                 return reason

@@ -13,13 +13,10 @@ from flask_socketio import SocketIO, join_room, leave_room
 from app.lessons import LessonError, perform, verify
 from app.session import from_recipe, recipe
 from app.web.classroom import Classroom, Classrooms, Member
+from app.web.protocol import Refused
 
 log = logging.getLogger("kmemvisor.web")
 MAX_NAME = 40
-
-
-class Refused(Exception):
-    pass
 
 
 def push_state(socketio: SocketIO, room: Classroom, to: str | None = None) -> None:
@@ -69,18 +66,18 @@ def leave(socketio, classrooms: Classrooms, sid: str) -> None:
         socketio.emit("roster", room.roster(), to=room.teach_room)
 
 
-def register(socketio, workspaces, classrooms: Classrooms, publish, command, refused) -> None:
+def register(socketio, workspaces, classrooms: Classrooms, publish, command) -> None:
     def member_of(role: str | None = None) -> tuple[Classroom, Member]:
         room = classrooms.of(request.sid)
         member = room.members.get(request.sid) if room else None
         if room is None or member is None:
-            raise refused("you are not in a classroom")
+            raise Refused("you are not in a classroom")
         if role and member.role != role:
             room.store.refused(room.code, member.student, "classroom command",
                                f"needs the {role}")
             log.warning("classroom %s: refused a %s command from %s", room.code, role,
                         member.name)
-            raise refused(f"only the {role} can do that")
+            raise Refused(f"only the {role} can do that")
         return room, member
 
     def on(name: str, role: str | None = None):
@@ -98,26 +95,23 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
             return fn
         return wrap
 
-    def _leave_current(room: Classroom) -> None:
-        """Leave the workspace this tab is on; a fork nobody watches stops running."""
+    def _leave_current() -> None:
+        """Leave the workspace this tab is on (a fork nobody watches then pauses)."""
         current = workspaces.of(request.sid)
-        if current is None:
-            return
-        leave_room(current.room)
-        workspaces.detach(request.sid)
-        if current is not room.workspace and not current.clients:
-            current.stop.set()
+        if current is not None:
+            leave_room(current.room)
+            workspaces.detach(request.sid)
 
     @on("advance", "instructor")
     def advance(room: Classroom, _m, _d):
         ws = room.workspace
         if ws.running:
-            raise refused("the VMs are running: pause first")
+            raise Refused("the VMs are running: pause first")
         if room.position + 1 >= len(room.lesson.steps):
-            raise refused("this was the lesson's last step")
+            raise Refused("this was the lesson's last step")
         with ws.lock:
             if ws.running:
-                raise refused("the VMs are running: pause first")
+                raise Refused("the VMs are running: pause first")
             room.position += 1
             step = room.lesson.steps[room.position]
             room.quiz, room.checks = None, []
@@ -137,14 +131,14 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
     @on("goto", "instructor")
     def goto(room: Classroom, _m, d):
         if not -1 <= int(d["position"]) < len(room.lesson.steps):
-            raise refused(f"the lesson has steps 0 to {len(room.lesson.steps) - 1}")
+            raise Refused(f"the lesson has steps 0 to {len(room.lesson.steps) - 1}")
         room.position, room.quiz, room.checks = int(d["position"]), None, []
         push_state(socketio, room)
 
     @on("quiz_open", "instructor")
     def quiz_open(room: Classroom, _m, _d):
         if room.position < 0 or room.lesson.steps[room.position].quiz is None:
-            raise refused("this step has no quiz")
+            raise Refused("this step has no quiz")
         room.store.clear_answers(room.code, room.position)
         room.quiz = {"step": room.position, "open": True}
         push_state(socketio, room)
@@ -152,17 +146,17 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
     @on("quiz_close", "instructor")
     def quiz_close(room: Classroom, _m, _d):
         if room.quiz is None:
-            raise refused("no quiz is open")
+            raise Refused("no quiz is open")
         room.quiz = {**room.quiz, "open": False}
         push_state(socketio, room)
 
     @on("answer", "student")
     def answer(room: Classroom, member: Member, d):
         if room.quiz is None or not room.quiz["open"]:
-            raise refused("no quiz is open")
+            raise Refused("no quiz is open")
         choices = room.lesson.steps[room.quiz["step"]].quiz.choices
         if not 0 <= d["choice"] < len(choices):
-            raise refused(f"choose 0 to {len(choices) - 1}")
+            raise Refused(f"choose 0 to {len(choices) - 1}")
         room.store.answer(room.code, room.quiz["step"], member.student, d["choice"])
         socketio.emit("roster", room.roster(), to=room.teach_room)
 
@@ -171,7 +165,7 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
         with room.workspace.lock:
             copy = from_recipe(recipe(room.workspace.session))
         mine = workspaces.adopt(copy)
-        _leave_current(room)
+        _leave_current()
         workspaces.attach_to(request.sid, mine)
         join_room(mine.room)
         member.following = False
@@ -181,7 +175,7 @@ def register(socketio, workspaces, classrooms: Classrooms, publish, command, ref
 
     @on("follow", "student")
     def follow(room: Classroom, member: Member, _d):
-        _leave_current(room)
+        _leave_current()
         workspaces.attach_to(request.sid, room.workspace)
         join_room(room.workspace.room)
         member.following = True

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.lessons import Lesson, LessonError, load, new_session
-from app.session import SessionError, from_recipe, recipe
+from app.session import SessionError, commands, encode, from_recipe, recipe
 from app.web.store import Store
 from app.web.workspaces import Workspace, Workspaces
 
@@ -48,7 +48,7 @@ class Classroom:
     quiz: dict | None = None  # {"step", "open"}
     checks: list = field(default_factory=list)
     members: dict[str, Member] = field(default_factory=dict)
-
+    _saved: list = field(default_factory=list)  # the commands as last saved
     @property
     def room(self) -> str:
         return f"class:{self.code}"
@@ -65,8 +65,19 @@ class Classroom:
         return hmac.compare_digest(_hash(key), self.key_hash)
 
     def save(self) -> None:
-        self.store.save_state(self.code, self.position, self.quiz,
-                              recipe(self.workspace.session))
+        """Persist the state; of the session's commands only those past the part saved
+        last time (commands change only at their end; their args dicts are compared by
+        identity, and the list holds them, so an identity is never reused)."""
+        s = self.workspace.session
+        now = commands(s)
+        keep = 0
+        for (_c, a), (_d, b) in zip(self._saved, now, strict=False):
+            if a is not b:
+                break
+            keep += 1
+        self.store.save_state(self.code, self.position, self.quiz, recipe(s, history=False),
+                              keep, [encode(c, a) for c, a in now[keep:]])
+        self._saved = now
 
     def state(self) -> dict:
         """The `classroom` push: what every member sees (no answers before the reveal)."""
@@ -130,7 +141,7 @@ class Classrooms:
             code = self._new_code()
             room = Classroom(code, _hash(key), lesson, ws, self.store)
             ws.classroom = room
-            self.store.add_classroom(code, room.key_hash, slug, recipe(ws.session))
+            self.store.add_classroom(code, room.key_hash, slug, recipe(ws.session, history=False))
             self._open[code] = room
         return room, key
 
@@ -165,7 +176,7 @@ class Classrooms:
                          or lesson.steps[quiz["step"]].quiz is None):
                 quiz = None  # the lesson file changed since
             room = Classroom(code, row["key_hash"], lesson, ws, self.store,
-                             position=position, quiz=quiz)
+                             position=position, quiz=quiz, _saved=commands(session))
             ws.classroom = room
             self._open[code] = room
             return room

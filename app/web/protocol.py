@@ -13,6 +13,10 @@ class ProtocolError(Exception):
     pass
 
 
+class Refused(Exception):
+    """A well-formed command the server will not carry out now (the message says why)."""
+
+
 @cache
 def _validators() -> dict[str, jsonschema.Draft202012Validator]:
     # built once: jsonschema.validate() would re-check the schema on every command

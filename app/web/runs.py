@@ -80,8 +80,6 @@ def _paced(ws, publish, speed: float, budget: int) -> str:
             return reason
         if ws.stop.wait(max(0.0, period - (time.monotonic() - started))):
             return "paused"
-        if not ws.clients:  # nobody is watching any more
-            return "paused"
     return "limit"
 
 

@@ -1,8 +1,8 @@
 """Socket.IO commands. Each is checked against protocol.json, runs on its workspace's
 session under the workspace lock, and answers with an acknowledgement
 `{"ok": true, ...}` or `{"ok": false, "error": {"message", "line"}}`. What changed is
-pushed to every tab in the workspace's room: step events (`event`), and a `snapshot`
-when a client needs the whole state.
+pushed to every tab in the workspace's room: a command's step events (`events`), and a
+`snapshot` when a client needs the whole state.
 """
 
 from __future__ import annotations
@@ -13,34 +13,30 @@ from functools import wraps
 from flask import request
 from flask_socketio import SocketIO, join_room, leave_room
 
-from app.session import Session, SessionError, example_names, example_source, frame_hex
+from app.session import (
+    Session,
+    SessionError,
+    example_names,
+    example_source,
+    frame_hex,
+    parse_offset,
+)
 from app.web import class_sockets, runs
 from app.web.classroom import Classrooms, ClassroomsFull, NoSuchLesson
-from app.web.protocol import ProtocolError, check
+from app.web.protocol import ProtocolError, Refused, check
 from app.web.push import Pusher
 from app.web.workspaces import Busy, Workspace, Workspaces
 
 log = logging.getLogger("kmemvisor.web")
-MAX_OFFSET = 1 << 44
 MAX_WATCHPOINTS = 16
 READ_ONLY = {"frame"}  # what a student may ask of the shared classroom session
 
 
-class Refused(Exception):
-    pass
-
-
-def parse_offset(value) -> int:
-    if isinstance(value, int):
-        offset = value
-    else:
-        try:
-            offset = int(str(value).strip(), 16)
-        except ValueError:
-            raise Refused(f"offset '{value}' is not hexadecimal") from None
-    if offset <= 0 or offset % 0x1000 or offset >= MAX_OFFSET:
-        raise Refused("the offset must be a positive multiple of 0x1000 below 0x100000000000")
-    return offset
+def _offset(value) -> int:
+    try:
+        return parse_offset(value)
+    except ValueError as e:
+        raise Refused(str(e)) from None
 
 
 def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
@@ -80,7 +76,7 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
                             if ws.running:  # a run started while this one waited
                                 raise Refused("the VMs are running: pause first")
                             answer = fn(ws, data) or {}
-                            if ws.classroom is not None:
+                            if ws.classroom is not None and name not in READ_ONLY:
                                 ws.classroom.save()
                     return {"ok": True, **answer}
                 except (ProtocolError, Refused, Busy) as e:
@@ -107,7 +103,7 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
                 return class_sockets.join(socketio, workspaces, classrooms, publish, data)
             class_sockets.leave(socketio, classrooms, request.sid)
             ws = workspaces.attach(request.sid, data.get("workspace"))
-        except (ProtocolError, Busy, class_sockets.Refused, NoSuchLesson, ClassroomsFull) as e:
+        except (ProtocolError, Refused, Busy, NoSuchLesson, ClassroomsFull) as e:
             return {"ok": False, "error": {"message": str(e), "line": None}}
         join_room(ws.room)
         publish.snapshot_to(ws, request.sid)
@@ -123,11 +119,9 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
         if ws is not None:
             leave_room(ws.room)
         workspaces.detach(request.sid)
-        if ws is not None and not ws.clients and not ws.pinned:
-            ws.stop.set()  # a run nobody watches stops (the workspace stays for a while)
         class_sockets.leave(socketio, classrooms, request.sid)
 
-    class_sockets.register(socketio, workspaces, classrooms, publish, command, Refused)
+    class_sockets.register(socketio, workspaces, classrooms, publish, command)
 
     def load(ws: Workspace, source: str, mirror: str, offset: int, compare: bool) -> None:
         ws.replace(Session(source, mirror, offset, compare))
@@ -138,7 +132,7 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
     def on_load(ws: Workspace, d: dict):
         s = ws.session
         load(ws, d["source"], d.get("mirror", s.mirror),
-             parse_offset(d.get("offset", s.offset)), d.get("compare", len(s.vms) > 1))
+             _offset(d.get("offset", s.offset)), d.get("compare", len(s.vms) > 1))
 
     @command("example")
     def on_example(ws: Workspace, d: dict):

@@ -1,5 +1,7 @@
 """SQLite: what must survive a server restart — classrooms (with their session as a
-recipe), their students and quiz answers, and the log of refused student commands."""
+recipe: its head in the classroom row, its commands one row each, so that a step adds
+one row instead of rewriting the history), their students and quiz answers, and the
+log of refused student commands."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ CREATE TABLE IF NOT EXISTS classroom (
     code TEXT PRIMARY KEY, key_hash TEXT NOT NULL, lesson TEXT NOT NULL,
     position INTEGER NOT NULL DEFAULT 0, quiz TEXT, recipe TEXT NOT NULL,
     created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS command (
+    code TEXT NOT NULL, n INTEGER NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (code, n));
 CREATE TABLE IF NOT EXISTS student (
     code TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, joined REAL NOT NULL,
     PRIMARY KEY (code, id));
@@ -41,9 +45,9 @@ class Store:
             return self._db.execute(sql, args).fetchall()
 
     # classrooms
-    def add_classroom(self, code: str, key_hash: str, lesson: str, recipe: dict) -> None:
+    def add_classroom(self, code: str, key_hash: str, lesson: str, head: dict) -> None:
         self._do("INSERT INTO classroom (code, key_hash, lesson, position, recipe, created) "
-                 "VALUES (?, ?, ?, -1, ?, ?)", (code, key_hash, lesson, json.dumps(recipe),
+                 "VALUES (?, ?, ?, -1, ?, ?)", (code, key_hash, lesson, json.dumps(head),
                                                 time.time()))
 
     def classroom(self, code: str) -> dict | None:
@@ -51,13 +55,25 @@ class Store:
                         "WHERE code = ?", (code,))
         if not rows:
             return None
-        key_hash, lesson, position, quiz, recipe = rows[0]
+        key_hash, lesson, position, quiz, head = rows[0]
+        recipe = json.loads(head)
+        recipe["history"] = [json.loads(e) for (e,) in self._do(
+            "SELECT entry FROM command WHERE code = ? ORDER BY n", (code,))]
         return {"code": code, "key_hash": key_hash, "lesson": lesson, "position": position,
-                "quiz": json.loads(quiz) if quiz else None, "recipe": json.loads(recipe)}
+                "quiz": json.loads(quiz) if quiz else None, "recipe": recipe}
 
-    def save_state(self, code: str, position: int, quiz: dict | None, recipe: dict) -> None:
-        self._do("UPDATE classroom SET position = ?, quiz = ?, recipe = ? WHERE code = ?",
-                 (position, json.dumps(quiz) if quiz else None, json.dumps(recipe), code))
+    def save_state(self, code: str, position: int, quiz: dict | None, head: dict,
+                   keep: int, new: list[list]) -> None:
+        """The classroom's state; its commands from number `keep` on become `new`."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            db.execute("UPDATE classroom SET position = ?, quiz = ?, recipe = ? WHERE code = ?",
+                       (position, json.dumps(quiz) if quiz else None, json.dumps(head), code))
+            db.execute("DELETE FROM command WHERE code = ? AND n >= ?", (code, keep))
+            db.executemany("INSERT INTO command VALUES (?, ?, ?)",
+                           [(code, keep + i, json.dumps(e)) for i, e in enumerate(new)])
+            db.execute("COMMIT")
 
     # students and answers
     def add_student(self, code: str, sid: str, name: str) -> None:

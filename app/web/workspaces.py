@@ -108,6 +108,8 @@ class Workspaces:
         old = self._by_sid.pop(sid, None)
         if old is not None:
             old.clients.discard(sid)
+            if not old.clients:
+                old.stop.set()  # a run nobody watches pauses (the workspace stays a while)
 
     def _create(self) -> Workspace:
         session = Session(example_source(DEFAULT_EXAMPLE), compare=True)

@@ -47,15 +47,16 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
     }
   }
 
-  for (const side of [native, rewritten]) {
-    side.addEventListener("mouseover", (e) => {
-      const el = e.target.closest("[data-g]");
-      if (el) partner(el.dataset.g, true);
-    });
-    side.addEventListener("mouseout", (e) => {
-      const el = e.target.closest("[data-g]");
-      if (el) partner(el.dataset.g, false);
-    });
+  // hovering either side, or focusing a native line, shows the partner
+  const showPartner = (on) => (e) => {
+    const el = e.target.closest("[data-g]");
+    if (el) partner(el.dataset.g, on);
+  };
+  for (const [el, enter, leave] of [[native, "mouseover", "mouseout"],
+                                    [rewritten, "mouseover", "mouseout"],
+                                    [native, "focusin", "focusout"]]) {
+    el.addEventListener(enter, showPartner(true));
+    el.addEventListener(leave, showPartner(false));
   }
   native.addEventListener("click", (e) => {
     const el = e.target.closest(".line.program");
@@ -73,14 +74,6 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
       const next = e.key === "ArrowDown" ? el.nextElementSibling : el.previousElementSibling;
       if (next) { el.tabIndex = -1; next.tabIndex = 0; next.focus(); }
     }
-  });
-  native.addEventListener("focusin", (e) => {
-    const el = e.target.closest("[data-g]");
-    if (el) partner(el.dataset.g, true);
-  });
-  native.addEventListener("focusout", (e) => {
-    const el = e.target.closest("[data-g]");
-    if (el) partner(el.dataset.g, false);
   });
 
   function render(state) {
