@@ -85,6 +85,20 @@ def test_sections_labels_and_data():
     assert target == img.symbols["msg"]
 
 
+@pytest.mark.parametrize("pad", range(1, 16))
+def test_code_alignment_pads_with_long_nops(pad):
+    # as the GNU assembler does: the padding runs as one or two instructions
+    src = (f"main:\n .zero {16 - pad}\n .p2align 4\nloop: ret\n"
+           " .data\n .byte 1\n .p2align 4\n .byte 2\n")
+    img = assemble(parse(src))
+    text = bytes(img.sections["text"].data)
+    assert img.symbols["loop"] == img.symbols["main"] + 16
+    nops = list(Cs(CS_ARCH_X86, CS_MODE_64).disasm(text[16 - pad:16], 0))
+    assert [i.mnemonic for i in nops] == ["nop"] * len(nops)
+    assert sum(i.size for i in nops) == pad and len(nops) == (1 if pad <= 9 else 2)
+    assert bytes(img.sections["data"].data) == b"\x01" + bytes(15) + b"\x02"  # data: zeros
+
+
 def test_text_startup_section_is_code():
     img = assemble(parse('.section .text.startup,"ax",@progbits\nmain:\n ret\n'))
     assert img.insns[0].address == img.symbols["main"]

@@ -217,21 +217,6 @@ def test_watching_an_unmapped_address_is_an_error():
         s.run(watchpoints=[(0x5000000, 8)])
 
 
-def test_native_and_python_block_counters_agree(monkeypatch):
-    from app.hypervisor import counting
-
-    def counts(budget):
-        s = Session(PROGRAM, "nmr3")
-        s.run(max_native=budget)
-        return s.vms[0].counters.to_json(), s.vms[0].cpu.state()
-
-    fast = [counts(b) for b in (None, 700, 1000)]
-    assert Session(PROGRAM).vms[0].counting.native is not None
-    monkeypatch.setattr(counting.nc, "library", lambda: None)
-    assert Session(PROGRAM).vms[0].counting.native is None
-    assert [counts(b) for b in (None, 700, 1000)] == fast
-
-
 def test_page_table_tree_shows_native_and_mirror_entries():
     s = Session(PROGRAM, "nmr3")
     s.run(max_native=12)

@@ -34,6 +34,19 @@ _IGNORED_PREFIXES = {"notrack"}
 # encoded here because Keystone does not know them (gcc emits them with -fcf-protection
 # and older gcc writes `rep ret`); both run as plain instructions
 _FIXED = {"endbr64": bytes.fromhex("f30f1efa"), "ret": b"\xc3", "retq": b"\xc3"}
+# code padding as the GNU assembler lays it: the processor manuals' multi-byte NOPs, so
+# that `.p2align` before a loop runs as one or two instructions, not up to 15
+_NOPS = ["", "90", "6690", "0f1f00", "0f1f4000", "0f1f440000", "660f1f440000",
+         "0f1f8000000000", "0f1f840000000000", "660f1f840000000000"]
+
+
+def code_padding(n: int) -> bytes:
+    out = b""
+    while n:
+        k = min(n, len(_NOPS) - 1)
+        out += bytes.fromhex(_NOPS[k])
+        n -= k
+    return out
 
 
 @dataclass
@@ -296,8 +309,10 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
             elif isinstance(it, Align):
                 pad = -addr % it.boundary
                 if it.max_skip is None or pad <= it.max_skip:
-                    fill = 0x90 if PERMS[sec] == "rx" else 0
-                    data += bytes([it.fill if it.fill is not None else fill]) * pad
+                    if it.fill is None and PERMS[sec] == "rx":
+                        data += code_padding(pad)
+                    else:
+                        data += bytes([it.fill or 0]) * pad
         sections[sec] = Section(sec, base, data, PERMS[sec])
     symbols = {k: v for k, v in lay.symbols.items() if isinstance(k, str)}
     for name in prog.equates:

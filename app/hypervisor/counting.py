@@ -9,6 +9,7 @@ string instruction counts once per element, as the emulated CPU dispatches it.
 from __future__ import annotations
 
 import ctypes
+import itertools
 from bisect import bisect_left
 
 from unicorn import UC_HOOK_BLOCK
@@ -24,20 +25,13 @@ _FIELDS = ("native_instructions", "executed_instructions", "native_writes", "mir
 class Counting:
     def __init__(self, vm, image: Image) -> None:
         self.vm = vm
-        self.addrs = [p.address for p in image.insns]
+        entries = [(p.address, self._weights(p)) for p in image.insns]
+        entries += [(a, (0, 1, 0, 0)) for a in _padding(image)]
+        entries.sort()
+        self.addrs = [a for a, _ in entries]
         self.index = {a: i for i, a in enumerate(self.addrs)}
-        self.weights: list[tuple[int, int, int, int]] = []
         cum = [[0] for _ in _FIELDS]
-        for p in image.insns:
-            role = p.insn.meta.get("role", "native")
-            if role == "native":
-                wc = p.insn.meta.get("class")
-                writes = wc is not None and wc.kind != "none"
-                w = (1, 1, int(writes), 0)
-            else:
-                kind = classify(decode(p.encoding, p.address)).kind
-                w = (0, 1, 0, int(role in ("mirror", "entry-mirror") and kind != "none"))
-            self.weights.append(w)
+        for _, w in entries:
             for c, x in zip(cum, w, strict=True):
                 c.append(c[-1] + x)
         self.cum = cum
@@ -46,6 +40,16 @@ class Counting:
         self.budget: int | None = None
         self.stopped_for_budget = False
         self.active = False  # only run mode counts by blocks; step mode counts one by one
+
+    @staticmethod
+    def _weights(p) -> tuple[int, int, int, int]:
+        """(native, executed, native store, mirror store) for one instruction."""
+        role = p.insn.meta.get("role", "native")
+        if role == "native":
+            wc = p.insn.meta.get("class")
+            return (1, 1, int(wc is not None and wc.kind != "none"), 0)
+        kind = classify(decode(p.encoding, p.address)).kind
+        return (0, 1, 0, int(role in ("mirror", "entry-mirror") and kind != "none"))
 
     def _native_counter(self, image: Image):
         lib = nc.library()
@@ -60,11 +64,12 @@ class Counting:
         regions = []
         for p in image.insns:  # contiguous runs of code
             if regions and p.address - regions[-1][1] < 0x1000:
-                regions[-1][1] = p.address + p.size
+                regions[-1][1] = max(regions[-1][1], p.address + p.size)
             else:
                 regions.append([p.address, p.address + p.size])
         if len(regions) > 4:
             return None
+        regions.sort(key=lambda r: r[0] - r[1])  # the program's text before the kernel's
         for r, (lo, hi) in enumerate(regions):
             index = (ctypes.c_uint32 * (hi - lo + 1))(
                 *(bisect_left(self.addrs, a) for a in range(lo, hi + 1)))
@@ -73,8 +78,15 @@ class Counting:
                                                               ctypes.POINTER(ctypes.c_uint32)))
         c.nregions = len(regions)
         c.emu_stop = nc.emu_stop_address()
+        blocks, seen = (nc.Block * n)(), (ctypes.c_uint32 * n)()
+        keep += [blocks, seen]
+        c.blocks = ctypes.cast(blocks, ctypes.POINTER(nc.Block))
+        c.seen = ctypes.cast(seen, ctypes.POINTER(ctypes.c_uint32))
         self._keep = keep
         self._callback = ctypes.cast(lib.on_block, ctypes.c_void_p).value
+        self._fold = lib.fold
+        self._fold.argtypes = [ctypes.POINTER(nc.Counter)]
+        self._fold.restype = None
         return c
 
     def attach(self, uc) -> None:
@@ -94,8 +106,12 @@ class Counting:
             counters = self.vm.counters
             for f, name in enumerate(_FIELDS):
                 c.counts[f] = getattr(counters, name)
-            c.budget = (budget - BLOCK_MAX) if budget is not None else (1 << 64) - 1
-            c.stopped_for_budget = c.has_last = 0
+            # stop a whole block early: a stop asked for inside a block still lets it end
+            self._left = (budget - BLOCK_MAX - counters.native_instructions
+                          if budget is not None else 1 << 62)
+            c.left = self._left
+            c.stopped_for_budget = 0
+            c.last = None
             c.active = 1
 
     def end_run(self) -> None:
@@ -103,10 +119,20 @@ class Counting:
         c = self.native
         if c is not None:
             c.active = 0
+            self._fold(c)
+            c.counts[0] += self._left - c.left
             for f, name in enumerate(_FIELDS):
                 setattr(self.vm.counters, name, c.counts[f])
             self.stopped_for_budget = bool(c.stopped_for_budget)
-            self.last = (c.last_i0, c.last_i1) if c.has_last else None
+            self.last = self._last_block(c)
+
+    def _last_block(self, c) -> tuple[int, int] | None:
+        if not c.last:
+            return None
+        if c.last == ctypes.addressof(c.odd):
+            return c.odd_i0, c.odd.i1
+        i0 = (c.last - ctypes.addressof(c.blocks.contents)) // ctypes.sizeof(nc.Block)
+        return i0, c.blocks[i0].i1
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         return self.index.get(start, bisect_left(self.addrs, start)), bisect_left(self.addrs, end)
@@ -147,3 +173,27 @@ class Counting:
             k = self.index[rip]
             if i0 <= k < i1:
                 self.add(k, i1, -1)
+
+
+def _padding(image: Image) -> list[int]:
+    """The instructions the CPU runs between the image's own: alignment padding in code
+    (`.p2align` fills it with one-byte NOPs) and bytes given as data in code. Each
+    counts as executed, as a single step counts it."""
+    found: list[int] = []
+    insns = image.insns
+    for p, q in itertools.pairwise(insns):
+        a, end = p.address + p.size, q.address
+        if not 0 < end - a < 0x1000:
+            continue
+        sec = next((s for s in image.sections.values()
+                    if s.base <= a and end <= s.base + len(s.data)), None)
+        if sec is None:
+            continue
+        while a < end:
+            found.append(a)
+            try:
+                size = decode(bytes(sec.data[a - sec.base:end - sec.base]), a).size
+            except ValueError:
+                size = 1
+            a += size
+    return found

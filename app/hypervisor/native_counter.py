@@ -23,13 +23,19 @@ class Region(ctypes.Structure):
                 ("index", ctypes.POINTER(ctypes.c_uint32))]
 
 
+class Block(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_uint64), ("size", ctypes.c_uint32), ("i1", ctypes.c_uint32),
+                ("hits", ctypes.c_uint64), ("native", ctypes.c_uint64)]
+
+
 class Counter(ctypes.Structure):
-    _fields_ = [("regions", Region * 4), ("nregions", ctypes.c_uint64),
+    _fields_ = [("active", ctypes.c_uint64), ("left", ctypes.c_int64),
+                ("blocks", ctypes.POINTER(Block)), ("last", ctypes.c_void_p),
+                ("nregions", ctypes.c_uint64), ("regions", Region * 4),
                 ("cum", ctypes.POINTER(ctypes.c_uint64)), ("counts", ctypes.c_uint64 * 4),
-                ("last_i0", ctypes.c_uint64), ("last_i1", ctypes.c_uint64),
-                ("has_last", ctypes.c_uint64), ("budget", ctypes.c_uint64),
-                ("stopped_for_budget", ctypes.c_uint64), ("active", ctypes.c_uint64),
-                ("emu_stop", ctypes.c_void_p)]
+                ("stopped_for_budget", ctypes.c_uint64), ("emu_stop", ctypes.c_void_p),
+                ("seen", ctypes.POINTER(ctypes.c_uint32)), ("nseen", ctypes.c_uint64),
+                ("odd", Block), ("odd_i0", ctypes.c_uint64)]
 
 
 def _cache_dir() -> Path:

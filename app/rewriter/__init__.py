@@ -71,15 +71,19 @@ def _fall_through(image: Image, index: dict[int, int], end: int) -> int:
     """The instruction execution falls into at `end`: across alignment NOPs too (gcc's
     `.p2align` before loops), else none (len(insns): everything is live there)."""
     n = len(image.insns)
-    if end in index:
-        return index[end]
     for sec in image.sections.values():
         if sec.base <= end < sec.base + len(sec.data):
-            off = end - sec.base
-            for k in range(off, min(off + 64, len(sec.data))):
-                if sec.data[k] != 0x90:
-                    return index.get(sec.base + k, n)
-    return n
+            a, stop = end, min(end + 64, sec.base + len(sec.data))
+            while a < stop and a not in index:
+                try:
+                    d = decode(bytes(sec.data[a - sec.base:stop - sec.base]), a)
+                except ValueError:
+                    return n
+                if d.name != "nop":
+                    return n
+                a += d.size
+            return index.get(a, n)
+    return index.get(end, n)
 
 
 def _analyse(image: Image):

@@ -1,0 +1,83 @@
+"""Run mode counts by basic blocks; it must leave exactly the counters that stepping
+one instruction at a time leaves, with or without the C counter."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import pytest
+
+from app.examples import source
+from app.hypervisor import counting, native_counter
+from app.session import Session
+from tests.conftest import C_DIR, compile_to_asm, needs_gcc
+
+PROGRAM = source("sum_array")
+
+
+def _stepped(src: str, mode: str) -> dict:
+    s = Session(src, mode)
+    vm = s.vms[0]
+    while vm.status == "running":
+        s.step("rewritten")
+    return vm.counters.to_json()
+
+
+def _ran(src: str, mode: str, budget: int | None = None) -> dict:
+    s = Session(src, mode)
+    s.run(max_native=budget)
+    return s.vms[0].counters.to_json()
+
+
+@needs_gcc
+@pytest.mark.parametrize("mode", ["off", "on", "nmr3"])
+def test_run_mode_counts_what_stepping_counts(mode, tmp_path: Path):
+    # gcc -O2 aligns loops with .p2align: the padding NOPs run and count as executed
+    src = compile_to_asm(C_DIR / "arrays_ptr.c", "-O2", tmp_path)
+    stepped = _stepped(src, mode)
+    assert stepped["executed_instructions"] > stepped["native_instructions"]
+    assert _ran(src, mode) == stepped
+
+
+def test_native_and_python_block_counters_agree(monkeypatch):
+    def counts(budget):
+        s = Session(PROGRAM, "nmr3")
+        s.run(max_native=budget)
+        return s.vms[0].counters.to_json(), s.vms[0].cpu.state()
+
+    fast = [counts(b) for b in (None, 700, 1000)]
+    assert Session(PROGRAM).vms[0].counting.native is not None
+    monkeypatch.setattr(counting.nc, "library", lambda: None)
+    assert Session(PROGRAM).vms[0].counting.native is None
+    assert [counts(b) for b in (None, 700, 1000)] == fast
+
+
+def test_a_block_cut_two_ways_at_one_address_counts_each_cut():
+    # the CPU may translate the code at one address into blocks of different lengths
+    # (or enter an instruction in its middle); each run must count its own span
+    s = Session(PROGRAM, "on")
+    vm = s.vms[0]
+    cnt = vm.counting
+    lib = native_counter.library()
+    on_block = lib.on_block
+    on_block.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                         ctypes.POINTER(native_counter.Counter)]
+    program = [a for a in cnt.addrs if a >= 0x400000]
+    a = program[2]
+    runs = [(a, program[6] - a), (a, program[4] - a), (a, program[6] - a),
+            (a + 1, program[6] - a - 1), (program[3], program[6] - program[3]),
+            (program[4], program[6] - program[4])]
+    before = vm.counters.to_json()
+    expected = dict(before)
+    for addr, size in runs:
+        i0, i1 = cnt.span(addr, addr + size)
+        for f, name in enumerate(counting._FIELDS):
+            expected[name] += cnt.cum[f][i1] - cnt.cum[f][i0]
+    cnt.begin_run(None)
+    for addr, size in runs:
+        on_block(None, addr, size, ctypes.byref(cnt.native))
+    cnt.end_run()
+    assert vm.counters.to_json() == expected != before
+    last = runs[-1]
+    assert cnt.last == cnt.span(last[0], last[0] + last[1])
