@@ -21,11 +21,10 @@ typedef struct {                /* a block as the CPU translated it, by first in
 } block_t;
 
 typedef struct {                /* what the hot path touches comes first: one cache line */
-    uint64_t active;
+    uint64_t nregions;          /* 0 outside run mode: nothing is counted */
     int64_t left;               /* native instructions before the budget stop */
     block_t *blocks;            /* one per instruction index */
     block_t *last;              /* the last block counted (NULL: none; &odd: see odd_i0) */
-    uint64_t nregions;
     region_t regions[4];        /* the largest (the program's text) first */
     const uint64_t *cum;        /* prefix sums, 4 per instruction index: native, executed,
                                    native writes, mirror writes */
@@ -39,8 +38,6 @@ typedef struct {                /* what the hot path touches comes first: one ca
 } counter_t;
 
 void on_block(void *uc, uint64_t address, uint32_t size, counter_t *c) {
-    if (!c->active)
-        return;
     for (uint64_t r = 0; r < c->nregions; r++) {
         const region_t *g = &c->regions[r];
         uint64_t off = address - g->base;     /* wraps above span when below base */
@@ -48,7 +45,7 @@ void on_block(void *uc, uint64_t address, uint32_t size, counter_t *c) {
             continue;
         uint64_t i0 = g->index[off];
         block_t *b = &c->blocks[i0];
-        if (b->size != size || b->start != address) {
+        if (__builtin_expect(b->size != size || b->start != address, 0)) {
             uint64_t i1 = g->index[off + size];
             if (b->size == 0) {       /* first run of the block that starts here */
                 b->start = address;
@@ -69,7 +66,7 @@ void on_block(void *uc, uint64_t address, uint32_t size, counter_t *c) {
         }
         b->hits++;
         c->last = b;
-        if ((c->left -= (int64_t)b->native) <= 0) {
+        if (__builtin_expect((c->left -= (int64_t)b->native) <= 0, 0)) {
             c->stopped_for_budget = 1;
             c->emu_stop(uc);
         }

@@ -76,7 +76,7 @@ class Counting:
             keep.append(index)
             c.regions[r] = nc.Region(lo, hi - lo, ctypes.cast(index,
                                                               ctypes.POINTER(ctypes.c_uint32)))
-        c.nregions = len(regions)
+        self._nregions = len(regions)  # set while a run counts, 0 otherwise
         c.emu_stop = nc.emu_stop_address()
         blocks, seen = (nc.Block * n)(), (ctypes.c_uint32 * n)()
         keep += [blocks, seen]
@@ -112,13 +112,13 @@ class Counting:
             c.left = self._left
             c.stopped_for_budget = 0
             c.last = None
-            c.active = 1
+            c.nregions = self._nregions
 
     def end_run(self) -> None:
         self.active = False
         c = self.native
         if c is not None:
-            c.active = 0
+            c.nregions = 0
             self._fold(c)
             c.counts[0] += self._left - c.left
             for f, name in enumerate(_FIELDS):

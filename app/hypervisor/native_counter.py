@@ -29,9 +29,9 @@ class Block(ctypes.Structure):
 
 
 class Counter(ctypes.Structure):
-    _fields_ = [("active", ctypes.c_uint64), ("left", ctypes.c_int64),
+    _fields_ = [("nregions", ctypes.c_uint64), ("left", ctypes.c_int64),
                 ("blocks", ctypes.POINTER(Block)), ("last", ctypes.c_void_p),
-                ("nregions", ctypes.c_uint64), ("regions", Region * 4),
+                ("regions", Region * 4),
                 ("cum", ctypes.POINTER(ctypes.c_uint64)), ("counts", ctypes.c_uint64 * 4),
                 ("stopped_for_budget", ctypes.c_uint64), ("emu_stop", ctypes.c_void_p),
                 ("seen", ctypes.POINTER(ctypes.c_uint32)), ("nseen", ctypes.c_uint64),
