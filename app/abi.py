@@ -27,6 +27,7 @@ MIRROR_COPIES = {"off": 0, "on": 1, "nmr3": 2}
 
 # hypercalls: `int $0x82` (Xen's old PV vector); number in RAX; arguments in RDI, RSI,
 # RDX, R10; result in RAX
+HYPERCALL_VECTOR = 0x82
 HC_MMU_UPDATE = 1   # rdi = array of {u64 va, u64 pte}, rsi = count -> number applied
 HC_CONSOLE = 2      # rdi = buffer, rsi = length
 HC_EXIT = 3         # rdi = exit code

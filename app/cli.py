@@ -28,17 +28,25 @@ def _inject(text: str) -> tuple[str, str, int]:
     return m.group(1), m.group(2), int(m.group(3))
 
 
+class _Unreadable(Exception):
+    pass
+
+
 def _read(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as e:
-        raise SystemExit(f"kmemvisor: cannot read {path}: {e.strerror}") from None
+        raise _Unreadable(f"cannot read {path}: {e.strerror}") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from app.session.headless import run_program
-    result = run_program(_read(args.program), args.mirror, args.offset, args.max_steps,
-                         args.inject)
+    from app.session.headless import error_result, run_program
+    try:
+        source = _read(args.program)
+    except _Unreadable as e:
+        result = error_result(args.mirror, {"message": str(e), "line": None})
+    else:
+        result = run_program(source, args.mirror, args.offset, args.max_steps, args.inject)
     if args.json:
         print(json.dumps(result))
     else:
@@ -52,9 +60,10 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
     from app.rewriter.build import build
     try:
         b = build(_read(args.program), args.mirror, args.offset)
-    except AsmError as e:
+    except (AsmError, _Unreadable) as e:
+        error = e.to_json() if isinstance(e, AsmError) else {"message": str(e), "line": None}
         if args.json:
-            print(json.dumps({"error": e.to_json()}))
+            print(json.dumps({"error": error}))
         else:
             print(f"error: {e}", file=sys.stderr)
         return 1

@@ -31,9 +31,10 @@ def gcc_available() -> bool:
 needs_gcc = pytest.mark.skipif(not gcc_available(), reason="gcc is not installed")
 
 
-def compile_to_asm(c_file: Path, opt: str, out_dir: Path) -> str:
-    out = out_dir / f"{c_file.stem}{opt}.s"
-    subprocess.run(["gcc", "-S", opt, *GCC_FLAGS, "-o", str(out), str(c_file)], check=True)
+def compile_to_asm(c_file: Path, opt: str, out_dir: Path, *extra: str) -> str:
+    out = out_dir / f"{c_file.stem}{opt}{''.join(extra)}.s"
+    subprocess.run(["gcc", "-S", opt, *GCC_FLAGS, *extra, "-o", str(out), str(c_file)],
+                   check=True)
     return out.read_text()
 
 

@@ -126,8 +126,35 @@ def test_bad_arguments_are_rejected():
 
 
 def test_missing_file(capsys):
-    with pytest.raises(SystemExit, match="cannot read"):
-        main(["run", "/nonexistent/p.s"])
+    code, out = _cli(capsys, "run", "/nonexistent/p.s")
+    assert code == 1 and "error: cannot read /nonexistent/p.s" in out
+    code, out = _cli(capsys, "run", "/nonexistent/p.s", "--json", "--mirror", "nmr3")
+    r = json.loads(out)   # --json keeps its promise of one object
+    assert code == 1 and (r["status"], r["mirror"], r["exit_code"]) == ("error", "nmr3", None)
+    assert r["error"] == {"message": "cannot read /nonexistent/p.s: No such file or directory",
+                          "line": None}
+    code, out = _cli(capsys, "rewrite", "/nonexistent/p.s", "--json")
+    assert code == 1 and json.loads(out)["error"]["message"].startswith("cannot read")
+
+
+def test_injections_that_cannot_happen_are_reported(capsys, program):
+    path = program(source("sum_array"))
+    code, out = _cli(capsys, "run", path, "--json", "--inject", "ue:table@99999",
+                     "--inject", "ce:table@20", "--max-steps", "100000")
+    r = json.loads(out)
+    assert code == 0 and r["status"] == "exited"
+    skipped = [e for e in r["events"] if e["kind"] == "inject_skipped"]
+    assert [e["injection"] for e in skipped] == ["ue:table@99999"]
+    assert "had exited after" in skipped[0]["reason"]
+    code, out = _cli(capsys, "run", path, "--json", "--inject", "ue:table@2")
+    r = json.loads(out)  # too early: the guest kernel maps the program by hypercall
+    assert r["status"] == "error" and "not mapped the program" in r["error"]["message"]
+
+
+def test_an_offset_below_the_program_is_explained(capsys, program):
+    code, out = _cli(capsys, "run", program(source("sum_array")), "--offset", "1000")
+    assert code == 1
+    assert "text [0x400000," in out and "use at least 0x1000000" in out
 
 
 def test_text_that_crashes_the_encoder_is_an_error_with_its_line(capsys, program):

@@ -39,6 +39,15 @@ def test_gcc_output_matches_host(c_file, opt, tmp_path):
     _check(source, expected)
 
 
+@needs_gcc
+def test_gcc_output_with_control_flow_protection(tmp_path):
+    # some distributions' gcc defaults to it: endbr64 everywhere, `notrack jmp<TAB>*...`
+    c_file = C_DIR / "jump_table.c"
+    source = compile_to_asm(c_file, "-O2", tmp_path, "-fcf-protection=full")
+    assert "notrack jmp\t" in source and "endbr64" in source
+    _check(source, host_result(c_file, "-O2", tmp_path))
+
+
 @pytest.mark.parametrize("asm_file", ASM_PROGRAMS, ids=lambda p: p.stem)
 def test_hand_written_programs(asm_file):
     _check(asm_file.read_text())

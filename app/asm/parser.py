@@ -353,8 +353,8 @@ class _Parser:
                 self.pending_prefixes.append(word)
                 return
             self.pending_prefixes.append(word)
-            word, _, rest = rest.partition(" ")
-            self.instruction(prog, line, word.lower(), rest.strip())
+            word, *more = rest.split(None, 1)  # gcc puts a tab before the operands
+            self.instruction(prog, line, word.lower(), more[0].strip() if more else "")
             return
         if not re.fullmatch(r"[a-z][a-z0-9]*", word):
             raise AsmError(f"unknown mnemonic '{word}'", line)

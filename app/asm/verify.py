@@ -26,6 +26,11 @@ def check(placed, lookup) -> None:
     """placed: an app.asm.layout.Placed; lookup: symbol -> value."""
     insn = placed.insn
     decoded = next(_CS.disasm(placed.encoding, placed.address), None)
+    if decoded is not None and decoded.mnemonic == "wait" and decoded.size < placed.size:
+        # fsave, fstenv, finit, fclex, fstcw, fstsw: a wait and then the fn... form
+        m = insn.mnemonic
+        raise AsmError(f"'{m}' is two instructions, fwait and then fn{m[1:]}: write "
+                       "those two lines", insn.line, insn.origin)
     if decoded is None or decoded.size != placed.size:
         raise AsmError(f"the assembler produced undecodable bytes for '{insn.text()}'",
                        insn.line, insn.origin)

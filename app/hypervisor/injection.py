@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.asm.layout import BASES
 from app.hypervisor import faults as F
 from app.hypervisor.vm import VM
 from app.machine.memory import PAGE, Owner
@@ -62,7 +63,10 @@ class Injection:
                                      "in RAM pages only")
                 frame = page.frame if k == 0 else page.mirrors[k - 1]
                 return frame * PAGE + (va & 0xFF8)
-        raise ValueError(f"va {va:#x} is not mapped in {vm.name}")
+        # the guest kernel maps the program by hypercall in its first instructions
+        why = ("yet: the guest kernel has not mapped the program" if BASES["text"] not in
+               vm.pages else "(not part of the program's memory)")
+        raise ValueError(f"va {va:#x} is not mapped in VM '{vm.name}' {why}")
 
     def _fail_dimm(self, vm, va, frame, dimm) -> dict:
         if dimm is None:

@@ -26,6 +26,7 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
+from app.abi import HYPERCALL_VECTOR
 from app.machine.memory import PAGE, MachineMemory
 
 GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
@@ -43,7 +44,6 @@ CR0_PE, CR0_WP, CR0_PG = 1, 1 << 16, 1 << 31
 CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT = 1 << 5, 1 << 9, 1 << 10
 EFER_LME, EFER_LMA, EFER_NXE = 1 << 8, 1 << 10, 1 << 11
 HYPERCALL = b"\xcd\x82"  # int $0x82, the vector of Xen's old PV hypercalls
-HYPERCALL_VECTOR = 0x82
 
 
 @dataclass

@@ -15,6 +15,7 @@ from app.asm.layout import Image, assemble
 from app.asm.operand import Imm, Mem, Target
 from app.asm.parser import Data, Insn, Label, Program
 from app.rewriter.classify import Decoded, WriteClass, classify, decode
+from app.rewriter.forbidden import forbidden
 from app.rewriter.liveness import ALL, live_in_of, live_out
 from app.rewriter.rules import Context, RefuseError, mirror, rule_entry, rule_indirect_call
 
@@ -154,13 +155,17 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
         raise AsmError(f"mirror offset {offset:#x} must be a positive multiple of 4 KiB")
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
-        _check_conflict(image, offset, len(offsets))
+        _check_conflict(image, offset)
     decoded, succ, kind, target = _analyse(image)
     outs = live_out(decoded, succ, kind, target) if offsets else [ALL] * len(decoded)
     entries = _entries(image, program, target) if offsets else set()
     plan: dict[int, tuple[list[Insn], Insn, list[Insn]]] = {}
     value_of = image.symbols.__getitem__
     for i, p in enumerate(image.insns):
+        why = forbidden(decoded[i]) if p.insn.origin == "program" else None
+        if why:
+            raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
+                           p.insn.origin)
         wclass = classify(decoded[i])
         native = replace(p.insn, meta={"role": "native", "group": i, "class": wclass})
         ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
@@ -198,19 +203,19 @@ def _return_label(i: int) -> str:
     return f".Lkmv.ret{i}"
 
 
-def _check_conflict(image: Image, offset: int, copies: int) -> None:
+def _check_conflict(image: Image, offset: int) -> None:
     """The guest must lie wholly below the offset: its mirrors live at +k*offset, and a
     mirror landing on guest memory (or a guest address in the mirror range) would
     overwrite what it should protect."""
     used = [(name, sec.base, sec.base + max(len(sec.data), 1))
             for name, sec in image.sections.items() if sec.data]
     used.append(("stack", STACK_TOP - STACK_PAGES * 0x1000, STACK_TOP))
-    top = (copies + 1) * offset
     for name, lo, hi in used:
         if hi > offset:
-            raise AsmError(f"address conflict: the mirror range [{offset:#x}, {top:#x}) "
-                           f"overlaps the program's {name} at {lo:#x}; use an offset of at "
-                           f"least {STACK_TOP:#x}")
+            raise AsmError(f"address conflict: the program's {name} [{lo:#x}, {hi:#x}) is "
+                           f"not below the offset {offset:#x}, so mirrors (address + "
+                           "offset) would land on guest memory; the whole guest must lie "
+                           f"below the offset: use at least {STACK_TOP:#x}")
 
 
 def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:

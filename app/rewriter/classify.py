@@ -35,8 +35,8 @@ _STORE = {
     "mov", "movabs", "movnti", "movbe", "movaps", "movups", "movapd", "movupd", "movdqa", "movdqu",
     "movntdq", "movntps", "movntpd", "movq", "movd", "movss", "movsd", "movhps", "movlps",
     "movhpd", "movlpd", "pextrb", "pextrw", "pextrd", "pextrq", "extractps", "stmxcsr",
-    "fnstcw", "fnstsw", "fxsave", "fxsave64", "fst", "fist", "fnsave", "fnstenv", "sgdt", "sidt",
-    "sldt", "str", "smsw",
+    "fnstcw", "fnstsw", "fxsave", "fxsave64", "fst", "fist", "sgdt", "sidt", "sldt", "str",
+    "smsw",
 }
 _RMW_REPEAT = {
     "add", "sub", "and", "or", "xor", "inc", "dec", "neg", "not", "shl", "sal", "shr", "sar",
@@ -53,6 +53,11 @@ _REFUSE = {
     "xsavec": "xsave writes a variable-size area", "xsaves": "xsave writes a variable-size area",
     "maskmovdqu": "maskmovdqu writes an implicit, masked destination",
     "maskmovq": "maskmovq writes an implicit, masked destination",
+    # they change the FPU after saving it, so a second save on the mirror would differ
+    "fnsave": "fnsave re-initialises the FPU after saving it (fxsave does not)",
+    "fsave": "fsave re-initialises the FPU after saving it (fxsave does not)",
+    "fnstenv": "fnstenv masks every FPU exception after saving (fnstcw/fxsave do not)",
+    "fstenv": "fstenv masks every FPU exception after saving (fnstcw/fxsave do not)",
 }
 _NEVER_WRITE = {"push", "pop", "call", "lea", "nop", "prefetcht0", "prefetcht1", "prefetcht2",
                 "prefetchnta", "clflush", "bt", "cmp", "test"}

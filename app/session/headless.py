@@ -5,24 +5,34 @@ from __future__ import annotations
 from app.session.session import Session, SessionError
 
 
+def error_result(mirror: str, error: dict) -> dict:
+    """The CLI's result for a program that never ran."""
+    return {"status": "error", "exit_code": None, "mirror": mirror,
+            "mirror_consistent": None, "console": "",
+            "counters": {"native_instructions": 0, "executed_instructions": 0,
+                         "native_writes": 0, "mirror_writes": 0},
+            "events": [], "error": error}
+
+
 def run_program(source: str, mirror: str, offset: int, max_steps: int,
                 injections: list[tuple[str, str, int]] = ()) -> dict:
     try:
         s = Session(source, mirror, offset)
     except SessionError as e:
-        return {"status": "error", "exit_code": None, "mirror": mirror,
-                "mirror_consistent": None, "console": "",
-                "counters": {"native_instructions": 0, "executed_instructions": 0,
-                             "native_writes": 0, "mirror_writes": 0},
-                "events": [], "error": e.to_json()}
+        return error_result(mirror, e.to_json())
     vm = s.vms[0]
+    skipped = []
     for kind, target, at in sorted(injections, key=lambda x: x[2]):
-        if at > max_steps:
-            break
-        if vm.status == "running" and vm.counters.native_instructions < at:
+        if vm.status == "running" and at <= max_steps and vm.counters.native_instructions < at:
             s.run(max_native=at - vm.counters.native_instructions)
-        if vm.status != "running":
-            break
+        if vm.status != "running" or at > max_steps:
+            ended = {"exited": "exited", "killed": "been killed"}.get(vm.status, "stopped")
+            why = (f"the budget is {max_steps} native instructions" if at > max_steps else
+                   f"the VM had {ended} after {vm.counters.native_instructions} native "
+                   "instructions")
+            skipped.append({"kind": "inject_skipped", "injection": f"{kind}:{target}@{at}",
+                            "reason": f"not injected: {why}"})
+            continue
         try:
             s.inject(kind, target)
         except SessionError as e:
@@ -32,7 +42,7 @@ def run_program(source: str, mirror: str, offset: int, max_steps: int,
     if vm.status == "running":
         s.run(max_native=max_steps - vm.counters.native_instructions)
     result = s.result()
-    result["events"] = _notes(s)
+    result["events"] = _notes(s) + skipped
     return result
 
 
@@ -55,7 +65,7 @@ def describe(result: dict) -> str:
                  f"native, {c['mirror_writes']} mirror")
     for e in result["events"]:
         if e["kind"] in ("inject", "ce", "mce", "recovered", "killed", "fault", "vote",
-                         "scrub", "refused"):
+                         "scrub", "refused", "inject_skipped"):
             detail = e.get("report") or e.get("reason") or e.get("outcome") or e.get("error")
             lines.append(f"  {e['kind']}: {detail or ''}")
     if result["console"]:
