@@ -135,6 +135,20 @@ def test_pause_stops_a_runaway_and_a_budget_ends_it(app):
     assert end["stopped"] == "limit"
 
 
+def test_a_long_full_speed_run_sends_snapshots_as_it_goes():
+    c = Client(make_app(RUN_SNAPSHOT_EVERY=0.0))   # one after every turn
+    load(c, RUNAWAY, compare=False)
+    c.drain()
+    c.ok("run", {"budget": 20_000})
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    assert end["stopped"] == "limit"
+    during = [s for s in c.snapshots[:-1] if s["running"]]
+    assert len(during) >= 3   # the run's first snapshot, then turns of 2,000 instructions
+    counts = [s["vms"][0]["counters"]["native_instructions"] for s in during]
+    assert counts == sorted(counts) and counts[-1] > counts[0]
+    assert len({tuple(s["memory"].items()) for s in during}) >= 2   # x keeps changing
+
+
 def test_ue_recovered_in_the_mirrored_vm_and_fatal_in_the_unmirrored(app):
     c = Client(app)
     load(c)

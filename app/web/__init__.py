@@ -21,7 +21,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), static_url_path="/static")
     app.config.update(VENDOR_DIR=str(ROOT / "node_modules"), MAX_WORKSPACES=MAX_WORKSPACES,
-                      RUN_CHUNK=200_000, RUN_BUDGET=20_000_000, LESSONS_DIR=str(ROOT / "lessons"),
+                      RUN_CHUNK=200_000, RUN_BUDGET=20_000_000,
+                      RUN_SNAPSHOT_EVERY=1.0, LESSONS_DIR=str(ROOT / "lessons"),
                       DATABASE=os.environ.get("KMEMVISOR_DATABASE",
                                               str(ROOT / "instance" / "kmemvisor.sqlite3")))
     app.config.update(config or {})

@@ -14,20 +14,23 @@ _STOPPED = {"exit": "exited"}
 MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
 
 
-def start(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
+def start(socketio, ws, publish, speed, budget: int, chunk: int,
+          snapshot_every: float = 1.0) -> None:
     ws.stop.clear()
     ws.running = True
     ws.error = None
     publish(ws, [], snapshot=True)
-    socketio.start_background_task(_run, socketio, ws, publish, speed, budget, chunk)
+    socketio.start_background_task(_run, socketio, ws, publish, speed, budget, chunk,
+                                   snapshot_every)
 
 
-def _run(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
+def _run(socketio, ws, publish, speed, budget: int, chunk: int,
+         snapshot_every: float) -> None:
     stopped = "error"
     try:
         if speed == "max":
             with ws.lock:
-                stopped = _free(ws, publish, budget, chunk)
+                stopped = _free(ws, publish, budget, chunk, snapshot_every)
         else:
             stopped = _paced(ws, publish, float(speed), budget)
     except Exception as e:  # the run thread must always end the run cleanly
@@ -48,9 +51,17 @@ def _run(socketio, ws, publish, speed, budget: int, chunk: int) -> None:
                 ws.classroom.save()
 
 
-def _free(ws, publish, budget: int, chunk: int) -> str:
+def _free(ws, publish, budget: int, chunk: int, snapshot_every: float) -> str:
+    last = [time.monotonic()]
+
     def progress(events):
-        publish(ws, events, snapshot=False)
+        # run events carry no writes (the free run hooks none): a snapshot now and
+        # then lets memory, page tables and the host map follow a long run
+        now = time.monotonic()
+        due = now - last[0] >= snapshot_every
+        if due:
+            last[0] = now
+        publish(ws, events, snapshot=due)
         # between turns, let a late joiner take its snapshot
         ws.lock.release()
         try:

@@ -211,7 +211,8 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
         if all(vm.status != "running" for vm in ws.session.vms):
             raise Refused("no VM is running: reset or load a program")
         runs.start(socketio, ws, publish, d.get("speed", "max"),
-                   d.get("budget", config["RUN_BUDGET"]), config["RUN_CHUNK"])
+                   d.get("budget", config["RUN_BUDGET"]), config["RUN_CHUNK"],
+                   config["RUN_SNAPSHOT_EVERY"])
 
     @command("pause", while_running=True)
     def on_pause(ws: Workspace, d: dict):
