@@ -81,3 +81,33 @@ def test_a_block_cut_two_ways_at_one_address_counts_each_cut():
     assert vm.counters.to_json() == expected != before
     last = runs[-1]
     assert cnt.last == cnt.span(last[0], last[0] + last[1])
+
+
+LOOP = """
+    .text
+    .globl main
+main:
+1:  movq %rax, buf(%rip)
+    incq %rax
+    cmpq $1000, %rax
+    jne 1b
+    ret
+    .bss
+buf: .zero 8
+"""
+
+
+@pytest.mark.parametrize("budget", [8, 9, 10, 11, 3000, 3001, 3002, 3003])
+def test_a_budget_stops_run_mode_where_stepping_stops(budget):
+    # the whole machine state, not only the counters: in a 4-instruction loop, counters
+    # alone would not see a turn of the loop counted and not run
+    def state(how):
+        s = Session(LOOP, "on")
+        vm = s.vms[0]
+        if how == "run":
+            s.run(max_native=budget)
+        while vm.counters.native_instructions < budget:
+            s.step("rewritten")
+        return vm.counters.to_json(), vm.cpu.state()
+
+    assert state("run") == state("step")

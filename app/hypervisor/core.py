@@ -25,18 +25,24 @@ from app.hypervisor import faults as F
 from app.hypervisor.counting import Counting
 from app.hypervisor.injection import Injection
 from app.hypervisor.loader import load
-from app.hypervisor.vm import NATIVE_DIMM, VM
+from app.hypervisor.recovery import Recovery
+from app.hypervisor.vm import VM, Patrol
 from app.machine.cpu import VCpu
-from app.machine.memory import HYPERVISOR, PAGE, MachineMemory, Owner
-from app.machine.paging import ADDR_MASK, PS, RW, canonical, frame_of, make_pte
+from app.machine.memory import HYPERVISOR, PAGE, MachineMemory
+from app.machine.paging import ADDR_MASK, PS, RW, canonical, frame_of
 from app.rewriter import rewrite
 from app.rewriter.build import Build
 
 HYPERVISOR_FRAMES = 16
 MAX_CONSOLE = 64 * 1024
+# The patrol scrub of a mirrored VM runs every SCRUB_INTERVAL native instructions (at
+# the first group boundary from there: inside a group the copies differ by design), in
+# run and step mode alike, and once more at exit. It corrects pending correctable
+# errors, meets uncorrectable ones, and compares every page with its copies.
+SCRUB_INTERVAL = 1_000_000
 
 
-class Hypervisor(Injection):
+class Hypervisor(Injection, Recovery):
     def __init__(self, memory_size: int = 8 << 20, dimms: int = 4) -> None:
         self.mem = MachineMemory(memory_size, dimms)
         for f in range(HYPERVISOR_FRAMES):
@@ -70,37 +76,12 @@ class Hypervisor(Injection):
         vm.counting = Counting(vm, image)
         if vm.copies >= 2:
             # NMR-3: every read of RAM is voted before the load sees it
-            vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, self._voted_read(vm), begin=0,
+            vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, self.voted_read(vm), begin=0,
                                end=self.mem.size - 1)
+        vm.patrol = Patrol(SCRUB_INTERVAL)
         self.vms.append(vm)
         self.note("vm_created", vm, mode=mode, offset=vm.offset, name=vm.name)
         return vm
-
-    def _voted_read(self, vm: VM):
-        """Vote reads made by native instructions only: between a native store and its
-        mirror stores (and from a call to its callee's entry) the copies differ by design,
-        and the mirror instructions' own reads must not be out-voted by stale copies. A
-        rep string instruction is not voted while it runs: it may read what it wrote."""
-        mem = self.mem
-        rip_reg = vm.cpu.RIP
-        voters = {a for a, role in vm.role_at.items() if role == "native"} - vm.rep_at
-
-        def on_read(uc, access, pa: int, size: int, value, data) -> None:
-            if uc.reg_read(rip_reg) not in voters:
-                return
-            hit = vm.rmap.get(pa >> 12)
-            if hit is None:
-                return
-            page = vm.pages.get(hit[0])
-            if page is None or page.kind != "ram" or len(page.mirrors) < 2:
-                return
-            first, last = (pa & 0xFFF) & ~7, ((pa & 0xFFF) + size - 1) & ~7
-            frames = (page.frame, *page.mirrors)
-            for word in range(first, min(last, 0xFF8) + 8, 8):
-                a, b, c = (mem.view[f * PAGE + word:f * PAGE + word + 8] for f in frames)
-                if not a == b == c:
-                    self.vote(vm, page, word)
-        return on_read
 
     def _uart_read(self, uc, offset, size, data) -> int:
         return 0
@@ -210,144 +191,18 @@ class Hypervisor(Injection):
             return f"frame {frame:#x} is already mapped at {mapped[0]:#x} (no aliasing)"
         return None
 
-    def on_unmapped(self, vm: VM, pa: int | None, size: int) -> str:
-        """The CPU touched a frame we took out of its map. Returns 'retry' | 'killed' |
-        'passthrough' | 'fault'."""
-        if pa is None:
-            return "fault"
-        frame = pa // PAGE
-        if frame in self.faults.dead:
-            return self.machine_check(vm, frame, pa)
-        hits = self.faults.hits(pa, size)
-        if not hits:
-            return "passthrough" if self.faults.pending(frame) else "fault"
-        for word, kind, _bit in hits:
-            if kind == "ue":
-                return self.machine_check(vm, frame, word)
-        for word, _kind, bit in hits:
-            F.flip(self.mem, word, [bit])
-            del self.faults.words[word]
-            vm.counters.corrected_errors += 1
-            self.note("ce", vm, pa=word, frame=frame, bit=bit,
-                      va=(vm.va_of(word) or (None,))[0])
-        if not self.faults.pending(frame):
-            for v in self.vms:
-                v.cpu.remap_frame(frame)
-        return "retry"
-
-    def machine_check(self, vm: VM, frame: int, pa: int) -> str:
-        vm.counters.machine_checks += 1
-        owner = self.mem.owners[frame]
-        victim = self._vm(owner.vm) or vm
-        found = victim.page_of_frame(frame)
-        va = victim.va_of(pa)[0] if found else None
-        self.note("mce", victim, pa=pa, frame=frame, va=va, copy=owner.copy)
-        if found is None:
-            return self.kill(victim, f"uncorrectable error in frame {frame:#x}, which no "
-                                     "mirror covers")
-        page, k = found
-        copies = [page.frame, *page.mirrors]
-        healthy = [c for j, c in enumerate(copies) if j != k and self._healthy(c)]
-        if not healthy or page.kind != "ram":
-            why = ("the VM is not mirrored" if victim.copies == 0 else
-                   "no healthy copy is left" if page.kind == "ram" else
-                   f"the {page.kind} page is never mirrored")
-            return self.kill(victim, f"uncorrectable memory error at va {va:#x} (machine "
-                                     f"frame {frame:#x}): {why}")
-        self._rebuild(victim, page, k, healthy[0])
-        return "retry"
-
-    def _healthy(self, frame: int) -> bool:
-        return not self.faults.pending(frame) and self.mem.owners[frame].kind != "poisoned"
-
-    def _rebuild(self, vm: VM, page, k: int, source: int) -> None:
-        old = page.frame if k == 0 else page.mirrors[k - 1]
-        owner = Owner("native", vm.id) if k == 0 else Owner("mirror", vm.id, k)
-        dimm = NATIVE_DIMM if k == 0 else vm.mirror_dimm(k)
-        avoid = set(self.faults.failed_dimms) | {self.mem.dimm_of(source).index}
-        new = self.mem.allocate(owner, dimm, avoid=avoid - {dimm} if dimm not in
-                                self.faults.failed_dimms else avoid)
-        self.mem.write(new * PAGE, self.mem.frame_bytes(source))
-        self.mem.set_owner(old, F.poisoned_owner(self.mem.owners[old]))
-        self.faults.forget_frame(old)
-        vm.rmap.pop(old, None)
-        vm.rmap[new] = (page.va, k)
-        va = page.va + k * vm.offset
-        if k == 0:
-            page.frame = new
-        else:
-            page.mirrors[k - 1] = new
-        vm.write_pte(va, make_pte(new, page.flags))
-        for v in self.vms:
-            v.cpu.flush_tlb()
-        vm.counters.recoveries += 1
-        self.note("recovered", vm, va=va, copy=k, old_frame=old, new_frame=new,
-                  source_frame=source, steps=[
-                      f"a good copy of the page is in frame {source:#x}, on DIMM "
-                      f"{self.mem.dimm_of(source).index}",
-                      f"va {page.va:#x} had a native PTE and {len(page.mirrors)} mirror PTE(s)",
-                      "every store went to both copies",
-                      f"frame {old:#x} was corrupted",
-                      f"machine check: frame {new:#x} allocated, PTE for {va:#x} re-created",
-                      f"page copied from frame {source:#x}; the guest resumes"])
-
-    def kill(self, vm: VM, report: str) -> str:
-        vm.status = "killed"
-        vm.report = report
-        self.note("killed", vm, report=report)
-        return "killed"
-
-    # -- copies compared and voted
-    def vote(self, vm: VM, page, word: int) -> None:
-        """NMR-3: make the word at page offset `word` agree with the majority."""
-        frames = [page.frame, *page.mirrors]
-        vals = [self.mem.read_u64(f * PAGE + word) for f in frames]
-        if len(set(vals)) == 1:
+    # -- the patrol scrub
+    def patrol(self, vm: VM) -> None:
+        """Scrub if a patrol is due and the CPU stands at a group boundary."""
+        due = vm.patrol.next
+        n = vm.counters.native_instructions
+        if not vm.copies or n < due or vm.status != "running" or \
+                vm.cpu.reg("rip") not in vm.quiet_at:
             return
-        for v in vals:
-            if vals.count(v) >= 2:
-                winner = v
-                break
-        else:
-            self.note("vote", vm, va=page.va + word, outcome="no majority", values=[
-                f"{v:#x}" for v in vals])
-            return
-        for j, f in enumerate(frames):
-            if vals[j] != winner:
-                self.mem.write_u64(f * PAGE + word, winner)
-                for v in self.vms:
-                    v.cpu.flush_code(f * PAGE + word, 8)
-                self.note("vote", vm, va=page.va + word + j * vm.offset, copy=j,
-                          outcome="repaired", was=f"{vals[j]:#x}", now=f"{winner:#x}")
+        vm.patrol = Patrol((n // SCRUB_INTERVAL + 1) * SCRUB_INTERVAL, vm.patrol.seen)
+        self.scrub(vm, patrol=True)
 
-    def scrub(self, vm: VM) -> list[dict]:
-        """Patrol scrub: compare every mirrored page with its copies."""
-        if vm.copies == 0:
-            return []
-        found = []
-        for page in list(vm.pages.values()):
-            if page.kind != "ram":
-                continue
-            for f in [page.frame, *page.mirrors]:
-                if self.faults.pending(f):
-                    self.machine_check(vm, f, f * PAGE)
-            native = self.mem.frame_bytes(page.frame)
-            if all(self.mem.frame_bytes(m) == native for m in page.mirrors):
-                continue
-            if vm.copies >= 2:
-                for word in range(0, PAGE, 8):
-                    self.vote(vm, page, word)
-            else:
-                mirror = self.mem.frame_bytes(page.mirrors[0])
-                first = next(i for i in range(PAGE) if mirror[i] != native[i])
-                rec = {"va": page.va + first, "native": native[first], "mirror": mirror[first]}
-                found.append(rec)
-                self.note("scrub", vm, outcome="mismatch: cannot tell which copy is right",
-                          **rec)
-        return found
-
-    def mirror_consistent(self, vm: VM) -> bool | None:
-        if vm.copies == 0:
-            return None
-        return not vm.mirror_mismatches()
-
+    def patrol_due(self, vm: VM) -> int | None:
+        """The native instruction count from which the next patrol is due (a run must
+        not pass it freely)."""
+        return vm.patrol.next if vm.copies else None

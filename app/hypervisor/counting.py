@@ -18,7 +18,6 @@ from app.asm.layout import Image
 from app.hypervisor import native_counter as nc
 from app.rewriter.classify import classify, decode
 
-BLOCK_MAX = 512
 _FIELDS = ("native_instructions", "executed_instructions", "native_writes", "mirror_writes")
 
 
@@ -106,8 +105,9 @@ class Counting:
             counters = self.vm.counters
             for f, name in enumerate(_FIELDS):
                 c.counts[f] = getattr(counters, name)
-            # stop a whole block early: a stop asked for inside a block still lets it end
-            self._left = (budget - BLOCK_MAX - counters.native_instructions
+            # the hook stops at the first block that would pass the budget (`left` would
+            # go below 1); Unicorn does not run a block whose own hook asked for a stop
+            self._left = (budget + 1 - counters.native_instructions
                           if budget is not None else 1 << 62)
             c.left = self._left
             c.stopped_for_budget = 0
@@ -156,15 +156,15 @@ class Counting:
         i0, i1 = self.span(address, address + size)
         self.last = (i0, i1)
         self.add(i0, i1)
-        # a stop requested here still lets this block run, so stop a whole block early
-        # (a block is at most 512 instructions) and let the caller single-step the rest
-        if self.budget is not None and (
-                self.vm.counters.native_instructions >= self.budget - BLOCK_MAX):
+        # a stop requested here keeps this block from running (settle takes it back):
+        # the caller single-steps the rest of the way to the budget
+        if self.budget is not None and self.vm.counters.native_instructions > self.budget:
             self.stopped_for_budget = True
             uc.emu_stop()
 
     def settle(self, rip: int) -> None:
-        """After a stop at `rip`: take back what the last block did not execute."""
+        """After a stop at `rip`: take back what the last block did not execute (all of
+        it when its own hook asked for the stop: RIP is still at its start)."""
         if self.last is None:
             return
         i0, i1 = self.last

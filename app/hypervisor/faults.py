@@ -9,9 +9,17 @@
 
 A frame with a pending ce/ue is taken out of every vCPU's map, so the CPU stops
 *before* the access retires: the faulting instruction runs again after recovery.
-Errors are per 8-byte word. An error that lands between a native store and its
-mirror store is no special case: whichever copy is later read is rebuilt from the
-other, and that copy already holds the new value or gets it from the pending store.
+NMR-3's voter and the scrub read every copy, so they meet pending errors too.
+Errors are per 8-byte word.
+
+An error that lands between a native store and its mirror stores is a special case
+(window.py): a mirror copy rebuilt from a copy that already holds the store must not
+have the pending mirror store applied again (a read-modify-write would apply twice),
+so the hypervisor completes that store itself; a native rep instruction caught part-way
+starts over; and where the mirror sequence reads the native copy to copy it (xadd,
+cmpxchg, pops, a callee's entry...), a ue on the native copy loses the only copy of the
+value and the VM is killed. A ue on the native copy under a repeat-type mirror is met at
+the next read, after the mirror stores, and rebuilt from a mirror holding the value.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from app.machine.memory import PAGE, Owner
 
 
 class Injection:
-    """Mixed into the Hypervisor: it needs `mem`, `vms`, `faults`, `note` and `_vm`."""
+    """Mixed into the Hypervisor: it needs `mem`, `vms`, `faults`, `note`, `_vm` and
+    `code_changed`."""
 
     def inject(self, kind: str, vm: VM | None = None, va: int | None = None,
                frame: int | None = None, bit: int = 0, dimm: int | None = None) -> dict:
@@ -31,8 +32,7 @@ class Injection:
             for v in self.vms:
                 v.cpu.unmap_frame(pa // PAGE)
         else:
-            for v in self.vms:
-                v.cpu.flush_code(pa & ~7, 8)
+            self.code_changed(pa & ~7, 8)
         note = self._describe(kind, pa, owner, old, new)
         self.note("inject", self._vm(owner.vm), **note)
         return note

@@ -3,11 +3,10 @@ only a basic-block counter (run mode). Both leave the same counters."""
 
 from __future__ import annotations
 
-from unicorn import UC_HOOK_MEM_WRITE
+from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_WRITE
 
 from app.abi import STACK_PAGES, STACK_TOP
 from app.hypervisor.core import Hypervisor
-from app.hypervisor.counting import BLOCK_MAX
 from app.hypervisor.vm import VM
 
 
@@ -64,17 +63,27 @@ def _describe_fault(stop, rip: int, group) -> str:
 
 
 def step(hv: Hypervisor, vm: VM) -> str:
-    """Execute one rewritten instruction: ok | exit | killed | fault."""
+    """Execute one rewritten instruction: ok | exit | killed | fault. A patrol scrub
+    that is due runs at the first group boundary, before or after it."""
     if vm.status != "running":
         return vm.status
+    hv.patrol(vm)
+    result = _step(hv, vm) if vm.status == "running" else vm.status
+    if result == "ok":
+        hv.patrol(vm)
+        return "ok" if vm.status == "running" else vm.status
+    return result
+
+
+def _step(hv: Hypervisor, vm: VM) -> str:
     for _ in range(8):
         rip = vm.cpu.reg("rip")
         if vm.cpu.at_hypercall(rip):
             # served here rather than by the CPU: a trap inside a single step is
             # easier to account for this way
             vm.cpu.set_reg("rip", rip + 2)
+            vm.counting.one(rip)  # counted before it is served, as in run mode
             hv.hypercall(vm)
-            vm.counting.one(rip)
             return "ok" if vm.status == "running" else vm.status
         stop = vm.cpu.step()
         if stop.kind == "done":
@@ -90,7 +99,9 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
         breakpoints: set[int] = frozenset(), exact: bool = True) -> str:
     """Run until exit, kill, fault, a breakpoint (rewritten address of a group start)
     or `max_native` native instructions in all: exit | killed | fault | break | limit.
-    With exact=False the budget may stop up to one block short of `max_native`."""
+    With exact=False the budget may stop up to one block short of `max_native`.
+    The free run stops at the last block that fits the budget; single steps go on from
+    there."""
     cpu, counting = vm.cpu, vm.counting
     if not getattr(vm, "_block_hook", False):
         counting.attach(cpu.uc)
@@ -105,10 +116,16 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
 
     hooks = [cpu.add_code_hook(stop_here, a) for a in breakpoints]
     began = vm.counters.native_instructions
+    # the stop the last free run ended short of, and the block it would have passed it in
+    short_of, block = None, None
     try:
         first = True
         while vm.status == "running":
-            if max_native is not None and vm.counters.native_instructions >= max_native:
+            hv.patrol(vm)  # where a stop left the CPU (step() looks after its own)
+            native = vm.counters.native_instructions
+            if vm.status != "running":
+                break
+            if max_native is not None and native >= max_native:
                 return "limit"
             rip = cpu.reg("rip")
             if rip in breakpoints:
@@ -120,26 +137,34 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
                 first = False
                 continue
             first = False
-            if max_native is not None and vm.counters.native_instructions >= \
-                    max_native - BLOCK_MAX:
-                if not exact and vm.counters.native_instructions - began >= BLOCK_MAX:
+            # the budget and the next patrol scrub both stop the free run, so that each
+            # happens at the very instruction it would in step mode
+            stop_at = _first(max_native, hv.patrol_due(vm))
+            target = None
+            if stop_at is not None and (native >= stop_at or short_of == stop_at):
+                if not exact and stop_at == max_native and native > began:
                     return "limit"  # a turn of a longer run may end a little early
-                r = step(hv, vm)
-                if r != "ok":
-                    return r
-                continue
-            counting.begin_run(max_native)
-            armed[0] = True
-            try:
-                stop = cpu.run(count=0)
-            finally:
-                armed[0] = False
-                counting.end_run()
-            now = cpu.reg("rip")
-            if stop.kind == "done" and counting.stopped_for_budget:
-                counting.last = None  # the block ran to its end (and may loop to itself)
+                target = _target(vm, block, native, stop_at, stop_at != max_native)
+                if target is None:
+                    r = step(hv, vm)
+                    if r != "ok":
+                        return r
+                    continue
+            short_of = block = None
+            if target is not None:
+                stop = _run_to(vm, target, armed)
             else:
-                counting.settle(now)
+                counting.begin_run(stop_at)
+                armed[0] = True
+                try:
+                    stop = cpu.run(count=0)
+                finally:
+                    armed[0] = False
+                    counting.end_run()
+            now = cpu.reg("rip")
+            if target is None and stop.kind == "done" and counting.stopped_for_budget:
+                short_of, block = stop_at, counting.last
+            counting.settle(now)
             if stop.kind == "done":
                 if vm.status != "running":
                     return vm.status
@@ -156,10 +181,51 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
         counting.budget = None
 
 
+def _target(vm: VM, block: tuple[int, int] | None, native: int, stop_at: int,
+            patrol: bool) -> int | None:
+    """Where inside the block the CPU stopped in front of (it passes `stop_at`) the
+    stop falls: after the native instruction that reaches `stop_at`, and for a patrol
+    at the first group boundary from there. None when it is not inside the block (a
+    rep element, or a boundary past its end): single steps find it."""
+    if block is None:
+        return None
+    i0, i1 = block
+    counting = vm.counting
+    cum = counting.cum[0]
+    for k in range(i0 + 1, i1):
+        if native + cum[k] - cum[i0] >= stop_at and (
+                not patrol or counting.addrs[k] in vm.quiet_at):
+            return counting.addrs[k]
+    return None
+
+
+def _run_to(vm: VM, target: int, armed: list[bool]):
+    """Free-run from the start of a block to `target` inside it, as single steps would
+    but without them: a code hook stops the CPU there. The block's translation is
+    dropped before (so the hook is compiled in) and after (so it runs without it)."""
+    cpu, counting = vm.cpu, vm.counting
+    start = cpu.reg("rip")
+    h = cpu.uc.hook_add(UC_HOOK_CODE, lambda uc, *_: uc.emu_stop(), begin=target, end=target)
+    cpu.flush_code(start, target + 1 - start)
+    counting.begin_run(None)
+    armed[0] = True
+    try:
+        return cpu.run(count=0)
+    finally:
+        armed[0] = False
+        counting.end_run()
+        cpu.uc.hook_del(h)
+        cpu.flush_code(start, target + 1 - start)
+
+
+def _first(a: int | None, b: int | None) -> int | None:
+    return a if b is None else b if a is None else min(a, b)
+
 
 def run_free(hv: Hypervisor, vm: VM) -> str:
     """Run to the end with no counting at all: the benchmark's measure of raw speed
-    (only hypercalls and faults stop the CPU). Counters are not kept."""
+    (only hypercalls and faults stop the CPU). Counters are not kept, and no patrol
+    scrub runs (only the one at exit)."""
     while vm.status == "running":
         stop = vm.cpu.run(count=0)
         if stop.kind == "done":

@@ -30,6 +30,15 @@ class Page:
     kind: str = "ram"  # ram | device | save
 
 
+@dataclass(frozen=True)
+class Patrol:
+    """The patrol scrub's progress: the native instruction count at which it is next
+    due, and the differences it has reported (each is reported once)."""
+
+    next: int
+    seen: frozenset = frozenset()
+
+
 @dataclass
 class Counters:
     native_instructions: int = 0
@@ -60,6 +69,11 @@ class VM:
         # a rep string instruction stays at its address until its last element is done
         self.rep_at = {m.address for g in groups for m in g.members
                        if m.text.startswith("rep")}
+        # group boundaries where every copy agrees: not a function's entry, where the
+        # return address its caller pushed is still only on the native stack
+        self.quiet_at = {g.start for g in groups if g.members and
+                         all(m.role != "entry-mirror" for m in g.members)}
+        self.patrol = Patrol(0)  # the hypervisor sets the first due point
         self.pages: dict[int, Page] = {}
         self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)
         self.tables: set[int] = set()

@@ -105,8 +105,12 @@ class VCpu:
         # rewriting CR3 drops the emulated TLB, as on real hardware
         self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
 
-    def flush_code(self, pa: int, size: int) -> None:
-        self.uc.ctl_remove_cache(pa, pa + size)
+    def flush_code(self, va: int, size: int) -> None:
+        """Drop translations of code at guest-virtual [va, va + size). Unicorn translates
+        the address as a fetch: it must be mapped and executable, or the page fault it
+        raises is never delivered and turns the guest's next real fault into a double
+        fault (a machine address is no substitute)."""
+        self.uc.ctl_remove_cache(va, va + size)
 
     @property
     def cr3(self) -> int:

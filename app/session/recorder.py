@@ -42,7 +42,7 @@ def _meta(hv: Hypervisor, vm: VM) -> dict:
             "fault_line": vm.fault_line,
             "console": len(vm.console), "counters": copy.copy(vm.counters),
             "faults": Faults(dict(f.words), set(f.dead), set(f.failed_dimms)),
-            "holes": set(vm.cpu.holes)}
+            "holes": set(vm.cpu.holes), "patrol": vm.patrol}
 
 
 def _mappings(vm: VM) -> tuple[dict, dict, set]:
@@ -170,6 +170,7 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
     del vm.console[m["console"]:]
     del hv.log[undo.log:]
     vm.counters = m["counters"]
+    vm.patrol = m["patrol"]
     hv.faults = m["faults"]
     for f in set(vm.cpu.holes) - m["holes"]:
         vm.cpu.remap_frame(f)

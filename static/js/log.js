@@ -23,7 +23,8 @@ export function describeNote(n) {
     case "fault": return `fault: ${esc(n.message || "")}${n.line ? ` (line ${n.line})` : ""}`;
     case "vote": return n.outcome === "repaired"
       ? `vote at ${hex(n.va)}: copy ${n.copy} was ${n.was}, repaired to ${n.now}` : `vote at ${hex(n.va)}: ${esc(n.outcome)}`;
-    case "scrub": return `scrub: ${esc(n.outcome)}${n.va !== undefined ? ` at ${hex(n.va)}` : ""}`;
+    case "scrub": return `${n.patrol ? `patrol scrub (after ${n.native_instructions} instructions)` : "scrub"}: ` +
+      `${esc(n.outcome)}${n.va !== undefined ? ` at ${hex(n.va)}` : ""}`;
     case "limit": return esc(n.message || "limit reached");
     default: return esc(n.kind);
   }

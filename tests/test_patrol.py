@@ -1,0 +1,121 @@
+"""The patrol scrub: periodic, at the same instruction in run and step mode, and
+correcting the correctable errors it meets."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.examples import source
+from app.hypervisor import core
+from app.session import Session
+
+SUM = source("sum_array")   # fills `table`, sums it, returns 1240
+AFTER_FILL = 111
+
+
+def _notes(s: Session, kind: str) -> list[dict]:
+    return [n for n in s.hv.log if n["kind"] == kind]
+
+
+def _finish(s: Session) -> dict:
+    s.run()
+    return s.result()
+
+
+LOOP = """
+    .text
+    .globl main
+main:
+    movl ${n}, %ecx
+1:  addl $1, count(%rip)
+    decl %ecx
+    jnz 1b
+    movl value(%rip), %eax
+    ret
+    .data
+value: .long 7
+    .bss
+count: .zero 4
+"""
+
+
+def test_patrol_scrub_reports_a_silent_error_before_exit():
+    s = Session(LOOP.format(n=core.SCRUB_INTERVAL // 3 + 10_000), "on")
+    s.run(max_native=10)
+    s.inject("silent", "value")
+    r = _finish(s)
+    assert r["status"] == "exited" and r["exit_code"] == 6
+    kinds = [n["kind"] for n in s.hv.log]
+    scrubs = _notes(s, "scrub")
+    first = scrubs[0]
+    assert first["patrol"] is True
+    assert core.SCRUB_INTERVAL <= first["native_instructions"] < core.SCRUB_INTERVAL + 8
+    assert first["va"] == s.build.image.symbols["value"]
+    assert kinds.index("scrub") < kinds.index("exit")
+    # reported once by the patrols, once more at exit
+    assert [n["patrol"] for n in scrubs] == [True, False]
+
+
+def test_patrol_scrub_corrects_a_pending_correctable_error():
+    s = Session(LOOP.format(n=core.SCRUB_INTERVAL // 3 + 10_000), "on")
+    s.run(max_native=10)
+    s.inject("ce", "value", copy=1)
+    s.run(max_native=core.SCRUB_INTERVAL - 20)
+    assert not _notes(s, "ce")
+    r = _finish(s)
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 7, True)
+    ce = _notes(s, "ce")
+    assert len(ce) == 1 and not _notes(s, "mce") and not _notes(s, "recovered")
+    assert s.vms[0].counters.corrected_errors == 1
+
+
+@pytest.mark.parametrize("mode", ["on", "nmr3"])
+def test_exit_scrub_corrects_a_pending_correctable_error(mode):
+    s = Session(SUM, mode)
+    s.run(max_native=AFTER_FILL + 40)   # the sum has read the table
+    s.inject("ce", "table+8", copy=1)
+    r = _finish(s)
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
+    assert [n["kind"] for n in s.hv.log if n["kind"] in ("ce", "mce", "recovered")] == ["ce"]
+    assert s.vms[0].counters.corrected_errors == 1
+
+
+def _scrub_story(mode: str, how: str) -> tuple:
+    s = Session(LOOP.format(n=700), mode)
+    vm = s.vms[0]
+    s.run(max_native=10)
+    s.inject("silent", "value", copy=1)
+    s.inject("ce", "value+8", copy=1)
+    while vm.status == "running":
+        if how == "run":
+            s.run()
+        elif how == "chunks":
+            s.run(max_native=37)
+        else:
+            s.step("native" if how == "native" else "rewritten")
+    notes = [n for n in s.hv.log if n["kind"] != "console"]
+    return notes, vm.counters.to_json(), vm.exit_code
+
+
+@pytest.mark.parametrize("mode", ["on", "nmr3"])
+def test_patrol_scrub_at_the_same_instruction_in_run_and_step_mode(mode, monkeypatch):
+    monkeypatch.setattr(core, "SCRUB_INTERVAL", 300)
+    run_mode = _scrub_story(mode, "run")
+    patrols = [n for n in run_mode[0] if n.get("patrol") or n["kind"] in ("vote", "ce")]
+    assert patrols, run_mode[0]
+    for how in ("chunks", "native", "rewritten"):
+        assert _scrub_story(mode, how) == run_mode, how
+
+
+def test_back_over_a_patrol_scrub_and_run_again(monkeypatch):
+    monkeypatch.setattr(core, "SCRUB_INTERVAL", 300)
+    s = Session(LOOP.format(n=700), "on")
+    s.run(max_native=10)
+    s.inject("silent", "value", copy=1)
+    s.run(max_native=500)
+    first = [n for n in s.hv.log if n["kind"] == "scrub"]
+    assert [n["patrol"] for n in first] == [True]
+    s.back()
+    assert s.vms[0].patrol.next == 300 and not _notes(s, "scrub")
+    s.run(max_native=500)
+    assert _notes(s, "scrub") == first
