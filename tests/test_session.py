@@ -164,6 +164,36 @@ def test_mmu_update_is_validated(va, pte, reason):
     assert result["mirror_consistent"] is True
 
 
+@pytest.mark.parametrize("page, change, reason", [
+    ("buf", "btrq $63, %rax", "holds data: mapped executable"),   # NX cleared
+    ("main", "orq $2, %rax", "never mapped writable"),            # RW set on code
+])
+def test_mmu_update_keeps_code_and_data_apart(page, change, reason):
+    # the guest asks to remap one of its own pages in place, from its own PTE
+    src = f"""
+    main:
+        movq ${page}, %rdi
+        andq $-4096, %rdi
+        movq %rdi, req(%rip)
+        movl $4, %eax              # pte_read
+        int $0x82
+        {change}
+        movq %rax, req+8(%rip)
+        leaq req(%rip), %rdi
+        movl $1, %esi
+        movl $1, %eax              # mmu_update
+        int $0x82
+        ret
+        .data
+        .p2align 12
+    buf: .quad 0
+    req: .quad 0, 0
+    """
+    refused, result = _refusals(src)
+    assert len(refused) == 1 and reason in refused[0]["reason"]
+    assert result["exit_code"] == -1
+
+
 def test_guest_view_hides_mirror_ptes():
     src = """
     main:

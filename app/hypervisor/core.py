@@ -29,7 +29,7 @@ from app.hypervisor.recovery import Recovery
 from app.hypervisor.vm import VM, Patrol
 from app.machine.cpu import VCpu
 from app.machine.memory import HYPERVISOR, PAGE, MachineMemory
-from app.machine.paging import ADDR_MASK, PS, RW, canonical, frame_of
+from app.machine.paging import ADDR_MASK, NX, PS, RW, canonical, frame_of
 from app.rewriter import rewrite
 from app.rewriter.build import Build
 
@@ -186,6 +186,14 @@ class Hypervisor(Injection, Recovery):
         if owner.kind not in ("native", "pagetable") or owner.vm != vm.id:
             whose = f"VM {owner.vm}" if owner.vm else owner.kind
             return f"frame {frame:#x} is not this VM's (it belongs to {whose})"
+        # W^X on the guest's own frames: code the guest wrote itself would run without
+        # ever passing through the rewriter, so its stores would not be mirrored
+        code = frame in vm.code_frames
+        if code and pte & RW:
+            return f"frame {frame:#x} holds the program's code: it is never mapped writable"
+        if not code and not pte & NX:
+            return (f"frame {frame:#x} holds data: mapped executable, code written at run "
+                    "time would run unrewritten, its stores unmirrored")
         mapped = vm.rmap.get(frame)
         if mapped is not None and mapped[0] != va:
             return f"frame {frame:#x} is already mapped at {mapped[0]:#x} (no aliasing)"

@@ -23,9 +23,11 @@ def load(vm: VM, image: Image, mirror_devices: bool = False) -> None:
     mem = vm.mem
     owner = Owner("native", vm.id)
 
-    def frame_with(data: bytes) -> int:
+    def frame_with(data: bytes, code: bool = False) -> int:
         f = mem.allocate(owner, NATIVE_DIMM)
         mem.write(f * PAGE, data.ljust(PAGE, b"\0")[:PAGE])
+        if code:  # the only frames mmu_update will map executable
+            vm.code_frames.add(f)
         return f
 
     # the kernel, mapped by the builder (a PV guest starts with its kernel mapped)
@@ -34,7 +36,7 @@ def load(vm: VM, image: Image, mirror_devices: bool = False) -> None:
         if not sec.data:
             continue
         for va, chunk in _pages(sec.base, bytes(sec.data)):
-            vm.map_page(va, frame_with(chunk), _FLAGS[sec.perms])
+            vm.map_page(va, frame_with(chunk, sec.perms == "rx"), _FLAGS[sec.perms])
     vm.map_page(SAVE_AREA_VA, frame_with(b""), P | RW | NX, kind="save")
     # device memory is never mirrored: the mirror of the UART page is a sink frame,
     # unless the lesson on what must not be mirrored asks for the wrong thing
@@ -49,7 +51,8 @@ def load(vm: VM, image: Image, mirror_devices: bool = False) -> None:
         if not sec.data:
             continue
         for va, chunk in _pages(sec.base, bytes(sec.data)):
-            requests.append((va, make_pte(frame_with(chunk), _FLAGS[sec.perms])))
+            requests.append((va, make_pte(frame_with(chunk, sec.perms == "rx"),
+                                          _FLAGS[sec.perms])))
     for k in range(STACK_PAGES):
         va = STACK_TOP - (k + 1) * PAGE
         requests.append((va, make_pte(frame_with(b""), P | RW | US | NX)))

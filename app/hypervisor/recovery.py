@@ -159,6 +159,9 @@ class Recovery:
         self.faults.forget_frame(old)
         vm.rmap.pop(old, None)
         vm.rmap[new] = (page.va, k)
+        if old in vm.code_frames:
+            vm.code_frames.discard(old)
+            vm.code_frames.add(new)
         va = page.va + k * vm.offset
         if k == 0:
             page.frame = new

@@ -57,6 +57,7 @@ class VM:
     def __init__(self, vid: int, name: str, mem: MachineMemory, mode: str, offset: int,
                  groups: list[Group]) -> None:
         self.id = vid
+        self.code_frames: set[int] = set()  # frames of the image's code (W^X)
         self.name = name
         self.mem = mem
         self.mode = mode
