@@ -116,7 +116,8 @@ def test_a_ue_is_survived_by_the_mirrored_vm_and_kills_the_unmirrored(page):
     for _ in range(45):      # fill has written the table
         press(page, "ArrowRight")
     inject(page, "ue", "table+8", 1)
-    assert page.locator("#hostmap .f.bad").count() == 1
+    # the acknowledgement and the snapshot that redraws the host map are two messages
+    page.wait_for_function("document.querySelectorAll('#hostmap .f.bad').length === 1")
     for _ in range(80):      # step until the sum reads the poisoned word
         press(page, "ArrowRight")
         if page.locator("#log li.n-recovered").count():
@@ -177,7 +178,8 @@ def test_nmr3_outvotes_a_silent_flip(page):
     for _ in range(45):
         press(page, "ArrowRight")
     inject(page, "silent", "table+8", 1)
-    assert page.locator("#memory .divergence").count() == 1   # the copies now differ
+    # the copies now differ (once the snapshot after the acknowledgement has arrived)
+    page.wait_for_function("document.querySelectorAll('#memory .divergence').length === 1")
     page.keyboard.press("r")
     page.wait_for_selector("#log li.n-vote")
     assert "repaired" in page.locator("#log li.n-vote").first.inner_text()
