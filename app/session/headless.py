@@ -67,6 +67,14 @@ def describe(result: dict) -> str:
         if e["kind"] in ("inject", "ce", "mce", "recovered", "killed", "fault", "vote",
                          "scrub", "refused", "inject_skipped"):
             detail = e.get("report") or e.get("reason") or e.get("outcome") or e.get("error")
+            if e["kind"] in ("ce", "mce") and e.get("pa") is not None:
+                where = f"va {e['va']:#x}, " if e.get("va") is not None else ""
+                detail = (f"bit {e['bit']} corrected at {where}machine {e['pa']:#x}"
+                          if e["kind"] == "ce" else f"machine check at {where}machine "
+                          f"{e['pa']:#x}")
+            if e["kind"] == "recovered":
+                detail = (f"page {e['va']:#x} rebuilt on frame {e['new_frame']:#x} from "
+                          f"frame {e['source_frame']:#x}")
             lines.append(f"  {e['kind']}: {detail or ''}")
     if result["console"]:
         lines += ["console:", result["console"]]
