@@ -111,3 +111,34 @@ def test_a_budget_stops_run_mode_where_stepping_stops(budget):
         return vm.counters.to_json(), vm.cpu.state()
 
     assert state("run") == state("step")
+
+
+REP = """
+main:
+    leaq src(%rip), %rsi
+    leaq dst(%rip), %rdi
+    movl $4, %ecx
+    rep movsb
+    movl dst(%rip), %eax
+    ret
+    .data
+src: .ascii "abcd"
+dst: .long 0
+"""
+
+
+@pytest.mark.parametrize("mode", ["on", "nmr3"])
+def test_a_budget_reached_by_a_rep_element_stops_there(mode):
+    # the blocks after the last element hold mirror instructions only (no native
+    # ones): the free run must not slip through them past the budget
+    def state(budget: int, how: str):
+        s = Session(REP, mode)
+        vm = s.vms[0]
+        if how == "run":
+            s.run(max_native=budget)
+        while vm.status == "running" and vm.counters.native_instructions < budget:
+            s.step("rewritten")
+        return vm.counters.to_json(), vm.cpu.state()
+
+    for budget in range(1, 30):
+        assert state(budget, "run") == state(budget, "step"), budget

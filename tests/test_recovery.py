@@ -369,3 +369,38 @@ def test_overlapping_rep_movs_reads_what_it_wrote_without_a_vote(gap):
     r = run(src, "nmr3", inject=[("silent", "buf", 8)])
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", expected, True)
     assert [e["copy"] for e in r["events"] if e["kind"] == "vote"] == [0]
+
+
+@pytest.mark.parametrize("kind", ["ce", "ue"])
+def test_an_error_after_going_back_is_met_as_without_going_back(kind):
+    # the voter must look at the errors pending now, not at those of before the undo
+    src = "main:\n    movl $1, %eax\n    addl x(%rip), %eax\n    addl x(%rip), %eax\n" \
+          "    ret\n    .data\nx:  .quad 20\n"
+
+    def story(back: bool):
+        s = Session(src, "nmr3")
+        s.run(max_native=11)
+        if back:
+            s.step("native")
+            s.back()
+        s.inject(kind, "x", copy=1)
+        s.run()
+        notes = [n["kind"] for n in s.hv.log if n["kind"] in ("ce", "mce", "recovered",
+                                                               "vote", "killed")]
+        return s.result()["exit_code"], s.result()["mirror_consistent"], notes
+
+    plain = story(False)
+    assert plain[:2] == (41, True) and "vote" not in plain[2]
+    assert story(True) == plain
+
+
+def test_a_machine_check_fetching_code_is_recovered_from_the_mirror():
+    # the failed word is code the callee's entry sequence runs: fetching it is no loss
+    s = Session(source("sum_array"), "on")
+    s.run(max_native=5)
+    s.inject("ue", "main+8")
+    s.run()
+    r = s.result()
+    assert (r["status"], r["exit_code"]) == ("exited", 1240)
+    assert [n["kind"] for n in s.hv.log if n["kind"] in ("mce", "recovered")] == \
+        ["mce", "recovered"]

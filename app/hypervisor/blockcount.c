@@ -22,7 +22,7 @@ typedef struct {                /* a block as the CPU translated it, by first in
 
 typedef struct {                /* what the hot path touches comes first: one cache line */
     uint64_t nregions;          /* 0 outside run mode: nothing is counted */
-    int64_t left;               /* native instructions before the budget stop */
+    int64_t left;               /* native instructions still to run before the budget */
     block_t *blocks;            /* one per instruction index */
     block_t *last;              /* the last block counted (NULL: none; &odd: see odd_i0) */
     region_t regions[4];        /* the largest (the program's text) first */
@@ -66,7 +66,11 @@ void on_block(void *uc, uint64_t address, uint32_t size, counter_t *c) {
         }
         b->hits++;
         c->last = b;
-        if (__builtin_expect((c->left -= (int64_t)b->native) <= 0, 0)) {
+        /* stop in front of a block that would pass the budget, or of any block once
+         * it is reached (blocks of mirror instructions alone have no native ones) */
+        int64_t before = c->left;
+        c->left = before - (int64_t)b->native;
+        if (__builtin_expect(c->left < 0 || before == 0, 0)) {
             c->stopped_for_budget = 1;
             c->emu_stop(uc);
         }

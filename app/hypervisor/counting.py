@@ -105,9 +105,10 @@ class Counting:
             counters = self.vm.counters
             for f, name in enumerate(_FIELDS):
                 c.counts[f] = getattr(counters, name)
-            # the hook stops at the first block that would pass the budget (`left` would
-            # go below 1); Unicorn does not run a block whose own hook asked for a stop
-            self._left = (budget + 1 - counters.native_instructions
+            # the hook stops in front of the first block that would pass the budget, or
+            # of any block once it is reached; Unicorn does not run a block whose own
+            # hook asked for a stop
+            self._left = (budget - counters.native_instructions
                           if budget is not None else 1 << 62)
             c.left = self._left
             c.stopped_for_budget = 0
@@ -155,10 +156,12 @@ class Counting:
             return
         i0, i1 = self.span(address, address + size)
         self.last = (i0, i1)
+        before = self.vm.counters.native_instructions
         self.add(i0, i1)
         # a stop requested here keeps this block from running (settle takes it back):
-        # the caller single-steps the rest of the way to the budget
-        if self.budget is not None and self.vm.counters.native_instructions > self.budget:
+        # the caller goes on to the exact instruction
+        if self.budget is not None and (
+                self.vm.counters.native_instructions > self.budget or before >= self.budget):
             self.stopped_for_budget = True
             uc.emu_stop()
 

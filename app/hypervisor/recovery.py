@@ -31,7 +31,7 @@ class Recovery:
         entry) the copies differ by design, and the mirror instructions' own reads must
         not be out-voted by stale copies. For the same reason a native rep movs does not
         vote the words it has itself stored so far in this instance."""
-        mem, faults = self.mem, self.faults
+        mem = self.mem  # (self.faults is looked up each time: undo replaces it)
         rip_reg = vm.cpu.RIP
         voters = {a for a, role in vm.role_at.items() if role == "native"}
         # rep movs/stos: the register holding the instance's first rdi, and element size
@@ -53,7 +53,7 @@ class Recovery:
             for word in range(first, min(last, 0xFF8) + 8, 8):
                 if lo < page.va + word + 8 and page.va + word < hi:
                     continue
-                if faults.words or faults.dead:
+                if self.faults.words or self.faults.dead:
                     # the voter reads every copy: a pending error in one is met here
                     self._settle_word(vm, page, word)
                     if vm.status != "running":
@@ -136,7 +136,7 @@ class Recovery:
                    f"the {page.kind} page is never mirrored")
             return self.kill(victim, f"uncorrectable memory error at va {va:#x} (machine "
                                      f"frame {frame:#x}): {why}")
-        fault = W.fault_at(vm, k) if by_cpu and victim is vm else None
+        fault = W.fault_at(vm, k, page.va) if by_cpu and victim is vm else None
         if fault is not None and fault.lost:
             return self.kill(victim, fault.report(va))
         j = W.source_order(k, healthy)[0]

@@ -56,12 +56,21 @@ class Fault:
     role: str
     after_native: bool
     k: int
+    page_va: int
 
     @property
     def lost(self) -> bool:
         # on the native copy, a mirror instruction only ever reads what the native
-        # store (or the call) has just written there for it to copy
-        return self.k == 0 and self.role in ("mirror", "entry-mirror")
+        # store (or the call) has just written there for it to copy; fetching its own
+        # code from a failed text page is an ordinary machine check
+        if self.k != 0 or self.role not in ("mirror", "entry-mirror"):
+            return False
+        insn = _decode(self.vm, self.rip)
+        span = _operand(self.vm, insn) if insn is not None else None
+        if span is None:
+            return True
+        lo, size = span
+        return lo < self.page_va + PAGE and self.page_va < lo + size
 
     def report(self, va: int | None) -> str:
         where = f"va {va:#x}" if va is not None else "a native page"
@@ -72,8 +81,9 @@ class Fault:
                 "the native copy, and no copy can rebuild it")
 
 
-def fault_at(vm: VM, k: int) -> Fault | None:
-    """The group context of a machine check raised by the CPU's current instruction."""
+def fault_at(vm: VM, k: int, page_va: int) -> Fault | None:
+    """The group context of a machine check raised by the CPU's current instruction on
+    copy k of the page at `page_va`."""
     rip = vm.cpu.reg("rip")
     group = vm.group_of.get(rip)
     if group is None:
@@ -81,7 +91,7 @@ def fault_at(vm: VM, k: int) -> Fault | None:
     roles = [m.role for m in group.members]
     here = next(i for i, m in enumerate(group.members) if m.address == rip)
     native = roles.index("native") if "native" in roles else len(roles)
-    return Fault(vm, rip, group, roles[here], here > native, k)
+    return Fault(vm, rip, group, roles[here], here > native, k, page_va)
 
 
 def source_order(k: int, healthy: list[int]) -> list[int]:

@@ -42,7 +42,8 @@ def _meta(hv: Hypervisor, vm: VM) -> dict:
             "fault_line": vm.fault_line,
             "console": len(vm.console), "counters": copy.copy(vm.counters),
             "faults": Faults(dict(f.words), set(f.dead), set(f.failed_dimms)),
-            "holes": set(vm.cpu.holes), "patrol": vm.patrol}
+            "holes": set(vm.cpu.holes), "patrol": vm.patrol,
+            "code_frames": set(vm.code_frames)}
 
 
 def _mappings(vm: VM) -> tuple[dict, dict, set]:
@@ -171,6 +172,7 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
     del hv.log[undo.log:]
     vm.counters = m["counters"]
     vm.patrol = m["patrol"]
+    vm.code_frames = set(m["code_frames"])
     hv.faults = m["faults"]
     for f in set(vm.cpu.holes) - m["holes"]:
         vm.cpu.remap_frame(f)
