@@ -394,13 +394,42 @@ def test_an_error_after_going_back_is_met_as_without_going_back(kind):
     assert story(True) == plain
 
 
-def test_a_machine_check_fetching_code_is_recovered_from_the_mirror():
-    # the failed word is code the callee's entry sequence runs: fetching it is no loss
-    s = Session(source("sum_array"), "on")
+@pytest.mark.parametrize("name, code", [("sum_array", 1240), ("calls_and_stack", 628791)])
+def test_a_machine_check_fetching_code_is_recovered_from_the_mirror(name, code):
+    # the failed word is code the callee's entry sequence runs: fetching it is no loss,
+    # and no instruction runs with a corrupted byte (the fetch is checked whole)
+    s = Session(source(name), "on")
     s.run(max_native=5)
     s.inject("ue", "main+8")
     s.run()
     r = s.result()
-    assert (r["status"], r["exit_code"]) == ("exited", 1240)
+    assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", code, True)
     assert [n["kind"] for n in s.hv.log if n["kind"] in ("mce", "recovered")] == \
         ["mce", "recovered"]
+
+
+WIDE = """
+main:
+    movdqu buf(%rip), %xmm0
+    movq %xmm0, %rax
+    pextrq $1, %xmm0, %rdx
+    addq %rdx, %rax
+    ret
+    .data
+    .p2align 4
+buf: .quad 1, 2
+"""
+
+
+@pytest.mark.parametrize("mode, outcome", [("off", ("killed", None)), ("on", ("exited", 3)),
+                                           ("nmr3", ("exited", 3))])
+def test_a_wide_read_meets_an_error_in_its_second_half(mode, outcome):
+    s = Session(WIDE, mode)
+    vm = s.vms[0]
+    while vm.cpu.reg("rip") != vm.image.symbols["main"]:
+        s.step("rewritten")
+    s.inject("ue", "buf+8")
+    s.run()
+    r = s.result()
+    assert (r["status"], r["exit_code"]) == outcome
+    assert "mce" in [n["kind"] for n in s.hv.log]

@@ -86,7 +86,7 @@ class Recovery:
         frame = pa // PAGE
         if frame in self.faults.dead:
             return self.machine_check(vm, frame, pa, by_cpu=True)
-        hits = self.faults.hits(pa, size)
+        hits = self.faults.hits(pa, max(size, self._reach(vm, pa)))
         if not hits:
             if self.faults.pending(frame):
                 return "passthrough"
@@ -100,6 +100,25 @@ class Recovery:
         for word, _kind, bit in hits:
             self._correct(vm, word, bit)
         return "retry"
+
+    @staticmethod
+    def _reach(vm: VM, pa: int) -> int:
+        """How far from `pa`, in its frame, the current instruction may still read: the
+        CPU reports the first part of an access only, and the frame is mapped back for
+        the whole instruction if that part is clean. A fetch covers the instruction (up
+        to 15 bytes), a data access the rest of its memory operand (16 bytes for SSE)."""
+        where = vm.va_of(pa)
+        rip = vm.cpu.reg("rip")
+        insn = W.decode_at(vm, rip)
+        if where is None or insn is None:
+            return 0
+        va = where[0]
+        if rip <= va < rip + 15:
+            end = rip + insn.size
+        else:
+            span = W.operand_span(vm, insn)
+            end = span[0] + span[1] if span and span[0] <= va < span[0] + span[1] else va
+        return min(end - va, PAGE - pa % PAGE)
 
     def _correct(self, vm: VM, word: int, bit: int, remap: bool = True) -> None:
         frame = word // PAGE

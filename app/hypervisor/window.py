@@ -65,8 +65,8 @@ class Fault:
         # code from a failed text page is an ordinary machine check
         if self.k != 0 or self.role not in ("mirror", "entry-mirror"):
             return False
-        insn = _decode(self.vm, self.rip)
-        span = _operand(self.vm, insn) if insn is not None else None
+        insn = decode_at(self.vm, self.rip)
+        span = operand_span(self.vm, insn) if insn is not None else None
         if span is None:
             return True
         lo, size = span
@@ -129,7 +129,7 @@ def _complete(vm: VM, rip: int, k: int, j: int) -> None:
     """Do for copy k what the mirror instruction at rip would do, from copy j, and
     step over it."""
     cpu = vm.cpu
-    insn = _decode(vm, rip)
+    insn = decode_at(vm, rip)
     if insn is None:
         return
     name = insn.insn_name()
@@ -152,7 +152,7 @@ def _complete(vm: VM, rip: int, k: int, j: int) -> None:
             cpu.set_reg("rcx", 0)
         _count(vm, rip, n)
     else:
-        span = _operand(vm, insn)
+        span = operand_span(vm, insn)
         if span is not None:
             _copy_range(vm, span[0], span[0] + span[1], k, j)
         _count(vm, rip, 1)
@@ -201,7 +201,7 @@ def _count(vm: VM, rip: int, times: int) -> None:
         counting.add(i, i + 1, times)
 
 
-def _decode(vm: VM, rip: int):
+def decode_at(vm: VM, rip: int):
     encodings = getattr(vm, "_encodings", None)
     if encodings is None:
         encodings = vm._encodings = {p.address: p.encoding for p in vm.image.insns}
@@ -209,7 +209,7 @@ def _decode(vm: VM, rip: int):
     return next(_CS.disasm(bytes(code), rip), None) if code is not None else None
 
 
-def _operand(vm: VM, insn) -> tuple[int, int] | None:
+def operand_span(vm: VM, insn) -> tuple[int, int] | None:
     """The guest address and size of the instruction's memory operand."""
     for op in insn.operands:
         if op.type != C.X86_OP_MEM or op.mem.segment:
