@@ -53,6 +53,11 @@ def test_the_hypercall_and_ordinary_system_instructions_are_allowed():
 def test_fpu_saves_that_change_the_fpu_cannot_be_mirrored(line, words):
     e = _refusal(f"    fldpi\n    {line}", "on")
     assert e.line == 4 and "cannot mirror" in str(e) and words in str(e)
+    s = Session(f"main:\n    fldpi\n    {line}\n    xorl %eax, %eax\n    ret\n"
+                "    .bss\nbuf: .zero 128\n", "off")   # unmirrored, it simply runs
+    s.run()
+    assert s.result()["status"] == "exited"
+    assert all(len(g.members) == 1 for g in s.build.rewritten.groups)   # nothing added
 
 
 @pytest.mark.parametrize("waiting, plain", [("fsave", "fnsave"), ("fstcw", "fnstcw"),

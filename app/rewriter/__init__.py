@@ -59,6 +59,10 @@ class Group:
                               for m in self.members]}
 
 
+class MirrorRefused(AsmError):
+    """A program that assembles and may run, but not mirrored."""
+
+
 @dataclass
 class Rewritten:
     mode: str
@@ -178,8 +182,8 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
                     rule_indirect_call(ctx, _return_label(i))
                 mirror(ctx)
             except RefuseError as e:
-                raise AsmError(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
-                               p.insn.origin) from None
+                raise MirrorRefused(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
+                                    p.insn.origin) from None
         for extra in (*ctx.pre, *ctx.post):
             extra.meta["group"] = i
         plan[id(p.insn)] = (ctx.pre, native, ctx.post)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.errors import AsmError
 from app.hypervisor import VM, Hypervisor, runner
+from app.rewriter import MirrorRefused
 from app.rewriter.build import Build, build
 from app.session.recorder import Recorder, apply_undo
 from app.session.targets import resolve_target
@@ -51,7 +52,13 @@ class Session:
         # a deliberately wrong hypervisor that mirrors device memory too (a lesson)
         self.mirror_devices = mirror_devices
         try:
-            self.build: Build = build(source, mirror if mirror != "off" else "on", offset)
+            try:  # unmirrored too, the listing shows what mirroring would add
+                self.build: Build = build(source, mirror if mirror != "off" else "on",
+                                          offset)
+            except MirrorRefused:
+                if mirror != "off":
+                    raise
+                self.build = build(source, "off", offset)  # it runs, just not mirrored
         except AsmError as e:
             raise SessionError(e.message, e.line if e.origin == "program" else None) from None
         self.seq = 0
