@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from app.examples import source
+from app.session import Session
 from app.session.headless import run_program
 
 HERE = Path(__file__).parent
@@ -51,3 +53,17 @@ def host_result(c_file: Path, opt: str, out_dir: Path) -> int:
 def run(source: str, mirror: str = "on", **kw) -> dict:
     return run_program(source, mirror, kw.pop("offset", 0x8000000),
                        kw.pop("max_steps", 5_000_000), kw.pop("inject", []))
+
+
+# a session's story, for the tests of errors and recovery
+SUM_ARRAY = source("sum_array")   # fills `table`, sums it, returns 1240
+AFTER_FILL = 111                  # native instructions until the table is filled
+
+
+def notes_of(s: Session, kind: str) -> list[dict]:
+    return [n for n in s.hv.log if n["kind"] == kind]
+
+
+def finish(s: Session) -> dict:
+    s.run()
+    return s.result()

@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.examples import source
 from app.hypervisor import core
 from app.session import Session
-
-SUM = source("sum_array")   # fills `table`, sums it, returns 1240
-AFTER_FILL = 111
-
-
-def _notes(s: Session, kind: str) -> list[dict]:
-    return [n for n in s.hv.log if n["kind"] == kind]
-
-
-def _finish(s: Session) -> dict:
-    s.run()
-    return s.result()
-
+from tests.conftest import AFTER_FILL, SUM_ARRAY, finish, notes_of
 
 LOOP = """
     .text
@@ -43,10 +30,10 @@ def test_patrol_scrub_reports_a_silent_error_before_exit():
     s = Session(LOOP.format(n=core.SCRUB_INTERVAL // 3 + 10_000), "on")
     s.run(max_native=10)
     s.inject("silent", "value")
-    r = _finish(s)
+    r = finish(s)
     assert r["status"] == "exited" and r["exit_code"] == 6
     kinds = [n["kind"] for n in s.hv.log]
-    scrubs = _notes(s, "scrub")
+    scrubs = notes_of(s, "scrub")
     first = scrubs[0]
     assert first["patrol"] is True
     assert core.SCRUB_INTERVAL <= first["native_instructions"] < core.SCRUB_INTERVAL + 8
@@ -61,20 +48,20 @@ def test_patrol_scrub_corrects_a_pending_correctable_error():
     s.run(max_native=10)
     s.inject("ce", "value", copy=1)
     s.run(max_native=core.SCRUB_INTERVAL - 20)
-    assert not _notes(s, "ce")
-    r = _finish(s)
+    assert not notes_of(s, "ce")
+    r = finish(s)
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 7, True)
-    ce = _notes(s, "ce")
-    assert len(ce) == 1 and not _notes(s, "mce") and not _notes(s, "recovered")
+    ce = notes_of(s, "ce")
+    assert len(ce) == 1 and not notes_of(s, "mce") and not notes_of(s, "recovered")
     assert s.vms[0].counters.corrected_errors == 1
 
 
 @pytest.mark.parametrize("mode", ["on", "nmr3"])
 def test_exit_scrub_corrects_a_pending_correctable_error(mode):
-    s = Session(SUM, mode)
+    s = Session(SUM_ARRAY, mode)
     s.run(max_native=AFTER_FILL + 40)   # the sum has read the table
     s.inject("ce", "table+8", copy=1)
-    r = _finish(s)
+    r = finish(s)
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
     assert [n["kind"] for n in s.hv.log if n["kind"] in ("ce", "mce", "recovered")] == ["ce"]
     assert s.vms[0].counters.corrected_errors == 1
@@ -116,6 +103,6 @@ def test_back_over_a_patrol_scrub_and_run_again(monkeypatch):
     first = [n for n in s.hv.log if n["kind"] == "scrub"]
     assert [n["patrol"] for n in first] == [True]
     s.back()
-    assert s.vms[0].patrol.next == 300 and not _notes(s, "scrub")
+    assert s.vms[0].patrol.next == 300 and not notes_of(s, "scrub")
     s.run(max_native=500)
-    assert _notes(s, "scrub") == first
+    assert notes_of(s, "scrub") == first

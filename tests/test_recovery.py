@@ -6,21 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.examples import source
 from app.session import Session
-from tests.conftest import run
-
-SUM = source("sum_array")   # fills `table`, sums it, returns 1240
-AFTER_FILL = 111
-
-
-def _notes(s: Session, kind: str) -> list[dict]:
-    return [n for n in s.hv.log if n["kind"] == kind]
-
-
-def _finish(s: Session) -> dict:
-    s.run()
-    return s.result()
+from tests.conftest import AFTER_FILL, SUM_ARRAY, finish, notes_of, run
 
 
 def _step_to(s: Session, address: int) -> None:
@@ -42,39 +29,39 @@ def _group(s: Session, text: str):
 @pytest.mark.parametrize("kind", ["ue", "ce"])
 @pytest.mark.parametrize("mode,copy", [("nmr3", 1), ("nmr3", 2), ("on", 1)])
 def test_error_in_a_mirror_copy_of_a_voted_word(kind, mode, copy):
-    s = Session(SUM, mode)
+    s = Session(SUM_ARRAY, mode)
     s.run(max_native=AFTER_FILL)
     s.inject(kind, "table+8", copy=copy)
-    r = _finish(s)
+    r = finish(s)
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
     vm = s.vms[0]
     if kind == "ue":
-        rec = _notes(s, "recovered")
+        rec = notes_of(s, "recovered")
         assert [n["copy"] for n in rec] == [copy]
         assert vm.counters.corrected_errors == 0
     else:
-        assert not _notes(s, "mce") and not _notes(s, "recovered")
-        assert len(_notes(s, "ce")) == 1 and vm.counters.corrected_errors == 1
+        assert not notes_of(s, "mce") and not notes_of(s, "recovered")
+        assert len(notes_of(s, "ce")) == 1 and vm.counters.corrected_errors == 1
 
 
 @pytest.mark.parametrize("kind", ["ue", "ce"])
 def test_error_at_a_mirror_address_from_the_command_line(kind):
-    r = run(SUM, "nmr3", inject=[(kind, "0x8a00008", AFTER_FILL)])
+    r = run(SUM_ARRAY, "nmr3", inject=[(kind, "0x8a00008", AFTER_FILL)])
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
 
 
 def test_silent_error_in_a_mirror_copy_then_a_machine_check():
     # a vote that repairs a mirror copy must leave no trace that turns the next real
     # fault into a double fault
-    s = Session(SUM, "nmr3")
+    s = Session(SUM_ARRAY, "nmr3")
     s.run(max_native=AFTER_FILL)
     s.inject("silent", "table+8", copy=2)
     s.run(max_native=30)                 # the sum reads table[2]: voted, copy 2 repaired
-    assert _notes(s, "vote")
+    assert notes_of(s, "vote")
     s.inject("ue", "total", copy=2)      # met by the mirror store of the sum
-    r = _finish(s)
+    r = finish(s)
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
-    assert [n["copy"] for n in _notes(s, "recovered")] == [2]
+    assert [n["copy"] for n in notes_of(s, "recovered")] == [2]
 
 
 # -- an error inside an instruction group
@@ -110,7 +97,7 @@ def _inject_in_window(src, mode, offset, position, k, target):
     s = Session(src, mode, offset)
     _step_to(s, position)
     s.inject("ue", target, copy=k)
-    return s, _finish(s)
+    return s, finish(s)
 
 
 @pytest.mark.parametrize("op", RMW_OPS)
@@ -124,8 +111,8 @@ def test_read_modify_write_with_an_error_inside_its_group(op, mode):
         s, r = _inject_in_window(src, mode, 0x8000000, position, k, "counter")
         assert (r["status"], r["exit_code"], r["mirror_consistent"]) == (
             "exited", expected, True), (position, k)
-        assert _notes(s, "recovered")
-        assert not _notes(s, "vote"), (position, k)   # no copy was left behind
+        assert notes_of(s, "recovered")
+        assert not notes_of(s, "vote"), (position, k)   # no copy was left behind
 
 
 @pytest.mark.parametrize("mode", ["on", "nmr3"])
@@ -141,7 +128,7 @@ def test_read_modify_write_through_scratch_registers(mode):
         s, r = _inject_in_window(src, mode, offset, position, k, "counter")
         assert (r["status"], r["exit_code"], r["mirror_consistent"]) == (
             "exited", expected, True), (position, k, texts)
-        assert not _notes(s, "vote"), (position, k, texts)
+        assert not notes_of(s, "vote"), (position, k, texts)
 
 
 @pytest.mark.parametrize("word", ["counter", "counter+4"])
@@ -179,7 +166,7 @@ def test_error_in_the_native_copy_before_a_copy_mirror_reads_it(mode):
     native = next(i for i, m in enumerate(g.members) if m.role == "native")
     _step_to(s, g.members[native + 1].address)
     s.inject("ue", "counter")
-    r = _finish(s)
+    r = finish(s)
     assert r["status"] == "killed"
     assert "only in the native copy" in r["error"]["message"]
     assert r["error"]["line"] == 7
@@ -261,11 +248,11 @@ def test_error_in_the_native_copy_during_a_rep_store(mode, case, elements, targe
     for _ in range(elements):
         s.step("rewritten")
     s.inject("ue", target)
-    r = _finish(s)
+    r = finish(s)
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == (
         "exited", expected, True)
-    assert [n["copy"] for n in _notes(s, "recovered")] == [0]
-    assert not _notes(s, "vote")
+    assert [n["copy"] for n in notes_of(s, "recovered")] == [0]
+    assert not notes_of(s, "vote")
 
 
 @pytest.mark.parametrize("kind,target", [("stos", "buf+160"), ("movs", "buf+120")])
@@ -282,10 +269,10 @@ def test_error_in_a_mirror_copy_during_its_rep_store(kind, target, mode, copy):
     for _ in range(10):
         s.step("rewritten")
     s.inject("ue", target, copy=copy)
-    r = _finish(s)
+    r = finish(s)
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", expected, True)
-    assert [n["copy"] for n in _notes(s, "recovered")] == [copy]
-    assert not _notes(s, "vote")
+    assert [n["copy"] for n in notes_of(s, "recovered")] == [copy]
+    assert not notes_of(s, "vote")
 
 
 def test_error_in_the_native_stack_before_the_return_address_is_mirrored():
@@ -303,7 +290,7 @@ main:
     _step_to(s, g.start)                 # the call has run, the entry mirror has not
     assert g.members[0].role == "entry-mirror"
     s.inject("ue", hex(s.vms[0].cpu.reg("rsp")))
-    r = _finish(s)
+    r = finish(s)
     assert r["status"] == "killed"
     assert "only in the native copy" in r["error"]["message"]
 

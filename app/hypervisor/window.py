@@ -202,11 +202,8 @@ def _count(vm: VM, rip: int, times: int) -> None:
 
 
 def decode_at(vm: VM, rip: int):
-    encodings = getattr(vm, "_encodings", None)
-    if encodings is None:
-        encodings = vm._encodings = {p.address: p.encoding for p in vm.image.insns}
-    code = encodings.get(rip)
-    return next(_CS.disasm(bytes(code), rip), None) if code is not None else None
+    placed = vm.image.by_address.get(rip)
+    return next(_CS.disasm(bytes(placed.encoding), rip), None) if placed else None
 
 
 def operand_span(vm: VM, insn) -> tuple[int, int] | None:
