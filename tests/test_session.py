@@ -9,6 +9,7 @@ import pytest
 
 from app.examples import source
 from app.session import Session, SessionError, validate_event
+from tests.conftest import AFTER_FILL, SUM_ARRAY
 
 PROGRAM = source("sum_array")
 
@@ -63,7 +64,7 @@ def test_back_restores_everything_exactly(mode):
             s.run(max_native=30)
         else:
             s.step("rewritten" if i % 3 else "native")
-        if len(s.history) == len(states):   # a VM that stopped records nothing
+        if s.history.position == len(states):   # a VM that stopped records nothing
             states.append(_machine_state(s))
     assert len(states) > 40
     for expected in reversed(states[:-1]):
@@ -269,15 +270,16 @@ def test_forward_replays_what_back_undid():
     after = _machine_state(s)
     for _ in range(3):
         s.back()
-    assert len(s.undone) == 3
+    assert len(s.history.undone) == 3
     for _ in range(3):
         s.forward()
     assert _machine_state(s) == after
     with pytest.raises(SessionError):
         s.forward()
     s.back()
-    s.step()            # a new command forgets what was undone
-    assert not s.undone
+    events = s.inject("ce", "random")   # something new starts a branch
+    assert events[-1]["kind"] == "branch" and events[-1]["dropped"] == 1
+    assert not s.history.undone
 
 
 def test_a_run_in_turns_is_one_history_entry_and_ends_like_a_free_run():
@@ -286,7 +288,7 @@ def test_a_run_in_turns_is_one_history_entry_and_ends_like_a_free_run():
     turns = Session(PROGRAM, "on", compare=True)
     seen = []
     events = turns.run(chunk=7, progress=lambda evs: seen.append(len(evs)))
-    assert len(seen) > 5 and len(turns.history) == 1
+    assert len(seen) > 5 and turns.history.position == 1
     assert [e["stopped"] for e in events[-2:]] == ["exited", "exited"]
     assert all(e["stopped"] == "running" for e in events[:-2])
     assert _machine_state(turns) == _machine_state(whole)
@@ -324,7 +326,7 @@ def test_a_recipe_rebuilds_the_session_exactly():
     r = json.loads(json.dumps(recipe(s)))   # it survives JSON (SQLite keeps it as text)
     copy = from_recipe(r)
     assert _machine_state(copy) == _machine_state(s)
-    assert len(copy.history) == len(s.history) and len(copy.undone) == 1
+    assert copy.history.position == s.history.position and len(copy.history.undone) == 1
     copy.forward()
     s.forward()
     assert _machine_state(copy) == _machine_state(s)
@@ -347,15 +349,42 @@ def test_a_watchpoint_on_a_page_mapped_later_still_stops_a_run():
 
 def test_history_is_capped_and_a_recipe_still_replays_from_boot(monkeypatch):
     from app.session import from_recipe, recipe
-    from app.session import session as module
+    from app.session import history as module
     monkeypatch.setattr(module, "MAX_HISTORY", 5)
     s = Session(PROGRAM, "on")
     for _ in range(12):
         s.step()
-    assert len(s.history) == 5 and len(s.forgotten) == 7
+    assert s.history.position == 5 and len(s.history.forgotten) == 7
     copy = from_recipe(recipe(s))
     assert _machine_state(copy) == _machine_state(s)
     for _ in range(5):
         s.back()
     with pytest.raises(SessionError):
         s.back()
+
+
+def test_stepping_after_back_replays_the_recorded_future_with_its_injections():
+    s = Session(SUM_ARRAY, "on", compare=True)
+    s.run(max_native=AFTER_FILL)
+    for _ in range(3):
+        s.step()
+    s.inject("ue", "table+8", 2)          # kills the unmirrored twin at its next read
+    for _ in range(10):
+        s.step()
+    after = _machine_state(s)
+    for _ in range(13):
+        s.back()                          # back past the injection
+    events = []
+    for _ in range(12):
+        events += s.step()                # → replays, the injection included
+    assert any(e["kind"] == "inject" for e in events)
+    assert not any(e["kind"] == "branch" for e in events)
+    assert _machine_state(s) == after
+    s.back()
+    s.back()
+    events = s.step("rewritten")          # something new: a branch, said so
+    assert events[-1] == {"seq": events[-1]["seq"], "kind": "branch", "dropped": 2,
+                          "command": "step:rewritten"}
+    view = s.history_view(marks=True)
+    assert view["position"] == view["length"]
+    assert [m["kinds"] for m in view["marks"]][:1] == [["inject"]]

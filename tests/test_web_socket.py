@@ -34,7 +34,7 @@ def test_hello_gives_a_snapshot_of_the_default_example(app):
     snap = c.last
     assert snap["source"] == PROGRAM
     assert [v["mode"] for v in snap["vms"]] == ["on", "off"]
-    assert snap["history"] == {"position": 0, "length": 0}
+    assert snap["history"]["position"] == snap["history"]["length"] == 0
     assert {"total", "table", "runs", "main"} <= set(snap["symbols"])
 
 
@@ -44,7 +44,8 @@ def test_step_pushes_one_event_per_vm_with_the_history(app):
     c.ok("step")
     c.wait(lambda: len(c.events) == 2)
     assert [e["vm"] for e in c.events] == [1, 2]
-    assert c.events[0]["history"] == {"position": 1, "length": 1}
+    assert c.events[0]["history"] == {"position": 1, "length": 1, "native": 1,
+                                      "start_native": 0, "end_native": 1}
     c.ok("step", {"granularity": "rewritten"})
     c.wait(lambda: len(c.events) == 4)
 
@@ -77,7 +78,8 @@ def test_back_restores_the_state_exactly(app):
     assert {e["kind"] for e in c.events} == {"back"}
     for key in ("vms", "machine", "memory", "log"):
         assert after[key] == before[key], key
-    assert after["history"] == {"position": 0, "length": 15}
+    h = after["history"]
+    assert (h["position"], h["length"], h["native"], h["end_native"]) == (0, 15, 0, 15)
     c.ok("seek", {"position": 15})
     c.wait(lambda: c.last["history"]["position"] == 15)
     assert c.last["vms"][0]["counters"]["native_instructions"] == 15 + \

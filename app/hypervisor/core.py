@@ -8,6 +8,7 @@ with a `kind`); the session turns notes into step events.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from unicorn import UC_HOOK_MEM_READ
 
@@ -22,24 +23,34 @@ from app.abi import (
     kernel_symbols,
 )
 from app.hypervisor import faults as F
+from app.hypervisor.console import MAX_CONSOLE
 from app.hypervisor.counting import Counting
 from app.hypervisor.injection import Injection
 from app.hypervisor.loader import load
 from app.hypervisor.recovery import Recovery
-from app.hypervisor.vm import VM, Patrol
+from app.hypervisor.vm import VM, Patrol, VmState
 from app.machine.cpu import VCpu
-from app.machine.memory import HYPERVISOR, PAGE, MachineMemory
+from app.machine.memory import HYPERVISOR, PAGE, MachineMemory, MemoryState
 from app.machine.paging import ADDR_MASK, NX, PS, RW, canonical, frame_of
 from app.rewriter import rewrite
 from app.rewriter.build import Build
 
 HYPERVISOR_FRAMES = 16
-MAX_CONSOLE = 64 * 1024
 # The patrol scrub of a mirrored VM runs every SCRUB_INTERVAL native instructions (at
 # the first group boundary from there: inside a group the copies differ by design), in
 # run and step mode alike, and once more at exit. It corrects pending correctable
 # errors, meets uncorrectable ones, and compares every page with its copies.
 SCRUB_INTERVAL = 1_000_000
+
+
+@dataclass(frozen=True)
+class HypervisorState:
+    """The whole machine at one moment: memory, pending errors, the log, every VM."""
+
+    memory: MemoryState
+    faults: F.Faults
+    log: tuple[dict, ...]
+    vms: tuple[VmState, ...]
 
 
 class Hypervisor(Injection, Recovery):
@@ -53,6 +64,21 @@ class Hypervisor(Injection, Recovery):
 
     def note(self, kind: str, vm: VM | None, **data) -> None:
         self.log.append({"kind": kind, "vm": vm.id if vm else None, **data})
+
+    # -- the whole state (fork, checkpoints): loaded into a hypervisor that created the
+    # same VMs from the same build
+    def save(self) -> HypervisorState:
+        return HypervisorState(self.mem.save(), self.faults.copy(), tuple(self.log),
+                               tuple(vm.save() for vm in self.vms))
+
+    def load(self, state: HypervisorState) -> None:
+        if len(state.vms) != len(self.vms):
+            raise ValueError("the saved state has a different number of VMs")
+        self.mem.restore(state.memory)
+        self.faults = state.faults.copy()
+        self.log[:] = state.log
+        for vm, saved in zip(self.vms, state.vms, strict=True):
+            vm.load(saved)
 
     # -- VMs
     def create_vm(self, build: Build, mode: str, name: str = "",
@@ -90,7 +116,7 @@ class Hypervisor(Injection, Recovery):
         def on_write(uc, offset, size, value, data) -> None:
             if offset == 0 and len(vm.console) < MAX_CONSOLE:
                 ch = value & 0xFF
-                vm.console.append(ch)
+                vm.console.write(bytes((ch,)))
                 self.note("console", vm, text=chr(ch), via="uart")
         return on_write
 
@@ -118,8 +144,7 @@ class Hypervisor(Injection, Recovery):
             result = self._mmu_update(vm, args[0], args[1])
         elif nr == HC_CONSOLE:
             data = self.read_guest(vm, args[0], min(args[1], 4096)) or b""
-            if len(vm.console) < MAX_CONSOLE:
-                vm.console += data
+            vm.console.write(data)
             self.note("console", vm, text=data.decode("latin-1"), via="hypercall")
             result = len(data)
         elif nr == HC_EXIT:

@@ -78,6 +78,9 @@ class Faults:
     dead: set[int] = field(default_factory=set)                      # frames lost whole
     failed_dimms: set[int] = field(default_factory=set)
 
+    def copy(self) -> Faults:
+        return Faults(dict(self.words), set(self.dead), set(self.failed_dimms))
+
     def frames(self) -> set[int]:
         return {pa // PAGE for pa in self.words} | self.dead
 

@@ -7,10 +7,12 @@ frame from the mirror pool on another DIMM. Only the hypervisor's view shows the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 
 from app.abi import MIRROR_COPIES
-from app.machine.cpu import VCpu
+from app.hypervisor.console import Console, ConsoleState
+from app.machine.cpu import CpuState, VCpu
 from app.machine.memory import PAGE, MachineMemory, Owner
 from app.machine.paging import LEVELS, RW, US, P, frame_of, indices, make_pte
 from app.rewriter import Group
@@ -53,6 +55,29 @@ class Counters:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class VmState:
+    """Everything a VM holds beyond machine memory, at one moment. Its containers are
+    private copies: a state can be loaded any number of times."""
+
+    pages: dict[int, Page]
+    rmap: dict[int, tuple[int, int]]
+    tables: frozenset[int]
+    code_frames: frozenset[int]
+    status: str
+    exit_code: int | None
+    report: str | None
+    fault_line: int | None
+    console: ConsoleState
+    counters: Counters
+    patrol: Patrol
+    cpu: CpuState
+
+
+def _copy_pages(pages: dict[int, Page]) -> dict[int, Page]:
+    return {va: replace(p, mirrors=list(p.mirrors)) for va, p in pages.items()}
+
+
 class VM:
     def __init__(self, vid: int, name: str, mem: MachineMemory, mode: str, offset: int,
                  groups: list[Group]) -> None:
@@ -82,13 +107,39 @@ class VM:
         self.tables.add(self.pml4)
         self.status = "running"  # running | exited | killed | fault
         self.exit_code: int | None = None
-        self.console = bytearray()
+        self.console = Console()
         self.counters = Counters()
         self.report: str | None = None
         self.fault_line: int | None = None  # program line of the instruction that faulted
         self.cpu: VCpu | None = None
         self.failed_dimms = set  # replaced by the hypervisor: DIMMs not to allocate on
         self.sink = mem.allocate(Owner("sink", vid), self.mirror_dimm(1)) if self.copies else 0
+        # the last saved copies of the page bookkeeping, shared by the states saved
+        # while it does not change (most steps): a state then costs a few hundred bytes
+        self._saved_mappings: tuple | None = None
+
+    # -- its state, saved and loaded whole (undo, fork, checkpoints)
+    def save(self) -> VmState:
+        sig = (tuple((va, p.frame, p.flags, tuple(p.mirrors), p.kind)
+                     for va, p in self.pages.items()), frozenset(self.tables))
+        if self._saved_mappings is None or self._saved_mappings[0] != sig:
+            self._saved_mappings = (sig, _copy_pages(self.pages), dict(self.rmap))
+        _, pages, rmap = self._saved_mappings
+        return VmState(pages, rmap, sig[1], frozenset(self.code_frames), self.status,
+                       self.exit_code, self.report, self.fault_line, self.console.save(),
+                       copy.copy(self.counters), self.patrol, self.cpu.save())
+
+    def load(self, state: VmState) -> None:
+        self.pages = _copy_pages(state.pages)
+        self.rmap = dict(state.rmap)
+        self.tables = set(state.tables)
+        self.code_frames = set(state.code_frames)
+        self.status, self.exit_code = state.status, state.exit_code
+        self.report, self.fault_line = state.report, state.fault_line
+        self.console.load(state.console)
+        self.counters = copy.copy(state.counters)
+        self.patrol = state.patrol
+        self.cpu.load(state.cpu)
 
     @property
     def cr3(self) -> int:

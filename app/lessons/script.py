@@ -31,7 +31,7 @@ def perform(s: Session, action: Action, progress=None) -> list[dict]:
             return events
         if action.verb == "back":
             events = []
-            for _ in range(min(a["count"], len(s.history))):
+            for _ in range(min(a["count"], s.history.position)):
                 events += s.back()
             return events
         if action.verb == "run":
@@ -106,7 +106,7 @@ def _verify(s: Session, check: Check) -> tuple[bool, str]:
         line = here.line if here is not None and here.origin == "program" else None
         return line == int(g[0]), f"{vm.name} is at line {line}"
     if k == "console":
-        text = vm.console.decode("latin-1")
+        text = vm.console.text()
         return g[0] in text, f"the console shows {text[-60:]!r}"
     if k == "log":
         kinds = [n["kind"] for n in s.hv.log if n.get("vm") in (vm.id, None)]

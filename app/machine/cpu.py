@@ -57,6 +57,15 @@ class Stop:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class CpuState:
+    """What a vCPU holds beyond machine memory: its registers and the frames taken
+    out of its map."""
+
+    regs: tuple[tuple[str, int], ...]
+    holes: frozenset[int]
+
+
 class VCpu:
     RIP = X.UC_X86_REG_RIP
 
@@ -137,6 +146,20 @@ class VCpu:
             self.uc.reg_write(_UC_REG[name], v)
         if "rip" in values:
             self.uc.reg_write(_UC_REG["rip"], values["rip"])
+
+    def save(self) -> CpuState:
+        return CpuState(tuple(self.state().items()), frozenset(self.holes))
+
+    def load(self, saved: CpuState) -> None:
+        for f in self.holes - saved.holes:
+            self.remap_frame(f)
+        for f in saved.holes - self.holes:
+            self.unmap_frame(f)
+        self.restore(dict(saved.regs))
+        self.flush_tlb()
+        # translations of code are dropped too: the next run starts from a clean cache
+        self.uc.ctl_flush_tb()
+        self.traced = True
 
     # -- running
     def _on_intr(self, uc: Uc, vector: int, _data) -> None:

@@ -31,6 +31,14 @@ HYPERVISOR = Owner("hypervisor")
 
 
 @dataclass(frozen=True)
+class MemoryState:
+    """Every byte of machine memory and every frame's owner, at one moment."""
+
+    data: bytes
+    owners: tuple[Owner, ...]
+
+
+@dataclass(frozen=True)
 class Dimm:
     index: int
     first_frame: int
@@ -56,6 +64,15 @@ class MachineMemory:
         # not the CPU's) and every change of owner is journaled for exact undo
         self.journal: list[tuple[int, bytes]] | None = None
         self.owner_journal: list[tuple[int, Owner, Owner]] | None = None
+
+    def save(self) -> MemoryState:
+        return MemoryState(bytes(self.view), tuple(self.owners))
+
+    def restore(self, state: MemoryState) -> None:
+        if len(state.data) != self.size:
+            raise ValueError("the saved memory is not this machine's size")
+        self.view[:] = state.data
+        self.owners[:] = state.owners
 
     def dimm_of(self, frame: int) -> Dimm:
         return self.dimms[frame // self.dimms[0].frames]

@@ -6,14 +6,14 @@ what exact undo needs beyond it (hypervisor bookkeeping, journaled memory writes
 
 from __future__ import annotations
 
-import copy
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from unicorn import UC_HOOK_MEM_WRITE
 
 from app.hypervisor import VM, Hypervisor
 from app.hypervisor.faults import Faults
+from app.hypervisor.vm import VmState
 from app.machine.memory import PAGE
 from app.machine.paging import LEVELS, P, frame_of
 
@@ -25,39 +25,13 @@ def hexv(v: int) -> str:
 @dataclass
 class Undo:
     vm: int
-    regs: dict[str, int]
+    before: VmState       # the VM as it was (registers, pages, status, counters...)
+    faults: Faults        # the machine's pending errors as they were
     cpu_writes: list[tuple[int, bytes]] = field(default_factory=list)
     journal: list[tuple[int, bytes]] = field(default_factory=list)
     owners: list = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
     tables: list[tuple[int, bytes]] = field(default_factory=list)  # the MMU's A/D bits too
     log: int = 0  # the hypervisor's log length before the step
-
-
-def _meta(hv: Hypervisor, vm: VM) -> dict:
-    f = hv.faults
-    pages, rmap, tables = _mappings(vm)
-    return {"pages": pages, "rmap": rmap, "tables": tables,
-            "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
-            "fault_line": vm.fault_line,
-            "console": len(vm.console), "counters": copy.copy(vm.counters),
-            "faults": Faults(dict(f.words), set(f.dead), set(f.failed_dimms)),
-            "holes": set(vm.cpu.holes), "patrol": vm.patrol,
-            "code_frames": set(vm.code_frames)}
-
-
-def _mappings(vm: VM) -> tuple[dict, dict, set]:
-    """Copies of the VM's page bookkeeping, shared between the history entries of the
-    steps that did not change it (most steps): a step costs a few hundred bytes, not
-    a copy of every page record. apply_undo copies them again before use."""
-    sig = (tuple((va, p.frame, p.flags, tuple(p.mirrors), p.kind)
-                 for va, p in vm.pages.items()), frozenset(vm.tables))
-    cached = getattr(vm, "_mappings_cache", None)
-    if cached is None or cached[0] != sig:
-        cached = (sig, {va: replace(p, mirrors=list(p.mirrors)) for va, p in vm.pages.items()},
-                  dict(vm.rmap), set(vm.tables))
-        vm._mappings_cache = cached
-    return cached[1], cached[2], cached[3]
 
 
 def _table_index(vm: VM) -> dict[int, tuple[int, int]]:
@@ -82,9 +56,10 @@ class Recorder:
 
     def __init__(self, hv: Hypervisor, vm: VM, trace_writes: bool = True) -> None:
         self.hv, self.vm = hv, vm
-        self.regs = vm.cpu.state()
+        before = vm.save()
+        self.regs = dict(before.cpu.regs)
         self.tables = {f: vm.mem.frame_bytes(f) for f in vm.tables}
-        self.undo = Undo(vm.id, self.regs, meta=_meta(hv, vm))
+        self.undo = Undo(vm.id, before, hv.faults.copy())
         self.log_start = self.undo.log = len(hv.log)
         self.writes: list[tuple[int, int, bytes, int]] = []
         vm.mem.journal = self.undo.journal
@@ -163,21 +138,6 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
         mem.view[pa:pa + len(old)] = old
     for frame, old, _new in reversed(undo.owners):
         mem.owners[frame] = old
-    m = undo.meta
-    vm.pages = {va: replace(p, mirrors=list(p.mirrors)) for va, p in m["pages"].items()}
-    vm.rmap, vm.tables = dict(m["rmap"]), set(m["tables"])
-    vm.status, vm.exit_code, vm.report = m["status"], m["exit_code"], m["report"]
-    vm.fault_line = m["fault_line"]
-    del vm.console[m["console"]:]
     del hv.log[undo.log:]
-    vm.counters = m["counters"]
-    vm.patrol = m["patrol"]
-    vm.code_frames = set(m["code_frames"])
-    hv.faults = m["faults"]
-    for f in set(vm.cpu.holes) - m["holes"]:
-        vm.cpu.remap_frame(f)
-    for f in m["holes"] - set(vm.cpu.holes):
-        vm.cpu.unmap_frame(f)
-    vm.cpu.restore(undo.regs)
-    vm.cpu.flush_tlb()
-    vm.cpu.uc.ctl_flush_tb()
+    hv.faults = undo.faults.copy()
+    vm.load(undo.before)

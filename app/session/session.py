@@ -1,27 +1,28 @@
 """A session owns one machine and its VMs and answers commands with step events.
 
 Every command that changes state appends one history entry holding, per VM touched,
-the event sent to clients and the private undo record; `back` applies the newest
-entry's undo records in reverse. Events carry old values too, so a client can also
-walk backwards from the events alone.
+the private undo record; `back` applies the newest entry's undo records in reverse.
+Events carry old values too, so a client can also walk backwards from the events
+alone. Going forward replays the recorded future (the engine is deterministic).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.errors import AsmError
 from app.hypervisor import VM, Hypervisor, runner
 from app.rewriter import MirrorRefused
 from app.rewriter.build import Build, build
+from app.session.history import Entry, History
 from app.session.recorder import Recorder, apply_undo
+from app.session.running import Run
+from app.session.saved import SavedSession, Settings
 from app.session.targets import resolve_target
 
 MAX_GROUP_STEPS = 100_000
-MAX_HISTORY = 10_000  # entries kept for `back`; the oldest go first
 _PRIORITY = ("killed", "fault", "exit", "recovered", "mce", "refused", "vote", "ce", "scrub",
              "hypercall", "inject")
+_GRANULARITIES = ("native", "rewritten")
 
 
 class SessionError(Exception):
@@ -33,12 +34,17 @@ class SessionError(Exception):
         return {"message": self.message, "line": self.line}
 
 
-@dataclass
-class Entry:
-    command: str
-    events: list[dict]
-    undos: list = field(default_factory=list)
-    args: dict = field(default_factory=dict)  # to replay the command (forward)
+def build_program(source: str, mirror: str, offset: int) -> Build:
+    """The program assembled and rewritten for `mirror` (SessionError with its line)."""
+    try:
+        try:  # unmirrored too, the listing shows what mirroring would add
+            return build(source, mirror if mirror != "off" else "on", offset)
+        except MirrorRefused:
+            if mirror != "off":
+                raise
+            return build(source, "off", offset)  # it runs, just not mirrored
+    except AsmError as e:
+        raise SessionError(e.message, e.line if e.origin == "program" else None) from None
 
 
 class Session:
@@ -47,20 +53,36 @@ class Session:
                  mirror_devices: bool = False) -> None:
         if mirror not in MIRROR_COPIES:
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
-        self.source, self.mirror, self.offset = source, mirror, offset
+        self._setup(build_program(source, mirror, offset), mirror, offset, compare, memory,
+                    mirror_devices)
+
+    def save(self) -> SavedSession:
+        """The whole state, to load into other sessions (a fork, a checkpoint)."""
+        return SavedSession(self.build, self.settings(), self.hv.save(), self.seq,
+                            self.history.copy())
+
+    @classmethod
+    def restore(cls, saved: SavedSession) -> Session:
+        """A new session in a saved state, with its history (nothing is replayed)."""
+        s = cls.__new__(cls)
+        st = saved.settings
+        s._setup(saved.build, st.mirror, st.offset, st.compare, st.memory, st.mirror_devices)
+        s.hv.load(saved.machine)
+        s.seq = saved.seq
+        s.history = saved.history.copy()
+        return s
+
+    def settings(self) -> Settings:
+        return Settings(self.mirror, self.offset, self.compare, self.memory,
+                        self.mirror_devices)
+
+    def _setup(self, program: Build, mirror: str, offset: int, compare: bool, memory: int,
+               mirror_devices: bool) -> None:
+        self.build = program
+        self.source, self.mirror, self.offset = program.source, mirror, offset
         self.compare, self.memory = compare, memory
         # a deliberately wrong hypervisor that mirrors device memory too (a lesson)
         self.mirror_devices = mirror_devices
-        try:
-            try:  # unmirrored too, the listing shows what mirroring would add
-                self.build: Build = build(source, mirror if mirror != "off" else "on",
-                                          offset)
-            except MirrorRefused:
-                if mirror != "off":
-                    raise
-                self.build = build(source, "off", offset)  # it runs, just not mirrored
-        except AsmError as e:
-            raise SessionError(e.message, e.line if e.origin == "program" else None) from None
         self.seq = 0
         self._replaying = False
         try:
@@ -77,21 +99,18 @@ class Session:
         if self.compare and self.mirror != "off":
             self.vms.append(self.hv.create_vm(self.build, "off", "unmirrored"))
         self.hv.log.clear()
-        self.history: list[Entry] = []
-        self.undone: list[Entry] = []  # entries stepped back over, newest last
-        # commands of the oldest entries, no longer undoable (MAX_HISTORY), kept so that
-        # a recipe can still replay the session from its boot
-        self.forgotten: list[tuple[str, dict]] = []
+        self.history = History()
 
-    def _record(self, entry: Entry) -> None:
-        # the caller has the events; `back` needs only their numbers
-        entry.events = [{"seq": e["seq"]} for e in entry.events]
-        self.history.append(entry)
-        if len(self.history) > MAX_HISTORY:
-            old = self.history.pop(0)
-            self.forgotten.append((old.command, old.args))
-        if not self._replaying:
-            self.undone.clear()
+    def record(self, entry: Entry) -> list[dict]:
+        """Append a finished command to the history; a `branch` event if doing it
+        dropped a recorded future."""
+        entry.native = self.vms[0].counters.native_instructions
+        dropped = self.history.record(entry, self._replaying)
+        if not dropped:
+            return []
+        self.seq += 1
+        return [{"seq": self.seq, "kind": "branch", "dropped": dropped,
+                 "command": entry.command}]
 
     # -- helpers
     def vm(self, vid: int | None = None) -> VM:
@@ -102,7 +121,7 @@ class Session:
                 return v
         raise SessionError(f"there is no VM {vid}")
 
-    def _event(self, vm: VM, kind: str, part: dict, native=None, rewritten=None) -> dict:
+    def event(self, vm: VM, kind: str, part: dict, native=None, rewritten=None) -> dict:
         self.seq += 1
         notes = part.get("notes", [])
         for k in _PRIORITY:
@@ -114,7 +133,7 @@ class Session:
                 "native": native, "rewritten": rewritten or [],
                 "at": None if here is None else here.native_address, **part}
 
-    def _group_json(self, vm: VM, g, executed: set[int]) -> tuple[dict | None, list]:
+    def group_json(self, vm: VM, g, executed: set[int]) -> tuple[dict | None, list]:
         if g is None:
             return None, []
         native = {"address": g.native_address, "text": g.native_text,
@@ -149,13 +168,21 @@ class Session:
                                                   "instructions; stopped")
         finally:
             part, undo = rec.finish()
-        native, rewritten = self._group_json(vm, group, executed)
-        return self._event(vm, "step", part, native, rewritten), undo
+        native, rewritten = self.group_json(vm, group, executed)
+        return self.event(vm, "step", part, native, rewritten), undo
 
     def step(self, granularity: str = "native") -> list[dict]:
-        if granularity not in ("native", "rewritten"):
+        """One native instruction (or one rewritten one) in every running VM. After
+        `back`, the recorded future is replayed instead, up to its next step or run
+        of this kind (injections on the way included), so stepping reproduces it."""
+        if granularity not in _GRANULARITIES:
             raise SessionError("granularity is 'native' or 'rewritten'")
-        entry = Entry(f"step:{granularity}", [], args={"granularity": granularity})
+        command = f"step:{granularity}"
+        if not self._replaying:
+            ahead = self._replay_to(command)
+            if ahead is not None:
+                return ahead
+        entry = Entry(command, [], args={"granularity": granularity})
         for vm in self.vms:
             if vm.status != "running":
                 continue
@@ -163,120 +190,50 @@ class Session:
             entry.events.append(event)
             entry.undos.append(undo)
         events = entry.events
-        if events:
-            self._record(entry)
+        return events + self.record(entry) if events else events
+
+    def _replay_to(self, command: str) -> list[dict] | None:
+        """The recorded future up to and including its next step or run, if that one
+        is `command` or a run; None if stepping now starts a new branch."""
+        ahead = self.history.undone[::-1]
+        moving = next((i for i, e in enumerate(ahead)
+                       if e.command == "run" or e.command.startswith("step:")), None)
+        if moving is None or ahead[moving].command not in (command, "run"):
+            return None
+        events: list[dict] = []
+        for _ in range(moving + 1):
+            events += self.forward()
         return events
 
     def back(self) -> list[dict]:
-        if not self.history:
-            raise SessionError("nothing to step back over")
-        entry = self.history.pop()
+        if not self.history.done:
+            raise SessionError("nothing to step back over" if not self.history.forgotten
+                               else "the history does not go back further")
+        entry = self.history.undo_last()
         for undo in reversed(entry.undos):
             apply_undo(self.hv, self.vm(undo.vm), undo)
-        self.undone.append(entry)
         self.seq += 1
         return [{"seq": self.seq, "kind": "back", "undone": [e["seq"] for e in entry.events],
                  "command": entry.command}]
 
-    def run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
-            watchpoints: list[tuple[int, int]] = (), chunk: int | None = None,
-            progress=None) -> list[dict]:
-        """Run every VM until exit, kill, fault, a breakpoint (native addresses), a write
-        to a watched (virtual address, size) range, or the budget of native instructions
-        (counted per VM from now).
-
-        With `chunk`, the VMs advance in turns of that many native instructions and
-        `progress(events)` is called after each turn; it returns False to pause. The
-        turns make one history entry, so one `back` undoes the whole run."""
-        for va, n in watchpoints:
-            self.check_watchable(va, n)
-        if watchpoints and chunk:
-            chunk = min(chunk, 5_000)  # single-stepped: keep each turn short
-        start = {vm.id: vm.counters.native_instructions for vm in self.vms}
-        budget = {i: None if max_native is None else n + max_native for i, n in start.items()}
-        turns: list[Entry] = []
-        stopped: set[int] = set()  # VMs that stopped during this run stay stopped
-        while True:
-            entry = self._run_turn(budget, chunk, set(breakpoints), list(watchpoints),
-                                   stopped)
-            if not entry.events:
-                break
-            turns.append(entry)
-            stopped |= {e["vm"] for e in entry.events if e["stopped"] != "running"}
-            going = [e for e in entry.events if e["stopped"] == "running"]
-            if progress is not None and progress(entry.events) is False or not going:
-                break
-        if not turns:
-            return []
-        ran = max(vm.counters.native_instructions - start[vm.id] for vm in self.vms)
-        merged = Entry("run", [e for t in turns for e in t.events],
-                       _first_images([u for t in turns for u in t.undos]),
-                       {"max_native": ran, "breakpoints": set(breakpoints),
-                        "watchpoints": list(watchpoints)})
-        events = merged.events
-        self._record(merged)
-        return events
-
-    def _run_turn(self, budget: dict, chunk: int | None, breakpoints: set[int],
-                  watchpoints: list[tuple[int, int]], stopped: set[int]) -> Entry:
-        entry = Entry("run", [])
-        for vm in self.vms:
-            if vm.status != "running" or vm.id in stopped:
-                continue
-            stops = {g.start for g in vm.groups if g.native_address in breakpoints
-                     and g.members}
-            now = vm.counters.native_instructions
-            limit = budget[vm.id]
-            turn_end = limit if chunk is None else min(limit or now + chunk, now + chunk)
-            if limit is not None and now >= limit:
-                continue
-            rec = Recorder(self.hv, vm, trace_writes=False)
-            snapshot = bytes(vm.mem.view)
-            try:
-                if watchpoints:
-                    reason = self._run_watched(vm, watchpoints, turn_end, stops)
-                else:
-                    reason = runner.run(self.hv, vm, turn_end, stops, exact=turn_end == limit)
-            finally:
-                part, undo = rec.finish()
-            if reason == "limit" and turn_end != limit:
-                # the turn ended, not the run; a turn may end right on a breakpoint
-                reason = "break" if vm.cpu.reg("rip") in stops else "running"
-            undo.cpu_writes = _diff(snapshot, vm.mem.view)
-            part["writes"] = []
-            native, _ = self._group_json(vm, self.current_group(vm), set())
-            event = self._event(vm, "run", part, native)
-            event["stopped"] = reason
-            entry.events.append(event)
-            entry.undos.append(undo)
-        return entry
-
-    def _run_watched(self, vm: VM, watchpoints: list[tuple[int, int]], end: int | None,
-                     stops: set[int]) -> str:
-        """Single-stepped (see runner.run_watched); while a watched page is not mapped
-        yet, in short stretches so that its first store is still seen."""
-        want = sum(max(n, 1) for _va, n in watchpoints)
-        while True:
-            ranges = _machine_ranges(vm, watchpoints)
-            short = sum(hi - lo for lo, hi in ranges) < want
-            stretch = end
-            if short:
-                stretch = vm.counters.native_instructions + 16
-                stretch = stretch if end is None else min(end, stretch)
-            reason = runner.run_watched(self.hv, vm, ranges, stretch, stops)
-            if reason != "limit" or stretch == end:
-                return reason
-
     def forward(self) -> list[dict]:
         """Redo the newest command stepped back over (the engine is deterministic)."""
-        if not self.undone:
+        if self.history.next_undone() is None:
             raise SessionError("nothing to go forward to")
-        entry = self.undone.pop()
+        entry = self.history.take_undone()
         self._replaying = True
         try:
             return self.replay(entry.command, entry.args)
         finally:
             self._replaying = False
+
+    def seek(self, position: int) -> None:
+        """Move along the history to `position` (entries from its start)."""
+        target = max(0, min(position, self.history.length))
+        while self.history.position > target:
+            self.back()
+        while self.history.position < target:
+            self.forward()
 
     def replay(self, command: str, args: dict) -> list[dict]:
         """Run a command as a history entry records it."""
@@ -285,7 +242,7 @@ class Session:
                             [tuple(w) for w in args["watchpoints"]])
         if command == "inject":
             return self.inject(**args)
-        if command.startswith("step"):
+        if command.startswith("step:"):
             return self.step(**args)
         raise SessionError(f"cannot replay '{command}'")
 
@@ -294,6 +251,27 @@ class Session:
         self.seq += 1
         return [{"seq": self.seq, "kind": "reset"}]
 
+    # -- running
+    def start_run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
+                  watchpoints: list[tuple[int, int]] = ()) -> Run:
+        """A run in turns (see running.Run): until exit, kill, fault, a breakpoint
+        (native addresses), a write to a watched (virtual address, size) range, or the
+        budget of native instructions (counted per VM from now)."""
+        return Run(self, max_native, breakpoints, watchpoints)
+
+    def run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
+            watchpoints: list[tuple[int, int]] = (), chunk: int | None = None,
+            progress=None) -> list[dict]:
+        """A whole run: turns of `chunk` native instructions, `progress(events)` after
+        each (it returns False to stop); one history entry, so one `back` undoes it."""
+        run = self.start_run(max_native, breakpoints, watchpoints)
+        while not run.done:
+            events = run.turn(chunk)
+            if events and progress is not None and progress(events) is False:
+                break
+        return run.finish()
+
+    # -- errors
     def inject(self, kind: str, target: str, vm: int | None = None, bit: int = 0,
                copy: int = 0) -> list[dict]:
         v = self.vm(vm)
@@ -307,11 +285,12 @@ class Session:
             rec.finish()
             raise SessionError(str(e)) from None
         part, undo = rec.finish()
-        event = self._event(v, "inject", part)
-        self._record(Entry("inject", [event], [undo], {"kind": kind, "target": target,
-                                                         "vm": vm, "bit": bit, "copy": copy}))
-        return [event]
+        event = self.event(v, "inject", part)
+        branch = self.record(Entry("inject", [event], [undo], {
+            "kind": kind, "target": target, "vm": vm, "bit": bit, "copy": copy}))
+        return [event, *branch]
 
+    # -- questions
     def address_of(self, target: str) -> int:
         """A guest-virtual address written as `symbol`, `symbol+8` or `0x900010`."""
         t = target.strip()
@@ -339,52 +318,21 @@ class Session:
         return {g.native_address for g in self.vms[0].groups
                 if g.origin == "program" and g.members}
 
-    # -- results
+    def running(self) -> bool:
+        """Whether any VM can still run."""
+        return any(vm.status == "running" for vm in self.vms)
+
+    def history_view(self, marks: bool = False) -> dict:
+        return self.history.view(self.vms[0].counters.native_instructions, marks)
+
     def result(self) -> dict:
         vm = self.vms[0]
         status = {"running": "limit"}.get(vm.status, vm.status)
         return {"status": status, "exit_code": vm.exit_code, "mirror": vm.mode,
                 "mirror_consistent": self.hv.mirror_consistent(vm),
-                "console": vm.console.decode("latin-1"),
+                "console": vm.console.text(),
                 "counters": {k: v for k, v in vm.counters.to_json().items()
                              if k in ("native_instructions", "executed_instructions",
                                       "native_writes", "mirror_writes")},
                 "error": None if vm.status not in ("killed", "fault") else {
                     "message": vm.report, "line": vm.fault_line}}
-
-
-def _machine_ranges(vm: VM, watchpoints: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Watched guest-virtual ranges as machine-address ranges of their native copies.
-    A page not mapped yet is skipped: the first store to it cannot come before the
-    kernel maps it, and the ranges are worked out again at every turn of a run."""
-    out = []
-    for va, size in watchpoints:
-        end = va + max(size, 1)
-        while va < end:
-            page = vm.pages.get(va & ~0xFFF)
-            n = min(end - va, 0x1000 - (va & 0xFFF))
-            if page is not None and page.kind == "ram":
-                pa = page.frame * 0x1000 + (va & 0xFFF)
-                out.append((pa, pa + n))
-            va += n
-    return out
-
-
-def _first_images(undos: list) -> list:
-    """Undos are applied newest first, so of all the images a run's turns kept of one
-    page only the oldest matters: drop the rest (a long run keeps each page once)."""
-    seen: set[int] = set()
-    for u in undos:
-        keep = [(pa, old) for pa, old in u.cpu_writes if pa not in seen]
-        seen.update(pa for pa, _ in keep)
-        u.cpu_writes = keep
-    return undos
-
-
-def _diff(before: bytes, after) -> list[tuple[int, bytes]]:
-    out = []
-    now = bytes(after)
-    for pa in range(0, len(before), 0x1000):
-        if before[pa:pa + 0x1000] != now[pa:pa + 0x1000]:
-            out.append((pa, before[pa:pa + 0x1000]))
-    return out

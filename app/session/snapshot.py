@@ -29,7 +29,7 @@ def snapshot(s: Session, extra: dict | None = None) -> dict:
         "machine": _machine(s),
         "memory": _memory(s),
         "log": [n for n in s.hv.log if n["kind"] not in ("console", "vm_created")][-LOG_TAIL:],
-        "history": {"position": len(s.history), "length": len(s.history) + len(s.undone)},
+        "history": s.history_view(marks=True),
     }
     if extra:
         out.update(extra)
@@ -58,7 +58,7 @@ def _vm(s: Session, vm) -> dict:
             "fault_line": vm.fault_line,
             "regs": {n: hexv(v) for n, v in vm.cpu.state().items()},
             "counters": vm.counters.to_json(),
-            "console": vm.console.decode("latin-1"),
+            "console": vm.console.text(),
             "native": None if group is None else group.native_address,
             "tables": [{"level": e["level"], "table_frame": e["table_frame"],
                         "index": e["index"], "va": e["va"], "entry": hexv(e["entry"]),

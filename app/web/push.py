@@ -24,9 +24,9 @@ class Pusher:
 
     def __call__(self, ws: Workspace, events: list[dict], snapshot: bool | None = None) -> None:
         s = ws.session
-        history = {"position": len(s.history), "length": len(s.history) + len(s.undone)}
+        history = s.history_view()
         for e in events:
-            if e["kind"] not in ("back", "reset"):
+            if e["kind"] not in ("back", "reset", "branch"):
                 e["history"] = history
         if events:  # one message per command: a classroom's fan-out halves with two VMs
             self.socketio.emit("events", events, to=ws.room)

@@ -158,12 +158,7 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
 
     @command("seek")
     def on_seek(ws: Workspace, d: dict):
-        s = ws.session
-        target = min(d["position"], len(s.history) + len(s.undone))
-        while len(s.history) > target:
-            s.back()
-        while len(s.history) < target and s.undone:
-            s.forward()
+        ws.session.seek(d["position"])
         publish(ws, [], snapshot=True)
 
     @command("reset")

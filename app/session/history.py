@@ -1,0 +1,99 @@
+"""A session's history as a trace: the entries done (undoable, newest last), the
+entries stepped back over (the recorded future, replayed exactly by going forward),
+and the commands of entries too old to undo (kept so that a recipe still rebuilds the
+session from its boot).
+
+Going forward replays the recorded future; doing something new while there is one
+starts a new branch and drops it (the caller is told how many entries went).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_HISTORY = 10_000  # entries kept for `back`; the oldest go first
+# notes that mark an entry on the history slider ("the moment of the error")
+MAX_MARKS = 200  # a snapshot carries the newest marks
+MARKED = ("inject", "mce", "recovered", "killed", "fault", "exit", "vote", "watch")
+
+
+@dataclass
+class Entry:
+    command: str
+    events: list[dict]
+    undos: list = field(default_factory=list)
+    args: dict = field(default_factory=dict)  # to replay the command (forward)
+    native: int = 0                           # the first VM's native count after it
+    marks: tuple[str, ...] = ()               # the MARKED notes its events carry
+
+
+class History:
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit or MAX_HISTORY
+        self.done: list[Entry] = []
+        self.undone: list[Entry] = []
+        self.forgotten: list[tuple[str, dict]] = []
+        self.base = 0  # the first VM's native count where `done` starts
+
+    @property
+    def position(self) -> int:
+        return len(self.done)
+
+    @property
+    def length(self) -> int:
+        return len(self.done) + len(self.undone)
+
+    def record(self, entry: Entry, replaying: bool) -> int:
+        """Append a new entry; returns how many recorded entries a new branch dropped."""
+        entry.marks = tuple(k for k in MARKED if any(
+            n["kind"] == k for e in entry.events for n in e.get("notes", ())))
+        # the caller has the events; `back` needs only their numbers
+        entry.events = [{"seq": e["seq"]} for e in entry.events]
+        self.done.append(entry)
+        if len(self.done) > self.limit:
+            old = self.done.pop(0)
+            self.forgotten.append((old.command, old.args))
+            self.base = old.native
+        dropped = 0
+        if not replaying:
+            dropped = len(self.undone)
+            self.undone.clear()
+        return dropped
+
+    def undo_last(self) -> Entry:
+        entry = self.done.pop()
+        self.undone.append(entry)
+        return entry
+
+    def next_undone(self) -> Entry | None:
+        return self.undone[-1] if self.undone else None
+
+    def take_undone(self) -> Entry:
+        return self.undone.pop()
+
+    def commands(self) -> list[tuple[str, dict]]:
+        """The commands that rebuild the session from its boot, oldest first."""
+        return list(self.forgotten) + [(e.command, e.args) for e in self.done]
+
+    def copy(self) -> History:
+        """An independent history over the same entries (entries are never changed
+        once recorded, so two sessions can share them)."""
+        h = History(self.limit)
+        h.done, h.undone = list(self.done), list(self.undone)
+        h.forgotten, h.base = list(self.forgotten), self.base
+        return h
+
+    def view(self, native_now: int, marks: bool = False) -> dict:
+        """What the history slider shows: positions are entries, labelled by the first
+        VM's native instruction count; with `marks`, the entries worth jumping to (a
+        snapshot carries them, a step's events only the position)."""
+        last = self.undone[0] if self.undone else self.done[-1] if self.done else None
+        out = {"position": self.position, "length": self.length, "native": native_now,
+               "start_native": self.base,
+               "end_native": last.native if last else native_now}
+        if marks:
+            entries = self.done + self.undone[::-1]
+            out["forgotten"] = len(self.forgotten)
+            out["marks"] = [{"position": i + 1, "native": e.native, "kinds": list(e.marks)}
+                            for i, e in enumerate(entries) if e.marks][-MAX_MARKS:]
+        return out
