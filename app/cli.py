@@ -103,11 +103,24 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-    if args.database:
-        os.environ["KMEMVISOR_DATABASE"] = args.database
+    from app.web import DEFAULTS
     from app.web.server import serve
-    return serve(args.host, args.port, args.threads)
+    config = {}
+    if args.database:
+        config["DATABASE"] = args.database
+    for item in args.set:
+        key, _, value = item.partition("=")
+        key = key.strip().upper()
+        if key not in DEFAULTS:
+            print(f"kmemvisor serve: unknown setting '{key}' (see docs/operations.md)",
+                  file=sys.stderr)
+            return 2
+        try:
+            config[key] = type(DEFAULTS[key])(value)
+        except ValueError:
+            print(f"kmemvisor serve: {key} needs a number, not '{value}'", file=sys.stderr)
+            return 2
+    return serve(args.host, args.port, config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="start the visualizer")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
-    s.add_argument("--threads", type=int, default=256,
-                   help="connections served at once (each WebSocket holds a thread)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a limit of the server, e.g. MAX_TABS=2000 (docs/operations.md)")
     s.add_argument("--database", metavar="PATH",
                    help="SQLite file for classrooms (default instance/kmemvisor.sqlite3)")
     s.set_defaults(func=cmd_serve)

@@ -64,7 +64,7 @@ def test_only_the_instructor_changes_the_shared_session(app):
     t = teacher(app, code, key)
     s = student(app, code)
     before = s.last["seq"]
-    store = app.extensions["kmemvisor.classrooms"].store
+    store = app.extensions["kmemvisor.hub"].store
     for name, payload in [("step", {}), ("run", {}), ("inject", {"kind": "ue", "target": "x"}),
                           ("load", {"source": "main: ret"}), ("reset", {}), ("back", {}),
                           ("breakpoint", {"address": 0, "on": True}), ("advance", {}),
@@ -240,11 +240,11 @@ def test_saved_commands_follow_steps_backs_and_reloads(tmp_path):
     t.ok("back")
     t.ok("back")
     t.ok("step", {"granularity": "rewritten"})     # replaces the two undone entries
-    rows = app.extensions["kmemvisor.classrooms"].store.classroom(code)["recipe"]["history"]
+    rows = app.extensions["kmemvisor.hub"].store.session(code)["recipe"]["history"]
     assert [c for c, _a in rows] == ["step:native"] * 4 + ["step:rewritten"]
     before = t.wait(lambda: t.snapshots and t.last)
     again = teacher(make_app(DATABASE=db), code, key).last
     for k in ("vms", "machine", "memory", "history"):
         assert again[k] == before[k], k
     t.ok("reset")
-    assert app.extensions["kmemvisor.classrooms"].store.classroom(code)["recipe"]["history"] == []
+    assert app.extensions["kmemvisor.hub"].store.session(code)["recipe"]["history"] == []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 MAX_HISTORY = 10_000  # entries kept for `back`; the oldest go first
 # notes that mark an entry on the history slider ("the moment of the error")
+ENTRY_BYTES = 3000  # an undo record's fixed part (registers, counters, bookkeeping)
 MAX_MARKS = 200  # a snapshot carries the newest marks
 MARKED = ("inject", "mce", "recovered", "killed", "fault", "exit", "vote", "watch")
 
@@ -25,6 +26,13 @@ class Entry:
     args: dict = field(default_factory=dict)  # to replay the command (forward)
     native: int = 0                           # the first VM's native count after it
     marks: tuple[str, ...] = ()               # the MARKED notes its events carry
+    size: int = 0                             # bytes its undo records hold, about
+
+    def measure(self) -> int:
+        self.size = sum(ENTRY_BYTES + sum(len(b) for _pa, b in (*u.cpu_writes, *u.journal,
+                                                               *u.tables))
+                        for u in self.undos)
+        return self.size
 
 
 class History:
@@ -34,6 +42,7 @@ class History:
         self.undone: list[Entry] = []
         self.forgotten: list[tuple[str, dict]] = []
         self.base = 0  # the first VM's native count where `done` starts
+        self.bytes = 0  # what the entries' undo records hold, about
 
     @property
     def position(self) -> int:
@@ -50,13 +59,16 @@ class History:
         # the caller has the events; `back` needs only their numbers
         entry.events = [{"seq": e["seq"]} for e in entry.events]
         self.done.append(entry)
+        self.bytes += entry.measure()
         if len(self.done) > self.limit:
             old = self.done.pop(0)
             self.forgotten.append((old.command, old.args))
             self.base = old.native
+            self.bytes -= old.size
         dropped = 0
         if not replaying:
             dropped = len(self.undone)
+            self.bytes -= sum(e.size for e in self.undone)
             self.undone.clear()
         return dropped
 
@@ -80,7 +92,7 @@ class History:
         once recorded, so two sessions can share them)."""
         h = History(self.limit)
         h.done, h.undone = list(self.done), list(self.undone)
-        h.forgotten, h.base = list(self.forgotten), self.base
+        h.forgotten, h.base, h.bytes = list(self.forgotten), self.base, self.bytes
         return h
 
     def view(self, native_now: int, marks: bool = False) -> dict:

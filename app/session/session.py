@@ -23,6 +23,10 @@ MAX_GROUP_STEPS = 100_000
 _PRIORITY = ("killed", "fault", "exit", "recovered", "mce", "refused", "vote", "ce", "scrub",
              "hypercall", "inject")
 _GRANULARITIES = ("native", "rewritten")
+# measured: an engine with its translation cache, and what one program instruction costs
+# built, grouped and counted (docs/operations.md)
+VM_BYTES = 3 << 20
+INSTRUCTION_BYTES = 4096
 
 
 class SessionError(Exception):
@@ -321,6 +325,12 @@ class Session:
     def running(self) -> bool:
         """Whether any VM can still run."""
         return any(vm.status == "running" for vm in self.vms)
+
+    def footprint(self) -> int:
+        """The memory this session holds, about: the machine, each VM's engine, the
+        program as built, and the undo records of its history."""
+        return (self.memory + VM_BYTES * len(self.vms)
+                + INSTRUCTION_BYTES * len(self.vms[0].groups) + self.history.bytes)
 
     def history_view(self, marks: bool = False) -> dict:
         return self.history.view(self.vms[0].counters.native_instructions, marks)

@@ -1,45 +1,107 @@
-"""The web layer: a Flask app factory, the page blueprint and the Socket.IO commands.
+"""The web layer: a Flask app factory, the page blueprints and the Socket.IO commands.
 
-It imports only `app.session`'s public API; the browser draws everything from the
-step events and snapshots documented there.
+It uses only `app.session`'s public API; the browser draws everything from the step
+events and snapshots documented there. The server's limits are in the config (every
+key below, documented in docs/operations.md).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 from flask import Flask
 from flask_socketio import SocketIO
 
-from app.web.workspaces import MAX_WORKSPACES, Workspaces
+from app.web import wire
+from app.web.classrooms import Classrooms, Lifecycle
+from app.web.gate import Gate, HelloDeadline, Tabs
+from app.web.hub import Hub
+from app.web.limits import quiet
+from app.web.persist import Saver
+from app.web.push import Pusher
+from app.web.scheduler import Scheduler
+from app.web.store import Store
+from app.web.workspaces import Room, Workspaces
 
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = {
+    "RUN_CHUNK": 2_000_000, "RUN_BUDGET": 20_000_000, "RUN_SNAPSHOT_EVERY": 1.0,
+    "ENGINE_THREADS": max(2, os.cpu_count() or 2), "HEAVY_THREADS": 1,
+    "MAX_WORKSPACES": Room.workspaces, "MEMORY_BUDGET": Room.memory,
+    "WORKSPACES_PER_ADDRESS": Room.per_address, "IDLE_SECONDS": Room.idle_seconds,
+    "MAX_TABS": Tabs.tabs, "TABS_PER_ADDRESS": Tabs.per_address,
+    "HELLO_SECONDS": Tabs.hello_seconds,
+    "CLASSROOMS_IN_MEMORY": Lifecycle.in_memory, "CLASSROOMS_PER_ADDRESS": Lifecycle.per_address,
+    "CLASSROOMS_OPEN": Lifecycle.open_total, "CLASSROOM_IDLE_SECONDS": Lifecycle.idle_seconds,
+    "CLASSROOM_EXPIRE_SECONDS": Lifecycle.expire_seconds, "SWEEP_SECONDS": 60.0,
+}
 
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), static_url_path="/static")
-    app.config.update(VENDOR_DIR=str(ROOT / "node_modules"), MAX_WORKSPACES=MAX_WORKSPACES,
-                      RUN_CHUNK=200_000, RUN_BUDGET=20_000_000,
-                      RUN_SNAPSHOT_EVERY=1.0, LESSONS_DIR=str(ROOT / "lessons"),
+    app.config.update(DEFAULTS, VENDOR_DIR=str(ROOT / "node_modules"),
+                      LESSONS_DIR=str(ROOT / "lessons"),
                       DATABASE=os.environ.get("KMEMVISOR_DATABASE",
                                               str(ROOT / "instance" / "kmemvisor.sqlite3")))
     app.config.update(config or {})
-    from app.web import classes, pages, sockets
-    from app.web.classroom import Classrooms
-    from app.web.store import Store
-    workspaces = Workspaces(app.config["MAX_WORKSPACES"])
-    classrooms = Classrooms(Store(app.config["DATABASE"]), workspaces,
-                            app.config["LESSONS_DIR"])
-    app.extensions["kmemvisor.classrooms"] = classrooms
+    c = app.config
+    quiet("kmemvisor.web", "kmemvisor.store", "engineio.server", "socketio.server")
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20,
+                        async_handlers=False, serializer=wire.Frame, manage_session=False,
+                        transports=["websocket"], logger=False, engineio_logger=False)
+    scheduler = Scheduler(c["ENGINE_THREADS"], c["HEAVY_THREADS"])
+    workspaces = Workspaces(Room(c["MAX_WORKSPACES"], c["MEMORY_BUDGET"],
+                                 c["WORKSPACES_PER_ADDRESS"], c["IDLE_SECONDS"]))
+    store = Store(c["DATABASE"])
+    saver = Saver(store)
+    classrooms = Classrooms(store, saver, workspaces, scheduler, c["LESSONS_DIR"], Lifecycle(
+        c["CLASSROOMS_IN_MEMORY"], c["CLASSROOMS_PER_ADDRESS"], c["CLASSROOMS_OPEN"],
+        c["CLASSROOM_IDLE_SECONDS"], c["CLASSROOM_EXPIRE_SECONDS"]))
+    hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c)
+    store.on_lost = hub.rewrite_everything
+    _wire(app, hub)
+    gate = Gate(_without_compression(app.wsgi_app), Tabs(c["MAX_TABS"], c["TABS_PER_ADDRESS"],
+                                                        c["HELLO_SECONDS"]))
+    app.wsgi_app = gate
+    app.extensions["kmemvisor.hub"] = hub
+    app.extensions["kmemvisor.gate"] = gate
+    app.extensions["kmemvisor.deadline"] = HelloDeadline(socketio.server, c["HELLO_SECONDS"])
+    _housekeeping(hub, c["SWEEP_SECONDS"])
+    return app
+
+
+def _wire(app: Flask, hub: Hub) -> None:
+    from app.web import class_sockets, classes, connections, pages, session_commands
+    from app.web.dispatch import Dispatch
+    from app.web.runs import Runs
+    hub.publish = Pusher(hub.socketio)
+    hub.runs = Runs(hub.scheduler, hub.publish, hub.config, hub.saved)
+    dispatch = Dispatch(hub)
+    connections.register(hub, dispatch)
+    session_commands.register(hub, dispatch)
+    class_sockets.register(hub, dispatch)
     app.register_blueprint(pages.bp)
     app.register_blueprint(classes.bp)
-    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20,
-                        async_handlers=False)
-    sockets.register(socketio, workspaces, classrooms, app.config)
-    app.wsgi_app = _without_compression(app.wsgi_app)
-    return app
+
+
+def _housekeeping(hub: Hub, every: float) -> None:
+    """Classrooms nobody uses leave memory, then end; checked now and then."""
+    from app.web.class_sockets import end_classroom
+
+    def sweep() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                for room in hub.classrooms.sweep():
+                    end_classroom(hub, room, "unused for too long")
+            except Exception:  # the next sweep tries again
+                import logging
+                logging.getLogger("kmemvisor.web").exception("housekeeping failed")
+    threading.Thread(target=sweep, daemon=True, name="housekeeping").start()
 
 
 def _without_compression(wsgi_app):

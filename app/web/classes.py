@@ -6,14 +6,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
-from app.web.classroom import ClassroomsFull, NoSuchLesson
+from app.web.classrooms import ClassroomsFull, NoSuchLesson
 from app.web.pages import SHORTCUTS
 
 bp = Blueprint("classes", __name__)
 
 
 def _classrooms():
-    return current_app.extensions["kmemvisor.classrooms"]
+    return current_app.extensions["kmemvisor.hub"].classrooms
 
 
 def _find(code: str):
@@ -32,7 +32,8 @@ def lessons():
 @bp.post("/classrooms")
 def open_classroom():
     try:
-        room, key = _classrooms().open(request.form.get("lesson", ""))
+        room, key = _classrooms().open(request.form.get("lesson", "")[:64],
+                                       request.remote_addr or "")
     except NoSuchLesson as e:
         abort(404, description=str(e))
     except ClassroomsFull as e:

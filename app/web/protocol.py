@@ -26,6 +26,16 @@ def _validators() -> dict[str, jsonschema.Draft202012Validator]:
             for name, s in doc["commands"].items()}
 
 
+def _utf8(text) -> bool:
+    """Whether a string can be written as UTF-8 (a lone surrogate cannot: SQLite and
+    the page would fail on it far from here)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def commands() -> list[str]:
     return sorted(_validators())
 
@@ -37,7 +47,16 @@ def check(command: str, payload) -> dict:
     if validator is None:
         raise ProtocolError(f"unknown command '{command}'")
     payload = {} if payload is None else payload
-    error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if not _utf8(key) or isinstance(value, str) and not _utf8(value):
+                where = key if _utf8(key) else "a field name"
+                raise ProtocolError(f"bad '{command}' command: {where}: text with an "
+                                    "invalid character (a lone UTF-16 surrogate)")
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+    except RecursionError:
+        raise ProtocolError(f"bad '{command}' command: nested too deeply") from None
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "payload"
         raise ProtocolError(f"bad '{command}' command: {where}: {error.message[:160]}")

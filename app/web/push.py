@@ -11,6 +11,7 @@ from app.web.workspaces import Workspace
 # notes whose effects (memory the hypervisor rewrote) a step event does not carry
 # (and the end of a VM: its exit code and report are in the snapshot)
 _REDRAW = {"inject", "ce", "mce", "recovered", "killed", "vote", "scrub", "exit", "fault"}
+_WHOLE = ("back", "reset", "branch")  # events that are about the session, not one VM
 
 
 def needs_snapshot(events: list[dict]) -> bool:
@@ -19,20 +20,20 @@ def needs_snapshot(events: list[dict]) -> bool:
 
 
 class Pusher:
+    """Called inside a job of the workspace (it reads the session)."""
+
     def __init__(self, socketio: SocketIO) -> None:
         self.socketio = socketio
 
     def __call__(self, ws: Workspace, events: list[dict], snapshot: bool | None = None) -> None:
-        s = ws.session
-        history = s.history_view()
+        history = ws.session.history_view()
         for e in events:
-            if e["kind"] not in ("back", "reset", "branch"):
+            if e["kind"] not in _WHOLE:
                 e["history"] = history
         if events:  # one message per command: a classroom's fan-out halves with two VMs
             self.socketio.emit("events", events, to=ws.room)
         if snapshot or (snapshot is None and needs_snapshot(events)):
             self.socketio.emit("snapshot", ws.snapshot(), to=ws.room)
 
-    def snapshot_to(self, ws: Workspace, sid: str) -> None:
-        with ws.lock:
-            self.socketio.emit("snapshot", ws.snapshot(), to=sid)
+    def raw(self, ws: Workspace, event: str, data: dict) -> None:
+        self.socketio.emit(event, data, to=ws.room)

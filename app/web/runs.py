@@ -1,102 +1,126 @@
-"""Runs in the background: at full speed (the engine's free run, in turns, with a
-progress event after each turn) or paced (one traced step at a time, so every write
-flashes). Both stop at a breakpoint, a watchpoint, exit, kill or the budget, or when
-paused, and end with a snapshot saying why."""
+"""Runs in the background, as turns on the scheduler: at full speed (the engine's free
+run, each turn a few milliseconds of emulation, with a progress event after it) or
+paced (one traced step at a time, so every write flashes). Both stop at a breakpoint,
+a watchpoint, exit, kill or the budget, or when paused, and end with a snapshot saying
+why."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from dataclasses import dataclass, field
+
+from app.web.scheduler import Lane, Scheduler
 
 log = logging.getLogger("kmemvisor.web")
 
 _STOPPED = {"exit": "exited"}
 MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
+TURN_SECONDS = 0.01        # a turn's share of the engine: a step waits at most this long
+MIN_CHUNK, MAX_CHUNK = 2_000, 2_000_000
 
 
-def start(socketio, ws, publish, speed, budget: int, chunk: int,
-          snapshot_every: float = 1.0) -> None:
-    ws.stop.clear()
-    ws.running = True
-    ws.error = None
-    publish(ws, [], snapshot=True)
-    socketio.start_background_task(_run, socketio, ws, publish, speed, budget, chunk,
-                                   snapshot_every)
+@dataclass
+class RunState:
+    """A run going on in a workspace."""
+
+    speed: float | None          # steps a second; None: full speed
+    budget: int
+    engine: object = None        # the session's Run (full speed)
+    chunk: int = 50_000          # native instructions per turn, tuned to TURN_SECONDS
+    steps: int = 0               # paced steps taken
+    stop: threading.Event = field(default_factory=threading.Event)
+    last_snapshot: float = 0.0
 
 
-def _run(socketio, ws, publish, speed, budget: int, chunk: int,
-         snapshot_every: float) -> None:
-    stopped = "error"
-    try:
-        if speed == "max":
-            with ws.lock:
-                stopped = _free(ws, publish, budget, chunk, snapshot_every)
+class Runs:
+    def __init__(self, scheduler: Scheduler, publish, config: dict, saved) -> None:
+        self.scheduler, self.publish, self.saved = scheduler, publish, saved
+        self.snapshot_every = config["RUN_SNAPSHOT_EVERY"]
+        self.max_chunk = config.get("RUN_CHUNK", MAX_CHUNK)
+
+    def start(self, ws, speed, budget: int) -> None:
+        """Called in a job of the workspace: the first turn follows on its line."""
+        run = RunState(None if speed == "max" else float(speed), budget)
+        if run.speed is None:
+            run.engine = ws.session.start_run(budget, ws.breakpoints, ws.watchpoints)
+            run.chunk = min(run.chunk, self.max_chunk)
+        run.last_snapshot = time.monotonic()
+        ws.run = run
+        ws.error = None
+        self.publish(ws, [], snapshot=True)
+        self._next(ws, run, 0.0)
+
+    def pause(self, ws) -> None:
+        """From any thread: the run ends at its next turn."""
+        run = ws.run
+        if run is not None:
+            run.stop.set()
+
+    def _next(self, ws, run: RunState, delay: float) -> None:
+        def turn() -> None:
+            self._turn(ws, run)
+        if delay > 0:
+            self.scheduler.later(delay, ws.id, turn, Lane.RUN)
         else:
-            stopped = _paced(ws, publish, float(speed), budget)
-    except Exception as e:  # the run thread must always end the run cleanly
-        log.exception("run failed")
-        ws.error = {"message": f"the run stopped on an internal error: {e}", "line": None}
-    finally:
-        with ws.lock:  # no command slips in between the end of the run and its snapshot
-            ws.running = False
-            try:
-                snap = ws.snapshot()
-            except Exception:  # still tell the tabs the run is over
-                log.exception("snapshot after a run failed")
-                snap = None
-            if snap is not None:
-                snap["stopped"] = stopped
-                socketio.emit("snapshot", snap, to=ws.room)
-            if ws.classroom is not None:
-                ws.classroom.save()
+            self.scheduler.submit(ws.id, turn, Lane.RUN, continuation=True)
 
+    def _turn(self, ws, run: RunState) -> None:
+        if ws.run is not run:
+            return  # ended meanwhile
+        try:
+            reason = self._free_turn(ws, run) if run.speed is None else self._paced(ws, run)
+        except Exception as e:  # the run must always end cleanly
+            log.exception("run failed")
+            ws.error = {"message": f"the run stopped on an internal error: {e}", "line": None}
+            reason = "error"
+        if reason is None and run.stop.is_set():
+            reason = "paused"
+        if reason is None:
+            delay = 0.0 if run.speed is None else max(0.0, 1.0 / run.speed)
+            self._next(ws, run, delay)
+            return
+        self._end(ws, run, reason)
 
-def _free(ws, publish, budget: int, chunk: int, snapshot_every: float) -> str:
-    last = [time.monotonic()]
-
-    def progress(events):
+    def _free_turn(self, ws, run: RunState) -> str | None:
+        started = time.monotonic()
+        before = ws.session.vms[0].counters.native_instructions
+        events = run.engine.turn(run.chunk)
+        took = time.monotonic() - started
+        ran = ws.session.vms[0].counters.native_instructions - before
+        if ran > 0 and took > 0:  # aim the next turn at TURN_SECONDS of emulation
+            run.chunk = int(min(self.max_chunk, max(MIN_CHUNK, ran * TURN_SECONDS / took)))
+        now = time.monotonic()
+        due = now - run.last_snapshot >= self.snapshot_every and not run.engine.done
+        if due:
+            run.last_snapshot = now
         # run events carry no writes (the free run hooks none): a snapshot now and
         # then lets memory, page tables and the host map follow a long run
-        now = time.monotonic()
-        due = now - last[0] >= snapshot_every
-        if due:
-            last[0] = now
-        publish(ws, events, snapshot=due)
-        # between turns, let a late joiner take its snapshot
-        ws.lock.release()
-        try:
-            time.sleep(0.0005)
-        finally:
-            ws.lock.acquire()
-        return not ws.stop.is_set()
+        self.publish(ws, events, snapshot=due)
+        if run.engine.done:
+            reason = run.engine.reason()
+            return _STOPPED.get(reason, reason)
+        return None
 
-    events = ws.session.run(budget, ws.breakpoints, ws.watchpoints, chunk=chunk,
-                            progress=progress)
-    if ws.stop.is_set() and events and events[-1]["stopped"] == "running":
-        return "paused"
-    last = [e["stopped"] for e in events if e["stopped"] != "running"]
-    reason = last[0] if last else "limit"
-    return _STOPPED.get(reason, reason)
+    def _paced(self, ws, run: RunState) -> str | None:
+        events = ws.session.step("native")
+        self.publish(ws, events)
+        run.steps += 1
+        return _why_stop(ws, events) or ("limit" if run.steps >= min(
+            run.budget, MAX_PACED_STEPS) else None)
 
-
-def _paced(ws, publish, speed: float, budget: int) -> str:
-    period = 1.0 / speed
-    for _ in range(min(budget, MAX_PACED_STEPS)):
-        started = time.monotonic()
-        with ws.lock:
-            events = ws.session.step("native")
-            publish(ws, events)
-            reason = _why_stop(ws, events)
-        if reason:
-            return reason
-        if ws.stop.wait(max(0.0, period - (time.monotonic() - started))):
-            return "paused"
-    return "limit"
+    def _end(self, ws, run: RunState, reason: str) -> None:
+        if run.engine is not None:
+            run.engine.finish()
+        ws.run = None
+        self.publish.raw(ws, "snapshot", {**ws.snapshot(), "stopped": reason})
+        self.saved(ws)
 
 
 def _why_stop(ws, events: list[dict]) -> str | None:
     s = ws.session
-    if not events or all(vm.status != "running" for vm in s.vms):
+    if not events or not s.running():
         first = s.vms[0].status
         return {"running": "limit"}.get(first, first)
     for e in events:
@@ -105,7 +129,8 @@ def _why_stop(ws, events: list[dict]) -> str | None:
                     va < w["va"] + w["size"] and w["va"] < va + n for va, n in ws.watchpoints):
                 return "watch"
     first = s.vms[0]
-    if first.status == "running" and s.current_group(first) is not None and \
-            s.current_group(first).native_address in ws.breakpoints:
+    here = s.current_group(first)
+    if first.status == "running" and here is not None and here.native_address in \
+            ws.breakpoints:
         return "break"
     return None

@@ -1,8 +1,9 @@
 """Workspaces: one session each, shared by the browser tabs in its room.
 
 A workspace outlives a dropped connection so that a reconnecting tab gets its state
-back; idle ones are dropped oldest first when the server holds too many (each owns an
-emulated machine).
+back; idle ones are dropped oldest first when the server needs room. Room is counted
+in memory (each session says what it holds), in workspaces, and per address, so that
+a few scripts cannot take what a class needs.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
-from app.session import DEFAULT_EXAMPLE, Session, example_source, snapshot
+from app.session import Session, snapshot
 
-MAX_WORKSPACES = 64
 IDLE_SECONDS = 30 * 60
 
 
@@ -21,24 +22,40 @@ class Busy(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Room:
+    """What the server may hold (docs/operations.md)."""
+
+    workspaces: int = 256
+    memory: int = 6 << 30          # bytes of sessions, about (Session.footprint)
+    per_address: int = 64          # workspaces created from one address
+    idle_seconds: float = IDLE_SECONDS
+
+
 class Workspace:
-    def __init__(self, session: Session) -> None:
-        self.id = secrets.token_urlsafe(12)
+    def __init__(self, session: Session, address: str = "", kind: str = "solo",
+                 wid: str | None = None) -> None:
+        self.id = wid or secrets.token_urlsafe(12)
         self.session = session
-        self.lock = threading.RLock()
+        self.address = address           # who created it (for the per-address limit)
+        self.kind = kind                 # solo | fork | classroom: how it is saved
         self.breakpoints: set[int] = set()
         self.watchpoints: list[tuple[int, int]] = []
-        self.running = False
-        self.stop = threading.Event()
+        self.run = None                  # the run going on (web.runs), if any
         self.clients: set[str] = set()
         self.touched = time.monotonic()
         self.error: dict | None = None
         self.pinned = False              # a classroom's workspace is never evicted
         self.classroom = None            # the Classroom that owns it, if any
+        self._snapshot: tuple | None = None
 
     @property
     def room(self) -> str:
         return f"ws:{self.id}"
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None
 
     def replace(self, session: Session) -> None:
         self.session = session
@@ -46,17 +63,24 @@ class Workspace:
         self.watchpoints.clear()
 
     def snapshot(self) -> dict:
-        extra = {"breakpoints": sorted(self.breakpoints),
-                 "watchpoints": [{"va": va, "size": n} for va, n in self.watchpoints],
-                 "running": self.running}
-        if self.error:
-            extra["error"] = self.error
-        return snapshot(self.session, extra)
+        """The whole state; built once per state, however many tabs ask for it (never
+        change the dict returned: copy it)."""
+        key = (self.session, self.session.seq, self.session.history.position,
+               tuple(sorted(self.breakpoints)), tuple(self.watchpoints), self.running,
+               repr(self.error))
+        if self._snapshot is None or self._snapshot[0] != key:
+            extra = {"breakpoints": sorted(self.breakpoints),
+                     "watchpoints": [{"va": va, "size": n} for va, n in self.watchpoints],
+                     "running": self.running}
+            if self.error:
+                extra["error"] = self.error
+            self._snapshot = (key, snapshot(self.session, extra))
+        return self._snapshot[1]
 
 
 class Workspaces:
-    def __init__(self, limit: int = MAX_WORKSPACES) -> None:
-        self.limit = limit
+    def __init__(self, room: Room | None = None) -> None:
+        self.limits = room or Room()
         self._all: dict[str, Workspace] = {}
         self._by_sid: dict[str, Workspace] = {}
         self._lock = threading.Lock()
@@ -73,25 +97,38 @@ class Workspaces:
     def get(self, wid: str) -> Workspace | None:
         return self._all.get(wid)
 
-    def attach(self, sid: str, wid: str | None) -> Workspace:
-        """The workspace `wid` if it still exists, else a new one with the default example."""
-        with self._lock:
-            ws = self._all.get(wid) if wid else None
-        if ws is None or ws.classroom is not None:  # a classroom is entered by its code
-            ws = self._create()
-        self.attach_to(sid, ws)
-        return ws
+    def held(self) -> int:
+        """Bytes the sessions hold, about."""
+        return sum(w.session.footprint() for w in list(self._all.values()))
 
-    def adopt(self, session: Session, pinned: bool = False) -> Workspace:
-        """A new workspace around an existing session (a classroom's, a fork)."""
-        ws = Workspace(session)
+    def add(self, session: Session, address: str = "", pinned: bool = False,
+            kind: str = "solo", wid: str | None = None) -> Workspace:
+        """A new workspace around a session (under the id `wid` if given: one rebuilt
+        after a restart), if there is room for it (Busy if not)."""
+        ws = Workspace(session, address, kind, wid)
         ws.pinned = pinned
         with self._lock:
-            self._evict_locked()
-            if not pinned and len(self._all) >= self.limit:
-                raise Busy(f"the server already holds {self.limit} sessions in use")
+            if ws.id in self._all:
+                return self._all[ws.id]  # rebuilt twice at once: the first one stays
+            self._make_room(session.footprint(), address, pinned)
             self._all[ws.id] = ws
         return ws
+
+    def all(self) -> list[Workspace]:
+        with self._lock:
+            return list(self._all.values())
+
+    def check_room(self, footprint: int, address: str = "") -> None:
+        """Busy, with what to do, if a session of `footprint` bytes would not fit."""
+        with self._lock:
+            self._make_room(footprint, address, False, dry=True)
+
+    def drop(self, ws: Workspace) -> None:
+        with self._lock:
+            self._all.pop(ws.id, None)
+            for sid in list(ws.clients):
+                self._by_sid.pop(sid, None)
+            ws.clients.clear()
 
     def attach_to(self, sid: str, ws: Workspace) -> None:
         with self._lock:
@@ -100,34 +137,40 @@ class Workspaces:
             self._by_sid[sid] = ws
             ws.touched = time.monotonic()
 
-    def detach(self, sid: str) -> None:
+    def detach(self, sid: str) -> Workspace | None:
+        """The tab leaves its workspace; the workspace if nobody watches it any more."""
         with self._lock:
-            self._detach_locked(sid)
+            return self._detach_locked(sid)
 
-    def _detach_locked(self, sid: str) -> None:
+    def _detach_locked(self, sid: str) -> Workspace | None:
         old = self._by_sid.pop(sid, None)
         if old is not None:
             old.clients.discard(sid)
             if not old.clients:
-                old.stop.set()  # a run nobody watches pauses (the workspace stays a while)
+                return old
+        return None
 
-    def _create(self) -> Workspace:
-        session = Session(example_source(DEFAULT_EXAMPLE), compare=True)
-        with self._lock:
-            self._evict_locked()
-            if len(self._all) >= self.limit:
-                raise Busy(f"the server already holds {self.limit} sessions in use; "
-                           "try again when one is closed")
-            ws = Workspace(session)
-            self._all[ws.id] = ws
-        return ws
-
-    def _evict_locked(self) -> None:
+    def _make_room(self, footprint: int, address: str, pinned: bool,
+                   dry: bool = False) -> None:
+        lim = self.limits
+        if not pinned and address and sum(
+                1 for w in self._all.values() if w.address == address) >= lim.per_address:
+            raise Busy(f"your address already holds {lim.per_address} sessions on this "
+                       "server; close some tabs (idle ones are freed after "
+                       f"{lim.idle_seconds / 60:.0f} minutes)")
         now = time.monotonic()
         idle = sorted((w for w in self._all.values()
                        if not w.clients and not w.running and not w.pinned),
                       key=lambda w: w.touched)
-        for w in idle:
-            if len(self._all) < self.limit and now - w.touched < IDLE_SECONDS:
+        held = sum(w.session.footprint() for w in self._all.values())
+        count = len(self._all)
+        for w in idle:  # the long idle go anyway; the others only to make room
+            fits = count < lim.workspaces and held + footprint <= lim.memory
+            if fits and now - w.touched < lim.idle_seconds:
                 break
-            del self._all[w.id]
+            if not dry:
+                del self._all[w.id]
+            count, held = count - 1, held - w.session.footprint()
+        if not pinned and (count >= lim.workspaces or held + footprint > lim.memory):
+            raise Busy(f"the server is full ({count} sessions, {held / (1 << 20):.0f} MiB "
+                       "held); try again when some are closed")

@@ -1,0 +1,56 @@
+"""A tab's connection: `hello` (a solo workspace, found again after a reconnect or a
+restart, or a classroom), leaving, and the answers to frames that are no command."""
+
+from __future__ import annotations
+
+from flask import request
+
+from app.session import DEFAULT_EXAMPLE, Session, example_source
+from app.web import class_sockets
+from app.web.dispatch import error
+from app.web.gate import GREETED
+from app.web.wire import MALFORMED
+
+
+def register(hub, dispatch) -> None:
+    socketio = hub.socketio
+
+    @dispatch.connection("hello")
+    def hello(sid, data):
+        address = hub.address_of(sid)
+        if "classroom" in data:
+            result = class_sockets.join(hub, sid, address, data)
+        else:
+            result = _solo(sid, address, data.get("workspace"))
+        request.environ[GREETED] = True
+        return result
+
+    def _solo(sid: str, address: str, wid: str | None) -> dict:
+        found = hub.find_workspace(wid, address) if wid else None
+        note = None
+        if wid and found is None:
+            note = ("your earlier session could not be found on this server (it expired "
+                    "or was closed); here is a new one")
+        ws = found or hub.new_workspace(
+            lambda: Session(example_source(DEFAULT_EXAMPLE), compare=True), address)
+        class_sockets.leave(hub, sid)
+        hub.attach(sid, ws)
+        out = {"workspace": ws.id, "role": "solo"}
+        if note:
+            out["note"] = note
+        return out
+
+    @socketio.on(MALFORMED)
+    def malformed(reason=None, *_extra):
+        return error(f"this frame was refused: {str(reason)[:120]}")
+
+    @socketio.on("*")
+    def unknown(event, *_args):
+        return error(f"unknown command '{str(event)[:40]}'")
+
+    @socketio.on("disconnect")
+    def bye(*_args):
+        sid = request.sid
+        hub.detach(sid)
+        class_sockets.leave(hub, sid)
+        hub.command_rates.forget(sid)

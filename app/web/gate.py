@@ -1,0 +1,102 @@
+"""The gate of the WebSocket connections: how many tabs the server keeps open, in all
+and per address, and how long a connection may stay without saying `hello`.
+
+A WebSocket holds a server thread for as long as it is open, so the server's threads
+are shared out here: the tabs get at most `tabs`, and the rest always answer plain
+HTTP (the page, /healthz). A connection over a limit is refused at once with a 503
+that says which limit; the page asks /status why it could not connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+
+OPENED = "kmemvisor.opened"    # WSGI environ: when the connection was opened
+GREETED = "kmemvisor.greeted"  # set by a successful hello
+
+
+@dataclass(frozen=True)
+class Tabs:
+    tabs: int = 1000          # open WebSocket connections in all
+    per_address: int = 300    # from one address (a class behind one NAT needs many)
+    hello_seconds: float = 5.0
+
+
+class Gate:
+    """WSGI middleware in front of Socket.IO's WebSocket endpoint."""
+
+    def __init__(self, wsgi_app, limits: Tabs) -> None:
+        self.app, self.limits = wsgi_app, limits
+        self.open: dict[str, int] = {}
+        self.total = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if not environ.get("PATH_INFO", "").startswith("/socket.io") or \
+                environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+            return self.app(environ, start_response)
+        address = environ.get("REMOTE_ADDR", "")
+        why = self._admit(address)
+        if why:
+            body = why.encode()
+            start_response("503 Service Unavailable", [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))), ("Retry-After", "10")])
+            return [body]
+        environ[OPENED] = time.monotonic()
+        try:
+            return self.app(environ, start_response)
+        finally:  # in threading mode the call lasts as long as the connection
+            with self._lock:
+                self.total -= 1
+                self.open[address] -= 1
+                if not self.open[address]:
+                    del self.open[address]
+
+    def _admit(self, address: str) -> str | None:
+        lim = self.limits
+        with self._lock:
+            if self.total >= lim.tabs:
+                self.refused += 1
+                return (f"the server has {lim.tabs} tabs open already (its limit); "
+                        "try again in a moment")
+            if self.open.get(address, 0) >= lim.per_address:
+                self.refused += 1
+                return (f"{lim.per_address} tabs are open from your address already (the "
+                        "limit per address); close some")
+            self.total += 1
+            self.open[address] = self.open.get(address, 0) + 1
+            return None
+
+    def status(self) -> dict:
+        with self._lock:
+            return {"tabs": self.total, "tabs_limit": self.limits.tabs,
+                    "per_address_limit": self.limits.per_address,
+                    "addresses": len(self.open), "refused": self.refused}
+
+
+class HelloDeadline:
+    """Closes the connections that have not said `hello` within `seconds`: an idle
+    socket would otherwise hold a server thread until its pings time out."""
+
+    def __init__(self, server, seconds: float) -> None:
+        self.server, self.seconds = server, seconds  # a socketio.Server
+        self.closed = 0
+        threading.Thread(target=self._sweep, daemon=True, name="hello-deadline").start()
+
+    def _sweep(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.seconds / 2))
+            now = time.monotonic()
+            for eio_sid, environ in list(self.server.environ.items()):
+                opened = environ.get(OPENED)
+                if opened is not None and not environ.get(GREETED) and \
+                        now - opened > self.seconds:
+                    environ[GREETED] = "closed"  # once
+                    self.closed += 1
+                    with contextlib.suppress(Exception):  # gone meanwhile
+                        self.server.eio.disconnect(eio_sid)

@@ -1,0 +1,118 @@
+"""What the server's parts share: the Socket.IO server, the workspaces and classrooms,
+the scheduler, the store; and the moves that touch several of them (a tab attached to
+a workspace, a workspace created, found again after a restart, or saved)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask_socketio import SocketIO
+
+from app.session import frame_hex
+from app.web.classrooms import Classrooms
+from app.web.limits import Rates
+from app.web.persist import Saver
+from app.web.push import Pusher
+from app.web.scheduler import Lane, Scheduler
+from app.web.store import Store
+from app.web.workspaces import Workspace, Workspaces
+
+log = logging.getLogger("kmemvisor.web")
+
+
+@dataclass
+class Hub:
+    socketio: SocketIO
+    workspaces: Workspaces
+    classrooms: Classrooms
+    scheduler: Scheduler
+    store: Store
+    saver: Saver
+    config: dict
+    publish: Pusher = None
+    runs: object = None
+    command_rates: Rates = field(default_factory=lambda: Rates(40.0, 80.0))
+    join_failures: Rates = field(default_factory=lambda: Rates(10 / 60.0, 10.0))
+    frame_hex = staticmethod(frame_hex)
+    _states: dict = field(default_factory=dict)  # workspace id -> (seq, saved state)
+
+    def address_of(self, sid: str) -> str:
+        environ = self.socketio.server.get_environ(sid) or {}
+        return environ.get("REMOTE_ADDR", "")
+
+    # -- tabs and workspaces
+    def attach(self, sid: str, ws: Workspace) -> None:
+        """Move the tab to `ws`: it leaves its old room, joins the new one and gets the
+        whole state."""
+        old = self.workspaces.of(sid)
+        if old is not None and old is not ws:
+            self.socketio.server.leave_room(sid, old.room, namespace="/")
+        left = self.workspaces.detach(sid)
+        if left is not None and left is not ws:
+            self.runs.pause(left)  # a run nobody watches pauses
+        self.workspaces.attach_to(sid, ws)
+        self.socketio.server.enter_room(sid, ws.room, namespace="/")
+        snap = self.scheduler.call(ws.id, ws.snapshot, Lane.INTERACTIVE, timeout=60)
+        self.socketio.emit("snapshot", snap, to=sid)
+
+    def detach(self, sid: str) -> None:
+        ws = self.workspaces.of(sid)
+        if ws is not None:
+            self.socketio.server.leave_room(sid, ws.room, namespace="/")
+        left = self.workspaces.detach(sid)
+        if left is not None:
+            self.runs.pause(left)
+
+    def new_workspace(self, make, address: str, kind: str = "solo") -> Workspace:
+        """A workspace around the session `make()` builds (on the engine's heavy line,
+        not the connection thread), saved from the start."""
+        self.workspaces.check_room(0, address)
+        session = self.scheduler.call(f"new:{address}", make, Lane.HEAVY, timeout=60)
+        ws = self.workspaces.add(session, address, kind=kind)
+        self.scheduler.call(ws.id, lambda: self.saved(ws), Lane.INTERACTIVE, timeout=60)
+        return ws
+
+    def find_workspace(self, wid: str, address: str) -> Workspace | None:
+        """The workspace `wid` if it is in memory, else rebuilt from the store."""
+        ws = self.workspaces.get(wid)
+        if ws is not None:
+            return None if ws.classroom is not None else ws
+        rebuilt = self.scheduler.call(f"build:{wid}", lambda: self.saver.rebuild(wid),
+                                      Lane.HEAVY, timeout=120)
+        if rebuilt is None:
+            return None
+        kind, session = rebuilt
+        if kind == "classroom":
+            return None  # a classroom is entered by its code
+        return self.workspaces.add(session, address, kind=kind, wid=wid)
+
+    # -- saving
+    def saved(self, ws: Workspace) -> None:
+        """Write the workspace through to the store (in one of its jobs)."""
+        if ws.classroom is not None:
+            ws.classroom.save()
+            self.saver.save(ws.classroom.code, "classroom", ws.session)
+        else:
+            self.saver.save(ws.id, ws.kind, ws.session)
+
+    def saved_state(self, ws: Workspace):
+        """The session's whole state now (in one of its jobs), shared by every fork
+        taken at the same moment."""
+        key = (id(ws.session), ws.session.seq, ws.session.history.position)
+        cached = self._states.get(ws.id)
+        if cached is None or cached[0] != key:
+            cached = self._states[ws.id] = (key, ws.session.save())
+        return cached[1]
+
+    def rewrite_everything(self) -> None:
+        """After the database failed or was lost: every session it should hold is
+        written again whole, each in a job of its own workspace."""
+        for ws in self.workspaces.all():
+            key = ws.classroom.code if ws.classroom is not None else ws.id
+            self.saver.forget_written(key)
+            self.scheduler.submit(ws.id, lambda ws=ws: self.saved(ws), Lane.INTERACTIVE,
+                                  continuation=True)
+
+
+__all__ = ["Hub"]

@@ -1,0 +1,168 @@
+"""The engine's threads: every piece of work on a session runs here, never on the
+connection threads, so that a room full of tabs shares a few threads fairly.
+
+Work is queued per workspace (one session never runs two jobs at once, and its jobs
+run in the order they came) and served by lane:
+
+  INTERACTIVE  a step, back, injection, a snapshot for a tab: short, served first
+  RUN          one turn of a run (a few milliseconds of emulation); a running
+               workspace goes to the back of the line after each turn, so runs share
+               the engine round-robin and never hold up a step for more than a turn
+  HEAVY        loading a program, rebuilding or forking a session, a lesson's step:
+               bounded but slower, on threads of their own so that they never take
+               every engine thread
+
+The engine (Unicorn) releases the interpreter while it emulates, so two engine
+threads keep two cores busy while the connection threads go on serving.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Lane(IntEnum):
+    INTERACTIVE = 0
+    RUN = 1
+    HEAVY = 2
+
+
+class Overloaded(Exception):
+    """Too much work is waiting already; the message says what to do."""
+
+
+@dataclass
+class _Job:
+    fn: Callable[[], object]
+    lane: Lane
+    future: Future = field(default_factory=Future)
+
+
+# which lanes a thread serves, in order of preference
+_ENGINE = (Lane.INTERACTIVE, Lane.RUN)
+_HEAVY = (Lane.HEAVY, Lane.INTERACTIVE)
+
+
+class Scheduler:
+    def __init__(self, engine_threads: int = 2, heavy_threads: int = 1,
+                 max_waiting: int = 4096) -> None:
+        self.max_waiting = max_waiting
+        self._cv = threading.Condition()
+        self._queues: dict[Hashable, deque[_Job]] = {}
+        self._busy: set[Hashable] = set()
+        self._ready: dict[Lane, deque[Hashable]] = {lane: deque() for lane in Lane}
+        self._queued: set[Hashable] = set()  # keys in some ready line
+        self._waiting = 0
+        self._timers: list[tuple[float, int, Hashable, Callable, Lane]] = []
+        self._tick = itertools.count()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._serve, args=(_ENGINE,), daemon=True,
+                                          name=f"engine-{i}") for i in range(engine_threads)]
+        self._threads += [threading.Thread(target=self._serve, args=(_HEAVY,), daemon=True,
+                                           name=f"heavy-{i}") for i in range(heavy_threads)]
+        self._threads.append(threading.Thread(target=self._clock, daemon=True, name="timers"))
+        for t in self._threads:
+            t.start()
+
+    # -- the face
+    def submit(self, key: Hashable, fn: Callable[[], object],
+               lane: Lane = Lane.INTERACTIVE, continuation: bool = False) -> Future:
+        """Queue `fn` on `key`'s line; its Future holds the result or the exception.
+        A continuation (the next turn of a run already going) is never refused: there
+        is at most one per workspace."""
+        job = _Job(fn, lane)
+        with self._cv:
+            if self._closed:
+                raise Overloaded("the server is shutting down")
+            if self._waiting >= self.max_waiting and not continuation:
+                raise Overloaded(f"the server has {self._waiting} pieces of work waiting; "
+                                 "try again in a moment")
+            self._waiting += 1
+            self._queues.setdefault(key, deque()).append(job)
+            self._make_ready(key)
+            self._cv.notify_all()
+        return job.future
+
+    def call(self, key: Hashable, fn: Callable[[], object],
+             lane: Lane = Lane.INTERACTIVE, timeout: float | None = None):
+        """Run `fn` on `key`'s line and wait for its answer (re-raising its error)."""
+        return self.submit(key, fn, lane).result(timeout)
+
+    def later(self, delay: float, key: Hashable, fn: Callable[[], object],
+              lane: Lane = Lane.RUN) -> None:
+        """Queue `fn` after `delay` seconds (a paced run's next step)."""
+        with self._cv:
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._tick), key,
+                                          fn, lane))
+            self._cv.notify_all()
+
+    def waiting(self) -> int:
+        return self._waiting
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    # -- inside
+    def _make_ready(self, key: Hashable) -> None:
+        q = self._queues.get(key)
+        if q and key not in self._busy and key not in self._queued:
+            self._ready[q[0].lane].append(key)
+            self._queued.add(key)
+
+    def _take(self, lanes: tuple[Lane, ...]) -> tuple[Hashable, _Job] | None:
+        for lane in lanes:
+            if self._ready[lane]:
+                key = self._ready[lane].popleft()
+                self._queued.discard(key)
+                job = self._queues[key].popleft()
+                self._busy.add(key)
+                self._waiting -= 1
+                return key, job
+        return None
+
+    def _serve(self, lanes: tuple[Lane, ...]) -> None:
+        while True:
+            with self._cv:
+                got = self._take(lanes)
+                while got is None:
+                    if self._closed:
+                        return
+                    self._cv.wait()
+                    got = self._take(lanes)
+            key, job = got
+            if job.future.set_running_or_notify_cancel():
+                try:
+                    job.future.set_result(job.fn())
+                except BaseException as e:  # handed to whoever waits for it
+                    job.future.set_exception(e)
+            with self._cv:
+                self._busy.discard(key)
+                if not self._queues.get(key):
+                    self._queues.pop(key, None)
+                self._make_ready(key)
+                self._cv.notify_all()
+
+    def _clock(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed and (
+                        not self._timers or self._timers[0][0] > time.monotonic()):
+                    wait = self._timers[0][0] - time.monotonic() if self._timers else None
+                    self._cv.wait(wait)
+                if self._closed:
+                    return
+                _due, _n, key, fn, lane = heapq.heappop(self._timers)
+            try:
+                self.submit(key, fn, lane, continuation=True)
+            except Overloaded:  # closed meanwhile
+                return

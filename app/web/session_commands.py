@@ -1,0 +1,118 @@
+"""The commands on a workspace's session: load, step, back and forward, run, inject,
+breakpoints and watchpoints. Each runs in a job of the workspace (see dispatch); what
+changed is pushed to every tab in the workspace's room: a command's step events
+(`events`), and a `snapshot` when a client needs the whole state."""
+
+from __future__ import annotations
+
+from app.session import Session, SessionError, example_names, example_source, parse_offset
+from app.web.protocol import Refused
+from app.web.scheduler import Lane
+
+MAX_WATCHPOINTS = 16
+
+
+def _offset(value) -> int:
+    try:
+        return parse_offset(value)
+    except ValueError as e:
+        raise Refused(str(e)) from None
+
+
+def register(hub, dispatch) -> None:
+    publish, config = hub.publish, hub.config
+
+    def load(ws, source: str, mirror: str, offset: int, compare: bool) -> None:
+        session = Session(source, mirror, offset, compare)
+        hub.workspaces.check_room(session.footprint() - ws.session.footprint(), "")
+        ws.replace(session)
+        ws.error = None
+        publish(ws, [], snapshot=True)
+
+    @dispatch.session("load", Lane.HEAVY)
+    def on_load(ws, d, _sid):
+        s = ws.session
+        load(ws, d["source"], d.get("mirror", s.mirror),
+             _offset(d.get("offset", s.offset)), d.get("compare", len(s.vms) > 1))
+
+    @dispatch.session("example", Lane.HEAVY)
+    def on_example(ws, d, _sid):
+        if d["name"] not in example_names():
+            raise Refused(f"there is no example '{d['name'][:60]}'")
+        s = ws.session
+        load(ws, example_source(d["name"]), s.mirror, s.offset, len(s.vms) > 1)
+
+    @dispatch.session("step")
+    def on_step(ws, d, _sid):
+        if not ws.session.running():
+            raise Refused("no VM is running: reset or load a program")
+        publish(ws, ws.session.step(d.get("granularity", "native")))
+
+    @dispatch.session("back")
+    def on_back(ws, _d, _sid):
+        publish(ws, ws.session.back(), snapshot=True)
+
+    @dispatch.session("forward", Lane.HEAVY)
+    def on_forward(ws, _d, _sid):
+        publish(ws, ws.session.forward(), snapshot=True)
+
+    @dispatch.session("seek", Lane.HEAVY)
+    def on_seek(ws, d, _sid):
+        ws.session.seek(d["position"])
+        publish(ws, [], snapshot=True)
+
+    @dispatch.session("reset")
+    def on_reset(ws, _d, _sid):
+        ws.error = None
+        publish(ws, ws.session.reset(), snapshot=True)
+
+    @dispatch.session("breakpoint")
+    def on_breakpoint(ws, d, _sid):
+        if d["address"] not in ws.session.native_addresses():
+            raise Refused(f"{d['address']:#x} is not an instruction of the program")
+        (ws.breakpoints.add if d["on"] else ws.breakpoints.discard)(d["address"])
+        publish(ws, [], snapshot=True)
+
+    @dispatch.session("watchpoint")
+    def on_watchpoint(ws, d, _sid):
+        va = ws.session.address_of(d["target"])
+        spot = (va, d.get("size", 8))
+        if d["on"]:
+            ws.session.check_watchable(*spot)
+            if len(ws.watchpoints) >= MAX_WATCHPOINTS and spot not in ws.watchpoints:
+                raise Refused(f"at most {MAX_WATCHPOINTS} watchpoints")
+            if spot not in ws.watchpoints:
+                ws.watchpoints.append(spot)
+        else:
+            ws.watchpoints = [w for w in ws.watchpoints if w[0] != va]
+        publish(ws, [], snapshot=True)
+        return {"va": va}
+
+    @dispatch.session("inject")
+    def on_inject(ws, d, _sid):
+        events = ws.session.inject(d["kind"], d["target"], d.get("vm"), d.get("bit", 0),
+                                   d.get("copy", 0))
+        publish(ws, events, snapshot=True)
+
+    @dispatch.session("frame")
+    def on_frame(ws, d, _sid):
+        try:
+            return {"frame": d["frame"], "hex": hub.frame_hex(ws.session, d["frame"])}
+        except ValueError as e:
+            raise Refused(str(e)) from None
+
+    @dispatch.session("run")
+    def on_run(ws, d, _sid):
+        if not ws.session.running():
+            raise Refused("no VM is running: reset or load a program")
+        try:
+            hub.runs.start(ws, d.get("speed", "max"), d.get("budget", config["RUN_BUDGET"]))
+        except SessionError as e:
+            raise Refused(e.message) from None
+
+    @dispatch.session("pause", while_running=True)
+    def on_pause(ws, _d, _sid):
+        hub.runs.pause(ws)
+
+
+__all__ = ["register", "SessionError"]

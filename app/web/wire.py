@@ -1,0 +1,64 @@
+"""Socket.IO frames, decoded so that every command frame gets an answer.
+
+A command frame whose data is not JSON we accept (a huge integer, NaN, nesting too
+deep, not JSON at all) or that names an event the library reserves (a client sending
+`disconnect` would otherwise detach its own tab) becomes the event `malformed`, whose
+handler answers the frame's acknowledgement with what was wrong. Other frames are left
+to the library.
+"""
+
+from __future__ import annotations
+
+import json
+
+from socketio import packet
+
+MALFORMED = "malformed"
+RESERVED = {"connect", "disconnect", "connect_error", MALFORMED}
+MAX_DIGITS = 30  # no command needs more; JSON integers may not be longer
+_EVENTS = (packet.EVENT, packet.BINARY_EVENT)
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class StrictJSON:
+    """The json module Socket.IO uses: standard output, strict input."""
+
+    dumps = staticmethod(json.dumps)
+
+    @staticmethod
+    def loads(text, *_args, **_kwargs):
+        return json.loads(text, parse_int=_int, parse_constant=_constant)
+
+
+class Frame(packet.Packet):
+    json = StrictJSON
+
+    def decode(self, encoded_packet):
+        try:
+            attachments = super().decode(encoded_packet)
+        except RecursionError:
+            return self._refuse("its data is nested too deeply")
+        except ValueError as e:  # JSONDecodeError is one
+            return self._refuse(f"its data is not valid JSON ({str(e)[:80]})")
+        if self.packet_type in _EVENTS:
+            head = self.data[0] if isinstance(self.data, list) and self.data else None
+            if not isinstance(head, str):
+                return self._refuse("it does not start with an event name")
+            if head in RESERVED:
+                return self._refuse(f"'{head[:40]}' is not a command a client may send")
+        return attachments
+
+    def _refuse(self, why: str) -> int:
+        if self.packet_type not in _EVENTS:
+            raise ValueError(why)  # not a command: nothing to answer
+        self.packet_type, self.data = packet.EVENT, [MALFORMED, why]
+        return 0
