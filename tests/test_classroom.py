@@ -18,10 +18,17 @@ def app():
 
 
 def open_class(app, lesson: str = LESSON) -> tuple[str, str]:
-    r = app.test_client().post("/classrooms", data={"lesson": lesson})
+    http = app.test_client()
+    r = http.post("/classrooms", data={"lesson": lesson, "csrf": csrf_of(http)})
     assert r.status_code == 302
     url = urlparse(r.headers["Location"])
     return url.path.rsplit("/", 1)[1], parse_qs(url.query)["key"][0]
+
+
+def csrf_of(http) -> str:
+    """The form token the lessons page gives this browser (and sets as its cookie)."""
+    page = http.get("/lessons").data.decode()
+    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
 
 
 def teacher(app, code, key) -> Client:
@@ -56,7 +63,14 @@ def test_pages(app):
     assert http.get(f"/join?code={code.lower()}").status_code == 302
     assert http.get("/join?code=NOPE99").status_code == 404
     assert http.get("/class/NOPE99").status_code == 404
-    assert http.post("/classrooms", data={"lesson": "../etc"}).status_code == 404
+    token = csrf_of(http)
+    assert http.post("/classrooms", data={"lesson": "../etc", "csrf": token}).status_code == 404
+    assert http.post("/classrooms", data={"lesson": "x" * 5000, "csrf": token}).status_code \
+        == 404
+    # another site's form: no token, or a foreign Origin
+    assert http.post("/classrooms", data={"lesson": LESSON}).status_code == 403
+    assert http.post("/classrooms", data={"lesson": LESSON, "csrf": token},
+                     headers={"Origin": "http://evil.example"}).status_code == 403
 
 
 def test_only_the_instructor_changes_the_shared_session(app):

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
+from app.bench.http import open_classroom
 from app.bench.roundtrip import start_server
 
 SCRIPT = Path(__file__).with_name("fanout.js")
@@ -23,24 +22,8 @@ LESSON = "01-why-mirror"
 STEPS = 150
 
 
-def open_classroom(base: str) -> tuple[str, str]:
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kw):
-            return None
-    opener = urllib.request.build_opener(NoRedirect)
-    data = urllib.parse.urlencode({"lesson": LESSON}).encode()
-    try:
-        opener.open(base + "/classrooms", data=data, timeout=10)
-    except urllib.error.HTTPError as e:
-        if e.code != 302:
-            raise
-        url = urllib.parse.urlparse(e.headers["Location"])
-        return url.path.rsplit("/", 1)[1], urllib.parse.parse_qs(url.query)["key"][0]
-    raise RuntimeError("opening a classroom did not redirect")
-
-
 def fan_out(base: str, students: int) -> dict:
-    code, key = open_classroom(base)
+    code, key = open_classroom(base, LESSON)
     out = subprocess.run(["node", str(SCRIPT), base, code, key, str(students), str(STEPS)],
                          capture_output=True, text=True, timeout=600, check=False)
     if out.returncode != 0:

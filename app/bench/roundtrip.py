@@ -41,10 +41,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, *settings: str) -> subprocess.Popen:
     db = f"{tempfile.gettempdir()}/kmemvisor-bench-{port}.sqlite3"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-                             "--database", db],
+                             "--database", db, *(a for s in settings for a in ("--set", s))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     end = time.monotonic() + 30
     while time.monotonic() < end:

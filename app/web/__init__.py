@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask
 from flask_socketio import SocketIO
 
-from app.web import wire
+from app.web import security, wire
 from app.web.classrooms import Classrooms, Lifecycle
 from app.web.gate import Gate, HelloDeadline, Tabs
 from app.web.hub import Hub
@@ -37,6 +37,7 @@ DEFAULTS = {
     "CLASSROOMS_IN_MEMORY": Lifecycle.in_memory, "CLASSROOMS_PER_ADDRESS": Lifecycle.per_address,
     "CLASSROOMS_OPEN": Lifecycle.open_total, "CLASSROOM_IDLE_SECONDS": Lifecycle.idle_seconds,
     "CLASSROOM_EXPIRE_SECONDS": Lifecycle.expire_seconds, "SWEEP_SECONDS": 60.0,
+    "ALLOWED_HOSTS": "localhost", "CSP": False,
 }
 
 
@@ -64,8 +65,10 @@ def create_app(config: dict | None = None) -> Flask:
     hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c)
     store.on_lost = hub.rewrite_everything
     _wire(app, hub)
-    gate = Gate(_without_compression(app.wsgi_app), Tabs(c["MAX_TABS"], c["TABS_PER_ADDRESS"],
-                                                        c["HELLO_SECONDS"]))
+    security.install(app)
+    gate = Gate(_without_compression(app.wsgi_app),
+                Tabs(c["MAX_TABS"], c["TABS_PER_ADDRESS"], c["HELLO_SECONDS"]),
+                security.allowed_hosts(c["ALLOWED_HOSTS"]))
     app.wsgi_app = gate
     app.extensions["kmemvisor.hub"] = hub
     app.extensions["kmemvisor.gate"] = gate

@@ -62,7 +62,6 @@ def join(hub, sid: str, address: str, data: dict) -> dict:
         hub.socketio.server.enter_room(sid, room.teach_room, namespace="/")
     hub.store.touch_classroom(room.code)
     push_state(hub, room, to=sid)
-    hub.socketio.emit("roster", room.roster(), to=room.teach_room)
     return {"role": member.role.value, "classroom": room.code, "student": member.student,
             "name": member.name, "following": member.following}
 

@@ -1,62 +1,112 @@
 """Pages for the classroom: the lesson list (open a classroom), the join form, and the
-classroom page itself (the visualizer with the lesson beside it)."""
+classroom page itself (the visualizer with the lesson beside it). What cannot be done
+is answered by a page that says why and what to do."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
 from app.web.classrooms import ClassroomsFull, NoSuchLesson
 from app.web.pages import SHORTCUTS
+from app.web.security import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
+from app.web.store import StoreError
 
 bp = Blueprint("classes", __name__)
 
 
-def _classrooms():
-    return current_app.extensions["kmemvisor.hub"].classrooms
+def _hub():
+    return current_app.extensions["kmemvisor.hub"]
+
+
+def problem(status: int, title: str, message: str, advice: str):
+    return render_template("problem.html", title=title, message=message,
+                           advice=advice), status
+
+
+def _limited(address: str):
+    """A page if this address has tried too many wrong codes, else None."""
+    wait = _hub().join_failures.take(address, 0)
+    if wait:
+        return problem(429, "Too many wrong codes", "Too many wrong classroom codes came "
+                       "from your address.", f"Wait {wait:.0f} seconds, then try again.")
+    return None
 
 
 def _find(code: str):
+    """(classroom or None, a problem page or None)."""
+    hub = _hub()
+    address = request.remote_addr or ""
+    limited = _limited(address)
+    if limited:
+        return None, limited
     try:
-        return _classrooms().get(code)
-    except (NoSuchLesson, ClassroomsFull) as e:
-        abort(503, description=str(e))
+        room = hub.classrooms.get(code)
+    except (NoSuchLesson, ClassroomsFull, StoreError) as e:
+        return None, problem(503, "The classroom cannot open now", str(e),
+                             "Try again in a minute; if it stays so, tell the instructor.")
+    if room is None:
+        hub.join_failures.take(address)
+    return room, None
 
 
 @bp.get("/lessons")
 def lessons():
-    lessons, problems = _classrooms().lessons()
-    return render_template("lessons.html", lessons=lessons, problems=problems)
+    lessons, problems = _hub().classrooms.lessons()
+    token, fresh = csrf_token()
+    response = make_response(render_template("lessons.html", lessons=lessons,
+                                             problems=problems, csrf=token,
+                                             csrf_field=CSRF_FIELD))
+    if fresh:
+        set_csrf_cookie(response, token)
+    return response
 
 
 @bp.post("/classrooms")
 def open_classroom():
+    check_csrf()
     try:
-        room, key = _classrooms().open(request.form.get("lesson", "")[:64],
-                                       request.remote_addr or "")
+        room, key = _hub().classrooms.open(request.form.get("lesson", "")[:64],
+                                           request.remote_addr or "")
     except NoSuchLesson as e:
-        abort(404, description=str(e))
+        return problem(404, "No such lesson", str(e), "Pick a lesson from the list.")
     except ClassroomsFull as e:
-        abort(503, description=str(e))
+        return problem(503, "No room for another classroom", str(e),
+                       "End a classroom you no longer need (its page has End the "
+                       "classroom), then open this one again.")
     return redirect(url_for("classes.classroom", code=room.code, key=key))
 
 
 @bp.get("/join")
 def join():
-    code = request.args.get("code", "").strip().upper()
+    code = request.args.get("code", "").strip().upper()[:12]
     if code:
-        if _find(code) is None:
-            return render_template("join.html", error=f"There is no classroom {code}.",
-                                   code=code), 404
-        return redirect(url_for("classes.classroom", code=code))
+        room, page = _find(code)
+        if page:
+            return page
+        if room is None:
+            return render_template("join.html", error=f"There is no classroom {code} "
+                                   "(or it has ended).", code=code), 404
+        return redirect(url_for("classes.classroom", code=room.code))
     return render_template("join.html", error=None, code="")
 
 
 @bp.get("/class/<code>")
 def classroom(code: str):
-    room = _find(code)
+    room, page = _find(code[:12])
+    if page:
+        return page
     if room is None:
-        abort(404, description=f"there is no classroom {code}")
+        return problem(404, "No such classroom", f"There is no classroom {code[:12]} "
+                       "(or it has ended).", "Check the code with your instructor.")
     return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,
                            kinds=ERROR_KINDS, cards=ERROR_CARDS, shortcuts=SHORTCUTS,
                            classroom=room.code)

@@ -14,39 +14,43 @@ import threading
 import time
 from dataclasses import dataclass
 
+from app.web.security import host_allowed
+
 OPENED = "kmemvisor.opened"    # WSGI environ: when the connection was opened
 GREETED = "kmemvisor.greeted"  # set by a successful hello
 
 
 @dataclass(frozen=True)
 class Tabs:
-    tabs: int = 1000          # open WebSocket connections in all
+    tabs: int = 1200          # open WebSocket connections in all
     per_address: int = 300    # from one address (a class behind one NAT needs many)
     hello_seconds: float = 5.0
 
 
 class Gate:
-    """WSGI middleware in front of Socket.IO's WebSocket endpoint."""
+    """WSGI middleware in front of everything: the host name first (security.py), then
+    the limits of Socket.IO's WebSocket endpoint."""
 
-    def __init__(self, wsgi_app, limits: Tabs) -> None:
-        self.app, self.limits = wsgi_app, limits
+    def __init__(self, wsgi_app, limits: Tabs, hosts: frozenset[str]) -> None:
+        self.app, self.limits, self.hosts = wsgi_app, limits, hosts
         self.open: dict[str, int] = {}
         self.total = 0
         self.refused = 0
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        if not host_allowed(host, self.hosts):
+            return _refuse(start_response, "400 Bad Request",
+                           f"this server does not answer to the name '{host[:80]}': open it "
+                           "by its address, or add the name to ALLOWED_HOSTS")
         if not environ.get("PATH_INFO", "").startswith("/socket.io") or \
                 environ.get("HTTP_UPGRADE", "").lower() != "websocket":
             return self.app(environ, start_response)
         address = environ.get("REMOTE_ADDR", "")
         why = self._admit(address)
         if why:
-            body = why.encode()
-            start_response("503 Service Unavailable", [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(body))), ("Retry-After", "10")])
-            return [body]
+            return _refuse(start_response, "503 Service Unavailable", why)
         environ[OPENED] = time.monotonic()
         try:
             return self.app(environ, start_response)
@@ -77,6 +81,14 @@ class Gate:
             return {"tabs": self.total, "tabs_limit": self.limits.tabs,
                     "per_address_limit": self.limits.per_address,
                     "addresses": len(self.open), "refused": self.refused}
+
+
+def _refuse(start_response, status: str, why: str) -> list[bytes]:
+    body = why.encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))), ("Retry-After", "10"),
+                            ("X-Content-Type-Options", "nosniff")])
+    return [body]
 
 
 class HelloDeadline:

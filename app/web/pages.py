@@ -47,4 +47,24 @@ def vendor(name: str):
 
 @bp.get("/healthz")
 def healthz():
-    return {"ok": True}
+    """200 while the server serves and its database takes writes, else 503; either way
+    with what is wrong with the database, if anything (a damaged file found at start
+    and kept aside is reported, though the server works)."""
+    store = current_app.extensions["kmemvisor.hub"].store.status()
+    body = {"ok": store["ok"]}
+    if not store["ok"] or store["damaged"]:
+        body["store"] = store
+    return body, 200 if store["ok"] else 503
+
+
+@bp.get("/status")
+def status():
+    """What the server holds and how busy it is (docs/operations.md)."""
+    hub = current_app.extensions["kmemvisor.hub"]
+    gate = current_app.extensions["kmemvisor.gate"]
+    return {"tabs": gate.status(), "workspaces": len(hub.workspaces),
+            "memory_held_mb": round(hub.workspaces.held() / (1 << 20), 1),
+            "memory_budget_mb": round(hub.workspaces.limits.memory / (1 << 20)),
+            "classrooms_in_memory": len(hub.classrooms.in_memory()),
+            "engine": hub.scheduler.status(), "store": hub.store.status(),
+            "hello_deadline_closed": current_app.extensions["kmemvisor.deadline"].closed}

@@ -44,6 +44,14 @@ class _Job:
     fn: Callable[[], object]
     lane: Lane
     future: Future = field(default_factory=Future)
+    queued: float = field(default_factory=time.monotonic)
+
+
+def _percentiles(ordered: list[float]) -> dict:
+    if not ordered:
+        return {"p50": None, "p99": None}
+    pick = lambda p: round(1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)  # noqa: E731
+    return {"p50": pick(0.5), "p99": pick(0.99)}
 
 
 # which lanes a thread serves, in order of preference
@@ -64,6 +72,8 @@ class Scheduler:
         self._timers: list[tuple[float, int, Hashable, Callable, Lane]] = []
         self._tick = itertools.count()
         self._closed = False
+        # the last jobs' (waited, ran) seconds per lane: what /status reports
+        self._timings: dict[Lane, deque] = {lane: deque(maxlen=2000) for lane in Lane}
         self._threads = [threading.Thread(target=self._serve, args=(_ENGINE,), daemon=True,
                                           name=f"engine-{i}") for i in range(engine_threads)]
         self._threads += [threading.Thread(target=self._serve, args=(_HEAVY,), daemon=True,
@@ -107,6 +117,22 @@ class Scheduler:
     def waiting(self) -> int:
         return self._waiting
 
+    def status(self) -> dict:
+        """Per lane: jobs waiting now, and the waits and run times of the last jobs
+        (milliseconds, 50th and 99th percentiles)."""
+        with self._cv:
+            waiting = {lane: sum(1 for q in self._queues.values() for j in q if j.lane == lane)
+                       for lane in Lane}
+            timings = {lane: list(t) for lane, t in self._timings.items()}
+        out = {}
+        for lane in Lane:
+            waits = sorted(w for w, _ in timings[lane])
+            runs = sorted(r for _, r in timings[lane])
+            out[lane.name.lower()] = {
+                "waiting": waiting[lane], "jobs": len(waits),
+                "wait_ms": _percentiles(waits), "run_ms": _percentiles(runs)}
+        return out
+
     def close(self) -> None:
         with self._cv:
             self._closed = True
@@ -140,11 +166,13 @@ class Scheduler:
                     self._cv.wait()
                     got = self._take(lanes)
             key, job = got
+            began = time.monotonic()
             if job.future.set_running_or_notify_cancel():
                 try:
                     job.future.set_result(job.fn())
                 except BaseException as e:  # handed to whoever waits for it
                     job.future.set_exception(e)
+            self._timings[job.lane].append((began - job.queued, time.monotonic() - began))
             with self._cv:
                 self._busy.discard(key)
                 if not self._queues.get(key):

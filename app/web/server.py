@@ -10,8 +10,10 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 from app.web import DEFAULTS, create_app
+from app.web.security import host_allowed
 
 HTTP_THREADS = 64  # kept for plain HTTP beyond the tabs' limit
+SWITCH_INTERVAL = 0.0005
 
 
 class _Server(BaseApplication):
@@ -24,15 +26,22 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        # a thread waiting for the interpreter gets it within this long: with
+        # thousands of threads (four per open tab) the default 5 ms turns every lock
+        # handed from thread to thread into a queue of 5 ms waits
+        sys.setswitchinterval(SWITCH_INTERVAL)
         return create_app(self.config)
 
 
 def serve(host: str = "127.0.0.1", port: int = 5000, config: dict | None = None) -> int:
     config = dict(config or {})
+    if not host_allowed(host, frozenset()):  # a name to serve on is a name to answer to
+        config["ALLOWED_HOSTS"] = ",".join(
+            [config.get("ALLOWED_HOSTS", DEFAULTS["ALLOWED_HOSTS"]), host])
     threads = config.get("MAX_TABS", DEFAULTS["MAX_TABS"]) + HTTP_THREADS
     print(f"kMemvisor Lab: open http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
     options = {"bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread",
-               "threads": threads, "timeout": 0, "graceful_timeout": 5, "keepalive": 30,
+               "threads": threads, "worker_connections": threads + 1024, "timeout": 0, "graceful_timeout": 5, "keepalive": 30,
                "backlog": 2048, "accesslog": None, "errorlog": "-", "loglevel": "warning"}
     try:
         _Server(config, options).run()

@@ -41,6 +41,9 @@ class StrictJSON:
 
 class Frame(packet.Packet):
     json = StrictJSON
+    # nothing here is ever binary: not looking for bytes in every payload saves
+    # walking a whole snapshot (thousands of lists) each time one is sent
+    uses_binary_events = False
 
     def decode(self, encoded_packet):
         try:
