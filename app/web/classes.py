@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
 from app.web.classroom import ClassroomsFull, NoSuchLesson
-from app.web.pages import SHORTCUTS
+from app.web.pages import page_context
 
 bp = Blueprint("classes", __name__)
 
@@ -56,6 +55,4 @@ def classroom(code: str):
     room = _find(code)
     if room is None:
         abort(404, description=f"there is no classroom {code}")
-    return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,
-                           kinds=ERROR_KINDS, cards=ERROR_CARDS, shortcuts=SHORTCUTS,
-                           classroom=room.code)
+    return render_template("index.html", **page_context(room.code))

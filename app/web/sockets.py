@@ -53,8 +53,8 @@ def register(socketio: SocketIO, workspaces: Workspaces, classrooms: Classrooms,
         room.store.refused(room.code, member.student if member else None, name,
                            "not the instructor")
         log.warning("classroom %s: refused '%s' from %s", room.code, name, who)
-        raise Refused(f"only the instructor can {name} in this classroom "
-                      "(fork it to experiment on your own copy)")
+        raise Refused(f"'{name}' was not done: in a classroom only the instructor changes "
+                      "the shared session (Fork to experiment on your own copy)")
 
     def command(name: str, while_running: bool = False, guarded: bool = True):
         def wrap(fn):
