@@ -16,7 +16,7 @@ function stored(key, fallback) {
   }
 }
 
-export function createLayout({main, grid, toggle, pickerButton, picker}) {
+export function createLayout({main, grid, toggle, pickerButton, picker}, {onArrange}) {
   let present = Boolean(stored(MODE_KEY, false));
   let chosen = stored(PANELS_KEY, DEFAULT_PANELS);
   let extra = null;   // a panel a lesson step asks for, shown even if not picked
@@ -59,6 +59,7 @@ export function createLayout({main, grid, toggle, pickerButton, picker}) {
     present = on;
     localStorage.setItem(MODE_KEY, JSON.stringify(present));
     arrange();
+    onArrange();   // the panels keep their current line and newest note in view
   }
   toggle.addEventListener("click", () => setPresent(!present));
   pickerButton.addEventListener("click", () => {
@@ -69,6 +70,7 @@ export function createLayout({main, grid, toggle, pickerButton, picker}) {
     chosen = [...picker.querySelectorAll("input:checked")].map((b) => b.value);
     localStorage.setItem(PANELS_KEY, JSON.stringify(chosen));
     arrange();
+    onArrange();
   });
   arrange();
 

@@ -49,6 +49,11 @@ function countersHtml(state) {
 export function createLogPanel({counters, consoles, log}) {
   let drawn = 0;
   let drawnLog = null;
+  let follow = true;      // keep the newest note in view until the reader scrolls back
+  let placed = 0;         // where we put the scroll ourselves
+  log.addEventListener("scroll", () => {
+    follow = Math.abs(log.scrollTop - placed) < 4 || log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  });
   function render(state) {
     counters.innerHTML = countersHtml(state);
     consoles.innerHTML = state.vms.map((vm) => `<div class="vm-col"><h3>${esc(vm.name)} console
@@ -70,9 +75,11 @@ export function createLogPanel({counters, consoles, log}) {
     const added = frag.childNodes.length;
     log.appendChild(frag);
     while (log.children.length > 1000) log.firstChild.remove();
-    if (added) {   // the newest note in view, from its first line if it is a long one
-      const last = log.lastElementChild;
+    const last = log.lastElementChild;
+    if ((added || follow) && last) {   // the newest note in view, from its first line if long
       log.scrollTop = last.offsetHeight > log.clientHeight ? last.offsetTop : log.scrollHeight;
+      placed = log.scrollTop;
+      follow = true;
     }
   }
   return {render};

@@ -33,7 +33,8 @@ function showProblem(message) {
 }
 
 const layout = createLayout({main: $("main"), grid: $("grid"), toggle: $("btn-present"),
-                             pickerButton: $("btn-panels"), picker: $("panel-picker")});
+                             pickerButton: $("btn-panels"), picker: $("panel-picker")},
+                            {onArrange: () => redraw()});
 const cards = createCards($("card"), DATA.cards, {avoid: () => document.querySelector("[data-panel=console]")});
 const WORKSPACE = "kmemvisor.workspace";
 const classroom = createClassroom($("lesson"), {

@@ -98,7 +98,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
         (${w.size} B, machine ${hex(w.pa)}): ${leHex(w.old)} → ${leHex(w.new)}</span>`).join(" ");
     }
     if (head) return head;
-    if (spot) return `<span class="spot">▶ ${esc(spot.why)} (earlier): ${hex(spot.va)}</span>`;
+    if (spot) return `<span class="spot">▶ ${esc(spot.why)} (an earlier step): ${hex(spot.va)}</span>`;
     return "<span class='muted'>No store yet.</span>";
   }
 
@@ -130,7 +130,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
       for (let a = base - (base % 8); a < base + w.size; a += 8) flashed.add(`${k}:${a}`);
     }
     const mark = chosen && chosen.word !== null ? {word: chosen.word, copy: chosen.copy}
-      : spot && spot.kind !== "store" ? {word: spot.va - (spot.va % 8), copy: spot.copy} : null;
+      : spot && !flashed.size ? {word: spot.va - (spot.va % 8), copy: spot.copy} : null;
     const kind = viewSelect.value;
     const charWidth = 0.62 * (parseFloat(getComputedStyle(view).fontSize) || 14);
     const need = (12 + copies.length * (VIEWS[kind].chars + 2)) * charWidth;

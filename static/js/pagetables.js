@@ -50,7 +50,7 @@ function changesHtml(ptes) {
                  gone.length && plural(gone.length, "removed")].filter(Boolean);
   // a recovery's re-created PTE is the point of the step: shown, not folded away
   const open = moved.length && pts.length <= 4 ? " open" : "";
-  return `<details class="pt-recreated" role="status"${open}><summary>${parts.join(", ")}</summary>` +
+  return `<details class="pt-recreated"${open}><summary>${parts.join(", ")}</summary>` +
     `<ul>${pts.map(line).join("")}</ul></details>`;
 }
 
@@ -90,10 +90,11 @@ export function createPageTablePanel({walk, changes, tree}) {
     }
     const root = [...vm.tables.values()].find((t) => t.level === "PML4");
     tree.innerHTML = root ? `<ul class="pt-tree">${level(root.table_frame)}</ul>` : "";
-    // the walk's last entries (the PTEs) kept in view inside the tree: the mirror's, which
-    // sits low in the tree, and then the native one if both fit
-    const ptes = [...tree.querySelectorAll(".pte.PT.walk-mirror, .pte.PT.walk-native")];
-    for (const el of ptes.reverse()) keepInView(tree, el.querySelector(".lvl"));
+    // the walk's last entries (the PTEs) kept in view inside the tree: the native one, then
+    // the mirror's (low in the tree), which wins when both do not fit
+    for (const cls of ["walk-native", "walk-mirror"]) {
+      keepInView(tree, tree.querySelector(`.pte.PT.${cls} > .lvl`));
+    }
 
     function level(frame) {
       const rows = (byTable.get(frame) || []).sort((a, b) => a.index - b.index);

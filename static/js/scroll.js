@@ -8,10 +8,13 @@ export function keepInView(box, el, {margin = 8, x = false} = {}) {
   const r = el.getBoundingClientRect();
   // a sticky header row inside the box covers its top
   const head = box.querySelector(":scope thead, :scope > table > thead");
-  const top = b.top + (head ? head.getBoundingClientRect().height : 0);
+  // the part of the box on the screen (in the flowing layout a box can reach below it)
+  const onScreen = Math.min(b.bottom, innerHeight) - Math.max(b.top, 0) > 3 * r.height;
+  const top = (onScreen ? Math.max(b.top, 0) : b.top) + (head ? head.getBoundingClientRect().height : 0);
+  const bottom = onScreen ? Math.min(b.bottom, innerHeight) : b.bottom;
   if (r.top < top + margin) box.scrollTop -= top + margin - r.top;
-  else if (r.bottom > b.bottom - margin) {
-    box.scrollTop += Math.min(r.bottom - b.bottom + margin, r.top - top - margin);
+  else if (r.bottom > bottom - margin) {
+    box.scrollTop += Math.min(r.bottom - bottom + margin, r.top - top - margin);
   }
   if (!x) return;
   if (r.left < b.left) box.scrollLeft -= b.left - r.left + margin;
