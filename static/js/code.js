@@ -19,10 +19,13 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
     const numbers = groupNumbers(state.listing);
     state.listing.forEach((g, i) => {
       const n = numbers[i];
+      // one space between the mnemonic and its operands: the source's column alignment
+      // costs a narrow listing a third of its width
+      const text = g.text.trim().replace(/\s+/, " ");
       const where = g.origin === "kernel" ? "k" : g.line;
       rows.push(`<li class="line ${g.origin}" data-g="${i}" data-address="${g.address}"
-        tabindex="-1" aria-label="#${n}, line ${where}: ${esc(g.text)}"><span class="bp" aria-hidden="true"></span
-        ><span class="num">#${n}</span><span class="ln">${where}</span><code>${esc(g.text)}</code
+        tabindex="-1" aria-label="#${n}, line ${where}: ${esc(text)}"><span class="bp" aria-hidden="true"></span
+        ><span class="num">#${n}</span><span class="ln">${where}</span><code>${esc(text)}</code
         ><span class="here" aria-hidden="true"></span></li>`);
       for (const m of g.members) {
         const mark = ROLE_MARK[m.role];

@@ -51,7 +51,7 @@ function changesHtml(ptes) {
   // a recovery's re-created PTE is the point of the step: shown, not folded away
   const open = moved.length && pts.length <= 4 ? " open" : "";
   return `<details class="pt-recreated"${open}><summary>${parts.join(", ")}</summary>` +
-    `<ul>${pts.map(line).join("")}</ul></details>`;
+    `<ul tabindex="0" aria-label="the changed entries">${pts.map(line).join("")}</ul></details>`;
 }
 
 export function createPageTablePanel({walk, changes, tree}) {
