@@ -36,7 +36,7 @@ class Live:
                 "--database", self.database]
         for s in self.settings:
             args += ["--set", s]
-        self.log = open(self.log_path, "a")
+        self.log = open(self.log_path, "a")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         end = time.monotonic() + 30
         while time.monotonic() < end:

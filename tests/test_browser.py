@@ -6,7 +6,18 @@ from __future__ import annotations
 import pytest
 
 from app.session import example_source
-from tests.browser_helpers import Server, launch, need_chromium, shot
+from tests.browser_helpers import (
+    Server,
+    click_blank,
+    inject,
+    launch,
+    load_program,
+    need_chromium,
+    open_solo,
+    press,
+    shot,
+    wait_js,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -30,27 +41,9 @@ def browser():
 
 @pytest.fixture
 def page(server, browser):
-    context = browser.new_context(viewport={"width": 1680, "height": 1300})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url + "/")
-    page.wait_for_selector("#connection.ok")
-    page.wait_for_selector("#native li.program")
-    yield page
-    context.close()
-    assert errors == [], errors
-
-
-def seq(page) -> int:
-    return int(page.evaluate("document.body.dataset.seq || '0'"))
-
-
-def press(page, key: str) -> None:
-    """Press a key and wait until the page has drawn the answer (all VMs at once)."""
-    before = seq(page)
-    page.keyboard.press(key)
-    page.wait_for_function(f"Number(document.body.dataset.seq) > {before}")
+    tab = open_solo(browser, server, width=1680, height=1000)
+    yield tab.page
+    assert tab.close() == []
 
 
 def current(page) -> tuple[str, list[str]]:
@@ -60,18 +53,9 @@ def current(page) -> tuple[str, list[str]]:
     return line.inner_text(), members.all_inner_texts()
 
 
-def load_program(page, source: str) -> None:
-    page.fill("#source", source)
-    before = seq(page)
-    page.keyboard.press("Control+Enter")
-    page.wait_for_function(f"Number(document.body.dataset.seq) !== {before} || "
-                           "document.querySelector('#native li.current') !== null")
-    page.wait_for_function("document.querySelector('#editor-error').textContent === ''")
-
-
 def test_step_by_keyboard_highlights_the_line_and_its_group_then_back(page):
     load_program(page, example_source("sum_array"))
-    page.locator("body").click(position={"x": 5, "y": 5})
+    click_blank(page)
     for _ in range(3):
         press(page, "ArrowRight")
     line3, group3 = current(page)
@@ -80,7 +64,7 @@ def test_step_by_keyboard_highlights_the_line_and_its_group_then_back(page):
     line4, _ = current(page)
     assert line4 != line3
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("document.querySelector('#history-label').textContent.startsWith('3 /')")
+    wait_js(page, "document.querySelector('#history-label').textContent.startsWith('3 /')")
     assert current(page) == (line3, group3)
     # the number badge pairs the native line with its group, not colour alone
     badge = page.locator("#native li.current .num").inner_text()
@@ -93,31 +77,22 @@ def test_run_to_a_breakpoint_set_by_clicking_a_line(page):
     line = page.locator("#native li.program", has_text="total(%rip)").first
     line.click()
     page.wait_for_selector("#native li.program.breakpoint")
-    page.locator("body").click(position={"x": 5, "y": 5})
+    click_blank(page)
     page.keyboard.press("r")
-    page.wait_for_function("document.querySelector('#run-status').textContent"
+    wait_js(page, "document.querySelector('#run-status').textContent"
                            ".includes('breakpoint')")
     assert "total(%rip)" in page.locator("#native li.current").inner_text()
     shot(page, "breakpoint")
 
 
-def inject(page, kind: str, target: str, vm: int) -> None:
-    page.check(f"#inject-kinds input[value={kind}]")
-    page.fill("#inject-target", target)
-    page.select_option("#inject-vm", str(vm))
-    page.click("#btn-inject")
-    page.wait_for_function("document.querySelector('#inject-result').textContent"
-                           ".includes('injected')")
-
-
 def test_a_ue_is_survived_by_the_mirrored_vm_and_kills_the_unmirrored(page):
     load_program(page, example_source("sum_array"))
-    page.locator("body").click(position={"x": 5, "y": 5})
+    click_blank(page)
     for _ in range(45):      # fill has written the table
         press(page, "ArrowRight")
     inject(page, "ue", "table+8", 1)
     # the acknowledgement and the snapshot that redraws the host map are two messages
-    page.wait_for_function("document.querySelectorAll('#hostmap .f.bad').length === 1")
+    wait_js(page, "document.querySelectorAll('#hostmap .f.bad').length === 1")
     for _ in range(80):      # step until the sum reads the poisoned word
         press(page, "ArrowRight")
         if page.locator("#log li.n-recovered").count():
@@ -134,9 +109,9 @@ def test_a_ue_is_survived_by_the_mirrored_vm_and_kills_the_unmirrored(page):
     shot(page, "overview", full_page=False)   # the README's picture
 
     inject(page, "ue", "table+16", 2)
-    page.locator("body").click(position={"x": 5, "y": 5})
+    click_blank(page)
     page.keyboard.press("r")
-    page.wait_for_function("document.querySelector('#run-status').textContent"
+    wait_js(page, "document.querySelector('#run-status').textContent"
                            " && !document.querySelector('#run-status').textContent"
                            ".includes('running')")
     page.wait_for_selector("#log li.n-killed")
@@ -149,7 +124,7 @@ def test_a_ue_is_survived_by_the_mirrored_vm_and_kills_the_unmirrored(page):
 def test_an_assembly_error_shows_at_its_line(page):
     page.fill("#source", "main:\n    movl $1, %eax\n    frobnicate %eax\n    ret\n")
     page.click("#btn-load")
-    page.wait_for_function("document.querySelector('#editor-error').textContent !== ''")
+    wait_js(page, "document.querySelector('#editor-error').textContent !== ''")
     assert page.locator("#editor-error").inner_text().startswith("line 3:")
     assert page.locator("#gutter .err-line").inner_text().startswith("3")
 
@@ -157,13 +132,13 @@ def test_an_assembly_error_shows_at_its_line(page):
 def test_a_watchpoint_from_the_memory_panel_stops_a_paced_run(page):
     load_program(page, example_source("sum_array"))
     page.fill("#watch-target", "total")
-    page.click("#watch button[type=submit]")
+    page.click("#btn-watch")
     page.wait_for_selector("#watch-list li")
     assert "(total)" in page.locator("#watch-list").inner_text()
     page.select_option("#speed", "30")
     page.click("#btn-run")
-    page.wait_for_function("document.querySelector('#run-status').textContent"
-                           ".includes('watchpoint')", timeout=30_000)
+    wait_js(page, "document.querySelector('#run-status').textContent"
+                           ".includes('watchpoint')", timeout=30)
     writes = page.locator("#mem-writes").inner_text()
     assert "native 0xa00000" in writes and "mirror 1 0x8a00000" in writes
     assert page.locator("#memory .w.written").count() >= 2   # the store and its mirror
@@ -171,19 +146,19 @@ def test_a_watchpoint_from_the_memory_panel_stops_a_paced_run(page):
 
 def test_nmr3_outvotes_a_silent_flip(page):
     page.select_option("#mirror", "nmr3")
-    page.wait_for_function("document.querySelectorAll('#memory tr:first-child th').length"
+    wait_js(page, "document.querySelectorAll('#memory tr:first-child th').length"
                            " >= 0 && document.querySelector('#inject-vm option') &&"
                            " document.querySelector('#inject-vm').textContent.includes('nmr3')")
-    page.locator("body").click(position={"x": 5, "y": 5})
+    click_blank(page)
     for _ in range(45):
         press(page, "ArrowRight")
     inject(page, "silent", "table+8", 1)
     # the copies now differ (once the snapshot after the acknowledgement has arrived)
-    page.wait_for_function("document.querySelectorAll('#memory .divergence').length === 1")
+    wait_js(page, "document.querySelectorAll('#memory .divergence').length === 1")
     page.keyboard.press("r")
     page.wait_for_selector("#log li.n-vote")
     assert "repaired" in page.locator("#log li.n-vote").first.inner_text()
-    page.wait_for_function("document.querySelector('#run-status').textContent === 'exited'"
+    wait_js(page, "document.querySelector('#run-status').textContent === 'exited'"
                            " || document.querySelector('#run-status').textContent"
                            ".includes('exited')")
     assert "exit 1240" in page.locator("#console .vm-col").first.inner_text()
@@ -216,15 +191,15 @@ def test_a_student_sees_the_instructors_injection_and_the_recovery(server, brows
         assert s.locator("[data-act=fork]").is_visible()
         assert t.locator("#teach-controls").is_visible()
         assert not t.locator("#student-controls").is_visible()
-        t.wait_for_function("document.querySelector('#roster').textContent.includes('Ada')")
+        wait_js(t, "document.querySelector('#roster').textContent.includes('Ada')")
 
         t.click("[data-act=advance]")            # the lesson's first step: run to fill
-        s.wait_for_function("document.querySelector('#lesson-progress').textContent"
+        wait_js(s, "document.querySelector('#lesson-progress').textContent"
                             ".startsWith('step 1')")
         assert s.locator("#lesson-checks li.pass").count() >= 1
         for _ in range(40):                        # fill writes the table
             t.click("#btn-step")
-        s.wait_for_function("document.querySelector('#history-label').textContent"
+        wait_js(s, "document.querySelector('#history-label').textContent"
                             ".startsWith('41 /')")
         inject(t, "ue", "table+8", 1)
         s.wait_for_selector("#card:not([hidden])")
@@ -234,11 +209,15 @@ def test_a_student_sees_the_instructors_injection_and_the_recovery(server, brows
         log = s.locator("#log").inner_text()
         assert "machine check" in log and "recovered" in log
         assert s.locator("#log li.n-recovered .steps li").count() == 6
-        # the student's own buttons are refused by the server, not just hidden
-        s.locator("body").click(position={"x": 5, "y": 5})
-        s.click("#btn-reset")
-        s.wait_for_function("!document.querySelector('#problem').hidden")
-        assert "instructor" in s.locator("#problem").inner_text()
+        # following, the student's controls that would change the shared session are
+        # disabled with the reason (the server refuses them too: test_classroom.py)
+        assert s.locator("#btn-reset").is_disabled()
+        assert s.locator("#follow-note").is_visible()
+        click_blank(s)
+        s.keyboard.press("0")
+        s.wait_for_timeout(200)
+        assert s.locator("#problem").is_hidden()
+        assert s.locator("#log li.n-recovered").count() == 1   # no reset happened
         shot(s, "classroom-student")
         shot(t, "classroom-instructor")
     finally:
@@ -266,7 +245,7 @@ def test_targets_and_breakpoints_by_keyboard_alone(page):
     for key in ("ArrowRight", "ArrowRight", "ArrowDown", "Enter"):
         page.keyboard.press(key)
     assert page.input_value("#inject-target") == "frame:0x22"      # 2 right, 1 down (32)
-    page.locator("body").click(position={"x": 5, "y": 5})
+    click_blank(page)
     for _ in range(30):
         press(page, "ArrowRight")
     page.focus("#memory")

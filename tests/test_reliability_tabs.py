@@ -126,5 +126,5 @@ def test_pages_say_what_the_browser_may_do_with_them(live):
     with urllib.request.urlopen(live.url + "/lessons") as r:
         h = r.headers
     assert h["X-Content-Type-Options"] == "nosniff"
-    assert h["Referrer-Policy"] == "no-referrer"   # the instructor's key is in the URL
+    assert h["Referrer-Policy"] == "same-origin"   # the instructor's key is in the URL
     assert h["X-Frame-Options"] == "SAMEORIGIN"

@@ -71,6 +71,21 @@ def target_address(s: Session, target: str, action: Action) -> int:
     return hit[0].native_address
 
 
+# a log note's kind as a checkpoint says it: "the log has a machine check in VM 1"
+NOTE_WORDS = {
+    "vm_created": "a VM start", "hypercall": "a hypercall", "mmu_update": "a page-table update",
+    "refused": "a refused request", "exit": "an exit", "inject": "an injected error",
+    "ce": "a corrected error", "mce": "a machine check", "recovered": "a recovery",
+    "killed": "a killed VM", "fault": "a fault", "vote": "an NMR vote", "scrub": "a scrub",
+    "limit": "a limit reached", "watch": "a watchpoint hit",
+}
+
+
+def _note_words(kind: str, article: bool = True) -> str:
+    words = NOTE_WORDS.get(kind, f"a '{kind}' note")
+    return words if article else words.split(" ", 1)[1]
+
+
 def verify(s: Session, check: Check) -> tuple[bool, str]:
     """(passed, what the engine sees)."""
     try:
@@ -107,14 +122,21 @@ def _verify(s: Session, check: Check) -> tuple[bool, str]:
         return line == int(g[0]), f"{vm.name} is at line {line}"
     if k == "console":
         text = vm.console.text()
-        return g[0] in text, f"the console shows {text[-60:]!r}"
+        shown = text[-60:].replace("\n", " ⏎ ").strip()
+        return g[0] in text, f"the console shows “{shown}”" if shown else "the console is empty"
     if k == "log":
-        kinds = [n["kind"] for n in s.hv.log if n.get("vm") in (vm.id, None)]
-        return g[0] in kinds, f"the log has {sorted(set(kinds))}"
+        kinds = {n["kind"] for n in s.hv.log if n.get("vm") in (vm.id, None)}
+        where = f"VM {vm.id}"
+        if g[0] in kinds:
+            return True, f"the log has {_note_words(g[0])} in {where}"
+        seen = ", ".join(_note_words(kind) for kind in sorted(kinds)) or "nothing yet"
+        missing = _note_words(g[0], article=False)
+        return False, f"the log has no {missing} in {where} (it has {seen})"
     if k == "register":
         value = vm.cpu.reg(g[0]) if g[0] in vm.cpu.state() else None
         want = int(g[1], 0)
-        return value == want, f"{g[0]} is {value if value is None else hex(value)}"
+        shown = "not a register" if value is None else f"{value:#x} ({value})"
+        return value == want, f"{g[0]} is {shown}"
     if k == "counter":
         c = vm.counters.to_json()
         return c.get(g[0]) == int(g[1]), f"{g[0]} is {c.get(g[0])}"

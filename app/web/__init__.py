@@ -37,7 +37,7 @@ DEFAULTS = {
     "CLASSROOMS_IN_MEMORY": Lifecycle.in_memory, "CLASSROOMS_PER_ADDRESS": Lifecycle.per_address,
     "CLASSROOMS_OPEN": Lifecycle.open_total, "CLASSROOM_IDLE_SECONDS": Lifecycle.idle_seconds,
     "CLASSROOM_EXPIRE_SECONDS": Lifecycle.expire_seconds, "SWEEP_SECONDS": 60.0,
-    "ALLOWED_HOSTS": "localhost", "CSP": False,
+    "ALLOWED_HOSTS": "localhost", "CSP": True,
 }
 
 

@@ -14,9 +14,8 @@ from flask import (
     url_for,
 )
 
-from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
 from app.web.classrooms import ClassroomsFull, NoSuchLesson
-from app.web.pages import SHORTCUTS
+from app.web.pages import page_context
 from app.web.security import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
 from app.web.store import StoreError
 
@@ -107,6 +106,4 @@ def classroom(code: str):
     if room is None:
         return problem(404, "No such classroom", f"There is no classroom {code[:12]} "
                        "(or it has ended).", "Check the code with your instructor.")
-    return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,
-                           kinds=ERROR_KINDS, cards=ERROR_CARDS, shortcuts=SHORTCUTS,
-                           classroom=room.code)
+    return render_template("index.html", **page_context(room.code))

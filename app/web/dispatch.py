@@ -122,8 +122,9 @@ class Dispatch:
         self.hub.store.refused(room.code, member.student if member else None, name,
                                "not the instructor")
         log.warning("classroom %s: refused '%s' from %s", room.code, name, who)
-        raise Refused(f"only the instructor can {_DOING.get(name, 'change')} the shared "
-                      "session; fork it to experiment on your own copy")
+        raise Refused(f"'{name}' was not done: in a classroom only the instructor can "
+                      f"{_DOING.get(name, 'change')} the shared session (Fork to experiment "
+                      "on your own copy)")
 
 
 _DOING = {"load": "load a program into", "example": "load an example into",

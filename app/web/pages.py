@@ -6,7 +6,13 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
-from app.session import DEFAULT_EXAMPLE, ERROR_CARDS, ERROR_KINDS, example_names
+from app.session import (
+    DEFAULT_EXAMPLE,
+    ERROR_CARDS,
+    ERROR_KINDS,
+    example_names,
+    example_source,
+)
 
 bp = Blueprint("pages", __name__)
 
@@ -22,17 +28,33 @@ SHORTCUTS = [
     ("p or Space", "pause"),
     ("0", "reset"),
     ("Ctrl+Enter", "load the program in the editor"),
+    ("Esc", "leave the editor or a text field (the keys step again); close a card"),
     ("Enter on a code line", "toggle a breakpoint"),
     ("j / k", "inject the chosen error / focus the injection panel"),
+    ("f", "presentation mode on or off (large type, the panels you pick)"),
+    ("l", "show or hide the lesson (in a classroom)"),
     ("?", "show or hide this list"),
 ]
+
+# the panels a teacher may pick for presentation mode (data-panel -> label)
+PANELS = [("code", "1 · code"), ("registers", "2 · registers"), ("pagetables", "3 · page tables"),
+          ("memory", "4 · memory"), ("host", "5 · host memory"), ("console", "6 · console and log"),
+          ("editor", "7 · program"), ("inject", "8 · error injection")]
+
+
+def page_context(classroom: str | None) -> dict:
+    """What index.html needs, for the solo page and a classroom alike. Data for the
+    scripts travels in a JSON element (a strict CSP allows no inline script)."""
+    names = example_names()
+    return {"examples": names, "default": DEFAULT_EXAMPLE, "kinds": ERROR_KINDS,
+            "shortcuts": SHORTCUTS, "panels": PANELS, "classroom": classroom,
+            "data": {"kinds": ERROR_KINDS, "cards": ERROR_CARDS,
+                     "examples": {n: example_source(n) for n in names}}}
 
 
 @bp.get("/")
 def index():
-    return render_template("index.html", examples=example_names(), default=DEFAULT_EXAMPLE,
-                           kinds=ERROR_KINDS, cards=ERROR_CARDS, shortcuts=SHORTCUTS,
-                           classroom=None)
+    return render_template("index.html", **page_context(None))
 
 
 @bp.get("/vendor/<name>")

@@ -41,7 +41,8 @@ def serve(host: str = "127.0.0.1", port: int = 5000, config: dict | None = None)
     threads = config.get("MAX_TABS", DEFAULTS["MAX_TABS"]) + HTTP_THREADS
     print(f"kMemvisor Lab: open http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
     options = {"bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread",
-               "threads": threads, "worker_connections": threads + 1024, "timeout": 0, "graceful_timeout": 5, "keepalive": 30,
+               "threads": threads, "worker_connections": threads + 1024,
+               "timeout": 0, "graceful_timeout": 5, "keepalive": 30,
                "backlog": 2048, "accesslog": None, "errorlog": "-", "loglevel": "warning"}
     try:
         _Server(config, options).run()

@@ -1,34 +1,49 @@
-// The lesson panel of a classroom: narrative, checkpoints, quiz; the instructor's
+// The lesson drawer of a classroom: narrative, checkpoints, quiz; the instructor's
 // lesson controls and roster; a student's fork/follow. The server decides who may do
-// what; this only shows the right buttons.
+// what; this shows the right buttons and tells the page whether it is following.
 
 import {esc} from "./format.js";
 
 const CODE = document.body.dataset.classroom || "";
 const params = new URLSearchParams(location.search);
 
-export function createClassroom(root, {send, onProblem, reconnect}) {
+export function createClassroom(root, {send, onProblem, reconnect, onChange, focusPanel}) {
   const active = Boolean(CODE);
   let role = null;
   let following = true;
   let state = null;
+  let shownPosition = null;
   const studentKey = `kmemvisor.student.${CODE}`;
-  if (!active) return {active};
+  const answerKey = (step) => `kmemvisor.answer.${CODE}.${step}`;
+  if (!active) return {active, following: () => false, toggle() {}};
 
   const $ = (sel) => root.querySelector(sel);
   const joinForm = document.getElementById("join-form");
+  const toggleButton = document.getElementById("lesson-toggle");
   joinForm.addEventListener("submit", (e) => {
     e.preventDefault();
     joinForm.hidden = true;
     reconnect();
   });
+  function toggle(open = root.classList.contains("collapsed")) {
+    root.classList.toggle("collapsed", !open);
+    $("#lesson-inner").hidden = !open;
+    toggleButton.setAttribute("aria-expanded", String(open));
+    toggleButton.textContent = open ? "Lesson ◂" : "Lesson ▸";
+  }
+  toggleButton.addEventListener("click", () => toggle());
 
   function greeting() {
     if (params.get("key")) return {classroom: CODE, key: params.get("key")};
     const student = localStorage.getItem(studentKey);
     if (student) return {classroom: CODE, student};
     const name = document.getElementById("join-name").value.trim();
-    if (!name) { joinForm.hidden = false; document.getElementById("join-name").focus(); return null; }
+    if (!name) {
+      toggle(true);
+      joinForm.hidden = false;
+      document.getElementById("join-name").focus();
+      return null;
+    }
     return {classroom: CODE, name};
   }
 
@@ -45,6 +60,7 @@ export function createClassroom(root, {send, onProblem, reconnect}) {
     $("#lesson-who").textContent = role === "instructor" ? "You are the instructor"
       : `You are ${ack.name}`;
     draw();
+    onChange();
   }
 
   async function act(command, payload = {}) {
@@ -56,10 +72,18 @@ export function createClassroom(root, {send, onProblem, reconnect}) {
     const b = e.target.closest("button[data-act]");
     if (!b) return;
     const name = b.dataset.act;
-    if (name === "answer") return act("answer", {choice: Number(b.dataset.choice)});
+    if (name === "answer") {
+      const choice = Number(b.dataset.choice);
+      const ack = await act("answer", {choice});
+      if (ack.ok) {   // kept in this browser: the server reveals only the tally
+        localStorage.setItem(answerKey(state.quiz.step), String(choice));
+        drawQuiz();
+      }
+      return;
+    }
     if (name === "goto") return act("goto", {position: state.position - 1});
     const ack = await act(name);
-    if (ack.ok && "following" in ack) { following = ack.following; draw(); }
+    if (ack.ok && "following" in ack) { following = ack.following; draw(); onChange(); }
   });
 
   function update(s) {
@@ -76,15 +100,22 @@ export function createClassroom(root, {send, onProblem, reconnect}) {
     $("#lesson-progress").textContent = step ? `step ${state.position + 1} of ${lesson.steps.length}`
       : `introduction · ${lesson.steps.length} steps`;
     $("#lesson-code").textContent = state.code;
-    $("#lesson-students").textContent = `${state.students} student${state.students === 1 ? "" : "s"}`;
+    // the instructor counts the roster (kept current); a student sees no count
+    $("#lesson-students").hidden = role !== "instructor";
     // narrative HTML was rendered and sanitized by the server (markdown-it + nh3)
     $("#lesson-body").innerHTML = step ? `<h3>${esc(step.title)}</h3>${step.html}`
       : `<ul class="goals">${lesson.goals.map((g) => `<li>${esc(g)}</li>`).join("")}</ul>${lesson.intro}`;
     $("#lesson-actions").textContent = step && step.actions.length ? "Actions: " + step.actions.join(" · ") : "";
-    $("#lesson-checks").innerHTML = state.checks.map((c) =>
-      `<li class="${c.ok ? "pass" : "fail"}">${c.ok ? "✓" : "✗"} ${esc(c.text)} <span class="muted">— ${esc(c.seen)}</span></li>`).join("");
+    const forked = role === "student" && !following;
+    $("#lesson-checks").innerHTML = (forked && state.checks.length
+      ? `<li class="muted">On your own copy: these checkpoints describe the class's session.</li>` : "") +
+      state.checks.map((c) =>
+        `<li class="${c.ok ? "pass" : "fail"}">${c.ok ? "✓ passed:" : "✗ not yet:"} ${esc(c.text)} <span class="muted">— ${esc(c.seen)}</span></li>`).join("");
     drawQuiz();
-    if (step && step.focus) focusPanel(step.focus);
+    if (shownPosition !== state.position) {
+      shownPosition = state.position;
+      focusPanel(step && step.focus ? step.focus : null, true);
+    }
     const instructor = role === "instructor";
     $("#teach-controls").hidden = !instructor;
     $("#student-controls").hidden = role !== "student";
@@ -105,27 +136,33 @@ export function createClassroom(root, {send, onProblem, reconnect}) {
     if (!q) { box.hidden = true; return; }
     box.hidden = false;
     const reveal = !q.open;
-    box.innerHTML = `<h3>Quiz${reveal ? " — answer" : ""}</h3><p>${esc(q.question)}</p><ol class="choices">` +
+    const stored = role === "student" ? localStorage.getItem(answerKey(q.step)) : null;
+    const mine = stored === null ? null : Number(stored);
+    const letter = (i) => String.fromCharCode(65 + i);
+    box.innerHTML = `<h3>Quiz${reveal ? " — answer" : ""}</h3><p>${esc(q.question)}</p><ol class="choices" type="A">` +
       q.choices.map((c, i) => {
         const right = reveal && i === q.answer;
+        const own = i === mine;
         const count = reveal && q.tally ? ` <span class="muted">(${q.tally[i]})</span>` : "";
         const button = q.open && role === "student"
-          ? `<button data-act="answer" data-choice="${i}">${esc(c)}</button>` : esc(c);
-        return `<li class="${right ? "right" : ""}">${right ? "✓ " : ""}${button}${count}</li>`;
-      }).join("") + "</ol>" + (reveal && q.explain ? `<p class="explain">${esc(q.explain)}</p>` : "");
-  }
-
-  function focusPanel(name) {
-    const panel = document.querySelector(`[data-panel="${name}"]`);
-    document.querySelectorAll(".panel.focused").forEach((p) => p.classList.remove("focused"));
-    if (panel) panel.classList.add("focused");
+          ? `<button data-act="answer" data-choice="${i}" aria-pressed="${own}">${esc(c)}</button>` : esc(c);
+        const tag = own ? ` <b class="mine-tag">◀ your answer${reveal ? (right ? " — right" : " — not this one") : ""}</b>` : "";
+        return `<li class="${right ? "right" : ""}${own ? " mine" : ""}">${right ? "✓ " : ""}${button}${count}${tag}</li>`;
+      }).join("") + "</ol>" +
+      (q.open && mine !== null ? `<p class="quiz-ack" role="status">Answer ${letter(mine)} recorded. You can change it until the quiz closes.</p>` : "") +
+      (reveal && q.explain ? `<p class="explain">${esc(q.explain)}</p>` : "");
   }
 
   function roster(r) {
+    $("#lesson-students").textContent = `${r.names.length} student${r.names.length === 1 ? "" : "s"}`;
     $("#roster").innerHTML = `<b>Students:</b> ${r.names.map(esc).join(", ") || "none yet"}` +
       (r.forked.length ? `<br><b>On their own copy:</b> ${r.forked.map(esc).join(", ")}` : "") +
-      (r.tally ? `<br><b>Answers so far:</b> ${r.tally.map((n, i) => `${i + 1}: ${n}`).join(" · ")}` : "");
+      (r.tally ? `<br><b>Answers so far:</b> ${r.tally.map((n, i) => `${String.fromCharCode(65 + i)}: ${n}`).join(" · ")}` : "");
   }
 
-  return {active, greeting, welcome, update, roster};
+  return {
+    active, greeting, welcome, update, roster, toggle,
+    following: () => role === "student" && following,
+    get position() { return state ? state.position : null; },
+  };
 }

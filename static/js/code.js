@@ -1,7 +1,8 @@
 // Panel 1: native | rewritten code side by side, paired by colour and number.
 
 import {esc, hex} from "./format.js";
-import {groupStyle, ROLE_MARK} from "./colours.js";
+import {groupHue, groupNumbers, ROLE_MARK} from "./colours.js";
+import {focusInBox, keepInView} from "./scroll.js";
 
 // a snapshot brings a new listing array each time: redraw (and lose focus) only when
 // the program or its settings changed
@@ -9,42 +10,47 @@ function listingKey(state) {
   return `${state.settings.mirror}:${state.settings.offset}:${state.listing.length}:${state.source}`;
 }
 
-export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
+export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayChange}) {
   let drawnFor = null;
 
   function draw(state) {
     const rows = [];
     const rw = [];
+    const numbers = groupNumbers(state.listing);
     state.listing.forEach((g, i) => {
-      const n = i + 1;
-      const style = groupStyle(n);
+      const n = numbers[i];
+      // one space between the mnemonic and its operands: the source's column alignment
+      // costs a narrow listing a third of its width
+      const text = g.text.trim().replace(/\s+/, " ");
       const where = g.origin === "kernel" ? "k" : g.line;
-      rows.push(`<li class="line ${g.origin}" data-g="${i}" data-address="${g.address}" style="${style}"
-        tabindex="-1" aria-label="line ${where}: ${esc(g.text)}"><span class="bp" aria-hidden="true"></span
-        ><span class="num">#${n}</span><span class="ln">${where}</span><code>${esc(g.text)}</code
+      rows.push(`<li class="line ${g.origin}" data-g="${i}" data-address="${g.address}"
+        tabindex="-1" aria-label="#${n}, line ${where}: ${esc(text)}"><span class="bp" aria-hidden="true"></span
+        ><span class="num">#${n}</span><span class="ln">${where}</span><code>${esc(text)}</code
         ><span class="here" aria-hidden="true"></span></li>`);
       for (const m of g.members) {
         const mark = ROLE_MARK[m.role];
         rw.push(`<li class="member ${g.origin} role-${m.role}" data-g="${i}" data-address="${m.address}"
-          style="${style}"><span class="num">#${n}</span><span class="addr">${hex(m.address)}</span
+          ><span class="num">#${n}</span><span class="addr">${hex(m.address)}</span
           ><span class="role role-${m.role}" title="${m.role}">${mark}</span><code>${esc(m.text)}</code></li>`);
       }
     });
     native.innerHTML = rows.join("");
     rewritten.innerHTML = rw.join("");
+    // the hue goes through the CSSOM: a strict CSP refuses style attributes in markup
+    for (const el of [...native.children, ...rewritten.children]) {
+      el.style.setProperty("--g-hue", String(groupHue(Number(el.dataset.g) + 1)));
+    }
     drawnFor = listingKey(state);
     const first = native.querySelector(".line.program");
     if (first) first.tabIndex = 0;
+    native.tabIndex = first ? -1 : 0;
   }
 
   function partner(i, on) {
     for (const el of document.querySelectorAll(`.listing [data-g="${i}"]`)) {
       el.classList.toggle("partner", on);
     }
-    if (on) {
-      const target = rewritten.querySelector(`[data-g="${i}"]`);
-      if (target) target.scrollIntoView({block: "nearest"});
-    }
+    if (on) keepInView(rewritten, rewritten.querySelector(`[data-g="${i}"]`));
   }
 
   // hovering either side, or focusing a native line, shows the partner
@@ -58,21 +64,24 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
     el.addEventListener(enter, showPartner(true));
     el.addEventListener(leave, showPartner(false));
   }
+  const toggle = (el) => {
+    if (el.classList.contains("program") && mayChange()) onToggleBreakpoint(Number(el.dataset.address));
+  };
   native.addEventListener("click", (e) => {
-    const el = e.target.closest(".line.program");
-    if (el) onToggleBreakpoint(Number(el.dataset.address));
+    const el = e.target.closest(".line");
+    if (el) toggle(el);
   });
   native.addEventListener("keydown", (e) => {
     const el = e.target.closest(".line");
     if (!el) return;
     if (e.key === "Enter") {
       e.preventDefault();
-      if (el.classList.contains("program")) onToggleBreakpoint(Number(el.dataset.address));
+      toggle(el);
     } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
       e.preventDefault();
       e.stopPropagation();
       const next = e.key === "ArrowDown" ? el.nextElementSibling : el.previousElementSibling;
-      if (next) { el.tabIndex = -1; next.tabIndex = 0; next.focus(); }
+      if (next) { el.tabIndex = -1; next.tabIndex = 0; focusInBox(native, next); }
     }
   });
 
@@ -96,10 +105,13 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint}) {
       line.querySelector(".here").textContent =
         state.vms.filter((v) => v.native === vm.native).map((v) => `◀ VM ${v.id}`).join(" ");
       if (k === 0) {
-        line.scrollIntoView({block: "nearest"});
-        const members = rewritten.querySelectorAll(`[data-g="${i}"]`);
+        keepInView(native, line);
+        const members = [...rewritten.querySelectorAll(`[data-g="${i}"]`)];
         members.forEach((m) => m.classList.add("current"));
-        if (members.length) members[0].scrollIntoView({block: "nearest"});
+        if (members.length) {
+          keepInView(rewritten, members[members.length - 1]);
+          keepInView(rewritten, members[0]);
+        }
       }
     });
     for (const line of native.querySelectorAll(".line:not(.current):not(.current2) .here")) {

@@ -7,8 +7,12 @@ export function groupHue(n) {
   return Math.round((n * GOLDEN) % 360);
 }
 
-export function groupStyle(n) {
-  return `--g-hue:${groupHue(n)}`;
+// program groups count from #1, the guest kernel's separately (#k1…), so the first line a
+// student wrote is #1 whatever the kernel holds
+export function groupNumbers(listing) {
+  let program = 0;
+  let kernel = 0;
+  return listing.map((g) => (g.origin === "kernel" ? `k${++kernel}` : String(++program)));
 }
 
 export const ROLE_MARK = {

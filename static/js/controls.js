@@ -1,8 +1,21 @@
-// Panel 7: stepping controls, the history slider and the keyboard shortcuts.
+// The stepping bar, the history slider and the keyboard. One focus model: the stepping
+// keys act whatever has focus, except a text field or the editor (Esc leaves those and
+// gives the keys back). A dropdown, a slider or a radio button keeps only the keys that
+// choose in it (↑/↓, Space, Enter), so → after choosing an example steps instead of
+// loading the next example.
 
 const $ = (id) => document.getElementById(id);
 
-export function createControls({send, onProblem, inject, load}) {
+const TEXT_TYPES = new Set(["text", "search", "email", "url", "tel", "password", "number", ""]);
+
+export function isTextField(el) {
+  if (!el || !el.closest) return false;
+  if (el.closest("textarea, [contenteditable='true']")) return true;
+  const input = el.closest("input");
+  return Boolean(input) && TEXT_TYPES.has(input.getAttribute("type") || "");
+}
+
+export function createControls({send, onProblem, inject, load, extraKeys}) {
   const buttons = {
     step: $("btn-step"), steprw: $("btn-step-rw"), back: $("btn-back"), forward: $("btn-forward"),
     run: $("btn-run"), pause: $("btn-pause"), reset: $("btn-reset"),
@@ -12,8 +25,10 @@ export function createControls({send, onProblem, inject, load}) {
   const status = $("run-status");
   const help = $("help");
   const helpButton = $("btn-help");
+  let following = false;   // a student following a classroom: nothing here may change it
 
   async function act(command, payload = {}) {
+    if (following && command !== "pause") return {ok: false};
     const ack = await send(command, payload);
     if (!ack.ok) onProblem(ack.error.message);
     return ack;
@@ -38,36 +53,54 @@ export function createControls({send, onProblem, inject, load}) {
   };
   helpButton.addEventListener("click", toggleHelp);
 
+  const KEYS = {
+    ArrowRight: (e) => (e.shiftKey ? "steprw" : "step"), s: () => "step", i: () => "steprw",
+    ArrowLeft: (e) => (e.shiftKey ? "forward" : "back"), b: () => "back", r: () => "run",
+    p: () => "pause", " ": () => "pause", 0: () => "reset",
+  };
+  // capture phase: a focused dropdown or slider must not see → first
   document.addEventListener("keydown", (e) => {
-    const typing = e.target.closest("textarea, input, select");
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); load(); return; }
-    if (typing || e.altKey || e.ctrlKey || e.metaKey) return;
+    const target = e.target;
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      load().then((ack) => {
+        if (ack && ack.ok && isTextField(document.activeElement)) document.activeElement.blur();
+      });
+      return;
+    }
+    if (isTextField(target)) {
+      if (e.key === "Escape") { e.preventDefault(); target.blur(); }
+      return;
+    }
+    if (e.altKey || e.ctrlKey || e.metaKey || e.defaultPrevented) return;
     const key = e.key;
-    const map = {
-      ArrowRight: e.shiftKey ? "steprw" : "step", s: "step", i: "steprw",
-      ArrowLeft: e.shiftKey ? "forward" : "back", b: "back", r: "run", p: "pause", " ": "pause",
-      0: "reset",
-    };
+    // a widget that moves a cursor with the arrows (host map, memory words) keeps them
+    if (key.startsWith("Arrow") && !e.shiftKey && target.closest("[data-arrows]")) return;
     if (key === "?") { toggleHelp(); e.preventDefault(); return; }
-    if (key === "j") { e.preventDefault(); inject.inject(); return; }
+    if (key === "j") { e.preventDefault(); if (!following) inject.inject(); return; }
     if (key === "k") { e.preventDefault(); inject.focus(); return; }
-    if (key === " " && e.target.closest("button, summary, a")) return;  // Space activates it
-    const name = map[key];
-    if (name) { e.preventDefault(); actions[name](); }
-  });
+    if (extraKeys[key]) { e.preventDefault(); extraKeys[key](); return; }
+    // Space and Enter keep their meaning on what has focus (press a button, open a list)
+    if (key === " " && target.closest("button, summary, a, select, input, label")) return;
+    const name = KEYS[key] && KEYS[key](e);
+    if (name) { e.preventDefault(); e.stopPropagation(); actions[name](); }
+  }, true);
 
-  function render(state) {
+  function render(state, {follow}) {
+    following = follow;
     slider.max = String(state.history.length);
     slider.value = String(state.history.position);
     label.textContent = `${state.history.position} / ${state.history.length}`;
+    slider.setAttribute("aria-valuetext", `step ${state.history.position} of ${state.history.length}`);
     const live = state.vms.some((v) => v.status === "running");
-    buttons.run.disabled = state.running || !live;
-    buttons.step.disabled = state.running || !live;
-    buttons.steprw.disabled = state.running || !live;
-    buttons.pause.disabled = !state.running;
-    buttons.back.disabled = state.running || state.history.position === 0;
-    buttons.forward.disabled = state.running || state.history.position >= state.history.length;
-    slider.disabled = state.running;
+    buttons.run.disabled = follow || state.running || !live;
+    buttons.step.disabled = follow || state.running || !live;
+    buttons.steprw.disabled = follow || state.running || !live;
+    buttons.pause.disabled = follow || !state.running;
+    buttons.back.disabled = follow || state.running || state.history.position === 0;
+    buttons.forward.disabled = follow || state.running || state.history.position >= state.history.length;
+    buttons.reset.disabled = follow;
+    slider.disabled = follow || state.running;
     const why = {break: "stopped at a breakpoint", watch: "stopped at a watchpoint",
                  limit: "stopped: budget used up", paused: "paused", exited: "exited",
                  killed: "a VM was killed", fault: "a VM faulted", error: "stopped on an error"};

@@ -20,7 +20,7 @@ export function createEditor({text, gutter, error}) {
     if (err.line) {
       const lines = text.value.split("\n");
       const start = lines.slice(0, err.line - 1).join("\n").length + (err.line > 1 ? 1 : 0);
-      text.focus();
+      text.focus({preventScroll: true});
       text.setSelectionRange(start, start + (lines[err.line - 1] || "").length);
       const lineHeight = parseFloat(getComputedStyle(text).lineHeight) || 16;
       text.scrollTop = Math.max(0, (err.line - 4) * lineHeight);
@@ -35,5 +35,9 @@ export function createEditor({text, gutter, error}) {
     }
     drawGutter();
   }
-  return {showError, setSource, value: () => text.value};
+  return {
+    showError, setSource, value: () => text.value,
+    clearError() { errorLine = null; error.textContent = ""; drawGutter(); },
+    setReadOnly(on) { text.readOnly = on; },
+  };
 }

@@ -1,11 +1,13 @@
-// Panel 5: machine memory, DIMM by DIMM, each frame coloured by its owner. Hover (or
-// the arrow keys) tells which VM and guest page map a frame; click or Enter picks it.
+// Panel 5: machine memory, DIMM by DIMM, each frame drawn by its owner: a colour and a
+// pattern (solid native, striped mirror, dotted page table, crossed poisoned), with a
+// legend and a list of bad frames in words. Hover (or the arrow keys) tells which VM and
+// guest page map a frame; click or Enter picks it.
 
 import {esc, hex} from "./format.js";
 import {OWNER_LABEL, ownerClass} from "./colours.js";
 import {reverseMap} from "./state.js";
 
-export function createHostMap({legend, grid, info}, {onPickFrame}) {
+export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame}) {
   let cursor = 0;
   let state = null;
   let rmap = new Map();
@@ -38,16 +40,21 @@ export function createHostMap({legend, grid, info}, {onPickFrame}) {
       const cells = [];
       for (let f = d.first_frame; f < d.first_frame + d.frames; f++) {
         const o = s.machine.owners[f];
-        const label = o[0] === "native" || o[0] === "mirror" ? `${OWNER_LABEL[o[0]]} (VM ${o[1]})` : OWNER_LABEL[o[0]];
+        const label = o[0] === "native" || o[0] === "mirror"
+          ? `${OWNER_LABEL[o[0]]}${o[0] === "mirror" && o[2] > 1 ? " " + o[2] : ""} (VM ${o[1]})` : OWNER_LABEL[o[0]];
         counts[label] = counts[label] || [ownerClass(o), 0];
         counts[label][1]++;
         cells.push(`<i class="f ${ownerClass(o)}${bad.has(f) ? " bad" : ""}${f === cursor ? " cursor" : ""}" data-f="${f}"></i>`);
       }
-      return `<div class="dimm${d.failed ? " failed" : ""}"><div class="dimm-h">DIMM ${d.index}${d.failed ? " — failed" : ""}</div><div class="cells">${cells.join("")}</div></div>`;
+      return `<div class="dimm${d.failed ? " failed" : ""}"><div class="dimm-h">DIMM ${d.index}${d.failed ? " — failed ✖" : ""}</div><div class="cells" aria-hidden="true">${cells.join("")}</div></div>`;
     }).join("");
     legend.innerHTML = Object.entries(counts).map(([label, [cls, n]]) =>
-      `<span class="key"><i class="f ${cls}"></i>${esc(label)}: ${n}</span>`).join("") +
-      `<span class="key"><i class="f bad"></i>poisoned / lost</span>`;
+      `<span class="key"><i class="f ${cls}" aria-hidden="true"></i>${esc(label)}: ${n}</span>`).join("") +
+      `<span class="key"><i class="f bad" aria-hidden="true"></i>pending error ✖</span>`;
+    const lost = s.machine.dead.length;
+    const pending = s.machine.errors.map((e) => `${e.kind.toUpperCase()} pending in frame ${hex(Math.floor(e.pa / 4096))} at ${hex(e.pa)}`);
+    badList.textContent = [...pending, lost ? `${lost} frame(s) lost with a failed DIMM` : ""]
+      .filter(Boolean).map((t) => "✖ " + t).join(" · ");
   }
 
   grid.addEventListener("mouseover", (e) => {

@@ -2,6 +2,13 @@
 
 import {hex} from "./format.js";
 
+// The one place that writes an injection target for a picked address. A picked byte
+// names its own address (today the server aims at the aligned word that holds it);
+// when its grammar grows an exact byte or bit (`.byte`, `:bit`), only this changes.
+export function targetFor(va) {
+  return hex(va);
+}
+
 export function createInjectPanel({kinds, target, vmSelect, button, result}, {onInject}) {
   function render(state) {
     const current = vmSelect.value;
@@ -24,7 +31,7 @@ export function createInjectPanel({kinds, target, vmSelect, button, result}, {on
     inject,
     pickFrame(f) { target.value = `frame:${hex(f)}`; },
     pickAddress(va, vm) {
-      target.value = hex(va);
+      target.value = targetFor(va);
       if (vm) vmSelect.value = String(vm);
     },
     focus() { kinds.querySelector("input:checked").focus(); },

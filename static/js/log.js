@@ -4,12 +4,15 @@ import {esc, hex} from "./format.js";
 
 const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", inject: "⚡",
               ce: "✓", mce: "⚠", recovered: "✚", killed: "✖", fault: "✖", vote: "⚖",
-              scrub: "🔍", limit: "⏱"};
+              scrub: "🔍", limit: "⏱", watch: "👁"};
 
-export function describeNote(n) {
+// the mmu_update line says what the hypervisor wrote for this VM's mode
+const MIRROR_PTES = {off: "", on: ", with their mirror PTEs", nmr3: ", with their two mirror PTEs each"};
+
+export function describeNote(n, mode = "on") {
   switch (n.kind) {
     case "hypercall": return `hypercall ${esc(n.name)}(${(n.args || []).map(hex).join(", ")}) → ${n.result}`;
-    case "mmu_update": return `mmu_update: ${n.count} entr${n.count === 1 ? "y" : "ies"} validated and written, with their mirror PTEs`;
+    case "mmu_update": return `mmu_update: ${n.count} entr${n.count === 1 ? "y" : "ies"} validated and written${MIRROR_PTES[mode] ?? ""}`;
     case "refused": return `refused: ${esc(n.reason)}`;
     case "exit": return `exit with code ${n.code}`;
     case "inject": return n.error === "dimm"
@@ -25,29 +28,40 @@ export function describeNote(n) {
       ? `vote at ${hex(n.va)}: copy ${n.copy} was ${n.was}, repaired to ${n.now}` : `vote at ${hex(n.va)}: ${esc(n.outcome)}`;
     case "scrub": return `${n.patrol ? `patrol scrub (after ${n.native_instructions} instructions)` : "scrub"}: ` +
       `${esc(n.outcome)}${n.va !== undefined ? ` at ${hex(n.va)}` : ""}`;
+    case "watch": return `watchpoint ${n.va !== undefined ? hex(n.va) : ""} hit${n.line ? ` by the store at line ${n.line}` : ""}`;
     case "limit": return esc(n.message || "limit reached");
     default: return esc(n.kind);
   }
 }
 
+// one line of facts per VM, wrapping between facts: it never clips, however narrow
+function countersHtml(state) {
+  return state.vms.map((vm) => {
+    const c = vm.counters;
+    const over = c.native_instructions ? ((c.executed_instructions / c.native_instructions - 1) * 100).toFixed(1) + " %" : "–";
+    const facts = [`${c.native_instructions} native → ${c.executed_instructions} executed`, `overhead ${over}`,
+      `writes ${c.native_writes} native, ${c.mirror_writes} mirror`, `CE ${c.corrected_errors}`,
+      `MCE ${c.machine_checks}`, `recoveries ${c.recoveries}`];
+    return `<li><b>${esc(vm.name)}:</b> ${facts.map((f) => `<span class="fact">${f}</span>`).join(" ")}</li>`;
+  }).join("");
+}
+
 export function createLogPanel({counters, consoles, log}) {
   let drawn = 0;
   let drawnLog = null;
+  let follow = true;      // keep the newest note in view until the reader scrolls back
+  let placed = 0;         // where we put the scroll ourselves
+  log.addEventListener("scroll", () => {
+    follow = Math.abs(log.scrollTop - placed) < 4 || log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  });
   function render(state) {
-    counters.innerHTML = `<table class="counters"><tr><th>VM</th><th>native instr.</th><th>executed</th>
-      <th>overhead</th><th>native writes</th><th>mirror writes</th><th>CE</th><th>MCE</th><th>recoveries</th></tr>` +
-      state.vms.map((vm) => {
-        const c = vm.counters;
-        const over = c.native_instructions ? ((c.executed_instructions / c.native_instructions - 1) * 100).toFixed(1) + " %" : "–";
-        return `<tr><th>${esc(vm.name)}</th><td>${c.native_instructions}</td><td>${c.executed_instructions}</td>
-          <td>${over}</td><td>${c.native_writes}</td><td>${c.mirror_writes}</td><td>${c.corrected_errors}</td>
-          <td>${c.machine_checks}</td><td>${c.recoveries}</td></tr>`;
-      }).join("") + "</table>";
+    counters.innerHTML = countersHtml(state);
     consoles.innerHTML = state.vms.map((vm) => `<div class="vm-col"><h3>${esc(vm.name)} console
       <span class="status s-${vm.status}">${vm.status}${vm.exit_code !== null ? " · exit " + vm.exit_code : ""}</span></h3>
-      <pre class="console-out">${esc(vm.console) || "<span class='muted'>(no output)</span>"}</pre>
+      <pre class="console-out" tabindex="0">${esc(vm.console) || "<span class='muted'>(no output)</span>"}</pre>
       ${vm.report ? `<p class="report">${esc(vm.report)}</p>` : ""}</div>`).join("");
     if (drawnLog !== state.log) { log.innerHTML = ""; drawn = state.logBase; drawnLog = state.log; }
+    const modes = new Map(state.vms.map((vm) => [vm.id, vm.mode]));
     const frag = document.createDocumentFragment();
     for (drawn = Math.max(drawn, state.logBase); drawn < state.logBase + state.log.length; drawn++) {
       const n = state.log[drawn - state.logBase];
@@ -55,12 +69,18 @@ export function createLogPanel({counters, consoles, log}) {
       const li = document.createElement("li");
       li.className = `note n-${n.kind}`;
       li.innerHTML = `<span class="icon" aria-hidden="true">${ICON[n.kind] || "·"}</span>` +
-        `<span class="who">${n.vm ? "VM " + n.vm : "machine"}</span> ${describeNote(n)}`;
+        `<span class="who">${n.vm ? "VM " + n.vm : "machine"}</span> ${describeNote(n, modes.get(n.vm))}`;
       frag.appendChild(li);
     }
+    const added = frag.childNodes.length;
     log.appendChild(frag);
     while (log.children.length > 1000) log.firstChild.remove();
-    if (frag) log.scrollTop = log.scrollHeight;
+    const last = log.lastElementChild;
+    if ((added || follow) && last) {   // the newest note in view, from its first line if long
+      log.scrollTop = last.offsetHeight > log.clientHeight ? last.offsetTop : log.scrollHeight;
+      placed = log.scrollTop;
+      follow = true;
+    }
   }
   return {render};
 }

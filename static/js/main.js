@@ -16,8 +16,12 @@ import {createControls} from "./controls.js";
 import {createWatchpoints} from "./watch.js";
 import {createClassroom} from "./classroom.js";
 import {createCards} from "./cards.js";
+import {createLayout} from "./layout.js";
+import {createSetup} from "./setup.js";
 
 const $ = (id) => document.getElementById(id);
+// the page's data travels as JSON (a strict CSP runs no inline script)
+const DATA = JSON.parse($("kmv-data").textContent);
 let state = null;
 let focusVm = 1;
 let drawQueued = false;
@@ -28,10 +32,18 @@ function showProblem(message) {
   problem.hidden = !message;
 }
 
+const layout = createLayout({main: $("main"), grid: $("grid"), toggle: $("btn-present"),
+                             pickerButton: $("btn-panels"), picker: $("panel-picker")},
+                            {onArrange: () => redraw()});
+const cards = createCards($("card"), DATA.cards, {avoid: () => document.querySelector("[data-panel=console]")});
 const WORKSPACE = "kmemvisor.workspace";
-const classroom = createClassroom(document.getElementById("lesson"), {
+const classroom = createClassroom($("lesson"), {
   send: (c, p) => send(c, p), onProblem: (m) => showProblem(m),
-  reconnect: () => link.hello(),
+  reconnect: () => link.hello(), onChange: () => redraw(),
+  focusPanel: (name, stepChanged) => {
+    if (stepChanged) cards.hide();
+    layout.focusPanel(name);
+  },
 });
 const link = connect({
   greeting: () => classroom.active ? classroom.greeting()
@@ -42,20 +54,20 @@ const link = connect({
   },
   on: {classroom: (s) => classroom.update(s), roster: (r) => classroom.roster(r)},
   onSnapshot(snap) {
+    const fresh = !state || state.source !== snap.source;
     state = fromSnapshot(snap, state);
     editor.setSource(snap.source);
-    $("mirror").value = snap.settings.mirror;
-    $("offset").value = "0x" + snap.settings.offset.toString(16);
-    $("compare").checked = snap.settings.compare;
+    if (fresh) setup.loaded();
+    setup.show(snap);
     if (snap.error) showProblem(snap.error.message);
     redraw();
   },
   onEvents(events) {
     let changed = false;
-    for (const ev of events) {
-      for (const n of ev.notes || []) if (n.kind === "inject") cards.show(n.error);
-      changed = (state && applyEvent(state, ev)) || changed;
-    }
+    const injected = events.flatMap((ev) => (ev.notes || []).filter((n) => n.kind === "inject"));
+    if (!injected.length && events.some((ev) => ev.kind === "step" || ev.kind === "run")) cards.hide();
+    for (const n of injected) cards.show(n.error);
+    for (const ev of events) changed = (state && applyEvent(state, ev)) || changed;
     if (changed) redraw();
   },
   onStatus(text) {
@@ -69,11 +81,16 @@ const send = async (command, payload) => {
   if (ack.ok) showProblem("");
   return ack;
 };
+const following = () => classroom.following();
 
-const cards = createCards(document.getElementById("card"), window.KMV.cards);
 const editor = createEditor({text: $("source"), gutter: $("gutter"), error: $("editor-error")});
+const setup = createSetup({example: $("example"), mirror: $("mirror"), offset: $("offset"),
+                           compare: $("compare"), stale: $("stale"), codePanel: $("code").closest(".panel")},
+                          {send, editor, examples: DATA.examples, showProblem, following,
+                           source: () => state && state.source});
 const code = createCodePanel({native: $("native"), rewritten: $("rewritten")}, {
   onToggleBreakpoint: (address) => send("breakpoint", {address, on: !state.breakpoints.has(address)}),
+  mayChange: () => !following(),
 });
 const registers = createRegistersPanel($("regs"));
 const pagetables = createPageTablePanel({walk: $("walk"), changes: $("pt-changes"), tree: $("pagetables")});
@@ -82,36 +99,25 @@ const inject = createInjectPanel({kinds: $("inject-kinds"), target: $("inject-ta
   {onInject: (payload) => send("inject", payload)});
 const watch = createWatchpoints({form: $("watch"), target: $("watch-target"), size: $("watch-size"),
   list: $("watch-list")},
-  {send, onProblem: showProblem});
-const memory = createMemoryPanel({select: $("mem-page"), writes: $("mem-writes"), view: $("memory")},
-  {onPickWord: (va) => { inject.pickAddress(va, focusVm); watch.pick(va); }});
-const hostmap = createHostMap({legend: $("host-legend"), grid: $("hostmap"), info: $("host-info")},
+  {send, onProblem: showProblem, onGoto: (text) => memory.goto(text)});
+const memory = createMemoryPanel({select: $("mem-page"), viewSelect: $("mem-view"),
+  writes: $("mem-writes"), view: $("memory")},
+  {onPickWord: (va) => { inject.pickAddress(va, focusVm); watch.pick(va); }, onProblem: showProblem});
+const hostmap = createHostMap({legend: $("host-legend"), grid: $("hostmap"), bad: $("host-bad"), info: $("host-info")},
   {onPickFrame: (f) => inject.pickFrame(f)});
 const log = createLogPanel({counters: $("counters"), consoles: $("console"), log: $("log")});
 
-async function load() {
-  const ack = await send("load", {source: editor.value(), mirror: $("mirror").value,
-                                  offset: $("offset").value, compare: $("compare").checked});
-  if (!ack.ok) editor.showError(ack.error);
-  return ack;
-}
-$("btn-load").addEventListener("click", load);
-$("example").addEventListener("change", async () => {
-  const ack = await send("example", {name: $("example").value});
-  if (!ack.ok) showProblem(ack.error.message);
-});
-for (const id of ["mirror", "offset", "compare"]) {
-  $(id).addEventListener("change", async () => {
-    const ack = await send("load", {source: state.source, mirror: $("mirror").value,
-                                    offset: $("offset").value, compare: $("compare").checked});
-    if (!ack.ok) showProblem(ack.error.message);
-  });
-}
+$("btn-load").addEventListener("click", () => setup.load());
 $("show-kernel").addEventListener("change", (e) => {
   $("code").classList.toggle("show-kernel", e.target.checked);
 });
-$("setup").addEventListener("submit", (e) => e.preventDefault());
-const controls = createControls({send, onProblem: showProblem, inject, load});
+const controls = createControls({send, onProblem: showProblem, inject, load: () => setup.load(),
+  extraKeys: {
+    f: () => layout.togglePresent(),
+    l: () => classroom.toggle(),
+    Escape: () => { cards.hide(); },
+  }});
+window.addEventListener("resize", () => redraw());
 
 function tabs() {
   // rebuilt only when the VMs change, so a focused tab keeps its focus
@@ -131,6 +137,17 @@ $("vm-tabs").addEventListener("click", (e) => {
   if (b) { focusVm = Number(b.dataset.vm); redraw(); }
 });
 
+// a student following the class may look but not change: every control that would is
+// disabled (the server refuses them anyway), with the note in the bar saying why
+function followingControls(on) {
+  for (const el of document.querySelectorAll("[data-changes]")) {
+    if (el.id !== "source") el.disabled = on;
+  }
+  editor.setReadOnly(on);
+  $("follow-note").hidden = !on;
+  document.body.classList.toggle("following", on);
+}
+
 function redraw() {
   if (drawQueued) return;
   drawQueued = true;
@@ -139,18 +156,20 @@ function redraw() {
     if (!state) return;
     tabs();
     const vm = state.vms.find((v) => v.id === focusVm);
+    const follow = following();
+    followingControls(follow);
+    setup.render(follow);
     code.render(state);
     registers.render(state);
-    pagetables.render(state, vm);
     memory.render(state, vm);
+    pagetables.render(state, vm, memory.spot());
     hostmap.render(state);
     log.render(state);
     inject.render(state);
-    controls.render(state);
+    controls.render(state, {follow});
     watch.render(state);
     // for tests and tools: which event the page shows
     document.body.dataset.seq = String(state.seq);
     document.body.dataset.position = String(state.history.position);
-
   });
 }

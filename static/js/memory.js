@@ -1,56 +1,67 @@
-// Panel 4: hex view of a guest page, native and mirror copies side by side. This step's
-// writes flash with old → new; a word whose copies differ is marked ≠ in red.
+// Panel 4: a guest page, native and mirror copies side by side (or stacked when they do
+// not fit). It follows the story: the page and word that matter after the last step, run,
+// injection, recovery or watchpoint stop (spot.js), until the user picks a page or an
+// address; words as hex, bytes, ASCII or decimal; "go to" a symbol or an address.
 
-import {byteHex, esc, hex, leHex} from "./format.js";
+import {esc, hex, leHex} from "./format.js";
 import {pagesOf} from "./state.js";
+import {keepInView} from "./scroll.js";
+import {splitCopy, storyInLog, storyOf} from "./spot.js";
+import {tableHtml, VIEWS} from "./memview.js";
 
 const ZERO = new Uint8Array(4096);
 
-function word(bytes, at) {
-  let s = "";
-  for (let i = 7; i >= 0; i--) s += byteHex(bytes[at + i]);
-  return s;
-}
-
-export function createMemoryPanel({select, writes, view}, {onPickWord}) {
-  let chosen = null;      // page va the user picked
-  let follow = true;      // follow the last write until the user picks a page
+export function createMemoryPanel({select, viewSelect, writes, view},
+                                  {onPickWord, onProblem}) {
+  let chosen = null;      // {page, word, copy} the user asked for; null: follow the story
+  let remembered = null;  // the story's last spot, kept through steps that tell none
+  let drawnPosition = -1;
+  let lastState = null;
+  let lastVm = null;
+  let cursor = 0;
+  let shown = null;       // the spot drawn last (the page-table walk follows it)
 
   select.addEventListener("change", () => {
-    chosen = Number(select.value);
-    follow = false;
+    chosen = {page: Number(select.value), word: null, copy: 0};
     render(lastState, lastVm);
   });
+  viewSelect.addEventListener("change", () => render(lastState, lastVm));
+  function goto(text) {
+    const va = resolve(lastState, text);
+    if (va === null) { onProblem(`'${text}' is neither a symbol of the program nor an address`); return; }
+    const at = splitCopy(lastVm, va);
+    const page = at.va - (at.va % 4096);
+    if (!pagesOf(lastVm).some((p) => p.va === page && p.entry & 2n)) {
+      onProblem(`${hex(va)} is not in a writable page of VM ${lastVm.id} (the memory panel shows the program's writable pages)`);
+      return;
+    }
+    chosen = {page, word: at.va - (at.va % 8), copy: at.copy};
+    onProblem("");
+    render(lastState, lastVm);
+  }
   view.addEventListener("click", (e) => {
     const el = e.target.closest("[data-va]");
     if (el) onPickWord(Number(el.dataset.va));
   });
   // keyboard: arrows move a cursor over the words, Enter picks one as the target
-  let cursor = 0;
   view.addEventListener("keydown", (e) => {
     const words = [...view.querySelectorAll("[data-va]")];
     if (!words.length) return;
-    const across = view.querySelector("tr:not(.fold) [data-va]")?.closest("tr")
-      .querySelectorAll("[data-va]").length || 1;
+    const across = view.querySelector("tbody tr:not(.fold)")?.querySelectorAll("[data-va]").length || 1;
     const move = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: across, ArrowUp: -across}[e.key];
     if (move) {
-      e.preventDefault();
-      e.stopPropagation();
       cursor = Math.max(0, Math.min(words.length - 1, cursor + move));
     } else if (e.key === "Enter") {
-      e.preventDefault();
-      e.stopPropagation();
       onPickWord(Number(words[cursor].dataset.va));
     } else {
       return;
     }
+    e.preventDefault();
+    e.stopPropagation();
     view.querySelector(".cursor")?.classList.remove("cursor");
     words[cursor].classList.add("cursor");
-    words[cursor].scrollIntoView({block: "nearest"});
+    keepInView(view, words[cursor]);
   });
-
-  let lastState = null;
-  let lastVm = null;
 
   function symbolAt(state, va) {
     // the labels that start inside this word
@@ -58,30 +69,59 @@ export function createMemoryPanel({select, writes, view}, {onPickWord}) {
     return names.length ? names.map(([n, a]) => (a === va ? n : `${n} at +${a - va}`)).join(" · ") : null;
   }
 
+  function story(state, vm) {
+    if (state.history.position < drawnPosition) remembered = null;  // went back in time
+    drawnPosition = state.history.position;
+    const now = storyOf(state, vm);
+    if (now) remembered = {...now, vm: vm.id};
+    if (remembered && remembered.vm !== vm.id) remembered = null;
+    return remembered || storyInLog(state, vm);
+  }
+
+  function pageOf(state, vm, pages, spot) {
+    if (chosen && pages.some((p) => p.va === chosen.page)) return chosen.page;
+    chosen = null;
+    if (spot && pages.some((p) => p.va === spot.va - (spot.va % 4096))) return spot.va - (spot.va % 4096);
+    const data = Object.values(state.symbols).find((a) => pages.some((p) => p.va === a - (a % 4096)));
+    return data !== undefined ? data - (data % 4096) : (pages[0] ? pages[0].va : null);
+  }
+
+  function describe(state, vm, spot) {
+    const nativeWrites = (vm.lastWrites || []).filter((w) => w.va !== null);
+    const head = spot && spot.kind !== "store"
+      ? `<span class="spot">▶ ${esc(spot.why)}: ${hex(spot.va)}${spot.copy ? ` (mirror ${spot.copy})` : ""}` +
+        `${symbolAt(state, spot.va - (spot.va % 8)) ? " " + esc(symbolAt(state, spot.va - (spot.va % 8))) : ""}</span> `
+      : "";
+    if (nativeWrites.length) {
+      return head + "<b>This step wrote:</b> " + nativeWrites.map((w) =>
+        `<span class="wr ${w.copy === "native" ? "native" : "mirror"}">${esc(w.copy)} ${hex(w.va)}
+        (${w.size} B, machine ${hex(w.pa)}): ${leHex(w.old)} → ${leHex(w.new)}</span>`).join(" ");
+    }
+    if (head) return head;
+    if (spot) return `<span class="spot">▶ ${esc(spot.why)} (an earlier step): ${hex(spot.va)}</span>`;
+    return "<span class='muted'>No store yet.</span>";
+  }
+
   function render(state, vm) {
+    if (!state) return;
     lastState = state;
     lastVm = vm;
     const pages = pagesOf(vm).filter((p) => p.entry & 2n);  // writable pages only
-    const nativeWrites = (vm.lastWrites || []).filter((w) => w.va !== null);
-    const lastNative = nativeWrites.find((w) => w.copy === "native");
-    if (follow && lastNative) chosen = lastNative.va - (lastNative.va % 4096);
-    if (chosen === null || !pages.some((p) => p.va === chosen)) {
-      const data = Object.values(state.symbols).find((a) => pages.some((p) => p.va === a - (a % 4096)));
-      chosen = data !== undefined ? data - (data % 4096) : (pages[0] ? pages[0].va : null);
-    }
+    const spot = story(state, vm);
+    shown = spot;
+    const pageVa = pageOf(state, vm, pages, spot);
     select.innerHTML = pages.map((p) => {
       const names = Object.entries(state.symbols).filter(([, a]) => a >= p.va && a < p.va + 4096)
-        .map(([n]) => n).slice(0, 3).join(", ");
-      return `<option value="${p.va}" ${p.va === chosen ? "selected" : ""}>${hex(p.va)}${names ? " (" + esc(names) + ")" : ""}</option>`;
+        .map(([n]) => n).slice(0, 2).join(", ");
+      return `<option value="${p.va}" ${p.va === pageVa ? "selected" : ""}>${hex(p.va)}${names ? " (" + esc(names) + ")" : ""}</option>`;
     }).join("");
-    writes.innerHTML = nativeWrites.length ? "<b>This step wrote:</b> " + nativeWrites.map((w) =>
-      `<span class="wr ${w.copy === "native" ? "native" : "mirror"}">${esc(w.copy)} ${hex(w.va)}
-      (${w.size} B, machine ${hex(w.pa)}): ${leHex(w.old)} → ${leHex(w.new)}</span>`).join(" ")
-      : "<span class='muted'>No store in the last step.</span>";
-    const page = pages.find((p) => p.va === chosen);
+    writes.innerHTML = describe(state, vm, spot);
+    const page = pages.find((p) => p.va === pageVa);
     if (!page) { view.innerHTML = "<p class='muted'>No writable page mapped yet.</p>"; return; }
-    const copies = [state.frames.get(page.frame) || ZERO,
-                    ...page.mirrors.map((f) => state.frames.get(f) || ZERO)];
+    const copies = [{name: "native", short: "native", frame: page.frame, base: page.va},
+      ...page.mirrors.map((f, k) => ({name: `mirror ${k + 1}, VA +${hex((k + 1) * vm.offset)}`,
+                                      short: `mirror ${k + 1}`, frame: f, base: page.va + (k + 1) * vm.offset}))];
+    for (const c of copies) c.bytes = state.frames.get(c.frame) || ZERO;
     const flashed = new Set();
     for (const w of vm.lastWrites || []) {
       if (w.va === null) continue;
@@ -89,45 +129,31 @@ export function createMemoryPanel({select, writes, view}, {onPickWord}) {
       const base = w.va - k * vm.offset;
       for (let a = base - (base % 8); a < base + w.size; a += 8) flashed.add(`${k}:${a}`);
     }
-    const head = `<tr><th>address</th><th>native (frame ${hex(page.frame)})</th>` +
-      page.mirrors.map((f, k) => `<th>mirror ${k + 1} (frame ${hex(f)}, VA +${hex((k + 1) * vm.offset)})</th>`).join("") +
-      (page.mirrors.length ? "" : "<th class='muted'>no mirror</th>") + "</tr>";
-    const rows = [];
-    let diverged = 0;
-    let zeros = 0;   // a run of all-zero words folds into one row
-    const fold = () => {
-      if (zeros > 3) rows.push(`<tr class="fold"><th></th><td colspan="${copies.length}">… ${zeros} zero words …</td></tr>`);
-      else rows.push(...pending);
-      zeros = 0;
-      pending.length = 0;
-    };
-    const pending = [];
-    for (let off = 0; off < 4096; off += 8) {
-      const va = page.va + off;
-      const words = copies.map((bytes) => word(bytes, off));
-      const differs = words.some((w) => w !== words[0]);
-      if (differs) diverged++;
-      const written = copies.some((_, k) => flashed.has(`${k}:${va}`));
-      const label = symbolAt(state, va);
-      const cells = words.map((w, k) => {
-        const cls = ["w", flashed.has(`${k}:${va}`) ? "written" : "", differs ? "differs" : ""].join(" ");
-        const at = va + k * vm.offset;
-        return `<td><span class="${cls}" data-va="${at}" title="${hex(at)}">${differs ? "≠ " : ""}${w}</span></td>`;
-      }).join("");
-      const row = `<tr${differs ? " class='diverged'" : ""}><th>${hex(va)}${label ? ` <span class="sym">${esc(label)}</span>` : ""}</th>${cells}${page.mirrors.length ? "" : "<td></td>"}</tr>`;
-      if (!differs && !written && !label && words.every((w) => w === "0000000000000000")) {
-        zeros++;
-        pending.push(row);
-        continue;
-      }
-      fold();
-      rows.push(row);
-    }
-    fold();
-    const alarm = diverged ? `<p class="divergence" role="alert">≠ ${diverged} word(s) differ between the native page and its mirror</p>` : "";
-    view.innerHTML = `${alarm}<table class="hex">${head}${rows.join("")}</table>`;
-    const flash = view.querySelector(".written");
-    if (flash) flash.scrollIntoView({block: "nearest"});
+    const mark = chosen && chosen.word !== null ? {word: chosen.word, copy: chosen.copy}
+      : spot && !flashed.size ? {word: spot.va - (spot.va % 8), copy: spot.copy} : null;
+    const kind = viewSelect.value;
+    const charWidth = 0.62 * (parseFloat(getComputedStyle(view).fontSize) || 14);
+    const need = (12 + copies.length * (VIEWS[kind].chars + 2)) * charWidth;
+    const stacked = copies.length > 1 && view.clientWidth > 0 && view.clientWidth < need;
+    view.innerHTML = tableHtml({page, copies, view: kind, flashed, spot: mark, stacked,
+                                symbolAt: (va) => symbolAt(state, va)});
+    if (!page.mirrors.length) view.insertAdjacentHTML("afterbegin", "<p class='muted'>This VM has no mirror.</p>");
+    const target = view.querySelector(".spot-word") || view.querySelector(".written");
+    if (target) keepInView(view, target);
   }
-  return {render};
+  return {render, goto, spot: () => shown};
+}
+
+// `total`, `table+8`, `0x900010` -> a guest address (null if none)
+export function resolve(state, text) {
+  const m = /^([A-Za-z_.$][\w.$]*)\s*(?:([+-])\s*(0x[0-9a-f]+|\d+))?$/i.exec(text);
+  if (m && m[1] in state.symbols) {
+    const delta = m[3] ? Number(m[3]) : 0;
+    return state.symbols[m[1]] + (m[2] === "-" ? -delta : delta);
+  }
+  if (/^0x[0-9a-f]{1,16}$/i.test(text) || /^\d{1,16}$/.test(text)) {
+    const n = Number(BigInt(text));
+    return Number.isSafeInteger(n) ? n : null;
+  }
+  return null;
 }

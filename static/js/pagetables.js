@@ -3,6 +3,7 @@
 
 import {esc, hex} from "./format.js";
 import {ENTRY_FRAME} from "./state.js";
+import {keepInView} from "./scroll.js";
 
 const BITS = [[0n, "P"], [1n, "RW"], [2n, "US"], [5n, "A"], [6n, "D"], [63n, "NX"]];
 const LEVELS = ["PML4", "PDPT", "PD", "PT"];
@@ -35,33 +36,53 @@ function walkText(label, va, steps) {
   return `<div class="walk-row ${label}"><b>${label}</b> VA ${hex(va)} → ${parts.join(" → ")}${end}</div>`;
 }
 
+// a long run changes dozens of entries: count them, list them on demand
+function changesHtml(ptes) {
+  const pts = ptes.filter((p) => p.level === "PT" && ENTRY_FRAME(p.old) !== ENTRY_FRAME(p.new));
+  if (!pts.length) return "";
+  const made = pts.filter((p) => BigInt(p.old) === 0n);
+  const gone = pts.filter((p) => BigInt(p.new) === 0n);
+  const moved = pts.filter((p) => !made.includes(p) && !gone.includes(p));
+  const line = (p) => `<li>PTE for ${hex(p.va)}${p.mirror ? " (mirror)" : ""}: ${BigInt(p.old) === 0n ? "new"
+    : "frame " + hex(ENTRY_FRAME(p.old))} → ${BigInt(p.new) === 0n ? "removed" : "frame " + hex(ENTRY_FRAME(p.new))}</li>`;
+  const plural = (n, what) => `${n} PTE${n === 1 ? "" : "s"} ${what}`;
+  const parts = [made.length && plural(made.length, "created"), moved.length && plural(moved.length, "re-created on a new frame"),
+                 gone.length && plural(gone.length, "removed")].filter(Boolean);
+  // a recovery's re-created PTE is the point of the step: shown, not folded away
+  const open = moved.length && pts.length <= 4 ? " open" : "";
+  return `<details class="pt-recreated"${open}><summary>${parts.join(", ")}</summary>` +
+    `<ul tabindex="0" aria-label="the changed entries">${pts.map(line).join("")}</ul></details>`;
+}
+
 export function createPageTablePanel({walk, changes, tree}) {
-  function render(state, vm) {
+  function render(state, vm, spot) {
     const mirrorStart = vm.offset;
     const copies = vm.mode === "nmr3" ? 2 : vm.mode === "on" ? 1 : 0;
     const inMirror = (t) => copies > 0 && t.va >= mirrorStart && t.va < (copies + 1) * mirrorStart;
+    // the walk of this step's store, else of what the memory panel shows (spot.js)
     const write = (vm.lastWrites || []).find((w) => w.copy === "native" && w.va !== null);
+    const va = write ? write.va : spot ? spot.va : null;
     const onWalk = new Map();
-    if (write) {
-      const nat = walkOf(vm, write.va);
+    if (va !== null) {
+      const nat = walkOf(vm, va);
       nat.forEach((s) => s.key && onWalk.set(s.key, "walk-native"));
-      let html = walkText("native", write.va, nat);
+      let html = walkText("native", va, nat);
       for (let k = 1; k <= copies; k++) {
-        const m = walkOf(vm, write.va + k * vm.offset);
+        const m = walkOf(vm, va + k * vm.offset);
         m.forEach((s) => s.key && onWalk.set(s.key, "walk-mirror"));
-        html += walkText(`mirror ${k}`, write.va + k * vm.offset, m);
+        html += walkText(`mirror ${k}`, va + k * vm.offset, m);
       }
-      walk.innerHTML = `<div class="muted">Walk of this step's store:</div>${html}`;
+      const what = write ? "this step's store" : esc(spot.why);
+      walk.innerHTML = `<div class="muted">Walk of ${what}:</div>${html}`;
     } else {
-      walk.innerHTML = `<div class="muted">No store in the last step: no walk to show.</div>`;
+      walk.innerHTML = `<div class="muted">No store yet: no walk to show.</div>`;
     }
     const changed = new Map((vm.lastPtes || []).map((p) => [`${p.table_frame}:${p.index}`, p]));
-    const moved = (vm.lastPtes || []).filter((p) => p.level === "PT" &&
-      ENTRY_FRAME(p.old) !== ENTRY_FRAME(p.new));
-    changes.innerHTML = moved.length ? `<div class="pt-recreated" role="status">` + moved.map((p) =>
-      `PTE for ${hex(p.va)}${p.mirror ? " (mirror)" : ""}: ${BigInt(p.old) === 0n ? "new"
-        : "frame " + hex(ENTRY_FRAME(p.old))} → ${BigInt(p.new) === 0n ? "removed"
-        : "frame " + hex(ENTRY_FRAME(p.new))}`).join("<br>") + "</div>" : "";
+    const summary = changesHtml(vm.lastPtes || []);
+    if (changes.dataset.drawn !== summary) {   // redrawn only when it changed: keeps it open
+      changes.innerHTML = summary;
+      changes.dataset.drawn = summary;
+    }
     const byTable = new Map();
     for (const t of vm.tables.values()) {
       if (!byTable.has(t.table_frame)) byTable.set(t.table_frame, []);
@@ -69,6 +90,11 @@ export function createPageTablePanel({walk, changes, tree}) {
     }
     const root = [...vm.tables.values()].find((t) => t.level === "PML4");
     tree.innerHTML = root ? `<ul class="pt-tree">${level(root.table_frame)}</ul>` : "";
+    // the walk's last entries (the PTEs) kept in view inside the tree: the native one, then
+    // the mirror's (low in the tree), which wins when both do not fit
+    for (const cls of ["walk-native", "walk-mirror"]) {
+      keepInView(tree, tree.querySelector(`.pte.PT.${cls} > .lvl`));
+    }
 
     function level(frame) {
       const rows = (byTable.get(frame) || []).sort((a, b) => a.index - b.index);

@@ -12,16 +12,25 @@ function flags(value) {
   return FLAGS.filter(([bit]) => (v >> BigInt(bit)) & 1n).map(([, n]) => n).join(" ") || "–";
 }
 
+// a value wider than 64 bits (an XMM register) also as four 32-bit lanes, lane 0 first
+function lanes(value) {
+  const v = BigInt(value);
+  if (v >> 64n === 0n) return "";
+  const out = [];
+  for (let i = 0; i < 4; i++) out.push("0x" + ((v >> BigInt(32 * i)) & 0xffffffffn).toString(16));
+  return `<span class="lanes" title="32-bit lanes 0 to 3">lanes ${out.join(" ")}</span>`;
+}
+
 function cell(name, vm) {
   const value = vm.regs[name];
   const change = (vm.lastRegs || {})[name];
   const was = change ? ` <span class="was">was ${esc(change.old)}</span>` : "";
   const extra = name === "rflags" ? ` <span class="muted">${flags(value)}</span>` : "";
-  return `<td class="${change ? "changed" : ""}" data-reg="${name}"><code>${esc(value)}</code>${extra}${was}</td>`;
+  return `<td class="${change ? "changed" : ""}" data-reg="${name}"><code>${esc(value)}</code>${extra}${was}${lanes(value)}</td>`;
 }
 
 function table(names, vms) {
-  const head = `<thead><tr><th></th>${vms.map((vm) => `<th>${esc(vm.name)}
+  const head = `<thead><tr><th scope="col">reg.</th>${vms.map((vm) => `<th scope="col">${esc(vm.name)}
     <span class="status s-${vm.status}">${vm.status}</span></th>`).join("")}</tr></thead>`;
   const rows = names.map((n) => `<tr><th scope="row">${n}</th>${vms.map((vm) => cell(n, vm)).join("")}</tr>`);
   return `<table class="regs">${head}<tbody>${rows.join("")}</tbody></table>`;

@@ -1,0 +1,156 @@
+"""A classroom in two real browsers: the lesson in a drawer beside the machine, the
+student's page while following (controls disabled, the shared session's settings), a
+quiz answer acknowledged and marked, checkpoints in words, fork and follow; axe-core on
+the instructor's and the student's page, /lessons and /join."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_helpers import (
+    Server,
+    Tab,
+    assert_axe_clean,
+    launch,
+    need_chromium,
+    shot,
+    wait_js,
+)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server():
+    need_chromium()
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+def open_classroom(browser, server, lesson: str, width=1920, height=1080):
+    teacher = Tab(browser, server.url + "/lessons", width, height)
+    assert_axe_clean(teacher.page, "/lessons")
+    teacher.page.locator("form", has_text=lesson).locator("button").click()
+    teacher.page.wait_for_selector("body[data-role=instructor]")
+    code = teacher.page.locator("#lesson-code").inner_text()
+    return teacher, code
+
+
+def join(browser, server, code: str, name: str, width=1366, height=768) -> Tab:
+    student = Tab(browser, server.url + "/join", width, height)
+    student.page.fill("input[name=code]", code.lower())
+    student.page.click("button[type=submit]")
+    student.page.fill("#join-name", name)
+    student.page.click("#join-form button")
+    student.page.wait_for_selector("body[data-role=student]")
+    student.page.wait_for_selector("#native li.program")
+    return student
+
+
+def position(page) -> str:
+    return page.locator("#lesson-progress").inner_text()
+
+
+def test_the_students_page_while_following_and_the_quiz(server, browser):
+    teacher, code = open_classroom(browser, server, "Why memory errors matter")
+    student = join(browser, server, code, "Ada")
+    t, s = teacher.page, student.page
+    try:
+        wait_js(t, "document.querySelector('#roster').textContent.includes('Ada')")
+        # the header's count is the roster's
+        assert t.locator("#lesson-students").inner_text() == "1 student"
+        # the lesson is a drawer beside the machine, at most about a third of the screen
+        for page, width in ((t, 1920), (s, 1366)):
+            box = page.locator("#lesson").bounding_box()
+            assert box["width"] <= width / 3 + 1, box
+            assert page.locator("[data-panel=code]").bounding_box()["x"] >= box["width"] - 1
+        # following: every control that would change the shared session is disabled
+        changing = s.evaluate("[...document.querySelectorAll('[data-changes], #example, #mirror,"
+                              " #offset, #compare')].filter((e) => !e.disabled"
+                              " && !e.readOnly).map((e) => e.id || e.outerHTML.slice(0, 60))")
+        assert changing == []
+        assert s.locator("#follow-note").is_visible()
+        assert s.locator("#source").get_attribute("readonly") is not None
+        # the dropdowns show the shared session's values: the lesson's own program is custom
+        assert s.input_value("#mirror") == t.input_value("#mirror")
+        assert s.input_value("#example") == t.input_value("#example")
+        assert_axe_clean(t, "the instructor's page")
+        assert_axe_clean(s, "the student's page")
+
+        t.click("[data-act=advance]")
+        wait_js(s, "document.querySelector('#lesson-progress').textContent.startsWith('step 1')")
+        t.click("[data-act=advance]")
+        wait_js(s, "document.querySelector('#lesson-progress').textContent.startsWith('step 2')")
+        # the step's panel is marked (with words, not colour alone) and on the screen
+        focused = s.locator(".panel.focused")
+        assert focused.get_attribute("data-panel") == "memory"
+        box = focused.bounding_box()
+        assert box["y"] >= 0 and box["y"] + 40 <= 768
+        assert s.evaluate("window.scrollY") == 0
+        t.click("[data-act=quiz_open]")
+        s.wait_for_selector("#quiz button[data-act=answer]")
+        s.locator("#quiz button[data-act=answer]").nth(1).click()
+        s.wait_for_selector(".quiz-ack")
+        assert "B recorded" in s.locator(".quiz-ack").inner_text()
+        wait_js(t, "document.querySelector('#roster').textContent.includes('B: 1')")
+        t.click("[data-act=quiz_close]")
+        wait_js(s, "document.querySelector('#quiz h3').textContent.includes('answer')")
+        mine = s.locator("#quiz li.mine")
+        assert mine.count() == 1 and "your answer" in mine.inner_text()
+        assert "0x8a00004" in s.locator("#quiz li.right").inner_text()
+        shot(s, "classroom-student-quiz", full_page=False)
+        shot(t, "classroom-instructor-quiz", full_page=False)
+
+        # a fork brings the controls alive; following again disables them
+        s.click("[data-act=fork]")
+        s.wait_for_selector("body[data-following=false]")
+        wait_js(s, "!document.querySelector('#btn-step').disabled")
+        assert s.locator("#follow-note").is_hidden()
+        s.click("[data-act=follow]")
+        s.wait_for_selector("body[data-following=true]")
+        wait_js(s, "document.querySelector('#btn-step').disabled")
+        # the drawer collapses (and its key, l, opens it again)
+        s.click("#lesson-toggle")
+        assert s.locator("#lesson-inner").is_hidden()
+        assert s.locator("#lesson").bounding_box()["width"] < 80
+        s.locator("h1").click()
+        s.keyboard.press("l")
+        assert s.locator("#lesson-inner").is_visible()
+    finally:
+        assert teacher.close() == [] and student.close() == []
+
+
+def test_checkpoints_read_as_words(server, browser):
+    teacher, _code = open_classroom(browser, server, "Page tables by hypercall")
+    t = teacher.page
+    try:
+        for n in (1, 2):
+            t.click("[data-act=advance]")
+            wait_js(t, f"document.querySelector('#lesson-progress').textContent"
+                    f".startsWith('step {n}')", timeout=30)
+        checks = t.locator("#lesson-checks").inner_text()
+        assert "the log has a page-table update in VM 1" in checks, checks
+        assert "[" not in checks
+        assert "rax is 0x13 (19)" in checks
+    finally:
+        assert teacher.close() == []
+
+
+def test_the_join_page_is_accessible(server, browser):
+    tab = Tab(browser, server.url + "/join", 1366, 768)
+    assert_axe_clean(tab.page, "/join")
+    tab.page.fill("input[name=code]", "ZZZZZZ")
+    tab.page.click("button[type=submit]")
+    tab.page.wait_for_selector(".problem")
+    assert_axe_clean(tab.page, "/join with an error")
+    assert tab.close() == []

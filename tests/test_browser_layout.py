@@ -1,0 +1,205 @@
+"""The page at the sizes of a lecture hall's projector and a student's laptop: it fits,
+stepping never moves the window, presentation mode, the keys after a dropdown choice and
+in the editor, axe-core, and screenshots of each size kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_helpers import (
+    SIZES,
+    Server,
+    assert_axe_clean,
+    click_blank,
+    launch,
+    need_chromium,
+    open_solo,
+    press,
+    shot,
+    step_until_recovered,
+    wait_js,
+)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+# where the current native line is, and what sticky or fixed bars cover
+GEOMETRY = """() => {
+  const line = document.querySelector('#native li.current').getBoundingClientRect();
+  let covered = 0;
+  for (const el of document.querySelectorAll('body *')) {
+    const pos = getComputedStyle(el).position;
+    if (pos !== 'sticky' && pos !== 'fixed') continue;
+    const r = el.getBoundingClientRect();
+    if (!r.height || r.bottom <= 0 || el.hidden) continue;
+    const over = r.right > line.left && r.left < line.right && r.top <= line.top;
+    if (over) covered = Math.max(covered, r.bottom);
+  }
+  return {top: line.top, bottom: line.bottom, left: line.left, right: line.right, covered,
+          scrollY: window.scrollY, scrollX: window.scrollX, width: innerWidth, height: innerHeight,
+          pageWidth: document.documentElement.scrollWidth,
+          countersClip: [...document.querySelectorAll('#counters li')]
+            .some((li) => li.scrollWidth > li.clientWidth + 1)};
+}"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    need_chromium()
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+def assert_stays_put(page, steps: int = 30) -> None:
+    click_blank(page)
+    before = page.evaluate(GEOMETRY)
+    assert before["pageWidth"] <= before["width"], before
+    for _ in range(steps):
+        press(page, "ArrowRight")
+    g = page.evaluate(GEOMETRY)
+    assert g["scrollY"] == before["scrollY"] and g["scrollX"] == 0, g
+    assert g["pageWidth"] <= g["width"], g
+    assert g["top"] >= 0 and g["bottom"] <= g["height"], f"the current line left the screen: {g}"
+    assert g["top"] >= g["covered"], f"the current line is under a bar: {g}"
+    assert not g["countersClip"], "the counters are cut off"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_each_size_fits_and_a_step_never_moves_the_window(server, browser, size):
+    w, h = size
+    tab = open_solo(browser, server, width=w, height=h)
+    page = tab.page
+    page.evaluate("localStorage.clear()")
+    assert_stays_put(page)
+    shot(page, f"size-{w}x{h}", full_page=False)
+    page.keyboard.press("f")                              # presentation mode
+    page.wait_for_selector("body.present")
+    assert_stays_put(page)
+    size_px = page.evaluate("parseFloat(getComputedStyle("
+                            "document.querySelector('#native code')).fontSize)")
+    if w == 1920:
+        assert size_px >= 20, f"presentation code is {size_px} px at 1080p"
+    shot(page, f"present-{w}x{h}", full_page=False)
+    page.keyboard.press("f")
+    assert tab.close() == []
+
+
+def test_zoomed_in_the_page_still_fits(server, browser):
+    """150 % of a 1920×1080 screen is 1280×720 CSS px at a device scale of 1.5; 200 % of
+    it is 960×540, where the page flows and the window scrolls by itself only."""
+    tab = open_solo(browser, server, width=1280, height=720, scale=1.5)
+    assert_stays_put(tab.page, steps=10)
+    shot(tab.page, "zoom-150", full_page=False)
+    assert tab.close() == []
+    tab = open_solo(browser, server, width=960, height=540, scale=2)
+    page = tab.page
+    click_blank(page)
+    for _ in range(10):
+        press(page, "ArrowRight")
+    g = page.evaluate(GEOMETRY)
+    assert g["scrollY"] == 0 and g["pageWidth"] <= g["width"], g
+    shot(page, "zoom-200", full_page=False)
+    assert tab.close() == []
+
+
+def test_presentation_mode_is_remembered_and_shows_the_panels_picked(server, browser):
+    tab = open_solo(browser, server, width=1920, height=1080)
+    page = tab.page
+    page.evaluate("localStorage.clear()")
+    page.click("#btn-present")
+    page.wait_for_selector("body.present")
+    shown = page.evaluate("[...document.querySelectorAll('#grid > .panel')]"
+                          ".filter((p) => p.offsetParent).map((p) => p.dataset.panel)")
+    assert shown == ["code", "pagetables", "memory", "console"]
+    page.click("#btn-panels")
+    page.check("#panel-picker input[value=registers]")
+    page.uncheck("#panel-picker input[value=pagetables]")
+    page.reload()
+    page.wait_for_selector("#native li.program")
+    assert page.locator("body.present").count() == 1
+    assert page.locator("[data-panel=registers]").is_visible()
+    assert not page.locator("[data-panel=pagetables]").is_visible()
+    # the panels fill the screen: none reaches below it
+    bottom = page.evaluate("Math.max(...[...document.querySelectorAll('#grid > .panel')]"
+                           ".filter((p) => p.offsetParent)"
+                           ".map((p) => p.getBoundingClientRect().bottom))")
+    assert bottom <= 1080
+    assert_axe_clean(page, "presentation mode")
+    page.keyboard.press("f")                           # everything else one key away
+    assert page.locator("[data-panel=pagetables]").is_visible()
+    assert tab.close() == []
+
+
+DROPDOWNS = ["#example", "#mirror", "#speed", "#mem-page", "#mem-view", "#inject-vm",
+             "#watch-size"]
+
+
+def test_arrow_steps_after_a_choice_in_every_dropdown(server, browser):
+    tab = open_solo(browser, server, width=1920, height=1080)
+    page = tab.page
+    choices = {"#example": "calls_and_stack", "#mirror": "nmr3", "#speed": "10",
+               "#mem-view": "bytes", "#inject-vm": "2", "#watch-size": "8"}
+    for sel in DROPDOWNS:
+        value = choices.get(sel) or page.eval_on_selector(
+            sel, "s => s.options[s.options.length - 1].value")
+        before = page.evaluate("document.body.dataset.position")
+        page.click(sel, force=True)   # the mouse opens the list (Escape closes the popup)
+        page.keyboard.press("Escape")
+        page.select_option(sel, value)
+        if sel in ("#example", "#mirror"):   # a new program: position 0 again
+            wait_js(page, f"document.body.dataset.position === '0' && {before!r} !== null")
+            page.wait_for_timeout(150)
+        position = int(page.evaluate("document.body.dataset.position"))
+        assert page.evaluate("document.activeElement.id") == sel[1:]
+        press(page, "ArrowRight")
+        assert int(page.evaluate("document.body.dataset.position")) == position + 1, sel
+        assert page.input_value(sel) == value, f"→ changed {sel}"
+    assert tab.close() == []
+
+
+def test_escape_leaves_the_editor_and_ctrl_enter_gives_the_keys_back(server, browser):
+    tab = open_solo(browser, server, width=1366, height=768)
+    page = tab.page
+    page.click("#source")
+    position = page.evaluate("document.body.dataset.position")
+    page.keyboard.press("ArrowRight")                  # moves the caret, does not step
+    page.wait_for_timeout(150)
+    assert page.evaluate("document.body.dataset.position") == position
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.id") != "source"
+    press(page, "ArrowRight")
+    page.click("#source")
+    page.keyboard.press("Control+Enter")                # loads; the keys step again
+    wait_js(page, "document.body.dataset.position === '0'")
+    wait_js(page, "document.activeElement.id !== 'source'")
+    press(page, "ArrowRight")
+    assert page.evaluate("document.body.dataset.position") == "1"
+    assert tab.close() == []
+
+
+def test_after_a_recovery_the_page_tells_it_and_axe_is_clean(server, browser):
+    tab = open_solo(browser, server, width=1920, height=1080)
+    page = tab.page
+    assert_axe_clean(page, "the main page")
+    step_until_recovered(page)
+    # the memory panel shows the failed word of the rebuilt page (table+8 = 0xa00008)
+    assert page.locator("#memory .spot-word[data-va='10485768']").count() == 1
+    assert "recovery rebuilt" in page.locator("#mem-writes").inner_text()
+    # the card stays clear of the console and log, and went away with the step
+    assert page.locator("#card").is_hidden()
+    assert_axe_clean(page, "the main page after a recovery")
+    page.keyboard.press("f")
+    page.wait_for_selector("body.present")
+    wait_js(page, "document.querySelector('#log li.n-recovered')")
+    shot(page, "present-recovered-1920x1080", full_page=False)
+    page.keyboard.press("f")
+    assert tab.close() == []

@@ -1,0 +1,186 @@
+"""What the panels tell after each kind of event: the memory panel following the story
+(a run's recovery, a watchpoint stop, go to, byte/ASCII/decimal views, every NMR-3 copy),
+the page-table panel after a long run, the explanation card, a failed load, group
+numbers and the log's wording per VM mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.session import example_source
+from tests.browser_helpers import (
+    Server,
+    click_blank,
+    inject,
+    launch,
+    load_program,
+    need_chromium,
+    open_solo,
+    press,
+    shot,
+    wait_js,
+)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+TABLE_8 = 0xA00008   # sum_array's table+8
+
+
+@pytest.fixture(scope="module")
+def server():
+    need_chromium()
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(server, browser):
+    tab = open_solo(browser, server, width=1920, height=1080)
+    yield tab.page
+    assert tab.close() == []
+
+
+def run_to_end(page) -> None:
+    click_blank(page)
+    page.keyboard.press("r")
+    wait_js(page, "!document.querySelector('#run-status').textContent.includes('running')"
+            " && document.querySelector('#run-status').textContent !== ''", timeout=30)
+
+
+def test_after_a_full_speed_run_the_memory_panel_shows_the_recovery(page):
+    click_blank(page)
+    for _ in range(45):
+        press(page, "ArrowRight")
+    inject(page, "ue", "table+8", 1)
+    wait_js(page, "document.querySelectorAll('#hostmap .f.bad').length === 1")
+    # the injection itself: the card, away from the log, one Tab from its Close
+    page.wait_for_selector("#card:not([hidden])")
+    card = page.locator("#card").bounding_box()
+    out = page.locator("[data-panel=console]").bounding_box()
+    assert card["x"] + card["width"] <= out["x"] or card["x"] >= out["x"] + out["width"]
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Close"
+    page.keyboard.press("Escape")
+    assert page.locator("#card").is_hidden()
+    assert page.locator(f"#memory .spot-word[data-va='{TABLE_8}']").count() == 1
+    assert "injected UE" in page.locator("#mem-writes").inner_text()
+    run_to_end(page)
+    wait_js(page, "document.querySelector('#log li.n-recovered')")
+    assert "No store" not in page.locator("#mem-writes").inner_text()
+    assert page.locator(f"#memory .spot-word[data-va='{TABLE_8}']").count() == 1
+    assert "recovery rebuilt" in page.locator("#mem-writes").inner_text()
+    # the walk follows the rebuilt page, its mirror entry scrolled into the tree's view
+    assert "0xa00008" in page.locator("#walk").inner_text()
+    inside = page.evaluate("""() => {
+        const box = document.querySelector('#pagetables').getBoundingClientRect();
+        const pte = document.querySelector('#pagetables .pte.PT.walk-mirror > .lvl')
+          .getBoundingClientRect();
+        return pte.top >= box.top && pte.bottom <= box.bottom; }""")
+    assert inside
+
+
+def test_a_watchpoint_stop_at_full_speed_shows_the_watched_word(page):
+    page.fill("#watch-target", "total")
+    page.click("#btn-watch")
+    page.wait_for_selector("#watch-list li")
+    run_to_end(page)
+    wait_js(page, "document.querySelector('#run-status').textContent.includes('watchpoint')")
+    total = page.evaluate("Number(document.querySelector('#watch-list button').dataset.va)")
+    spot = page.locator("#memory .spot-word")
+    assert spot.count() == 1
+    assert int(spot.get_attribute("data-va")) == total - total % 8
+    assert "watchpoint" in page.locator("#mem-writes").inner_text()
+
+
+def test_go_to_and_the_views_of_a_word(page):
+    click_blank(page)
+    for _ in range(45):
+        press(page, "ArrowRight")
+    page.fill("#watch-target", "table+8")
+    page.keyboard.press("Enter")                     # Enter is Go, not Watch
+    assert page.locator("#watch-list li").count() == 0
+    assert page.locator(f"#memory .spot-word[data-va='{TABLE_8}']").count() == 1
+    hex_word = page.locator(f"#memory .spot-word[data-va='{TABLE_8}']").inner_text()
+    assert hex_word.endswith("0000000400000001")     # table[2] = 1, table[3] = 4
+    page.select_option("#mem-view", "bytes")
+    page.locator("h1").click()
+    row = page.locator(f"#memory .b[data-va='{TABLE_8}']")
+    assert row.inner_text() == "01"
+    assert page.locator(f"#memory .b[data-va='{TABLE_8 + 4}']").inner_text() == "04"
+    page.select_option("#mem-view", "unsigned")
+    assert page.locator(f"#memory .spot-word[data-va='{TABLE_8}']").inner_text() == str(4 << 32 | 1)
+    page.select_option("#mem-view", "signed")
+    page.select_option("#mem-view", "ascii")
+    assert len(page.locator(f"#memory .spot-word[data-va='{TABLE_8}']").inner_text()) == 8
+    # a byte picked in the byte view is its own target
+    page.select_option("#mem-view", "bytes")
+    page.locator(f"#memory .b[data-va='{TABLE_8 + 4}']").click()
+    assert page.input_value("#inject-target") == hex(TABLE_8 + 4)
+
+
+def test_nmr3_shows_every_copy_and_a_long_run_is_summarised(page):
+    page.select_option("#mirror", "nmr3")
+    wait_js(page, "document.querySelector('#inject-vm').textContent.includes('nmr3')")
+    click_blank(page)
+    for _ in range(30):
+        press(page, "ArrowRight")
+    text = page.locator("#memory").inner_text()
+    assert "native" in text and "mirror 1" in text and "mirror 2" in text
+    # every copy's word is inside the panel, not cut off on the right
+    clipped = page.evaluate("""() => {
+        const box = document.querySelector('#memory').getBoundingClientRect();
+        return [...document.querySelectorAll('#memory .w')].slice(0, 12)
+          .some((w) => w.getBoundingClientRect().right > box.right + 1); }""")
+    assert not clipped
+    shot(page, "nmr3-memory", full_page=False)
+    page.click("#btn-reset")
+    wait_js(page, "document.body.dataset.position === '0'")
+    height = page.locator("[data-panel=pagetables]").bounding_box()["height"]
+    press(page, "ArrowRight")                          # the kernel's first mmu_update
+    for _ in range(40):
+        press(page, "ArrowRight")
+        if page.locator("#pt-changes summary").count():
+            break
+    summary = page.locator("#pt-changes summary").inner_text()
+    assert "PTEs created" in summary, summary
+    assert page.locator("#pt-changes details[open]").count() == 0
+    assert page.locator("[data-panel=pagetables]").bounding_box()["height"] == height
+
+
+def test_a_failed_load_marks_the_old_listing_where_it_is_seen(page):
+    page.fill("#source", "main:\n    movl $1, %eax\n    frobnicate %eax\n    ret\n")
+    page.click("#btn-load")
+    page.wait_for_selector("#stale:not([hidden])")
+    for sel in ("#stale", "#problem", "#editor-error"):
+        box = page.locator(sel).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 1080, (sel, box)
+    assert "line 3" in page.locator("#stale").inner_text()
+    assert page.locator(".code-panel.is-stale").count() == 1
+    load_program(page, example_source("sum_array"))
+    page.wait_for_selector("#stale", state="hidden")
+    assert page.locator(".code-panel.is-stale").count() == 0
+
+
+def test_program_groups_count_from_one_and_the_log_speaks_per_mode(page):
+    first = page.locator("#native li.program .num").first.inner_text()
+    assert first == "#1"
+    page.check("#show-kernel")
+    assert page.locator("#native li.kernel .num").first.inner_text() == "#k1"
+    click_blank(page)
+    for _ in range(25):
+        press(page, "ArrowRight")
+    notes = page.locator("#log li.n-mmu_update").all_inner_texts()
+    vm1 = [n for n in notes if "VM 1" in n[:6]]
+    vm2 = [n for n in notes if "VM 2" in n[:6]]
+    assert vm1 and all("mirror PTEs" in n for n in vm1)
+    assert vm2 and not any("mirror" in n for n in vm2)
