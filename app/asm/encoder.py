@@ -16,6 +16,9 @@ import threading
 from keystone import KS_ERR_ASM_INVALIDOPERAND, KS_ERR_ASM_MNEMONICFAIL, KS_ERR_ASM_SYMBOL_MISSING
 
 _TIMEOUT_S = 10.0
+# encodings kept for the next assemblies (the rewritten program repeats most of the
+# native one's): bounded, the oldest go first, since every load adds its own
+_CACHE_ENTRIES = 1 << 16
 _MISSING = object()
 
 
@@ -104,9 +107,14 @@ class Encoder:
                                 break
                         raise EncodeFailure(i, _explain(reply, requests[i][0]))
                     results[i] = bytes.fromhex(reply["ok"])
-                    self._cache[requests[i]] = results[i]
+                    self._remember(requests[i], results[i])
                 todo = []
             return results
+
+    def _remember(self, request: tuple[str, int], encoding: bytes) -> None:
+        self._cache[request] = encoding
+        if len(self._cache) > _CACHE_ENTRIES:
+            del self._cache[next(iter(self._cache))]
 
     def close(self) -> None:
         with self._lock:

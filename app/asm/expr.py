@@ -20,6 +20,11 @@ _TOKEN = re.compile(
     r"|(?P<op><<|>>|[-+*/%&|^~()]))"
 )
 
+# how big one expression may be: far beyond anything written by hand or by gcc, and small
+# enough that walking a tree (evaluate, rename, print) never nears Python's recursion limit
+MAX_TOKENS = 256
+MAX_NESTING = 64
+
 # values are kept to 128 bits: a short expression must not make a huge integer (one
 # `1<<0x1000000` would hold the interpreter for seconds, every user of the server with it)
 LIMIT = 1 << 128
@@ -152,13 +157,22 @@ def _char_value(tok: str) -> int:
     return ord(body)
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """Text to quote in a message: a whole line can be 200 KB."""
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def tokenize(text: str) -> list[tuple[str, str]]:
     pos, out = 0, []
     text = text.rstrip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise AsmError(f"cannot read expression '{text.strip()}'")
+            raise AsmError(f"cannot read expression '{excerpt(text)}'")
+        if len(out) == MAX_TOKENS:
+            raise AsmError(f"expression '{excerpt(text)}' is too long (more than "
+                           f"{MAX_TOKENS} numbers, symbols and operators)")
         kind = m.lastgroup
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -167,7 +181,8 @@ def tokenize(text: str) -> list[tuple[str, str]]:
 
 def _int(tok: str) -> int:
     if len(tok) > 140:  # 128 bits in binary, with its prefix
-        raise AsmError(f"number {tok[:20]}… is too long")
+        raise AsmError(f"number {tok[:20]}… ({len(tok)} digits) is too long: values have "
+                       "at most 128 bits")
     if tok[:2] in ("0x", "0X"):
         return int(tok, 16)
     if tok[:2] in ("0b", "0B"):
@@ -185,16 +200,16 @@ def parse_expr(text: str) -> Expr:
     toks = tokenize(text)
     if not toks:
         raise AsmError("missing expression")
-    pos = 0
+    pos = depth = 0
 
     def peek() -> tuple[str, str] | None:
         return toks[pos] if pos < len(toks) else None
 
     def unary() -> tuple:
-        nonlocal pos
+        nonlocal pos, depth
         tok = peek()
         if tok is None:
-            raise AsmError(f"incomplete expression '{text.strip()}'")
+            raise AsmError(f"incomplete expression '{excerpt(text)}'")
         pos += 1
         kind, val = tok
         if kind == "num":
@@ -203,6 +218,17 @@ def parse_expr(text: str) -> Expr:
             return ("num", _char_value(val))
         if kind == "sym":
             return ("sym", val)
+        depth += 1  # one level per '(' or unary operator: undone by the caller's return
+        if depth > MAX_NESTING:
+            raise AsmError(f"expression '{excerpt(text)}' is nested too deeply (more than "
+                           f"{MAX_NESTING} levels of parentheses and signs)")
+        try:
+            return prefixed(val)
+        finally:
+            depth -= 1
+
+    def prefixed(val: str) -> tuple:
+        nonlocal pos
         if val == "-":
             inner = unary()
             return ("num", -inner[1]) if inner[0] == "num" else ("neg", inner)
@@ -213,10 +239,10 @@ def parse_expr(text: str) -> Expr:
         if val == "(":
             inner = binary(0)
             if peek() != ("op", ")"):
-                raise AsmError(f"missing ')' in '{text.strip()}'")
+                raise AsmError(f"missing ')' in '{excerpt(text)}'")
             pos += 1
             return inner
-        raise AsmError(f"unexpected '{val}' in expression '{text.strip()}'")
+        raise AsmError(f"unexpected '{val}' in expression '{excerpt(text)}'")
 
     def binary(min_prec: int) -> tuple:
         nonlocal pos
@@ -235,5 +261,5 @@ def parse_expr(text: str) -> Expr:
 
     tree = binary(0)
     if pos != len(toks):
-        raise AsmError(f"unexpected '{toks[pos][1]}' in expression '{text.strip()}'")
+        raise AsmError(f"unexpected '{toks[pos][1]}' in expression '{excerpt(text)}'")
     return Expr(tree)

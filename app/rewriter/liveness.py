@@ -10,6 +10,8 @@ Writes to 8- and 16-bit parts do not kill a register (the rest of it survives).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.asm.registers import FAMILY as _FAMILY
 from app.asm.registers import GPRS
 from app.rewriter.classify import Decoded
@@ -53,13 +55,15 @@ def _use_def(d: Decoded) -> tuple[int, int]:
 
 
 def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
-             call_target: list[int | None]) -> list[int]:
+             call_target: list[int | None],
+             tick: Callable[[int], None] | None = None) -> list[int]:
     """Live-after mask for each instruction.
 
     kind[i]: 'plain' | 'call' | 'icall' (indirect call) | 'ret' | 'opaque' (indirect jump,
     leaves the program).
     succ[i]: successor indices for plain instructions (fall-through and direct targets).
     call_target[i]: callee index for direct calls to a known instruction.
+    tick(i): called now and then with the instruction at hand (a load's time budget).
     """
     n = len(decoded)
     ud = [_use_def(d) for d in decoded]
@@ -73,6 +77,8 @@ def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
         for c in call_sites:
             ret_out |= live_in[c + 1] if c + 1 < n else ALL
         for i in range(n - 1, -1, -1):
+            if tick is not None and i % 1024 == 0:
+                tick(i)
             k = kind[i]
             if k in ("opaque", "icall"):
                 new = ALL

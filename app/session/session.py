@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
+from app.asm.budget import LoadBudget
 from app.asm.errors import AsmError
 from app.hypervisor import VM, Hypervisor, runner
 from app.rewriter import MirrorRefused
@@ -44,21 +45,26 @@ class Entry:
 class Session:
     def __init__(self, source: str, mirror: str = "on", offset: int = DEFAULT_OFFSET,
                  compare: bool = False, memory: int = 8 << 20,
-                 mirror_devices: bool = False) -> None:
+                 mirror_devices: bool = False, budget: LoadBudget | None = None) -> None:
+        """`budget` bounds the time the program takes to assemble and lets another
+        thread cancel it (LoadBudget; the default deadline when None): a load that runs
+        out raises SessionError naming the line it had reached."""
         if mirror not in MIRROR_COPIES:
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
         self.source, self.mirror, self.offset = source, mirror, offset
         self.compare, self.memory = compare, memory
         # a deliberately wrong hypervisor that mirrors device memory too (a lesson)
         self.mirror_devices = mirror_devices
+        budget = budget or LoadBudget()  # one budget for both builds below
         try:
             try:  # unmirrored too, the listing shows what mirroring would add
                 self.build: Build = build(source, mirror if mirror != "off" else "on",
-                                          offset)
+                                          offset, budget=budget)
             except MirrorRefused:
                 if mirror != "off":
                     raise
-                self.build = build(source, "off", offset)  # it runs, just not mirrored
+                # it runs, just not mirrored
+                self.build = build(source, "off", offset, budget=budget)
         except AsmError as e:
             raise SessionError(e.message, e.line if e.origin == "program" else None) from None
         self.seq = 0
