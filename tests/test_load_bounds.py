@@ -132,8 +132,11 @@ def test_doubling_equates_take_linear_time():
     lines = ["a0 = 1"] + [f"a{i + 1} = a{i} + a{i}" for i in range(21)]
     source = "\n".join(lines) + "\nmain:\n movq $a21, %rax\n shrq $20, %rax\n ret\n"
     started = time.monotonic()
+    budget = LoadBudget(10)
+    assert build(source, budget=budget).native.symbols["a21"] == 1 << 21
+    assert budget.used() < 5  # was > 300 s; generous on a shared machine
     assert run(source)["exit_code"] == 2  # 2**21 >> 20
-    assert time.monotonic() - started < 10  # was > 300 s; generous on a shared machine
+    assert time.monotonic() - started < 60
 
 
 def test_doubling_past_128_bits_names_the_line():
@@ -144,7 +147,7 @@ def test_doubling_past_128_bits_names_the_line():
 
 def test_a_long_chain_of_equates_loads():
     lines = ["a0 = 1"] + [f"a{i + 1} = a{i} + 1" for i in range(5000)]
-    b = build("\n".join(lines) + "\nmain:\n movq $a5000, %rax\n ret\n")
+    b = build("\n".join(lines) + "\nmain:\n movq $a5000, %rax\n ret\n", budget=LoadBudget(60))
     assert b.native.symbols["a5000"] == 5001
 
 
@@ -161,14 +164,22 @@ def _long_program() -> str:
 
 
 def test_a_load_stops_at_its_budget_and_names_the_line():
-    started = time.monotonic()
+    budget = LoadBudget(1)
     with pytest.raises(LoadStopped) as e:
-        build(_long_program(), budget=LoadBudget(1))
-    took = time.monotonic() - started
+        build(_long_program(), budget=budget)
     assert not e.value.cancelled
     assert 2 <= e.value.line <= 20_001 and e.value.origin == "program"
-    assert "too long" in e.value.message and "1 s" in e.value.message
-    assert 1 <= took < 10  # the budget is the feature: stopped soon after it
+    assert "too long" in e.value.message and "1 s of processor time" in e.value.message
+    # the budget is the feature: stopped soon after it (one round trip to the encoder)
+    assert 1 <= budget.used() < 2
+
+
+def test_a_load_stops_at_its_clock_deadline():
+    started = time.monotonic()
+    with pytest.raises(LoadStopped) as e:
+        build(_long_program(), budget=LoadBudget(None, deadline=1))
+    assert "may take 1 s," in e.value.message and e.value.line is not None
+    assert 1 <= time.monotonic() - started < 30  # generous: the machine is shared
 
 
 def test_a_session_load_stops_at_its_budget():
@@ -189,7 +200,7 @@ def test_another_thread_cancels_a_load():
         timer.cancel()
     assert e.value.cancelled and e.value.line is not None
     assert "cancelled" in e.value.message
-    assert time.monotonic() - started < 5  # promptly after the cancel at 0.5 s
+    assert time.monotonic() - started < 15  # promptly after the cancel at 0.5 s
 
 
 def test_a_polled_cancellation_stops_a_session():
@@ -197,14 +208,15 @@ def test_a_polled_cancellation_stops_a_session():
     threading.Timer(0.5, gone.set).start()
     started = time.monotonic()
     with pytest.raises(SessionError) as e:
-        Session(_long_program(), "nmr3", budget=LoadBudget(cancelled=gone.is_set))
+        Session(_long_program(), "nmr3", budget=LoadBudget(None, cancelled=gone.is_set))
     assert "cancelled" in e.value.message
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15
 
 
 def test_a_budget_is_positive():
-    with pytest.raises(ValueError):
-        LoadBudget(0)
+    for wrong in ({"seconds": 0}, {"seconds": -1}, {"deadline": 0}):
+        with pytest.raises(ValueError):
+            LoadBudget(**wrong)
 
 
 # -- nesting and absurd numbers: a message and the line, never a RecursionError

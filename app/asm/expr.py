@@ -200,17 +200,28 @@ def parse_expr(text: str) -> Expr:
     toks = tokenize(text)
     if not toks:
         raise AsmError("missing expression")
-    pos = depth = 0
+    p = _ExprParser(text, toks)
+    tree = p.binary(0)
+    if p.pos != len(toks):
+        raise AsmError(f"unexpected '{toks[p.pos][1]}' in expression '{excerpt(text)}'")
+    return Expr(tree)
 
-    def peek() -> tuple[str, str] | None:
-        return toks[pos] if pos < len(toks) else None
 
-    def unary() -> tuple:
-        nonlocal pos, depth
-        tok = peek()
+class _ExprParser:
+    """Precedence climbing over the tokens; `depth` counts open parentheses and signs."""
+
+    def __init__(self, text: str, toks: list[tuple[str, str]]) -> None:
+        self.text, self.toks = text, toks
+        self.pos = self.depth = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def unary(self) -> tuple:
+        tok = self.peek()
         if tok is None:
-            raise AsmError(f"incomplete expression '{excerpt(text)}'")
-        pos += 1
+            raise AsmError(f"incomplete expression '{excerpt(self.text)}'")
+        self.pos += 1
         kind, val = tok
         if kind == "num":
             return ("num", _int(val))
@@ -218,48 +229,41 @@ def parse_expr(text: str) -> Expr:
             return ("num", _char_value(val))
         if kind == "sym":
             return ("sym", val)
-        depth += 1  # one level per '(' or unary operator: undone by the caller's return
-        if depth > MAX_NESTING:
-            raise AsmError(f"expression '{excerpt(text)}' is nested too deeply (more than "
-                           f"{MAX_NESTING} levels of parentheses and signs)")
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise AsmError(f"expression '{excerpt(self.text)}' is nested too deeply (more "
+                           f"than {MAX_NESTING} levels of parentheses and signs)")
         try:
-            return prefixed(val)
+            return self.prefixed(val)
         finally:
-            depth -= 1
+            self.depth -= 1
 
-    def prefixed(val: str) -> tuple:
-        nonlocal pos
+    def prefixed(self, val: str) -> tuple:
         if val == "-":
-            inner = unary()
+            inner = self.unary()
             return ("num", -inner[1]) if inner[0] == "num" else ("neg", inner)
         if val == "+":
-            return unary()
+            return self.unary()
         if val == "~":
-            return ("not", unary())
+            return ("not", self.unary())
         if val == "(":
-            inner = binary(0)
-            if peek() != ("op", ")"):
-                raise AsmError(f"missing ')' in '{excerpt(text)}'")
-            pos += 1
+            inner = self.binary(0)
+            if self.peek() != ("op", ")"):
+                raise AsmError(f"missing ')' in '{excerpt(self.text)}'")
+            self.pos += 1
             return inner
-        raise AsmError(f"unexpected '{val}' in expression '{excerpt(text)}'")
+        raise AsmError(f"unexpected '{val}' in expression '{excerpt(self.text)}'")
 
-    def binary(min_prec: int) -> tuple:
-        nonlocal pos
-        left = unary()
-        while (tok := peek()) is not None and tok[0] == "op" and tok[1] in _BINARY:
+    def binary(self, min_prec: int) -> tuple:
+        left = self.unary()
+        while (tok := self.peek()) is not None and tok[0] == "op" and tok[1] in _BINARY:
             prec = _BINARY[tok[1]][0]
             if prec < min_prec:
                 break
-            pos += 1
-            right = binary(prec + 1)
+            self.pos += 1
+            right = self.binary(prec + 1)
             if left[0] == "num" and right[0] == "num":
                 left = ("num", _BINARY[tok[1]][1](left[1], right[1]))
             else:
                 left = (tok[1], left, right)
         return left
-
-    tree = binary(0)
-    if pos != len(toks):
-        raise AsmError(f"unexpected '{toks[pos][1]}' in expression '{excerpt(text)}'")
-    return Expr(tree)

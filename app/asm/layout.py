@@ -224,7 +224,7 @@ class _Layout:
                 requests.append((self.keystone_text(it, addr), addr))
                 owners.append(it)
             except AsmError as e:
-                raise AsmError(e.message, e.line or it.line, it.origin) from None
+                raise e.placed(e.line or it.line, it.origin) from None
         encoded = self.encode(requests, owners)
         for it, enc in zip(owners, encoded, strict=True):
             if not enc:
@@ -242,7 +242,7 @@ class _Layout:
         for start in range(0, len(requests), ENCODE_CHUNK):
             self.budget.check(owners[start].line, owners[start].origin)
             try:
-                encoded += ENCODER.encode(requests[start:start + ENCODE_CHUNK])
+                encoded += ENCODER.encode(requests[start:start + ENCODE_CHUNK], self.budget)
             except EncodeFailure as f:
                 it = owners[start + f.index]
                 raise AsmError(f.message, it.line, it.origin) from None
@@ -334,7 +334,7 @@ def _materialise(lay: _Layout, sec: str, items: list[Item], placed: list[Placed]
             try:
                 data += _data_bytes(it, lay.lookup)
             except AsmError as e:
-                raise AsmError(e.message, e.line or it.line) from None
+                raise e.placed(e.line or it.line) from None
         elif isinstance(it, Bytes):
             data += it.data
         elif isinstance(it, Fill):

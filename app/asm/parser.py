@@ -335,7 +335,7 @@ def parse(text: str, origin: str = "program", into: Program | None = None,
         try:
             p.statement(prog, line, stmt)
         except AsmError as e:
-            raise AsmError(e.message, e.line if e.line is not None else line, origin) from None
+            raise e.placed(e.line if e.line is not None else line, origin) from None
     for name, size, align, line in p.comm:
         items = prog.sections["kdata" if p.kernel else "bss"]
         items += [Align(align, line), Label(name, line, origin), Fill(size, 0, line)]

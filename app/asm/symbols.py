@@ -67,4 +67,4 @@ class Symbols:
             try:
                 self._values[done] = eq.expr.value(self)
             except AsmError as e:
-                raise AsmError(e.message, e.line or eq.line) from None
+                raise e.placed(e.line or eq.line) from None

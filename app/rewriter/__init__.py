@@ -227,6 +227,14 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
         if size > MAX_REWRITTEN:
             raise MirrorRefused(f"the mirrored program would have more than {MAX_REWRITTEN} "
                                 "instructions", p.insn.line, p.insn.origin)
+    out = _planned_program(program, plan, kind if offsets else None)
+    mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
+    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+
+
+def _planned_program(program: Program, plan: dict, kind: list[str] | None) -> Program:
+    """The program with each instruction replaced by its planned group; `kind` (when
+    mirroring) marks the indirect calls whose return address gets a label."""
     out = Program(equates=program.equates, lines=program.lines)
     for sec, items in program.sections.items():
         new = out.sections[sec]
@@ -235,12 +243,11 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
                 pre, native, post = plan[id(it)]
                 new += [*pre, native, *post]
                 i = native.meta["group"]
-                if offsets and kind[i] == "icall":
+                if kind is not None and kind[i] == "icall":
                     new.append(Label(_return_label(i), it.line, it.origin))
             else:
                 new.append(it)
-    mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
-    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+    return out
 
 
 def _ticker(image: Image, budget: LoadBudget):
