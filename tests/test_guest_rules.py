@@ -41,7 +41,7 @@ def test_instructions_a_guest_may_not_run(mode, line, words):
 def test_the_hypercall_and_ordinary_system_instructions_are_allowed():
     s = Session("main:\n    cpuid\n    movl $2, %eax\n    leaq m(%rip), %rdi\n"
                 "    movl $2, %esi\n    int $0x82\n    xorl %eax, %eax\n    ret\n"
-                "m: .ascii \"ok\"\n", "on")
+                "    .section .rodata\nm: .ascii \"ok\"\n", "on")
     s.run()
     assert s.result()["console"] == "ok"
 

@@ -15,7 +15,12 @@ import threading
 
 from keystone import KS_ERR_ASM_INVALIDOPERAND, KS_ERR_ASM_MNEMONICFAIL, KS_ERR_ASM_SYMBOL_MISSING
 
+from app.asm.budget import LoadBudget
+
 _TIMEOUT_S = 10.0
+# encodings kept for the next assemblies (the rewritten program repeats most of the
+# native one's): bounded, the oldest go first, since every load adds its own
+_CACHE_ENTRIES = 1 << 16
 _MISSING = object()
 
 
@@ -44,6 +49,7 @@ class Encoder:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, int], bytes] = {}
         self._buf = b""
+        self._worker_cpu = 0.0  # the worker's processor time at its last answer
 
     def _start(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
@@ -53,6 +59,7 @@ class Encoder:
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                 cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
             self._buf = b""
+            self._worker_cpu = 0.0
         return self._proc
 
     def _kill(self) -> None:
@@ -74,8 +81,10 @@ class Encoder:
         line, _, self._buf = self._buf.partition(b"\n")
         return line
 
-    def encode(self, requests: list[tuple[str, int]]) -> list[bytes]:
-        """Encode (text, address) pairs; raise EncodeFailure naming the first bad one."""
+    def encode(self, requests: list[tuple[str, int]],
+               budget: LoadBudget | None = None) -> list[bytes]:
+        """Encode (text, address) pairs; raise EncodeFailure naming the first bad one.
+        The worker's processor time for them is charged to `budget`."""
         with self._lock:
             results: list = [self._cache.get(r, _MISSING) for r in requests]
             todo = [i for i, r in enumerate(results) if r is _MISSING]
@@ -96,17 +105,31 @@ class Encoder:
                         raise EncodeFailure(i, f"the assembler crashed on '{text}' (the "
                                             "encoder process died; nothing else was lost)")
                     reply = json.loads(line)
+                    self._account(reply, budget)
                     if "err" in reply:
                         # drain the rest of this batch so the worker stays in step
                         for _ in todo[done + 1:]:
-                            if self._readline(proc) is None:
+                            drained = self._readline(proc)
+                            if drained is None:
                                 self._kill()
                                 break
+                            self._account(json.loads(drained), budget)
                         raise EncodeFailure(i, _explain(reply, requests[i][0]))
                     results[i] = bytes.fromhex(reply["ok"])
-                    self._cache[requests[i]] = results[i]
+                    self._remember(requests[i], results[i])
                 todo = []
             return results
+
+    def _account(self, reply: dict, budget: LoadBudget | None) -> None:
+        cpu = reply.get("cpu", self._worker_cpu)
+        if budget is not None:
+            budget.charge(cpu - self._worker_cpu)
+        self._worker_cpu = cpu
+
+    def _remember(self, request: tuple[str, int], encoding: bytes) -> None:
+        self._cache[request] = encoding
+        if len(self._cache) > _CACHE_ENTRIES:
+            del self._cache[next(iter(self._cache))]
 
     def close(self) -> None:
         with self._lock:

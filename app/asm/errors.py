@@ -14,5 +14,9 @@ class AsmError(Exception):
         where = f"{self.origin}:{self.line}: " if self.line is not None else ""
         return f"{where}{self.message}"
 
+    def placed(self, line: int | None, origin: str = "program") -> AsmError:
+        """The same error at `line`: raised by a caller that knows where it was."""
+        return AsmError(self.message, line, origin)
+
     def to_json(self) -> dict:
         return {"message": self.message, "line": self.line if self.origin == "program" else None}

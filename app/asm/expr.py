@@ -20,6 +20,11 @@ _TOKEN = re.compile(
     r"|(?P<op><<|>>|[-+*/%&|^~()]))"
 )
 
+# how big one expression may be: far beyond anything written by hand or by gcc, and small
+# enough that walking a tree (evaluate, rename, print) never nears Python's recursion limit
+MAX_TOKENS = 256
+MAX_NESTING = 64
+
 # values are kept to 128 bits: a short expression must not make a huge integer (one
 # `1<<0x1000000` would hold the interpreter for seconds, every user of the server with it)
 LIMIT = 1 << 128
@@ -152,13 +157,22 @@ def _char_value(tok: str) -> int:
     return ord(body)
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """Text to quote in a message: a whole line can be 200 KB."""
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def tokenize(text: str) -> list[tuple[str, str]]:
     pos, out = 0, []
     text = text.rstrip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise AsmError(f"cannot read expression '{text.strip()}'")
+            raise AsmError(f"cannot read expression '{excerpt(text)}'")
+        if len(out) == MAX_TOKENS:
+            raise AsmError(f"expression '{excerpt(text)}' is too long (more than "
+                           f"{MAX_TOKENS} numbers, symbols and operators)")
         kind = m.lastgroup
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -167,7 +181,8 @@ def tokenize(text: str) -> list[tuple[str, str]]:
 
 def _int(tok: str) -> int:
     if len(tok) > 140:  # 128 bits in binary, with its prefix
-        raise AsmError(f"number {tok[:20]}… is too long")
+        raise AsmError(f"number {tok[:20]}… ({len(tok)} digits) is too long: values have "
+                       "at most 128 bits")
     if tok[:2] in ("0x", "0X"):
         return int(tok, 16)
     if tok[:2] in ("0b", "0B"):
@@ -185,17 +200,28 @@ def parse_expr(text: str) -> Expr:
     toks = tokenize(text)
     if not toks:
         raise AsmError("missing expression")
-    pos = 0
+    p = _ExprParser(text, toks)
+    tree = p.binary(0)
+    if p.pos != len(toks):
+        raise AsmError(f"unexpected '{toks[p.pos][1]}' in expression '{excerpt(text)}'")
+    return Expr(tree)
 
-    def peek() -> tuple[str, str] | None:
-        return toks[pos] if pos < len(toks) else None
 
-    def unary() -> tuple:
-        nonlocal pos
-        tok = peek()
+class _ExprParser:
+    """Precedence climbing over the tokens; `depth` counts open parentheses and signs."""
+
+    def __init__(self, text: str, toks: list[tuple[str, str]]) -> None:
+        self.text, self.toks = text, toks
+        self.pos = self.depth = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def unary(self) -> tuple:
+        tok = self.peek()
         if tok is None:
-            raise AsmError(f"incomplete expression '{text.strip()}'")
-        pos += 1
+            raise AsmError(f"incomplete expression '{excerpt(self.text)}'")
+        self.pos += 1
         kind, val = tok
         if kind == "num":
             return ("num", _int(val))
@@ -203,37 +229,41 @@ def parse_expr(text: str) -> Expr:
             return ("num", _char_value(val))
         if kind == "sym":
             return ("sym", val)
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise AsmError(f"expression '{excerpt(self.text)}' is nested too deeply (more "
+                           f"than {MAX_NESTING} levels of parentheses and signs)")
+        try:
+            return self.prefixed(val)
+        finally:
+            self.depth -= 1
+
+    def prefixed(self, val: str) -> tuple:
         if val == "-":
-            inner = unary()
+            inner = self.unary()
             return ("num", -inner[1]) if inner[0] == "num" else ("neg", inner)
         if val == "+":
-            return unary()
+            return self.unary()
         if val == "~":
-            return ("not", unary())
+            return ("not", self.unary())
         if val == "(":
-            inner = binary(0)
-            if peek() != ("op", ")"):
-                raise AsmError(f"missing ')' in '{text.strip()}'")
-            pos += 1
+            inner = self.binary(0)
+            if self.peek() != ("op", ")"):
+                raise AsmError(f"missing ')' in '{excerpt(self.text)}'")
+            self.pos += 1
             return inner
-        raise AsmError(f"unexpected '{val}' in expression '{text.strip()}'")
+        raise AsmError(f"unexpected '{val}' in expression '{excerpt(self.text)}'")
 
-    def binary(min_prec: int) -> tuple:
-        nonlocal pos
-        left = unary()
-        while (tok := peek()) is not None and tok[0] == "op" and tok[1] in _BINARY:
+    def binary(self, min_prec: int) -> tuple:
+        left = self.unary()
+        while (tok := self.peek()) is not None and tok[0] == "op" and tok[1] in _BINARY:
             prec = _BINARY[tok[1]][0]
             if prec < min_prec:
                 break
-            pos += 1
-            right = binary(prec + 1)
+            self.pos += 1
+            right = self.binary(prec + 1)
             if left[0] == "num" and right[0] == "num":
                 left = ("num", _BINARY[tok[1]][1](left[1], right[1]))
             else:
                 left = (tok[1], left, right)
         return left
-
-    tree = binary(0)
-    if pos != len(toks):
-        raise AsmError(f"unexpected '{toks[pos][1]}' in expression '{text.strip()}'")
-    return Expr(tree)

@@ -2,13 +2,16 @@
 
 Protocol (stdin/stdout, one JSON document per line): the parent sends a list of
 [text, address] pairs; the worker answers one line per pair, in order, flushing each,
-so that when it dies the parent knows exactly which instruction killed it.
+so that when it dies the parent knows exactly which instruction killed it. Each answer
+carries the worker's processor time so far ("cpu"), which the parent charges to the
+load that asked.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 
 def main() -> None:
@@ -26,6 +29,7 @@ def main() -> None:
                 reply = {"ok": bytes(encoding or b"").hex()}
             except KsError as e:
                 reply = {"err": str(e), "errno": e.errno}
+            reply["cpu"] = time.process_time()
             out.write(json.dumps(reply) + "\n")
             out.flush()
 

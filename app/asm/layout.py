@@ -13,16 +13,13 @@ import struct
 from dataclasses import dataclass, field
 
 from app.asm import verify
+from app.asm.budget import LoadBudget, within
 from app.asm.encoder import ENCODER, EncodeFailure
 from app.asm.errors import AsmError
 from app.asm.operand import Indirect, Mem, Target
-from app.asm.parser import Align, Bytes, Data, Insn, Label, Program
-
-BASES = {"ktext": 0x100000, "kdata": 0x140000, "text": 0x400000,
-         "rodata": 0x800000, "data": 0x900000, "bss": 0xA00000}
-LIMITS = {"ktext": 0x40000, "kdata": 0x40000, "text": 0x400000,
-          "rodata": 0x100000, "data": 0x100000, "bss": 0x500000}
-PERMS = {"ktext": "rx", "kdata": "rw", "text": "rx", "rodata": "r", "data": "rw", "bss": "rw"}
+from app.asm.parser import Align, Bytes, Data, Fill, Insn, Item, Label, Program
+from app.asm.sections import BASES, LIMITS, PERMS
+from app.asm.symbols import Symbols
 
 _CC = {"o": 0, "no": 1, "b": 2, "c": 2, "nae": 2, "ae": 3, "nb": 3, "nc": 3, "e": 4, "z": 4,
        "ne": 5, "nz": 5, "be": 6, "na": 6, "a": 7, "nbe": 7, "s": 8, "ns": 9, "p": 10,
@@ -38,6 +35,13 @@ _FIXED = {"endbr64": bytes.fromhex("f30f1efa"), "ret": b"\xc3", "retq": b"\xc3"}
 # that `.p2align` before a loop runs as one or two instructions, not up to 15
 _NOPS = ["", "90", "6690", "0f1f00", "0f1f4000", "0f1f440000", "660f1f440000",
          "0f1f8000000000", "0f1f840000000000", "660f1f840000000000"]
+# after the last byte of code: execution that falls off the end (a missing `ret`) stops
+# on an invalid opcode instead of running the zeros after it, `add %al, (%rax)`, a store
+# nothing mirrors
+END_OF_CODE = b"\x0f\x0b"  # ud2
+ENCODE_CHUNK = 256  # instructions per round trip to the encoder: the budget is checked
+# between round trips, and other loads get the encoder in between
+_CHECK_EVERY = 1024  # items between budget checks in the quick loops
 
 
 def code_padding(n: int) -> bytes:
@@ -130,48 +134,60 @@ def _rip_mem(insn: Insn) -> Mem | None:
     return None
 
 
+def _origin(section: str) -> str:
+    return "kernel" if section.startswith("k") else "program"
+
+
+def _padding(it: Align, addr: int) -> int:
+    pad = -addr % it.boundary
+    return pad if it.max_skip is None or pad <= it.max_skip else 0
+
+
 class _Layout:
-    def __init__(self, prog: Program, bases: dict[str, int], extra: dict[str, int]) -> None:
+    def __init__(self, prog: Program, bases: dict[str, int], extra: dict[str, int],
+                 budget: LoadBudget) -> None:
         self.prog = prog
         self.bases = bases
-        self.extra = extra
-        self.symbols: dict[str, int] = {}
+        self.budget = budget
+        self.lookup = Symbols(prog.equates, extra, budget)
+        self.symbols = self.lookup.labels
         self.sizes: dict[int, int] = {}
         self.long: set[int] = set()
         self.encodings: dict[int, bytes] = {}
 
-    def lookup(self, name: str) -> int:
-        if name in self.symbols:
-            return self.symbols[name]
-        if name in self.prog.equates:
-            return self.prog.equates[name].value(self.lookup)
-        if name in self.extra:
-            return self.extra[name]
-        raise KeyError(name)
+    def item_size(self, it: Item, addr: int) -> int:
+        if isinstance(it, Insn):
+            return self.sizes.get(id(it), 2 if _direct_branch(it) else 8)
+        if isinstance(it, Data):
+            return it.size * len(it.exprs)
+        if isinstance(it, Bytes):
+            return len(it.data)
+        if isinstance(it, Fill):
+            return it.size
+        if isinstance(it, Align):
+            return _padding(it, addr)
+        return 0
 
     def place(self) -> dict[int, int]:
-        """Assign addresses from current sizes; returns id(item) -> address."""
+        """Assign addresses from current sizes; returns id(item) -> address. Only
+        addresses are computed: a section too large for its room is refused at the
+        line that takes it past, before anything is allocated for it."""
         where: dict[int, int] = {}
+        self.lookup.forget_equates()
         for sec, items in self.prog.sections.items():
-            addr = self.bases[sec]
-            for it in items:
+            base = addr = self.bases[sec]
+            room = LIMITS[sec] - (len(END_OF_CODE) if "x" in PERMS[sec] else 0)
+            for n, it in enumerate(items):
+                if n % _CHECK_EVERY == 0:
+                    self.budget.check(it.line, _origin(sec))
                 where[id(it)] = addr
                 if isinstance(it, Label):
-                    if it.name in self.symbols and self.symbols.get(("def", it.name)) != id(it):
-                        pass
                     self.symbols[it.name] = addr
-                elif isinstance(it, Insn):
-                    addr += self.sizes.get(id(it), 2 if _direct_branch(it) else 8)
-                elif isinstance(it, Data):
-                    addr += it.size * len(it.exprs)
-                elif isinstance(it, Bytes):
-                    addr += len(it.data)
-                elif isinstance(it, Align):
-                    pad = -addr % it.boundary
-                    if it.max_skip is None or pad <= it.max_skip:
-                        addr += pad
-            if addr - self.bases[sec] > LIMITS[sec]:
-                raise AsmError(f"section .{sec} is larger than {LIMITS[sec]:#x} bytes")
+                addr += self.item_size(it, addr)
+                if addr - base > room:
+                    raise AsmError(f"section .{sec} is full: it has room for {room:#x} "
+                                   f"bytes ({room >> 10} KiB), and this line takes it to "
+                                   f"{addr - base:#x}", it.line, _origin(sec))
         return where
 
     def check_duplicates(self) -> None:
@@ -188,6 +204,7 @@ class _Layout:
         changed = False
         for it in self.prog.instructions():
             addr = where[id(it)]
+            self.budget.check(it.line, it.origin)
             try:
                 fixed = _FIXED.get(it.mnemonic)
                 if fixed is not None and not it.operands:
@@ -207,12 +224,8 @@ class _Layout:
                 requests.append((self.keystone_text(it, addr), addr))
                 owners.append(it)
             except AsmError as e:
-                raise AsmError(e.message, e.line or it.line, it.origin) from None
-        try:
-            encoded = ENCODER.encode(requests)
-        except EncodeFailure as f:
-            it = owners[f.index]
-            raise AsmError(f.message, it.line, it.origin) from None
+                raise e.placed(e.line or it.line, it.origin) from None
+        encoded = self.encode(requests, owners)
         for it, enc in zip(owners, encoded, strict=True):
             if not enc:
                 raise AsmError(f"cannot encode '{it.text()}'", it.line, it.origin)
@@ -223,6 +236,17 @@ class _Layout:
                 changed = True
                 self.sizes[id(it)] = size
         return changed
+
+    def encode(self, requests: list[tuple[str, int]], owners: list[Insn]) -> list[bytes]:
+        encoded: list[bytes] = []
+        for start in range(0, len(requests), ENCODE_CHUNK):
+            self.budget.check(owners[start].line, owners[start].origin)
+            try:
+                encoded += ENCODER.encode(requests[start:start + ENCODE_CHUNK], self.budget)
+            except EncodeFailure as f:
+                it = owners[start + f.index]
+                raise AsmError(f.message, it.line, it.origin) from None
+        return encoded
 
     def keystone_text(self, it: Insn, addr: int) -> str:
         prefixes = [p for p in it.prefixes if p not in _IGNORED_PREFIXES]
@@ -247,21 +271,8 @@ class _Layout:
                 text = target.render(disp_value=rel)
                 parts.append("*" + text if isinstance(op, Indirect) else text)
             else:
-                parts.append(op.render(self.lookup_map))
+                parts.append(op.render(self.lookup))
         return f"{head} {', '.join(parts)}" if parts else head
-
-    @property
-    def lookup_map(self):
-        return _Lookup(self)
-
-
-class _Lookup(dict):
-    def __init__(self, layout: _Layout) -> None:
-        super().__init__()
-        self.layout = layout
-
-    def __getitem__(self, key: str) -> int:
-        return self.layout.lookup(key)
 
 
 def _data_bytes(it: Data, lookup) -> bytes:
@@ -276,9 +287,11 @@ def _data_bytes(it: Data, lookup) -> bytes:
 
 
 def assemble(prog: Program, bases: dict[str, int] | None = None,
-             extra_symbols: dict[str, int] | None = None) -> Image:
-    """Encode a program; errors name the line (and origin) of the culprit."""
-    lay = _Layout(prog, bases or BASES, extra_symbols or {})
+             extra_symbols: dict[str, int] | None = None,
+             budget: LoadBudget | None = None) -> Image:
+    """Encode a program; errors name the line (and origin) of the culprit. `budget`
+    bounds the time (LoadStopped names the line it stopped at)."""
+    lay = _Layout(prog, bases or BASES, extra_symbols or {}, within(budget))
     lay.check_duplicates()
     for _ in range(24):
         where = lay.place()
@@ -291,35 +304,44 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
         raise AsmError("code layout does not settle (branch sizes keep changing)")
     sections, placed = {}, []
     for sec, items in prog.sections.items():
-        data = bytearray()
-        base = lay.bases[sec]
-        for it in items:
-            addr = base + len(data)
-            if isinstance(it, Insn):
-                enc = lay.encodings[id(it)]
-                placed.append(Placed(it, addr, enc))
-                data += enc
-            elif isinstance(it, Data):
-                try:
-                    data += _data_bytes(it, lay.lookup_map)
-                except AsmError as e:
-                    raise AsmError(e.message, it.line) from None
-            elif isinstance(it, Bytes):
-                data += it.data
-            elif isinstance(it, Align):
-                pad = -addr % it.boundary
-                if it.max_skip is None or pad <= it.max_skip:
-                    if it.fill is None and PERMS[sec] == "rx":
-                        data += code_padding(pad)
-                    else:
-                        data += bytes([it.fill or 0]) * pad
-        sections[sec] = Section(sec, base, data, PERMS[sec])
-    symbols = {k: v for k, v in lay.symbols.items() if isinstance(k, str)}
+        sections[sec] = _materialise(lay, sec, items, placed)
+    symbols = dict(lay.symbols)
     for name in prog.equates:
         symbols.setdefault(name, lay.lookup(name))
-    for name, value in lay.extra.items():
+    for name, value in lay.lookup.extra.items():
         symbols.setdefault(name, value)
     placed.sort(key=lambda p: p.address)
     for p in placed:
-        verify.check(p, lay.lookup_map)
+        lay.budget.check(p.insn.line, p.insn.origin)
+        verify.check(p, lay.lookup)
     return Image(sections, symbols, placed)
+
+
+def _materialise(lay: _Layout, sec: str, items: list[Item], placed: list[Placed]) -> Section:
+    """The section's bytes (place() has checked they fit), its instructions into `placed`."""
+    data = bytearray()
+    base = lay.bases[sec]
+    code = "x" in PERMS[sec]
+    for n, it in enumerate(items):
+        if n % _CHECK_EVERY == 0:
+            lay.budget.check(it.line, _origin(sec))
+        addr = base + len(data)
+        if isinstance(it, Insn):
+            enc = lay.encodings[id(it)]
+            placed.append(Placed(it, addr, enc))
+            data += enc
+        elif isinstance(it, Data):
+            try:
+                data += _data_bytes(it, lay.lookup)
+            except AsmError as e:
+                raise e.placed(e.line or it.line) from None
+        elif isinstance(it, Bytes):
+            data += it.data
+        elif isinstance(it, Fill):
+            data += bytes([it.value]) * it.size if it.value else bytes(it.size)
+        elif isinstance(it, Align):
+            pad = _padding(it, addr)
+            data += code_padding(pad) if it.fill is None and code else bytes([it.fill or 0]) * pad
+    if code and data:
+        data += END_OF_CODE
+    return Section(sec, base, data, PERMS[sec])

@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
-from app.asm.expr import Expr, parse_expr
+from app.asm.expr import Expr, excerpt, parse_expr
+from app.asm.lexer import statements, string_literals
 from app.asm.operand import Imm, Operand, parse_operand, split_operands, symbols_of
+from app.asm.sections import check_fits
 
 SECTIONS = ("text", "rodata", "data", "bss", "ktext", "kdata")
 PREFIXES = {"rep", "repe", "repz", "repne", "repnz", "lock", "notrack", "data16", "addr32"}
@@ -23,6 +26,11 @@ _IGNORED = {
 }
 _DATA_SIZES = {".byte": 1, ".value": 2, ".short": 2, ".hword": 2, ".word": 2, ".2byte": 2,
                ".long": 4, ".int": 4, ".4byte": 4, ".quad": 8, ".8byte": 8}
+# a program's own instructions: 16 times the largest gcc output in the tests, and few
+# enough that a load stays well inside its memory (about 2 KB an instruction, native and
+# rewritten)
+MAX_INSTRUCTIONS = 32_768
+MAX_PREFIXES = 4
 _LABEL = re.compile(r"\s*([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
 _EQUATE = re.compile(r"\s*([A-Za-z_.$][\w.$@]*)\s*=\s*(.+)$")
 
@@ -69,6 +77,22 @@ class Bytes:
 
 
 @dataclass
+class Fill:
+    """`size` copies of one byte (.zero, .skip, .space, .comm): kept as a length, so that
+    a size is checked against its section before any memory is taken for it."""
+
+    size: int
+    value: int
+    line: int
+
+
+@dataclass
+class Equate:
+    expr: Expr
+    line: int
+
+
+@dataclass
 class Align:
     boundary: int
     line: int
@@ -76,13 +100,13 @@ class Align:
     max_skip: int | None = None
 
 
-Item = Insn | Label | Data | Bytes | Align
+Item = Insn | Label | Data | Bytes | Fill | Align
 
 
 @dataclass
 class Program:
     sections: dict[str, list[Item]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
-    equates: dict[str, Expr] = field(default_factory=dict)
+    equates: dict[str, Equate] = field(default_factory=dict)
     lines: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def labels(self) -> dict[str, Label]:
@@ -97,97 +121,6 @@ def is_branch(mnemonic: str) -> bool:
     m = mnemonic
     return (m.startswith("j") or m.startswith("call") or m.startswith("loop")
             or m in ("xbegin",))
-
-
-def _statements(text: str):
-    """Yield (line number, statement) with comments removed and ';' split."""
-    in_block = False
-    for number, raw in enumerate(text.splitlines(), start=1):
-        out, i, quote = [], 0, None
-        while i < len(raw):
-            ch = raw[i]
-            if in_block:
-                if raw.startswith("*/", i):
-                    in_block, i = False, i + 2
-                else:
-                    i += 1
-                continue
-            if quote:
-                out.append(ch)
-                if ch == "\\" and i + 1 < len(raw):
-                    out.append(raw[i + 1])
-                    i += 1
-                elif ch == quote:
-                    quote = None
-            elif ch == '"':
-                quote = ch
-                out.append(ch)
-            elif ch == "'" and i + 1 < len(raw):
-                # a character constant: 'c or 'c' or '\n'
-                end = i + 3 if raw[i + 1] == "\\" else i + 2
-                if end < len(raw) and raw[end] == "'":
-                    end += 1
-                out.append(raw[i:end])
-                i = end
-                continue
-            elif ch == "#":
-                break
-            elif raw.startswith("/*", i):
-                in_block, i = True, i + 2
-                continue
-            elif ch == ";":
-                out.append("\n")
-            else:
-                out.append(ch)
-            i += 1
-        for stmt in "".join(out).split("\n"):
-            if stmt.strip():
-                yield number, stmt.strip()
-
-
-def _string_literal(text: str, line: int) -> list[bytes]:
-    """Parse one or more comma-separated "..." literals with C escapes."""
-    out, i = [], 0
-    text = text.strip()
-    while i < len(text):
-        if text[i] in " ,\t":
-            i += 1
-            continue
-        if text[i] != '"':
-            raise AsmError(f"expected a string literal, got '{text[i:]}'", line)
-        buf, i = bytearray(), i + 1
-        while True:
-            if i >= len(text):
-                raise AsmError("unterminated string", line)
-            ch = text[i]
-            if ch == '"':
-                i += 1
-                break
-            if ch == "\\":
-                i += 1
-                esc = text[i] if i < len(text) else ""
-                simple = {"n": 10, "t": 9, "r": 13, "b": 8, "f": 12, "v": 11, "a": 7,
-                          "\\": 92, '"': 34, "'": 39}
-                if esc in simple:
-                    buf.append(simple[esc])
-                    i += 1
-                elif esc in "01234567" and esc:
-                    m = re.match(r"[0-7]{1,3}", text[i:])
-                    buf.append(int(m.group(0), 8) & 0xFF)
-                    i += len(m.group(0))
-                elif esc in ("x", "X"):
-                    m = re.match(r"[0-9a-fA-F]+", text[i + 1:])
-                    if not m:
-                        raise AsmError("bad \\x escape", line)
-                    buf.append(int(m.group(0), 16) & 0xFF)
-                    i += 1 + len(m.group(0))
-                else:
-                    raise AsmError(f"unknown escape '\\{esc}'", line)
-                continue
-            buf.extend(ch.encode("utf-8"))
-            i += 1
-        out.append(bytes(buf))
-    return out
 
 
 def _section_for(name: str, flags: str | None, line: int, kernel: bool) -> str | None:
@@ -226,7 +159,7 @@ class _Parser:
         self.numeric: dict[str, int] = {}
         self.pending_prefixes: list[str] = []
         self.comm: list[tuple[str, int, int, int]] = []
-        self.fwd: list[tuple[Insn | Data, int]] = []
+        self.instructions = 0
 
     # numeric local labels: "1:" defines, "1b"/"1f" refer back/forward
     def numeric_name(self, n: str, k: int) -> str:
@@ -250,29 +183,31 @@ class _Parser:
     def emit(self, prog: Program, item: Item, line: int) -> None:
         if self.section is None:
             return  # inside a section we discard (debug info, notes)
-        if self.section == "bss" and isinstance(item, Insn | Data | Bytes) and not (
-            isinstance(item, Bytes) and not any(item.data)
-        ):
+        if self.section == "bss" and not _zeros(item):
             raise AsmError("only zeros may be placed in .bss", line)
+        if isinstance(item, Insn):
+            self.instructions += 1
+            if self.instructions > MAX_INSTRUCTIONS:
+                raise AsmError(f"the program has more than {MAX_INSTRUCTIONS} instructions",
+                               line)
         prog.sections[self.section].append(item)
 
     def statement(self, prog: Program, line: int, stmt: str) -> None:
-        while True:
-            m = _LABEL.match(stmt)
-            if not m:
-                break
+        pos = 0  # past the labels: matched in place, a line can hold thousands
+        while m := _LABEL.match(stmt, pos):
             name = m.group(1)
             if name.isdigit():
                 k = self.numeric.get(name, 0) + 1
                 self.numeric[name] = k
                 name = self.numeric_name(name, k)
             self.emit(prog, Label(name, line, self.origin), line)
-            stmt = stmt[m.end():].strip()
-            if not stmt:
-                return
+            pos = m.end()
+        stmt = stmt[pos:].strip()
+        if not stmt:
+            return
         m = _EQUATE.match(stmt)
         if m and not stmt.startswith("."):
-            prog.equates[m.group(1)] = parse_expr(m.group(2))
+            prog.equates[m.group(1)] = Equate(parse_expr(m.group(2)), line)
             return
         word, _, rest = stmt.partition(" ")
         if "\t" in word:
@@ -308,16 +243,16 @@ class _Parser:
             exprs = [self.resolve_numeric(parse_expr(a), line) for a in args]
             self.emit(prog, Data(_DATA_SIZES[d], exprs, line), line)
         elif d in (".ascii", ".string", ".asciz"):
-            for s in _string_literal(rest, line):
+            for s in string_literals(rest, line):
                 self.emit(prog, Bytes(s + (b"\0" if d != ".ascii" else b""), line), line)
         elif d in (".zero", ".skip", ".space"):
             if not args:
                 raise AsmError(f"{d} needs a size", line)
             n = self.const(args[0], line)
             fill = self.const(args[1], line) & 0xFF if len(args) > 1 else 0
-            if n < 0 or n > 1 << 24:
-                raise AsmError(f"{d} size {n} out of range", line)
-            self.emit(prog, Bytes(bytes([fill]) * n, line), line)
+            if self.section is not None:
+                check_fits(self.section, n, f"'{d}'", line)
+            self.emit(prog, Fill(n, fill, line), line)
         elif d in (".align", ".balign", ".p2align"):
             if not args or not args[0]:
                 raise AsmError(f"{d} needs an alignment", line)
@@ -325,39 +260,42 @@ class _Parser:
             boundary = 1 << n if d == ".p2align" else n
             if boundary <= 0 or boundary & (boundary - 1) or boundary > 4096:
                 raise AsmError(f"bad alignment {n}", line)
-            fill = self.const(args[1], line) if len(args) > 1 and args[1] else None
+            fill = self.const(args[1], line) & 0xFF if len(args) > 1 and args[1] else None
             mx = self.const(args[2], line) if len(args) > 2 and args[2] else None
             self.emit(prog, Align(boundary, line, fill, mx), line)
         elif d in (".comm", ".lcomm"):
             if len(args) < 2:
                 raise AsmError(f"{d} needs a symbol and a size", line)
+            size = self.const(args[1], line)
+            check_fits("kdata" if self.kernel else "bss", size, f"'{d} {excerpt(args[0])}'",
+                       line)
             align = self.const(args[2], line) if len(args) > 2 else min(
-                16, 1 << max(0, (self.const(args[1], line) - 1).bit_length()))
-            self.comm.append((args[0], self.const(args[1], line), max(1, align), line))
+                16, 1 << max(0, (size - 1).bit_length()))
+            self.comm.append((args[0], size, max(1, min(align, 4096)), line))
         elif d in (".set", ".equ", ".equiv"):
             if len(args) != 2:
                 raise AsmError(f"{d} needs a symbol and a value", line)
-            prog.equates[args[0]] = parse_expr(args[1])
+            prog.equates[args[0]] = Equate(parse_expr(args[1]), line)
         else:
             raise AsmError(f"unsupported directive {d}", line)
 
     def const(self, text: str, line: int) -> int:
         v = parse_expr(text).constant
         if v is None:
-            raise AsmError(f"expected a constant, got '{text}'", line)
+            raise AsmError(f"expected a constant, got '{excerpt(text)}'", line)
         return v
 
     def instruction(self, prog: Program, line: int, word: str, rest: str) -> None:
-        if word in PREFIXES:
-            if not rest:
-                self.pending_prefixes.append(word)
-                return
+        while word in PREFIXES:
             self.pending_prefixes.append(word)
+            if len(self.pending_prefixes) > MAX_PREFIXES:
+                raise AsmError(f"more than {MAX_PREFIXES} prefixes on one instruction", line)
+            if not rest:
+                return
             word, *more = rest.split(None, 1)  # gcc puts a tab before the operands
-            self.instruction(prog, line, word.lower(), more[0].strip() if more else "")
-            return
+            word, rest = word.lower(), more[0].strip() if more else ""
         if not re.fullmatch(r"[a-z][a-z0-9]*", word):
-            raise AsmError(f"unknown mnemonic '{word}'", line)
+            raise AsmError(f"unknown mnemonic '{excerpt(word)}'", line)
         branch = is_branch(word)
         ops = []
         for text in split_operands(rest):
@@ -377,23 +315,34 @@ class _Parser:
         self.emit(prog, Insn(word, tuple(ops), line, self.origin, prefixes), line)
 
 
-def parse(text: str, origin: str = "program", into: Program | None = None) -> Program:
+def _zeros(item: Item) -> bool:
+    if isinstance(item, Fill):
+        return item.value == 0 or item.size == 0
+    if isinstance(item, Bytes):
+        return not any(item.data)
+    return isinstance(item, Label | Align)
+
+
+def parse(text: str, origin: str = "program", into: Program | None = None,
+          budget: LoadBudget | None = None) -> Program:
     """Parse assembly text; errors carry the line they come from."""
     prog = into or Program()
     p = _Parser(origin)
-    for line, stmt in _statements(text):
+    budget = within(budget)
+    for line, stmt in statements(text):
+        budget.check(line, origin)
         prog.lines[(origin, line)] = stmt
         try:
             p.statement(prog, line, stmt)
         except AsmError as e:
-            raise AsmError(e.message, e.line if e.line is not None else line, origin) from None
+            raise e.placed(e.line if e.line is not None else line, origin) from None
     for name, size, align, line in p.comm:
         items = prog.sections["kdata" if p.kernel else "bss"]
-        items += [Align(min(align, 4096), line), Label(name, line, origin),
-                  Bytes(bytes(size), line)]
+        items += [Align(align, line), Label(name, line, origin), Fill(size, 0, line)]
     if p.pending_prefixes:
         raise AsmError("prefix without an instruction at end of file", None, origin)
     return prog
 
 
-__all__ = ["Align", "Bytes", "Data", "Imm", "Insn", "Item", "Label", "Program", "parse"]
+__all__ = ["Align", "Bytes", "Data", "Equate", "Fill", "Imm", "Insn", "Item", "Label",
+           "Program", "parse"]

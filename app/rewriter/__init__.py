@@ -10,16 +10,21 @@ import re
 from dataclasses import dataclass, replace
 
 from app.abi import MIRROR_COPIES, STACK_PAGES, STACK_TOP
+from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
 from app.asm.layout import Image, assemble
 from app.asm.operand import Imm, Mem, Target
 from app.asm.parser import Data, Insn, Label, Program
 from app.rewriter.classify import Decoded, WriteClass, classify, decode
-from app.rewriter.forbidden import forbidden
+from app.rewriter.forbidden import data_in_code, forbidden
 from app.rewriter.liveness import ALL, live_in_of, live_out
 from app.rewriter.rules import Context, RefuseError, mirror, rule_entry, rule_indirect_call
 
 TEXT = ("ktext", "text")
+# the mirrored program's instructions, counted before it is assembled: a store can grow
+# into a dozen (a string instruction, nmr3), and a load holds about 2 KB for each (with
+# the native program: 32k indirect calls, 64k instructions, took 211 MB)
+MAX_REWRITTEN = 49_152
 
 
 @dataclass
@@ -72,6 +77,27 @@ class Rewritten:
     groups: list[Group]
 
 
+def _target_of(image: Image, index: dict[int, int], p) -> int | None:
+    """The index of a direct branch's target; None for a target outside the program's
+    code (its own fault). A target inside an instruction is refused: the bytes there
+    would run as an instruction nothing has checked or mirrored."""
+    op = p.insn.operands[0] if p.insn.operands else None
+    if not isinstance(op, Target):
+        return None
+    value = op.expr.value(image.symbols)
+    if value in index:
+        return index[value]
+    text = image.sections["text"]
+    if p.insn.origin == "program" and text.base <= value < text.base + len(text.data):
+        reached = _fall_through(image, index, value)  # across padding NOPs
+        if reached == len(image.insns):
+            raise AsmError(f"this branch goes to {value:#x}, inside an instruction or past "
+                           "the end of the code: branch to a label", p.insn.line,
+                           p.insn.origin)
+        return reached
+    return None
+
+
 def _fall_through(image: Image, index: dict[int, int], end: int) -> int:
     """The instruction execution falls into at `end`: across alignment NOPs too (gcc's
     `.p2align` before loops), else none (len(insns): everything is live there)."""
@@ -91,15 +117,17 @@ def _fall_through(image: Image, index: dict[int, int], end: int) -> int:
     return index.get(end, n)
 
 
-def _analyse(image: Image):
+def _analyse(image: Image, budget: LoadBudget):
     insns = image.insns
     index = {p.address: i for i, p in enumerate(insns)}
-    decoded: list[Decoded] = [decode(p.encoding, p.address) for p in insns]
+    decoded: list[Decoded] = []
     succ, kind, target = [], [], []
-    for p, d in zip(insns, decoded, strict=True):
+    for p in insns:
+        budget.check(p.insn.line, p.insn.origin)
+        d = decode(p.encoding, p.address)
+        decoded.append(d)
         fall = _fall_through(image, index, p.address + p.size)
-        op = p.insn.operands[0] if p.insn.operands else None
-        direct = index.get(op.expr.value(image.symbols)) if isinstance(op, Target) else None
+        direct = _target_of(image, index, p)
         name = d.name
         if name == "call":
             kind.append("call" if direct is not None else "icall")
@@ -152,20 +180,28 @@ def _entries(image: Image, program: Program, target: list[int | None]) -> set[in
 
 
 def rewrite(program: Program, image: Image, mode: str, offset: int,
-            extra_symbols: dict[str, int] | None = None, entry: str = "liveness") -> Rewritten:
+            extra_symbols: dict[str, int] | None = None, entry: str = "liveness",
+            budget: LoadBudget | None = None) -> Rewritten:
     if mode not in MIRROR_COPIES:
         raise ValueError(f"unknown mirror mode {mode}")
     if offset <= 0 or offset % 0x1000:
         raise AsmError(f"mirror offset {offset:#x} must be a positive multiple of 4 KiB")
+    budget = within(budget)
+    refused = data_in_code(program)
+    if refused:
+        raise refused
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
         _check_conflict(image, offset)
-    decoded, succ, kind, target = _analyse(image)
-    outs = live_out(decoded, succ, kind, target) if offsets else [ALL] * len(decoded)
+    decoded, succ, kind, target = _analyse(image, budget)
+    outs = (live_out(decoded, succ, kind, target, _ticker(image, budget)) if offsets
+            else [ALL] * len(decoded))
     entries = _entries(image, program, target) if offsets else set()
     plan: dict[int, tuple[list[Insn], Insn, list[Insn]]] = {}
     value_of = image.symbols.__getitem__
+    size = 0
     for i, p in enumerate(image.insns):
+        budget.check(p.insn.line, p.insn.origin)
         why = forbidden(decoded[i]) if p.insn.origin == "program" else None
         if why:
             raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
@@ -187,6 +223,18 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
         for extra in (*ctx.pre, *ctx.post):
             extra.meta["group"] = i
         plan[id(p.insn)] = (ctx.pre, native, ctx.post)
+        size += len(ctx.pre) + 1 + len(ctx.post)
+        if size > MAX_REWRITTEN:
+            raise MirrorRefused(f"the mirrored program would have more than {MAX_REWRITTEN} "
+                                "instructions", p.insn.line, p.insn.origin)
+    out = _planned_program(program, plan, kind if offsets else None)
+    mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
+    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+
+
+def _planned_program(program: Program, plan: dict, kind: list[str] | None) -> Program:
+    """The program with each instruction replaced by its planned group; `kind` (when
+    mirroring) marks the indirect calls whose return address gets a label."""
     out = Program(equates=program.equates, lines=program.lines)
     for sec, items in program.sections.items():
         new = out.sections[sec]
@@ -195,12 +243,21 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
                 pre, native, post = plan[id(it)]
                 new += [*pre, native, *post]
                 i = native.meta["group"]
-                if offsets and kind[i] == "icall":
+                if kind is not None and kind[i] == "icall":
                     new.append(Label(_return_label(i), it.line, it.origin))
             else:
                 new.append(it)
-    mirrored = assemble(out, extra_symbols=extra_symbols)
-    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+    return out
+
+
+def _ticker(image: Image, budget: LoadBudget):
+    """A check for the liveness analysis, which knows instructions only by index."""
+    insns = image.insns
+
+    def tick(i: int) -> None:
+        budget.check(insns[i].insn.line, insns[i].insn.origin)
+
+    return tick
 
 
 def _return_label(i: int) -> str:

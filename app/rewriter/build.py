@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.abi import kernel_symbols
+from app.asm.budget import LoadBudget
 from app.asm.errors import AsmError
 from app.asm.layout import Image, assemble
 from app.asm.parser import Label, Program, parse
@@ -27,10 +28,10 @@ class Build:
         return self.rewritten.image
 
 
-def link(text: str) -> Program:
+def link(text: str, budget: LoadBudget | None = None) -> Program:
     if len(text) > MAX_SOURCE:
         raise AsmError(f"program is larger than {MAX_SOURCE // 1024} KiB")
-    prog = parse(text, "program")
+    prog = parse(text, "program", budget=budget)
     if "main" not in prog.labels():
         raise AsmError("the program has no 'main' label (entry point)")
     defined = set(prog.labels()) | set(prog.equates)
@@ -44,20 +45,26 @@ def link(text: str) -> Program:
         for it in items:
             for e in getattr(it, "exprs", []):
                 needed |= e.symbols()
-    parse(kernel_source(), "kernel", into=prog)
+    parse(kernel_source(), "kernel", into=prog, budget=budget)
     lib = library_for(needed - defined, defined)
     if lib:
-        parse(lib, "kernel", into=prog)
+        parse(lib, "kernel", into=prog, budget=budget)
     return prog
 
 
 def build(text: str, mode: str = "on", offset: int = 0x8000000,
-          entry: str = "liveness") -> Build:
-    """Assemble `text` with the kernel; raise AsmError (with a line) on bad input."""
-    prog = link(text)
+          entry: str = "liveness", budget: LoadBudget | None = None) -> Build:
+    """Assemble `text` with the kernel; raise AsmError (with a line) on bad input.
+
+    The whole build runs within `budget` (a new LoadBudget() when None: the default
+    deadline): out of time or cancelled, it raises LoadStopped naming the line it had
+    reached."""
+    budget = budget or LoadBudget()
+    prog = link(text, budget)
     extra = kernel_symbols()
-    native = assemble(prog, extra_symbols=extra)
-    return Build(text, prog, native, rewrite(prog, native, mode, offset, extra, entry))
+    native = assemble(prog, extra_symbols=extra, budget=budget)
+    return Build(text, prog, native,
+                 rewrite(prog, native, mode, offset, extra, entry, budget))
 
 
 __all__ = ["Build", "Label", "build", "link"]

@@ -10,6 +10,8 @@ Writes to 8- and 16-bit parts do not kill a register (the rest of it survives).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.asm.registers import FAMILY as _FAMILY
 from app.asm.registers import GPRS
 from app.rewriter.classify import Decoded
@@ -53,45 +55,48 @@ def _use_def(d: Decoded) -> tuple[int, int]:
 
 
 def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
-             call_target: list[int | None]) -> list[int]:
+             call_target: list[int | None],
+             tick: Callable[[int], None] | None = None) -> list[int]:
     """Live-after mask for each instruction.
 
     kind[i]: 'plain' | 'call' | 'icall' (indirect call) | 'ret' | 'opaque' (indirect jump,
     leaves the program).
     succ[i]: successor indices for plain instructions (fall-through and direct targets).
     call_target[i]: callee index for direct calls to a known instruction.
+    tick(i): called now and then with the instruction at hand (a load's time budget).
     """
     n = len(decoded)
     ud = [_use_def(d) for d in decoded]
-    live_in = [0] * n
+    readers = _readers(succ, kind, call_target)
+    rets = [i for i in range(n) if kind[i] == "ret"]
     # every call site, direct or not, is a place some `ret` may return to
-    call_sites = [i for i in range(n) if kind[i] in ("call", "icall")]
-    changed = True
-    while changed:
-        changed = False
-        ret_out = 0
-        for c in call_sites:
-            ret_out |= live_in[c + 1] if c + 1 < n else ALL
-        for i in range(n - 1, -1, -1):
-            k = kind[i]
-            if k in ("opaque", "icall"):
-                new = ALL
-            elif k == "ret":
-                new = ret_out | BIT["rsp"]
-            elif k == "call":
-                after = live_in[i + 1] if i + 1 < n else ALL
-                t = call_target[i]
-                callee = live_in[t] if t is not None else ALL
-                new = callee | after | ud[i][0]
-            else:
-                out = 0
-                for s in succ[i]:
-                    out |= live_in[s] if s < n else ALL
-                use, kill = ud[i]
-                new = use | (out & ~kill)
-            if new != live_in[i]:
-                live_in[i] = new
-                changed = True
+    after_call = {c + 1 for c in range(n) if kind[c] in ("call", "icall") and c + 1 < n}
+    ret_out = ALL if n and kind[n - 1] in ("call", "icall") else 0
+    # a worklist rather than sweeps until nothing changes: each mask only grows, so an
+    # instruction is recomputed at most 16 times per reader, where sweeps can take one
+    # per instruction of a chain of backward jumps (quadratic)
+    live_in = [0] * n
+    todo = list(range(n))
+    queued = [True] * n
+    done = 0
+    while todo:
+        i = todo.pop()
+        queued[i] = False
+        done += 1
+        if tick is not None and done % 1024 == 0:
+            tick(i)
+        new = _transfer(i, kind[i], ud[i], succ[i], call_target[i], live_in, ret_out)
+        if new == live_in[i]:
+            continue
+        live_in[i] = new
+        woken = readers[i]
+        if i in after_call and ret_out | new != ret_out:
+            ret_out |= new
+            woken = woken + rets
+        for r in woken:
+            if not queued[r]:
+                queued[r] = True
+                todo.append(r)
     outs = []
     for i in range(n):
         if kind[i] in ("opaque", "icall", "ret", "call"):
@@ -102,6 +107,42 @@ def live_out(decoded: list[Decoded], succ: list[list[int]], kind: list[str],
                 o |= live_in[s] if s < n else ALL
             outs.append(o)
     return outs
+
+
+def _readers(succ: list[list[int]], kind: list[str],
+             call_target: list[int | None]) -> list[list[int]]:
+    """For each instruction, the instructions whose live-in reads its live-in."""
+    n = len(kind)
+    readers: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        if kind[i] == "call":
+            reads = [i + 1, call_target[i]]
+        elif kind[i] in ("opaque", "icall", "ret"):
+            reads = []  # constant, or through ret_out
+        else:
+            reads = succ[i]
+        for s in reads:
+            if s is not None and s < n:
+                readers[s].append(i)
+    return readers
+
+
+def _transfer(i: int, k: str, ud: tuple[int, int], succ: list[int], target: int | None,
+              live_in: list[int], ret_out: int) -> int:
+    n = len(live_in)
+    if k in ("opaque", "icall"):
+        return ALL
+    if k == "ret":
+        return ret_out | BIT["rsp"]
+    if k == "call":
+        after = live_in[i + 1] if i + 1 < n else ALL
+        callee = live_in[target] if target is not None else ALL
+        return callee | after | ud[0]
+    out = 0
+    for s in succ:
+        out |= live_in[s] if s < n else ALL
+    use, kill = ud
+    return use | (out & ~kill)
 
 
 def live_in_of(outs: list[int], decoded: list[Decoded], i: int) -> int:

@@ -9,6 +9,7 @@ alone. Going forward replays the recorded future (the engine is deterministic).
 from __future__ import annotations
 
 from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
+from app.asm.budget import LoadBudget
 from app.asm.errors import AsmError
 from app.hypervisor import VM, Hypervisor, runner
 from app.rewriter import MirrorRefused
@@ -38,15 +39,20 @@ class SessionError(Exception):
         return {"message": self.message, "line": self.line}
 
 
-def build_program(source: str, mirror: str, offset: int) -> Build:
-    """The program assembled and rewritten for `mirror` (SessionError with its line)."""
+def build_program(source: str, mirror: str, offset: int,
+                  budget: LoadBudget | None = None) -> Build:
+    """The program assembled and rewritten for `mirror` (SessionError with its line).
+    `budget` bounds the time it may take and lets another thread cancel it (the
+    default budget when None)."""
+    budget = budget or LoadBudget()  # one budget for both builds below
     try:
         try:  # unmirrored too, the listing shows what mirroring would add
-            return build(source, mirror if mirror != "off" else "on", offset)
+            return build(source, mirror if mirror != "off" else "on", offset, budget=budget)
         except MirrorRefused:
             if mirror != "off":
                 raise
-            return build(source, "off", offset)  # it runs, just not mirrored
+            # it runs, just not mirrored
+            return build(source, "off", offset, budget=budget)
     except AsmError as e:
         raise SessionError(e.message, e.line if e.origin == "program" else None) from None
 
@@ -54,11 +60,14 @@ def build_program(source: str, mirror: str, offset: int) -> Build:
 class Session:
     def __init__(self, source: str, mirror: str = "on", offset: int = DEFAULT_OFFSET,
                  compare: bool = False, memory: int = 8 << 20,
-                 mirror_devices: bool = False) -> None:
+                 mirror_devices: bool = False, budget: LoadBudget | None = None) -> None:
+        """`budget` bounds the time the program takes to assemble and lets another
+        thread cancel it: a load that runs out raises SessionError naming the line it
+        had reached."""
         if mirror not in MIRROR_COPIES:
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
-        self._setup(build_program(source, mirror, offset), mirror, offset, compare, memory,
-                    mirror_devices)
+        self._setup(build_program(source, mirror, offset, budget), mirror, offset, compare,
+                    memory, mirror_devices)
 
     def save(self) -> SavedSession:
         """The whole state, to load into other sessions (a fork, a checkpoint)."""
