@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 
 from app.bench.crowd import Tab
-from app.bench.load import worker_of
 from tests.browser_helpers import free_port
 
 
@@ -42,10 +41,10 @@ class Live:
         while time.monotonic() < end:
             try:
                 urllib.request.urlopen(self.url + "/healthz", timeout=2).read()
-                self.worker = worker_of(self.proc.pid)
+                self.worker = self.proc.pid
                 return
             except urllib.error.HTTPError:  # up, and saying what is wrong
-                self.worker = worker_of(self.proc.pid)
+                self.worker = self.proc.pid
                 return
             except OSError:
                 if self.proc.poll() is not None:
@@ -56,7 +55,6 @@ class Live:
     def kill(self) -> None:
         """As a crash would: no chance to write anything more."""
         os.kill(self.worker, signal.SIGKILL)
-        self.proc.kill()
         self.proc.wait(10)
         self.log.close()
 

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import gevent
 import jsonschema
 
 from app.session import validate_event, validate_snapshot
@@ -45,6 +46,7 @@ class Client:
         return ack
 
     def pump(self) -> None:
+        gevent.sleep(0)  # pushes from the engine threads are sent on this thread's hub
         for m in self.sio.get_received():
             (body,) = m["args"]
             if m["name"] == "events":
@@ -68,7 +70,7 @@ class Client:
             value = predicate()
             if value:
                 return value
-            time.sleep(0.01)
+            gevent.sleep(0.01)
         raise AssertionError("timed out waiting for the server")
 
     @property

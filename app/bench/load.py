@@ -40,17 +40,6 @@ class Load:
     probe_every: float = 0.1
 
 
-def worker_of(pid: int) -> int:
-    """The gunicorn worker under the master `pid` (where the sessions live)."""
-    for _ in range(50):
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = f.read().split()
-        if kids:
-            return int(kids[0])
-        time.sleep(0.1)
-    return pid
-
-
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -154,7 +143,7 @@ def bench_load(students: int = 100, solos: int = 20, seconds: float = 20.0) -> d
     port = free_port()
     proc = start_server(port)
     try:
-        return asyncio.run(run_load(f"http://127.0.0.1:{port}", worker_of(proc.pid),
+        return asyncio.run(run_load(f"http://127.0.0.1:{port}", proc.pid,
                                     Load(students, solos, seconds)))
     finally:
         proc.terminate()

@@ -1,6 +1,6 @@
 """Step round trip over a real Socket.IO connection on loopback.
 
-A server (`kmemvisor serve`, gunicorn) runs in its own process; this process connects
+A server (`kmemvisor serve`) runs in its own process; this process connects
 as a browser would (WebSocket transport) and times each step from the command until
 its acknowledgement *and* every VM's step event have arrived. Measured side by side in
 the same run: the engine's own step time in-process, and a command that does nothing

@@ -16,6 +16,7 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from app.web import security, wire
+from app.web.bridge import Bridge
 from app.web.classrooms import Classrooms, Lifecycle
 from app.web.gate import Gate, HelloDeadline, Tabs
 from app.web.hub import Hub
@@ -50,11 +51,13 @@ def create_app(config: dict | None = None) -> Flask:
                                               str(ROOT / "instance" / "kmemvisor.sqlite3")))
     app.config.update(config or {})
     c = app.config
-    quiet("kmemvisor.web", "kmemvisor.store", "engineio.server", "socketio.server")
-    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1 << 20,
+    quiet("kmemvisor.web", "kmemvisor.store", "kmemvisor.http", "engineio.server",
+          "socketio.server")
+    bridge = Bridge()
+    socketio = SocketIO(app, async_mode="gevent", max_http_buffer_size=1 << 20,
                         async_handlers=False, serializer=wire.Frame, manage_session=False,
                         transports=["websocket"], logger=False, engineio_logger=False)
-    scheduler = Scheduler(c["ENGINE_THREADS"], c["HEAVY_THREADS"])
+    scheduler = Scheduler(c["ENGINE_THREADS"], c["HEAVY_THREADS"], waiter=bridge.wait)
     workspaces = Workspaces(Room(c["MAX_WORKSPACES"], c["MEMORY_BUDGET"],
                                  c["WORKSPACES_PER_ADDRESS"], c["IDLE_SECONDS"]))
     store = Store(c["DATABASE"])
@@ -62,7 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     classrooms = Classrooms(store, saver, workspaces, scheduler, c["LESSONS_DIR"], Lifecycle(
         c["CLASSROOMS_IN_MEMORY"], c["CLASSROOMS_PER_ADDRESS"], c["CLASSROOMS_OPEN"],
         c["CLASSROOM_IDLE_SECONDS"], c["CLASSROOM_EXPIRE_SECONDS"]))
-    hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c)
+    hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c, bridge)
     store.on_lost = hub.rewrite_everything
     _wire(app, hub)
     security.install(app)
@@ -72,7 +75,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.wsgi_app = gate
     app.extensions["kmemvisor.hub"] = hub
     app.extensions["kmemvisor.gate"] = gate
-    app.extensions["kmemvisor.deadline"] = HelloDeadline(socketio.server, c["HELLO_SECONDS"])
+    app.extensions["kmemvisor.deadline"] = HelloDeadline(socketio.server, c["HELLO_SECONDS"],
+                                                         bridge)
     _housekeeping(hub, c["SWEEP_SECONDS"])
     return app
 
@@ -81,7 +85,7 @@ def _wire(app: Flask, hub: Hub) -> None:
     from app.web import class_sockets, classes, connections, pages, session_commands
     from app.web.dispatch import Dispatch
     from app.web.runs import Runs
-    hub.publish = Pusher(hub.socketio)
+    hub.publish = Pusher(hub.socketio, hub.bridge)
     hub.runs = Runs(hub.scheduler, hub.publish, hub.config, hub.saved)
     dispatch = Dispatch(hub)
     connections.register(hub, dispatch)
@@ -100,7 +104,7 @@ def _housekeeping(hub: Hub, every: float) -> None:
             time.sleep(every)
             try:
                 for room in hub.classrooms.sweep():
-                    end_classroom(hub, room, "unused for too long")
+                    hub.bridge.soon(end_classroom, hub, room, "unused for too long")
             except Exception:  # the next sweep tries again
                 import logging
                 logging.getLogger("kmemvisor.web").exception("housekeeping failed")

@@ -135,7 +135,7 @@ class Classrooms:
             if mine:
                 pending = self._building[code] = Future()
         if not mine:
-            return pending.result(timeout=120)
+            return self.scheduler.wait(pending, 120)
         try:
             room = self.scheduler.call(f"build:{code}", lambda: self._rebuild(code),
                                        Lane.HEAVY, timeout=120)

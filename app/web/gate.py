@@ -95,8 +95,8 @@ class HelloDeadline:
     """Closes the connections that have not said `hello` within `seconds`: an idle
     socket would otherwise hold a server thread until its pings time out."""
 
-    def __init__(self, server, seconds: float) -> None:
-        self.server, self.seconds = server, seconds  # a socketio.Server
+    def __init__(self, server, seconds: float, bridge) -> None:
+        self.server, self.seconds, self.bridge = server, seconds, bridge  # a socketio.Server
         self.closed = 0
         threading.Thread(target=self._sweep, daemon=True, name="hello-deadline").start()
 
@@ -110,5 +110,8 @@ class HelloDeadline:
                         now - opened > self.seconds:
                     environ[GREETED] = "closed"  # once
                     self.closed += 1
-                    with contextlib.suppress(Exception):  # gone meanwhile
-                        self.server.eio.disconnect(eio_sid)
+                    self.bridge.soon(self._close, eio_sid)
+
+    def _close(self, eio_sid: str) -> None:
+        with contextlib.suppress(Exception):  # gone meanwhile
+            self.server.eio.disconnect(eio_sid)

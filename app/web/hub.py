@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from flask_socketio import SocketIO
 
 from app.session import frame_hex
+from app.web.bridge import Bridge
 from app.web.classrooms import Classrooms
 from app.web.limits import Rates
 from app.web.persist import Saver
@@ -30,6 +31,7 @@ class Hub:
     store: Store
     saver: Saver
     config: dict
+    bridge: Bridge
     publish: Pusher = None
     runs: object = None
     command_rates: Rates = field(default_factory=lambda: Rates(40.0, 80.0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask_socketio import SocketIO
 
+from app.web.bridge import Bridge
 from app.web.workspaces import Workspace
 
 # notes whose effects (memory the hypervisor rewrote) a step event does not carry
@@ -20,10 +21,11 @@ def needs_snapshot(events: list[dict]) -> bool:
 
 
 class Pusher:
-    """Called inside a job of the workspace (it reads the session)."""
+    """Called inside a job of the workspace (it reads the session there); the sending
+    is handed to the connections' thread."""
 
-    def __init__(self, socketio: SocketIO) -> None:
-        self.socketio = socketio
+    def __init__(self, socketio: SocketIO, bridge: Bridge) -> None:
+        self.socketio, self.bridge = socketio, bridge
 
     def __call__(self, ws: Workspace, events: list[dict], snapshot: bool | None = None) -> None:
         history = ws.session.history_view()
@@ -31,9 +33,10 @@ class Pusher:
             if e["kind"] not in _WHOLE:
                 e["history"] = history
         if events:  # one message per command: a classroom's fan-out halves with two VMs
-            self.socketio.emit("events", events, to=ws.room)
+            self.raw(ws, "events", events)
         if snapshot or (snapshot is None and needs_snapshot(events)):
-            self.socketio.emit("snapshot", ws.snapshot(), to=ws.room)
+            self.raw(ws, "snapshot", ws.snapshot())
 
-    def raw(self, ws: Workspace, event: str, data: dict) -> None:
-        self.socketio.emit(event, data, to=ws.room)
+    def raw(self, ws: Workspace, event: str, data) -> None:
+        room = ws.room
+        self.bridge.soon(lambda: self.socketio.emit(event, data, to=room))

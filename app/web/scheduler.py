@@ -61,8 +61,11 @@ _HEAVY = (Lane.HEAVY, Lane.INTERACTIVE)
 
 class Scheduler:
     def __init__(self, engine_threads: int = 2, heavy_threads: int = 1,
-                 max_waiting: int = 4096) -> None:
+                 max_waiting: int = 4096, waiter=None) -> None:
+        """`waiter(future, timeout)` waits for a job's answer (the connections' side
+        must not block its thread: see bridge.Bridge.wait)."""
         self.max_waiting = max_waiting
+        self.wait = waiter or (lambda future, timeout=None: future.result(timeout))
         self._cv = threading.Condition()
         self._queues: dict[Hashable, deque[_Job]] = {}
         self._busy: set[Hashable] = set()
@@ -104,7 +107,7 @@ class Scheduler:
     def call(self, key: Hashable, fn: Callable[[], object],
              lane: Lane = Lane.INTERACTIVE, timeout: float | None = None):
         """Run `fn` on `key`'s line and wait for its answer (re-raising its error)."""
-        return self.submit(key, fn, lane).result(timeout)
+        return self.wait(self.submit(key, fn, lane), timeout)
 
     def later(self, delay: float, key: Hashable, fn: Callable[[], object],
               lane: Lane = Lane.RUN) -> None:
