@@ -7,6 +7,7 @@ This module knows nothing of mirrors or hypercalls: it runs, and says why it sto
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from unicorn import (
     UcError,
 )
 from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
 
 from app.abi import HYPERCALL_VECTOR
 from app.machine.memory import PAGE, MachineMemory
@@ -79,6 +81,7 @@ class VCpu:
         self._seen = 0
         # told of every store a single step makes (uc, access, pa, size, value, data)
         self.store_listener: Callable | None = None
+        self._c_hooks: set[int] = set()
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.uc.ctl_set_tcg_buffer_size(TRANSLATION_CACHE)  # before anything translates
         self.holes: set[int] = set()  # frames taken out of the map
@@ -275,10 +278,26 @@ class VCpu:
         self.uc.ctl_flush_tb()
         return h
 
+    def add_c_hook(self, kind: int, callback: int, data: ctypes.Structure) -> int:
+        """A hook whose callback is C (its address), called with `data` (which the
+        caller keeps alive), everywhere."""
+        handle = ctypes.c_size_t()
+        status = uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind,
+                                   ctypes.c_void_p(callback), ctypes.byref(data),
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if status != 0:
+            raise UcError(status)
+        self._c_hooks.add(handle.value)
+        return handle.value
+
     def remove_hook(self, handle: int) -> None:
-        """Delete a hook (a code hook's translations are dropped with it)."""
+        """Delete a hook (a code or block hook's translations are dropped with it)."""
         with self._no_fault_left():
-            self.uc.hook_del(handle)
+            if handle in self._c_hooks:
+                self._c_hooks.discard(handle)
+                uclib.uc_hook_del(self.uc._uch, ctypes.c_size_t(handle))
+            else:
+                self.uc.hook_del(handle)
 
     def _fault_stop(self) -> Stop:
         vector, cr2, _ = self._fault

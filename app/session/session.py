@@ -190,8 +190,6 @@ class Session:
         turns make one history entry, so one `back` undoes the whole run."""
         for va, n in watchpoints:
             self.check_watchable(va, n)
-        if watchpoints and chunk:
-            chunk = min(chunk, 5_000)  # single-stepped: keep each turn short
         start = {vm.id: vm.counters.native_instructions for vm in self.vms}
         budget = {i: None if max_native is None else n + max_native for i, n in start.items()}
         turns: list[Entry] = []
@@ -233,10 +231,8 @@ class Session:
             rec = Recorder(self.hv, vm, trace_writes=False)
             snapshot = bytes(vm.mem.view)
             try:
-                if watchpoints:
-                    reason = self._run_watched(vm, watchpoints, turn_end, stops)
-                else:
-                    reason = runner.run(self.hv, vm, turn_end, stops, exact=turn_end == limit)
+                reason = runner.run(self.hv, vm, turn_end, stops, exact=turn_end == limit,
+                                    watch=watchpoints)
             finally:
                 part, undo = rec.finish()
             if reason == "limit" and turn_end != limit:
@@ -250,22 +246,6 @@ class Session:
             entry.events.append(event)
             entry.undos.append(undo)
         return entry
-
-    def _run_watched(self, vm: VM, watchpoints: list[tuple[int, int]], end: int | None,
-                     stops: set[int]) -> str:
-        """Single-stepped (see runner.run_watched); while a watched page is not mapped
-        yet, in short stretches so that its first store is still seen."""
-        want = sum(max(n, 1) for _va, n in watchpoints)
-        while True:
-            ranges = _machine_ranges(vm, watchpoints)
-            short = sum(hi - lo for lo, hi in ranges) < want
-            stretch = end
-            if short:
-                stretch = vm.counters.native_instructions + 16
-                stretch = stretch if end is None else min(end, stretch)
-            reason = runner.run_watched(self.hv, vm, ranges, stretch, stops)
-            if reason != "limit" or stretch == end:
-                return reason
 
     def forward(self) -> list[dict]:
         """Redo the newest command stepped back over (the engine is deterministic)."""
@@ -351,23 +331,6 @@ class Session:
                                       "native_writes", "mirror_writes")},
                 "error": None if vm.status not in ("killed", "fault") else {
                     "message": vm.report, "line": vm.fault_line}}
-
-
-def _machine_ranges(vm: VM, watchpoints: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Watched guest-virtual ranges as machine-address ranges of their native copies.
-    A page not mapped yet is skipped: the first store to it cannot come before the
-    kernel maps it, and the ranges are worked out again at every turn of a run."""
-    out = []
-    for va, size in watchpoints:
-        end = va + max(size, 1)
-        while va < end:
-            page = vm.pages.get(va & ~0xFFF)
-            n = min(end - va, 0x1000 - (va & 0xFFF))
-            if page is not None and page.kind == "ram":
-                pa = page.frame * 0x1000 + (va & 0xFFF)
-                out.append((pa, pa + n))
-            va += n
-    return out
 
 
 def _first_images(undos: list) -> list:
