@@ -90,6 +90,8 @@ def _step(hv: Hypervisor, vm: VM) -> str:
             vm.counting.one(rip)  # counted before it is served, as in run mode
             hv.hypercall(vm)
             return "ok" if vm.status == "running" else vm.status
+        if vm.watch is not None:
+            vm.watch.before(rip)
         stop = vm.cpu.step()
         if stop.kind == "done":
             vm.counting.one(rip)
@@ -125,10 +127,13 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
         if armed[0]:
             uc.emu_stop()
 
-    hooks = [cpu.add_code_hook(stop_here, a) for a in breakpoints]
+    hooks = []
     try:
         with Watch(vm, watch) if watch else contextlib.nullcontext() as w:
             vm.watch = w
+            # the free run also stops in front of a watch's helper stores (single steps)
+            stops = set(breakpoints) | (w.helper_stores if w is not None else set())
+            hooks += [cpu.add_code_hook(stop_here, a) for a in stops]
             return _Run(hv, vm, max_native, breakpoints, exact, w, armed).loop()
     finally:
         vm.watch = None
@@ -162,7 +167,8 @@ class _Run:
                 self.watch.refresh()
             rip = self.cpu.reg("rip")
             end = self._stop_here(rip, first)
-            if end is None and rip in self.breakpoints and first:
+            if end is None and (rip in self.breakpoints and first or
+                                self.watch is not None and rip in self.watch.helper_stores):
                 end = _ok(step(self.hv, vm))  # leave the breakpoint we start on
             elif end is None:
                 end = self._advance(rip)

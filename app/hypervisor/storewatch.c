@@ -5,12 +5,15 @@
  * made here and let through (Unicorn discards the store itself once a write-protect
  * hook has let it pass: issue #2368).
  *
- * An unaligned store to a protected frame reaches us byte by byte, and a store across
- * two pages page by page: when a later part is refused, the earlier parts are already
- * in memory, and the instruction would run again on them (an `addl` would add twice).
- * So what one execution of an instruction stored here is journaled and undone on a
- * refusal. One execution: the same RIP in the same basic block run (each element of a
- * rep string instruction is a block run of its own), counted by on_block.
+ * A store is judged whole (an unaligned one is offered whole first, then byte by
+ * byte). A store across the edge from an unprotected page would reach us only with
+ * its second page's bytes, the first already in memory: watch.py protects the page
+ * beside a watched byte near the edge. An instruction that stores twice (a 16-byte
+ * store is two, cmpxchg16b's too) may be refused at its second store: what one
+ * execution of an instruction stored here is journaled and undone then, or it would
+ * run again on its own half-made result. One execution: the same RIP in the same
+ * basic block run (each element of a rep string instruction is a block run of its
+ * own), counted by on_block.
  * Built once with the system's C compiler, beside blockcount.c. */
 #include <stdint.h>
 #include <string.h>
@@ -78,6 +81,10 @@ _Bool on_store(void *uc, int type, uint64_t pa, int size, int64_t value, watch_t
         w->jsize[n] = (uint32_t)size;
         memcpy(&w->jold[n], w->memory + pa, (size_t)size);
     }
-    memcpy(w->memory + pa, &value, (size_t)size);   /* the host is little-endian too */
+    /* An unaligned store (one across two pages is one) is refused or let through
+     * whole, then made byte by byte, each byte coming here or going to its own
+     * writable page: only an aligned one is made here (the host is little-endian). */
+    if ((pa & (uint64_t)(size - 1)) == 0)
+        memcpy(w->memory + pa, &value, (size_t)size);
     return 1;
 }

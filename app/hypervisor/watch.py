@@ -19,6 +19,7 @@ from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_WRITE_PROT
 from unicorn import x86_const as X
 
 from app.hypervisor import native_counter as nc
+from app.hypervisor import window as W
 from app.hypervisor.vm import VM
 from app.machine.memory import PAGE
 
@@ -27,6 +28,12 @@ JOURNAL = 256
 # a store is at most 8 bytes in the engine (16-byte ones are two): one starting this
 # close to a page's edge may cross it
 EDGE = 16
+# Instructions whose stores the engine makes inside a helper function rather than as
+# memory operations of their own: refused there, the instruction would finish anyway
+# (and the ones after it up to the next memory access would run). The run stops in
+# front of each and judges it by its memory operand instead.
+HELPER_STORES = {"cmpxchg8b", "cmpxchg16b", "fxsave", "fxsave64", "fxsaveq", "fbstp",
+                 "fstpt"}
 
 
 class _State(ctypes.Structure):
@@ -82,6 +89,9 @@ class Watch:
         # executed instructions when a watched store was met (its instruction had not
         # retired): the run stops at the first group start after that
         self.hit_at: int | None = None
+        self.helper_stores = {m.address for g in vm.groups for m in g.members
+                              if m.role == "native" and
+                              HELPER_STORES.intersection(m.text.split()[:2])}
         cpu = vm.cpu
         self.state = _State(armed=1, memory=vm.mem.address, size=vm.mem.size,
                             reg_read=ctypes.cast(nc.uclib.uc_reg_read, ctypes.c_void_p),
@@ -113,6 +123,19 @@ class Watch:
         for k, (lo, hi) in enumerate(ranges):
             st.lo[k], st.hi[k] = lo, hi
         self.vm.cpu.watch_frames(_frames(self.vm, self.spots))
+
+    def before(self, rip: int) -> None:
+        """In front of an instruction about to run: one of the helper stores that
+        touches a watched spot is the watched store (it then runs with every store let
+        through)."""
+        if rip not in self.helper_stores or not self.state.armed:
+            return
+        insn = W.decode_at(self.vm, rip)
+        span = W.operand_span(self.vm, insn) if insn is not None else None
+        va, size = span if span is not None else (0, 0)
+        if any(va < lo + max(n, 1) and lo < va + size for lo, n in self.spots):
+            self.state.armed = 0
+            self.hit_at = self.vm.counters.executed_instructions
 
     def take_hit(self) -> bool:
         """After a store was refused: let every store pass until the run ends."""
@@ -148,5 +171,6 @@ class Watch:
             st.jpa[n], st.jsize[n] = pa, size
             st.jold[n] = int.from_bytes(view[pa:pa + size], "little")
             st.njournal += 1
-        view[pa:pa + size] = (value & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+        if pa % size == 0:  # an unaligned store comes back byte by byte
+            view[pa:pa + size] = (value & ((1 << 8 * size) - 1)).to_bytes(size, "little")
         return True
