@@ -16,6 +16,7 @@ from app.abi import STACK_TOP
 from app.bench.run_paths import REP, SPIN, WATCHED
 from app.hypervisor import core, native_counter, watch
 from app.session import Session
+from tests.conftest import C_DIR, compile_to_asm, needs_gcc
 
 ROOT = Path(__file__).parent.parent
 
@@ -312,3 +313,15 @@ main:
     cpu.watch_frames(set())
     s.run()
     assert s.vms[0].report.startswith("page fault at address 0x12345000")
+
+
+@needs_gcc
+@pytest.mark.parametrize("program,target,size", [("rmw_globals", "gd+4", 4),
+                                                 ("rmw_globals", "vq", 8),
+                                                 ("atomics", "counter", 4)])
+def test_a_watched_gcc_program_stops_where_single_steps_stop(program, target, size,
+                                                              tmp_path: Path):
+    src = compile_to_asm(C_DIR / f"{program}.c", "-O2", tmp_path)
+    stepped, hits = _by_steps(src, "nmr3", target, size, rounds=3)
+    assert hits == 3
+    assert _by_run(src, "nmr3", target, size, rounds=3) == stepped

@@ -167,9 +167,8 @@ class _Run:
                 self.watch.refresh()
             rip = self.cpu.reg("rip")
             end = self._stop_here(rip, first)
-            if end is None and (rip in self.breakpoints and first or
-                                self.watch is not None and rip in self.watch.helper_stores):
-                end = _ok(step(self.hv, vm))  # leave the breakpoint we start on
+            if end is None and self._single_step_here(rip, first):
+                end = _ok(step(self.hv, vm))
             elif end is None:
                 end = self._advance(rip)
             first = False
@@ -189,6 +188,12 @@ class _Run:
         if rip in self.breakpoints and not first:
             return "break"
         return None
+
+    def _single_step_here(self, rip: int, first: bool) -> bool:
+        """The breakpoint the run starts on (its hook would stop it at once), or an
+        instruction the watch must judge in front of it."""
+        return (rip in self.breakpoints and first or
+                self.watch is not None and rip in self.watch.helper_stores)
 
     def _at_group_boundary_owed(self, rip: int) -> bool:
         """Whether a stop that waits for a group start has been passed: the CPU must
