@@ -15,7 +15,7 @@ import pytest
 from app.abi import STACK_TOP
 from app.bench.run_paths import REP, SPIN, WATCHED
 from app.hypervisor import core, native_counter, watch
-from app.session import Session
+from app.session import Session, SessionError
 from tests.conftest import C_DIR, compile_to_asm, needs_gcc
 
 ROOT = Path(__file__).parent.parent
@@ -325,3 +325,10 @@ def test_a_watched_gcc_program_stops_where_single_steps_stop(program, target, si
     stepped, hits = _by_steps(src, "nmr3", target, size, rounds=3)
     assert hits == 3
     assert _by_run(src, "nmr3", target, size, rounds=3) == stepped
+
+
+def test_watchpoints_over_too_many_pages_are_refused():
+    src = REP.format(n=300_000, last=0)
+    s = Session(src, "on")
+    with pytest.raises(SessionError, match="more than 64 pages"):
+        s.run(watchpoints=[(s.address_of("buf"), 300_000)])

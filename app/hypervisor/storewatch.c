@@ -28,7 +28,6 @@ typedef struct {
     uint64_t lo[MAX_RANGES], hi[MAX_RANGES];    /* machine ranges [lo, hi) */
     uint8_t *memory;            /* the machine memory the engine maps */
     uint64_t size;
-    uint64_t hit_pa, hit_size;
     uint64_t blocks;            /* basic block runs so far */
     uint64_t at_block, at_rip;  /* the execution the journal belongs to */
     uint64_t njournal;          /* more than any one instruction stores (fxsave: 64) */
@@ -71,8 +70,6 @@ _Bool on_store(void *uc, int type, uint64_t pa, int size, int64_t value, watch_t
     if (w->armed && touches(w, pa, (uint64_t)size)) {
         undo(w);
         w->refused = 1;
-        w->hit_pa = pa;
-        w->hit_size = (uint64_t)size;
         return 0;
     }
     if (w->njournal < JOURNAL) {

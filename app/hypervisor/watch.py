@@ -23,7 +23,7 @@ from app.hypervisor import window as W
 from app.hypervisor.vm import VM
 from app.machine.memory import PAGE
 
-MAX_RANGES = 64
+MAX_RANGES = 64  # pieces of pages watched at once (16 spots of up to a page: 32)
 JOURNAL = 256
 # a store is at most 8 bytes in the engine (16-byte ones are two): one starting this
 # close to a page's edge may cross it
@@ -41,7 +41,6 @@ class _State(ctypes.Structure):
                 ("nranges", ctypes.c_uint64),
                 ("lo", ctypes.c_uint64 * MAX_RANGES), ("hi", ctypes.c_uint64 * MAX_RANGES),
                 ("memory", ctypes.c_void_p), ("size", ctypes.c_uint64),
-                ("hit_pa", ctypes.c_uint64), ("hit_size", ctypes.c_uint64),
                 ("blocks", ctypes.c_uint64), ("at_block", ctypes.c_uint64),
                 ("at_rip", ctypes.c_uint64), ("njournal", ctypes.c_uint64),
                 ("jpa", ctypes.c_uint64 * JOURNAL), ("jold", ctypes.c_uint64 * JOURNAL),
@@ -66,6 +65,11 @@ def machine_ranges(vm: VM, spots: list[tuple[int, int]]) -> list[tuple[int, int]
     return out
 
 
+def pieces(spots: list[tuple[int, int]]) -> int:
+    """How many pieces of pages the spots cover (at most MAX_RANGES)."""
+    return sum(((va + max(n, 1) - 1) >> 12) - (va >> 12) + 1 for va, n in spots)
+
+
 def _frames(vm: VM, spots: list[tuple[int, int]]) -> set[int]:
     """The native frames to protect: those of the watched pages, and those of the
     pages beside them when a watched byte lies near the edge between (a store across
@@ -85,6 +89,8 @@ class Watch:
     write permission back and the hooks go at the end)."""
 
     def __init__(self, vm: VM, spots: list[tuple[int, int]]) -> None:
+        if pieces(spots) > MAX_RANGES:
+            raise ValueError(f"watchpoints cover more than {MAX_RANGES} pages")
         self.vm, self.spots = vm, list(spots)
         # executed instructions when a watched store was met (its instruction had not
         # retired): the run stops at the first group start after that
@@ -117,7 +123,7 @@ class Watch:
 
     def refresh(self) -> None:
         """Follow the mappings (a page mapped, a copy rebuilt on a new frame)."""
-        ranges = machine_ranges(self.vm, self.spots)[:MAX_RANGES]
+        ranges = machine_ranges(self.vm, self.spots)
         st = self.state
         st.nranges = len(ranges)
         for k, (lo, hi) in enumerate(ranges):
@@ -164,7 +170,7 @@ class Watch:
                 n = st.njournal
                 view[st.jpa[n]:st.jpa[n] + st.jsize[n]] = \
                     st.jold[n].to_bytes(8, "little")[:st.jsize[n]]
-            st.refused, st.hit_pa, st.hit_size = 1, pa, size
+            st.refused = 1
             return False
         if st.njournal < JOURNAL:
             n = st.njournal

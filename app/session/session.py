@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.errors import AsmError
-from app.hypervisor import VM, Hypervisor, runner
+from app.hypervisor import VM, Hypervisor, runner, watch
 from app.rewriter import MirrorRefused
 from app.rewriter.build import Build, build
 from app.session.recorder import Recorder, apply_undo
@@ -190,6 +190,8 @@ class Session:
         turns make one history entry, so one `back` undoes the whole run."""
         for va, n in watchpoints:
             self.check_watchable(va, n)
+        if watch.pieces(watchpoints) > watch.MAX_RANGES:
+            raise SessionError(f"the watchpoints cover more than {watch.MAX_RANGES} pages")
         start = {vm.id: vm.counters.native_instructions for vm in self.vms}
         budget = {i: None if max_native is None else n + max_native for i, n in start.items()}
         turns: list[Entry] = []
