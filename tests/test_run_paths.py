@@ -229,19 +229,22 @@ def _by_steps(src: str, mode: str, target: str, size: int, rounds: int) -> tuple
     (a rep instruction's group ends with its last element, as a native step's),
     `rounds` times: what a watched run must leave."""
     s = Session(src, mode)
-    vm, va = s.vms[0], s.address_of(target)
-    hits = 0
-    for _ in range(rounds):
-        hit = False
-        while vm.status == "running":
-            was = vm.cpu.reg("rip")
-            events = s.step("rewritten")
-            hit = hit or _touches(events, va, size)
-            now = vm.cpu.reg("rip")
-            if hit and now in vm.group_at and (now != was or now not in vm.rep_at):
-                hits += 1
-                break
+    va = s.address_of(target)
+    hits = sum(_by_steps_on(s, va, size) for _ in range(rounds))
     return _state(s), hits
+
+
+def _by_steps_on(s: Session, va: int, size: int) -> bool:
+    """One round: whether it met a store into [va, va + size)."""
+    vm, hit = s.vms[0], False
+    while vm.status == "running":
+        was = vm.cpu.reg("rip")
+        events = s.step("rewritten")
+        hit = hit or _touches(events, va, size)
+        now = vm.cpu.reg("rip")
+        if hit and now in vm.group_at and (now != was or now not in vm.rep_at):
+            return True
+    return False
 
 
 def _by_run(src: str, mode: str, target: str, size: int, rounds: int) -> tuple:
@@ -332,3 +335,27 @@ def test_watchpoints_over_too_many_pages_are_refused():
     s = Session(src, "on")
     with pytest.raises(SessionError, match="more than 64 pages"):
         s.run(watchpoints=[(s.address_of("buf"), 300_000)])
+
+
+@pytest.mark.parametrize("kind,where", [("ce", "other"), ("ue", "other"), ("ue", "x")])
+def test_a_watched_run_meets_memory_errors_on_the_watched_page_as_steps_do(kind, where):
+    # the frame taken out of the map is mapped back write-protected; a ue rebuilds the
+    # watched page on a new frame, which the watch follows
+    body, target, size = WATCH_CASES["plain store"]
+    src = "    .text\n    .globl main\n" + textwrap.dedent(body)
+
+    def injected(how) -> tuple:
+        s = Session(src, "nmr3")
+        s.run(max_native=20)
+        s.inject(kind, where)
+        va = s.address_of(target)
+        for _ in range(2):
+            if how == "run":
+                assert s.run(watchpoints=[(va, size)])[0]["stopped"] == "watch"
+            else:
+                _by_steps_on(s, va, size)
+        return _state(s)
+
+    stepped = injected("steps")
+    assert {"ce": "ce", "ue": "recovered"}[kind] in [n["kind"] for n in stepped[4]]
+    assert injected("run") == stepped
