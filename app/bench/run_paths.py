@@ -156,8 +156,14 @@ def _fmt(v) -> str:
 
 def main(json_output: bool = False, steps: int = 200_000, scale: int = 1) -> int:
     """`scale` multiplies the runs' sizes (1: a few seconds each on this machine)."""
-    rows = [single_steps(steps),
-            watched(500_000 * scale, "buf"), watched(500_000 * scale, "far"),
-            spin(3_000_000 * scale), rep(3_000_000 * scale)]
-    print(json.dumps(rows, indent=1) if json_output else table(rows))
+    parts = [lambda: single_steps(steps),
+             lambda: watched(500_000 * scale, "buf"), lambda: watched(500_000 * scale, "far"),
+             lambda: spin(3_000_000 * scale), lambda: rep(3_000_000 * scale)]
+    rows = []
+    for part in parts:
+        rows.append(part())
+        if not json_output:  # each part as it ends: the first may take minutes
+            print(table(rows[-1:]), flush=True)
+    if json_output:
+        print(json.dumps(rows, indent=1))
     return 0
