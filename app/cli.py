@@ -20,6 +20,12 @@ def _offset(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) == 0 or len(text) > 12:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number from 1 to 10^12")
+    return int(text)
+
+
 def _inject(text: str) -> tuple[str, str, int]:
     m = _INJECT.match(text)
     if not m:
@@ -84,6 +90,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.which == "fanout":
         from app.bench.fanout import main as fanout
         return fanout(json_output=args.json, students=args.students)
+    if args.which == "paths":
+        from app.bench.run_paths import main as paths
+        return paths(json_output=args.json, steps=args.steps, scale=args.scale)
     from app.bench.overhead import main as overhead
     return overhead(json_output=args.json)
 
@@ -144,10 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_rewrite)
     b = sub.add_parser("bench", help="benchmarks: the overhead table (native vs mirrored), "
-                       "the step round trip, or the classroom fan-out over Socket.IO")
-    b.add_argument("which", nargs="?", choices=("overhead", "roundtrip", "fanout"),
+                       "the step round trip, the classroom fan-out over Socket.IO, or "
+                       "the engine's slow paths (single steps, watchpoints, patrols)")
+    b.add_argument("which", nargs="?", choices=("overhead", "roundtrip", "fanout", "paths"),
                    default="overhead")
     b.add_argument("--students", type=int, default=200, help="fanout: clients following")
+    b.add_argument("--steps", type=_positive, default=200_000,
+                   help="paths: single steps to measure")
+    b.add_argument("--scale", type=_positive, default=1,
+                   help="paths: multiplies the runs' sizes")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("check", help="check lessons: schema, then the script run headless")

@@ -226,14 +226,20 @@ class Hypervisor(Injection, Recovery):
 
     # -- the patrol scrub
     def patrol(self, vm: VM) -> None:
-        """Scrub if a patrol is due and the CPU stands at a group boundary."""
+        """Scrub if a patrol is due and the CPU stands at a group boundary. At a
+        function's entry the return address its caller pushed is in flight (native
+        only until the entry's mirror instructions copy it): the scrub leaves that
+        word out rather than report, or vote away, a store that is simply not done."""
         due = vm.patrol.next
         n = vm.counters.native_instructions
-        if not vm.copies or n < due or vm.status != "running" or \
-                vm.cpu.reg("rip") not in vm.quiet_at:
+        if not vm.copies or n < due or vm.status != "running":
+            return
+        rip = vm.cpu.reg("rip")
+        if rip not in vm.group_at:
             return
         vm.patrol = Patrol((n // SCRUB_INTERVAL + 1) * SCRUB_INTERVAL, vm.patrol.seen)
-        self.scrub(vm, patrol=True)
+        in_flight = [(vm.cpu.reg("rsp"), 8)] if rip in vm.entry_at else []
+        self.scrub(vm, patrol=True, in_flight=in_flight)
 
     def patrol_due(self, vm: VM) -> int | None:
         """The native instruction count from which the next patrol is due (a run must

@@ -1,6 +1,8 @@
-"""Loads the C block counter (blockcount.c), compiling it once into a cache directory.
+"""Loads the engine's C hooks (blockcount.c, the block counter; storewatch.c, the
+watchpoints), compiling each once into a cache directory.
 
-Returns None when no C compiler is available; counting.py then counts in Python.
+Returns None when no C compiler is available; counting.py then counts in Python and
+watch.py watches in Python.
 """
 
 from __future__ import annotations
@@ -44,17 +46,17 @@ def _cache_dir() -> Path:
 
 
 @cache
-def library() -> ctypes.CDLL | None:
-    source = resources.files(__package__).joinpath("blockcount.c").read_bytes()
+def library(name: str = "blockcount") -> ctypes.CDLL | None:
+    source = resources.files(__package__).joinpath(f"{name}.c").read_bytes()
     digest = hashlib.sha256(source).hexdigest()[:16]
-    target = _cache_dir() / f"blockcount-{digest}.so"
+    target = _cache_dir() / f"{name}-{digest}.so"
     if not target.exists():
         cc = shutil.which("cc") or shutil.which("gcc")
         if cc is None:
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "blockcount.c"
+            src = Path(tmp) / f"{name}.c"
             src.write_bytes(source)
             out = Path(tmp) / target.name
             try:

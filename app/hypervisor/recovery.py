@@ -239,10 +239,13 @@ class Recovery:
                 self.note("vote", vm, va=page.va + word + j * vm.offset, copy=j,
                           outcome="repaired", was=f"{vals[j]:#x}", now=f"{winner:#x}")
 
-    def scrub(self, vm: VM, patrol: bool = False) -> list[dict]:
+    def scrub(self, vm: VM, patrol: bool = False,
+              in_flight: list[tuple[int, int]] = ()) -> list[dict]:
         """Compare every mirrored page with its copies (pending errors are met first:
         a ce is corrected, a ue machine-checks). NMR-3 votes the pages that differ; one
-        mirror can only report them (a patrol reports each difference once)."""
+        mirror can only report them (a patrol reports each difference once). The
+        guest-virtual (address, size) spans `in_flight` are stores not yet mirrored:
+        they are left out of the comparison."""
         if vm.copies == 0:
             return []
         found = []
@@ -255,24 +258,30 @@ class Recovery:
                 self._settle_page(vm, page)
             a = page.frame * PAGE
             native = bytes(view[a:a + PAGE])  # bytes compare at C speed; views do not
-            if all(view[m * PAGE:(m + 1) * PAGE].tobytes() == native for m in page.mirrors):
+            skip = _offsets_in(page.va, in_flight)
+            copies = [_masked(view[m * PAGE:(m + 1) * PAGE].tobytes(), native, skip)
+                      for m in page.mirrors]
+            if all(c == native for c in copies):
                 continue
             if vm.copies >= 2:
                 for word in range(0, PAGE, 8):
-                    self.vote(vm, page, word)
+                    if not skip.intersection(range(word, word + 8)):
+                        self.vote(vm, page, word)
                 continue
-            mirror = self.mem.frame_bytes(page.mirrors[0])
-            first = next(i for i in range(PAGE) if mirror[i] != native[i])
-            rec = {"va": page.va + first, "native": native[first], "mirror": mirror[first]}
-            found.append(rec)
-            key = (rec["va"], rec["native"], rec["mirror"])
-            if patrol and key in vm.patrol.seen:
-                continue
-            vm.patrol = replace(vm.patrol, seen=vm.patrol.seen | {key})
-            self.note("scrub", vm, outcome="mismatch: cannot tell which copy is right",
-                      patrol=patrol, native_instructions=vm.counters.native_instructions,
-                      **rec)
+            found += self._report(vm, page, native, copies[0], patrol)
         return found
+
+    def _report(self, vm: VM, page, native: bytes, mirror: bytes, patrol: bool) -> list:
+        first = next(i for i in range(PAGE) if mirror[i] != native[i])
+        rec = {"va": page.va + first, "native": native[first], "mirror": mirror[first]}
+        key = (rec["va"], rec["native"], rec["mirror"])
+        if patrol and key in vm.patrol.seen:
+            return [rec]
+        vm.patrol = replace(vm.patrol, seen=vm.patrol.seen | {key})
+        self.note("scrub", vm, outcome="mismatch: cannot tell which copy is right",
+                  patrol=patrol, native_instructions=vm.counters.native_instructions,
+                  **rec)
+        return [rec]
 
     def _settle_page(self, vm: VM, page) -> None:
         for f in [page.frame, *page.mirrors]:
@@ -290,6 +299,22 @@ class Recovery:
         if vm.copies == 0:
             return None
         return not vm.mirror_mismatches()
+
+
+def _offsets_in(page_va: int, spans) -> set[int]:
+    """The byte offsets within the page at `page_va` that the spans cover."""
+    return {va - page_va for start, size in spans for va in range(start, start + size)
+            if page_va <= va < page_va + PAGE}
+
+
+def _masked(copy: bytes, native: bytes, offsets: set[int]) -> bytes:
+    """`copy` with the native bytes at `offsets` (so that they compare equal)."""
+    if not offsets:
+        return copy
+    out = bytearray(copy)
+    for o in offsets:
+        out[o] = native[o]
+    return bytes(out)
 
 
 def _stored_so_far(vm: VM, start_reg: str | None, size: int) -> tuple[int, int]:

@@ -3,16 +3,21 @@ only a basic-block counter (run mode). Both leave the same counters."""
 
 from __future__ import annotations
 
-from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_WRITE
+import contextlib
+
+from unicorn import UC_HOOK_CODE
 
 from app.abi import STACK_PAGES, STACK_TOP
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.vm import VM
+from app.hypervisor.watch import Watch
 
 
 def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
     """React to a stop that is not a plain completion. Returns ok | retry | the end."""
     cpu = vm.cpu
+    if stop.kind == "watch" and vm.watch is not None and vm.watch.take_hit():
+        return "retry"  # the store did not retire: its instruction runs again, freely
     if stop.kind == "hypercall":
         hv.hypercall(vm)
         return "ok" if vm.status == "running" else vm.status
@@ -85,6 +90,8 @@ def _step(hv: Hypervisor, vm: VM) -> str:
             vm.counting.one(rip)  # counted before it is served, as in run mode
             hv.hypercall(vm)
             return "ok" if vm.status == "running" else vm.status
+        if vm.watch is not None:
+            vm.watch.before(rip)
         stop = vm.cpu.step()
         if stop.kind == "done":
             vm.counting.one(rip)
@@ -96,12 +103,18 @@ def _step(hv: Hypervisor, vm: VM) -> str:
 
 
 def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
-        breakpoints: set[int] = frozenset(), exact: bool = True) -> str:
+        breakpoints: set[int] = frozenset(), exact: bool = True,
+        watch: list[tuple[int, int]] = ()) -> str:
     """Run until exit, kill, fault, a breakpoint (rewritten address of a group start)
     or `max_native` native instructions in all: exit | killed | fault | break | limit.
     With exact=False the budget may stop up to one block short of `max_native`.
-    The free run stops at the last block that fits the budget; single steps go on from
-    there."""
+
+    `watch` lists guest-virtual (address, size) spots: the run also stops after the
+    instruction group whose native store touches one (watch), and its budget then
+    stops it at the first group start from there, as single steps through whole
+    groups do. The free run stops in front of the block that would pass the next
+    stop; a code hook ends it at the exact instruction; single steps go only through
+    what is left of one group (a rep instruction in it runs freely)."""
     cpu, counting = vm.cpu, vm.counting
     if not getattr(vm, "_block_hook", False):
         counting.attach(cpu.uc)
@@ -114,107 +127,176 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
         if armed[0]:
             uc.emu_stop()
 
-    hooks = [cpu.add_code_hook(stop_here, a) for a in breakpoints]
-    began = vm.counters.native_instructions
-    # the stop the last free run ended short of, and the block it would have passed it in
-    short_of, block = None, None
+    hooks = []
     try:
-        first = True
-        while vm.status == "running":
-            hv.patrol(vm)  # where a stop left the CPU (step() looks after its own)
-            native = vm.counters.native_instructions
-            if vm.status != "running":
-                break
-            if max_native is not None and native >= max_native:
-                return "limit"
-            rip = cpu.reg("rip")
-            if rip in breakpoints:
-                if not first:
-                    return "break"
-                r = step(hv, vm)  # leave the breakpoint we start on
-                if r != "ok":
-                    return r
-                first = False
-                continue
-            first = False
-            # the budget and the next patrol scrub both stop the free run, so that each
-            # happens at the very instruction it would in step mode
-            stop_at = _first(max_native, hv.patrol_due(vm))
-            target = None
-            if stop_at is not None and (native >= stop_at or short_of == stop_at):
-                if not exact and stop_at == max_native and native > began:
-                    return "limit"  # a turn of a longer run may end a little early
-                target = _target(vm, block, native, stop_at, stop_at != max_native)
-                if target is None:
-                    r = step(hv, vm)
-                    if r != "ok":
-                        return r
-                    continue
-            short_of = block = None
-            if target is not None:
-                stop = _run_to(vm, target, armed)
-            else:
-                counting.begin_run(stop_at)
-                armed[0] = True
-                try:
-                    stop = cpu.run(count=0)
-                finally:
-                    armed[0] = False
-                    counting.end_run()
-            now = cpu.reg("rip")
-            if target is None and stop.kind == "done" and counting.stopped_for_budget:
-                short_of, block = stop_at, counting.last
-            counting.settle(now)
-            if stop.kind == "done":
-                if vm.status != "running":
-                    return vm.status
-                if now in breakpoints:
-                    return "break"
-                continue
-            result = _handle(hv, vm, stop, now)
-            if result in ("exit", "killed", "fault"):
-                return result
-        return vm.status
+        with Watch(vm, watch) if watch else contextlib.nullcontext() as w:
+            vm.watch = w
+            # the free run also stops in front of a watch's helper stores (single steps)
+            stops = set(breakpoints) | (w.helper_stores if w is not None else set())
+            hooks += [cpu.add_code_hook(stop_here, a) for a in stops]
+            return _Run(hv, vm, max_native, breakpoints, exact, w, armed).loop()
     finally:
+        vm.watch = None
         for h in hooks:
-            cpu.uc.hook_del(h)
+            cpu.remove_hook(h)
         counting.budget = None
 
 
-def _target(vm: VM, block: tuple[int, int] | None, native: int, stop_at: int,
-            patrol: bool) -> int | None:
-    """Where inside the block the CPU stopped in front of (it passes `stop_at`) the
-    stop falls: after the native instruction that reaches `stop_at`, and for a patrol
-    at the first group boundary from there. None when it is not inside the block (a
-    rep element, or a boundary past its end): single steps find it."""
-    if block is None:
+class _Run:
+    """One call of run(): the stops it owes and where the last free run left off."""
+
+    def __init__(self, hv: Hypervisor, vm: VM, max_native: int | None,
+                 breakpoints: set[int], exact: bool, watch: Watch | None,
+                 armed: list[bool]) -> None:
+        self.hv, self.vm, self.cpu, self.counting = hv, vm, vm.cpu, vm.counting
+        self.max_native, self.breakpoints, self.watch = max_native, breakpoints, watch
+        self.exact, self.armed = exact, armed
+        self.began = vm.counters.native_instructions
+        # the stop the last free run ended short of, and the block it would have passed
+        # it in
+        self.short_of: int | None = None
+        self.block: tuple[int, int] | None = None
+
+    def loop(self) -> str:
+        vm, first = self.vm, True
+        while vm.status == "running":
+            self.hv.patrol(vm)  # where a stop left the CPU (step() looks after its own)
+            if vm.status != "running":
+                break
+            if self.watch is not None:
+                self.watch.refresh()
+            rip = self.cpu.reg("rip")
+            end = self._stop_here(rip, first)
+            if end is None and self._single_step_here(rip, first):
+                end = _ok(step(self.hv, vm))
+            elif end is None:
+                end = self._advance(rip)
+            first = False
+            if end is not None:
+                return end
+        return vm.status
+
+    def _stop_here(self, rip: int, first: bool) -> str | None:
+        at_group = rip in self.vm.group_at
+        if self.watch is not None and self.watch.hit_at is not None:
+            done = self.vm.counters.executed_instructions > self.watch.hit_at
+            return "watch" if at_group and done else None
+        budget = self.max_native
+        if budget is not None and self.vm.counters.native_instructions >= budget and (
+                self.watch is None or at_group):
+            return "limit"
+        if rip in self.breakpoints and not first:
+            return "break"
         return None
-    i0, i1 = block
-    counting = vm.counting
-    cum = counting.cum[0]
-    for k in range(i0 + 1, i1):
-        if native + cum[k] - cum[i0] >= stop_at and (
-                not patrol or counting.addrs[k] in vm.quiet_at):
-            return counting.addrs[k]
-    return None
+
+    def _single_step_here(self, rip: int, first: bool) -> bool:
+        """The breakpoint the run starts on (its hook would stop it at once), or an
+        instruction the watch must judge in front of it."""
+        return (rip in self.breakpoints and first or
+                self.watch is not None and rip in self.watch.helper_stores)
+
+    def _at_group_boundary_owed(self, rip: int) -> bool:
+        """Whether a stop that waits for a group start has been passed: the CPU must
+        get to the next one before anything else."""
+        if self.watch is not None and self.watch.hit_at is not None:
+            return True
+        if rip in self.vm.group_at:
+            return False
+        native = self.vm.counters.native_instructions
+        due = self.hv.patrol_due(self.vm)
+        return (self.watch is not None and self.max_native is not None
+                and native >= self.max_native or due is not None and native >= due)
+
+    def _advance(self, rip: int) -> str | None:
+        """Move the CPU on by one free run, one run to an exact instruction or one
+        step; returns how the run ends, or None to go on."""
+        if self._at_group_boundary_owed(rip):
+            return self._toward_group_start(rip)
+        native = self.vm.counters.native_instructions
+        stop_at = _first(self.max_native, self.hv.patrol_due(self.vm))
+        target = None
+        if stop_at is not None and self.short_of == stop_at:
+            if not self.exact and self.watch is None and stop_at == self.max_native \
+                    and native > self.began:
+                return "limit"  # a turn of a longer run may end a little early
+            target = self._target(native, stop_at)
+            if target is None:
+                return _ok(step(self.hv, self.vm))
+        self.short_of = self.block = None
+        if target is not None:
+            return self._settled(_run_to(self.vm, target, self.armed))
+        counting = self.counting
+        counting.begin_run(stop_at)
+        self.armed[0] = True
+        try:
+            stop = self.cpu.run(count=0)
+        finally:
+            self.armed[0] = False
+            counting.end_run()
+        if stop.kind == "done" and counting.stopped_for_budget:
+            self.short_of, self.block = stop_at, counting.last
+        return self._settled(stop)
+
+    def _toward_group_start(self, rip: int) -> str | None:
+        """Single steps through the rest of a group; a rep instruction in it runs
+        freely to its end (stopping for an exact budget inside)."""
+        if rip not in self.vm.rep_at:
+            return _ok(step(self.hv, self.vm))
+        counting = self.counting
+        after = counting.addrs[counting.index[rip] + 1]
+        budget = self.max_native if self.watch is None else None
+        return self._settled(_run_to(self.vm, after, self.armed, budget))
+
+    def _target(self, native: int, stop_at: int) -> int | None:
+        """Where inside the block the CPU stopped in front of (it passes `stop_at`) the
+        stop falls: after the native instruction that reaches `stop_at`, and for a stop
+        that waits for a group start at the first one from there, or at that
+        instruction if the block has none. None when nothing in the block is after it
+        (a rep element): a single step gets there."""
+        if self.block is None:
+            return None
+        i0, i1 = self.block
+        counting, vm = self.counting, self.vm
+        boundary = stop_at != self.max_native or self.watch is not None
+        cum = counting.cum[0]
+        reach = None
+        for k in range(i0 + 1, i1):
+            if native + cum[k] - cum[i0] >= stop_at:
+                if not boundary or counting.addrs[k] in vm.group_at:
+                    return counting.addrs[k]
+                reach = reach or counting.addrs[k]
+        return reach
+
+    def _settled(self, stop) -> str | None:
+        now = self.cpu.reg("rip")
+        self.counting.settle(now)
+        if stop.kind == "done":
+            return None if self.vm.status == "running" else self.vm.status
+        result = _handle(self.hv, self.vm, stop, now)
+        return result if result in ("exit", "killed", "fault") else None
 
 
-def _run_to(vm: VM, target: int, armed: list[bool]):
-    """Free-run from the start of a block to `target` inside it, as single steps would
-    but without them: a code hook stops the CPU there. The block's translation is
-    dropped before (so the hook is compiled in) and after (so it runs without it)."""
+def _ok(result: str) -> str | None:
+    return None if result == "ok" else result
+
+
+def _run_to(vm: VM, target: int, armed: list[bool], budget: int | None = None):
+    """Free-run from the start of a block to `target` inside it (or from a rep
+    instruction to the one after it), as single steps would but without them: a code
+    hook stops the CPU there. The translations from here to there are dropped before
+    (so the hook is compiled in) and after (so they run without it)."""
     cpu, counting = vm.cpu, vm.counting
     start = cpu.reg("rip")
     h = cpu.uc.hook_add(UC_HOOK_CODE, lambda uc, *_: uc.emu_stop(), begin=target, end=target)
     cpu.flush_code(start, target + 1 - start)
-    counting.begin_run(None)
+    counting.begin_run(budget)
     armed[0] = True
     try:
         return cpu.run(count=0)
     finally:
         armed[0] = False
         counting.end_run()
-        cpu.uc.hook_del(h)
+        cpu.remove_hook(h)
         cpu.flush_code(start, target + 1 - start)
 
 
@@ -234,36 +316,3 @@ def run_free(hv: Hypervisor, vm: VM) -> str:
         if result in ("exit", "exited", "killed", "fault"):
             return result
     return vm.status
-
-
-def run_watched(hv: Hypervisor, vm: VM, ranges: list[tuple[int, int]],
-                max_native: int | None = None, breakpoints: set[int] = frozenset()) -> str:
-    """Like run(), and also stop after the instruction group that writes into one of
-    the machine-address ranges [lo, hi). Runs one instruction at a time (a write hook
-    cannot stop the CPU before the rest of its block has run)."""
-    hit: list[int] = []
-
-    def on_write(uc, access, pa: int, size: int, value, _data) -> None:
-        hit.append(pa)
-
-    hooks = [vm.cpu.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, begin=lo, end=hi - 1)
-             for lo, hi in ranges]
-    try:
-        first = True
-        while vm.status == "running":
-            rip = vm.cpu.reg("rip")
-            if rip in vm.group_at:
-                if hit:
-                    return "watch"
-                if max_native is not None and vm.counters.native_instructions >= max_native:
-                    return "limit"
-                if rip in breakpoints and not first:
-                    return "break"
-            first = False
-            result = step(hv, vm)
-            if result != "ok":
-                return result
-        return vm.status
-    finally:
-        for h in hooks:
-            vm.cpu.uc.hook_del(h)

@@ -95,10 +95,12 @@ class VM:
         # a rep string instruction stays at its address until its last element is done
         self.rep_at = {m.address for g in groups for m in g.members
                        if m.text.startswith("rep")}
-        # group boundaries where every copy agrees: not a function's entry, where the
-        # return address its caller pushed is still only on the native stack
-        self.quiet_at = {g.start for g in groups if g.members and
-                         all(m.role != "entry-mirror" for m in g.members)}
+        # function entries: the one group boundary where the copies differ, by the
+        # return address the caller pushed, on the native stack only until the entry's
+        # own mirror instructions copy it
+        self.entry_at = {g.start for g in groups if g.members and
+                         any(m.role == "entry-mirror" for m in g.members)}
+        self.watch = None  # the watchpoints of the run in progress (see watch.py)
         self.patrol = Patrol(0)  # the hypervisor sets the first due point
         self.pages: dict[int, Page] = {}
         self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)

@@ -7,6 +7,7 @@ This module knows nothing of mirrors or hypercalls: it runs, and says why it sto
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,16 +16,20 @@ from unicorn import (
     UC_ERR_FETCH_UNMAPPED,
     UC_ERR_INSN_INVALID,
     UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_PROT,
     UC_ERR_WRITE_UNMAPPED,
     UC_HOOK_CODE,
     UC_HOOK_INTR,
     UC_HOOK_MEM_UNMAPPED,
+    UC_HOOK_MEM_WRITE,
     UC_MODE_64,
     UC_PROT_ALL,
+    UC_PROT_WRITE,
     Uc,
     UcError,
 )
 from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
 
 from app.abi import HYPERCALL_VECTOR
 from app.machine.memory import PAGE, MachineMemory
@@ -44,11 +49,16 @@ CR0_PE, CR0_WP, CR0_PG = 1, 1 << 16, 1 << 31
 CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT = 1 << 5, 1 << 9, 1 << 10
 EFER_LME, EFER_LMA, EFER_NXE = 1 << 8, 1 << 10, 1 << 11
 HYPERCALL = b"\xcd\x82"  # int $0x82, the vector of Xen's old PV hypercalls
+# The translation cache's size. QEMU's default (1 GiB) is only given back when it is
+# full: code translated again and again (a breakpoint, a stop at an exact instruction)
+# would take the process's memory up to it, per vCPU.
+TRANSLATION_CACHE = 16 << 20
 
 
 @dataclass
 class Stop:
-    """Why the CPU stopped. kind: done | hypercall | fault | unmapped | error."""
+    """Why the CPU stopped. kind: done | hypercall | fault | unmapped | watch | error
+    (watch: a store into a write-watched frame was refused before it retired)."""
 
     kind: str
     rip: int
@@ -73,10 +83,18 @@ class VCpu:
                  mmio: list[tuple[int, Callable, Callable]] = ()) -> None:
         self.mem = mem
         self.until = 0  # a mapped, never-executed address: see the kernel's __until
-        self.traced = True  # every cached translation calls the code hooks
+        self.steps = 0  # single steps taken: the slow path, counted so that it shows
         self._stepping = False
+        # the code and store hooks of single steps: present while translations call them
+        self._step_hooks: tuple[int, int] | None = None
+        self._seen = 0
+        # told of every store a single step makes (uc, access, pa, size, value, data)
+        self.store_listener: Callable | None = None
+        self._c_hooks: set[int] = set()
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        self.holes: set[int] = set()  # frames taken out of the engine's map
+        self.uc.ctl_set_tcg_buffer_size(TRANSLATION_CACHE)  # before anything translates
+        self.holes: set[int] = set()  # frames taken out of the map
+        self.watched: set[int] = set()  # frames mapped without write permission
         self._mmio = mmio
         self._map_all()
         self._fault: tuple[int, int, int] | None = None
@@ -90,25 +108,57 @@ class VCpu:
         efer = uc.reg_read(X.UC_X86_REG_MSR, EFER)
         uc.reg_write(X.UC_X86_REG_MSR, (EFER, efer | EFER_LME | EFER_LMA | EFER_NXE))
         uc.reg_write(X.UC_X86_REG_CR0, uc.reg_read(X.UC_X86_REG_CR0) | CR0_PE | CR0_WP | CR0_PG)
+        self._context = uc.context_save()
 
     def _map_all(self) -> None:
         self.uc.mem_map_ptr(0, self.mem.size, UC_PROT_ALL, self.mem.address)
         for pa, read_cb, write_cb in self._mmio:
             self.uc.mmio_map(pa, PAGE, read_cb, None, write_cb, None)
 
+    @contextlib.contextmanager
+    def _no_fault_left(self):
+        """Around every call that drops translations (unmapping or protecting memory,
+        ctl_remove_cache, deleting a code hook): Unicorn finds the code by translating
+        addresses as fetches (machine addresses too, as if virtual), and a page fault
+        raised there is never delivered but stays recorded as the exception in flight,
+        turning the guest's next real fault into a double fault. The CPU state from
+        before the call is put back."""
+        self.uc.context_update(self._context)
+        try:
+            yield
+        finally:
+            self.uc.context_restore(self._context)
+
     # -- frames taken out of the map: every access to them stops the CPU first
     def unmap_frame(self, frame: int) -> None:
         if frame not in self.holes:
-            self.uc.mem_unmap(frame * PAGE, PAGE)
+            with self._no_fault_left():
+                self.uc.mem_unmap(frame * PAGE, PAGE)
             self.holes.add(frame)
             self.flush_tlb()
 
     def remap_frame(self, frame: int) -> None:
         if frame in self.holes:
             pa = frame * PAGE
-            self.uc.mem_map_ptr(pa, PAGE, UC_PROT_ALL, self.mem.address + pa)
+            with self._no_fault_left():
+                self.uc.mem_map_ptr(pa, PAGE, self._perms(frame), self.mem.address + pa)
             self.holes.discard(frame)
             self.flush_tlb()
+
+    # -- frames whose stores stop the CPU before they retire (a UC_HOOK_MEM_WRITE_PROT
+    # hook, added by the caller, decides which pass; loads run at full speed)
+    def watch_frames(self, frames: set[int]) -> None:
+        """Map exactly `frames` without write permission (the others with all)."""
+        change = self.watched ^ frames
+        self.watched = set(frames)
+        for frame in change - self.holes:  # a hole is mapped back with its permissions
+            with self._no_fault_left():
+                self.uc.mem_protect(frame * PAGE, PAGE, self._perms(frame))
+        if change:
+            self.flush_tlb()
+
+    def _perms(self, frame: int) -> int:
+        return UC_PROT_ALL & ~UC_PROT_WRITE if frame in self.watched else UC_PROT_ALL
 
     def flush_tlb(self) -> None:
         # rewriting CR3 drops the emulated TLB, as on real hardware
@@ -116,10 +166,10 @@ class VCpu:
 
     def flush_code(self, va: int, size: int) -> None:
         """Drop translations of code at guest-virtual [va, va + size). Unicorn translates
-        the address as a fetch: it must be mapped and executable, or the page fault it
-        raises is never delivered and turns the guest's next real fault into a double
-        fault (a machine address is no substitute)."""
-        self.uc.ctl_remove_cache(va, va + size)
+        the address as a fetch: it must be mapped and executable (a machine address is
+        no substitute), or nothing is dropped."""
+        with self._no_fault_left():
+            self.uc.ctl_remove_cache(va, va + size)
 
     @property
     def cr3(self) -> int:
@@ -180,8 +230,11 @@ class VCpu:
     def run(self, count: int = 0, until: int = 0) -> Stop:
         """Run from RIP for `count` instructions (0: no limit) or until RIP == until."""
         uc = self.uc
-        if not self._stepping:
-            self.traced = False
+        if not self._stepping and self._step_hooks is not None:
+            # a free run: deleting the hooks drops every translation that calls them
+            for h in self._step_hooks:
+                self.remove_hook(h)
+            self._step_hooks = None
         rip = uc.reg_read(X.UC_X86_REG_RIP)
         self._start_rip = rip
         self._fault = None
@@ -190,51 +243,84 @@ class VCpu:
         try:
             uc.emu_start(rip, until or self.until, 0, count)
         except UcError as e:
-            now = uc.reg_read(X.UC_X86_REG_RIP)
-            if self._fault is not None:
-                return self._fault_stop()
-            if e.errno == UC_ERR_INSN_INVALID:
-                return Stop("fault", now, 6, None, "invalid instruction")
-            if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED):
-                addr = self._unmapped[0] if self._unmapped else None
-                return Stop("unmapped", now, None, addr, str(e))
-            return Stop("error", now, None, None, str(e))
+            return self._error_stop(e)
         if self._fault is not None:
             return self._fault_stop()
         if self._hypercall:
             return Stop("hypercall", uc.reg_read(X.UC_X86_REG_RIP))
         return Stop("done", uc.reg_read(X.UC_X86_REG_RIP))
 
+    def _error_stop(self, e: UcError) -> Stop:
+        now = self.uc.reg_read(X.UC_X86_REG_RIP)
+        if self._fault is not None:
+            return self._fault_stop()
+        if e.errno == UC_ERR_INSN_INVALID:
+            return Stop("fault", now, 6, None, "invalid instruction")
+        if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED):
+            addr = self._unmapped[0] if self._unmapped else None
+            return Stop("unmapped", now, None, addr, str(e))
+        if e.errno == UC_ERR_WRITE_PROT:
+            return Stop("watch", now, None, None, "store into a watched frame")
+        return Stop("error", now, None, None, str(e))
+
     def step(self) -> Stop:
         """Execute exactly one instruction (one element of a rep string instruction).
 
         Unicorn's own instruction count swallows exceptions raised by the counted
-        instruction, so a code hook stops the CPU before the second instruction.
-        """
-        seen = [0]
-
-        def on_code(uc: Uc, address: int, size: int, _data) -> None:
-            seen[0] += 1
-            if seen[0] > 1:
-                uc.emu_stop()
-
-        h = self.uc.hook_add(UC_HOOK_CODE, on_code)
-        self._stepping = True
-        if not self.traced:
-            # code translated before the hook existed would run without calling it
+        instruction, so a code hook stops the CPU before the second instruction. The
+        hook stays while steps follow one another: added and deleted for each step, it
+        would have the step's block translated anew every time, and QEMU gives the
+        space of dropped translations back only when its cache is full. A store hook
+        comes with it, whether anyone listens or not: a translation made without a
+        store hook never calls one added later."""
+        if self._step_hooks is None:
+            self._step_hooks = (self.uc.hook_add(UC_HOOK_CODE, self._on_step),
+                                self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_store))
+            # code translated before the hooks existed would run without calling them
             self.uc.ctl_flush_tb()
-            self.traced = True
+        self.steps += 1
+        self._seen = 0
+        self._stepping = True
         try:
             return self.run()
         finally:
             self._stepping = False
-            self.uc.hook_del(h)
+
+    def _on_step(self, uc: Uc, address: int, size: int, _data) -> None:
+        self._seen += 1
+        if self._seen > 1:
+            uc.emu_stop()
+
+    def _on_store(self, uc: Uc, access: int, pa: int, size: int, value: int, data) -> None:
+        if self.store_listener is not None:
+            self.store_listener(uc, access, pa, size, value, data)
 
     def add_code_hook(self, callback, address: int) -> int:
         """A code hook on one address, effective at once (cached code is retranslated)."""
         h = self.uc.hook_add(UC_HOOK_CODE, callback, begin=address, end=address)
         self.uc.ctl_flush_tb()
         return h
+
+    def add_c_hook(self, kind: int, callback: int, data: ctypes.Structure) -> int:
+        """A hook whose callback is C (its address), called with `data` (which the
+        caller keeps alive), everywhere."""
+        handle = ctypes.c_size_t()
+        status = uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind,
+                                   ctypes.c_void_p(callback), ctypes.byref(data),
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if status != 0:
+            raise UcError(status)
+        self._c_hooks.add(handle.value)
+        return handle.value
+
+    def remove_hook(self, handle: int) -> None:
+        """Delete a hook (a code or block hook's translations are dropped with it)."""
+        with self._no_fault_left():
+            if handle in self._c_hooks:
+                self._c_hooks.discard(handle)
+                uclib.uc_hook_del(self.uc._uch, ctypes.c_size_t(handle))
+            else:
+                self.uc.hook_del(handle)
 
     def _fault_stop(self) -> Stop:
         vector, cr2, _ = self._fault

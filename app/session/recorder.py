@@ -9,8 +9,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from unicorn import UC_HOOK_MEM_WRITE
-
 from app.hypervisor import VM, Hypervisor
 from app.hypervisor.faults import Faults
 from app.hypervisor.vm import VmState
@@ -64,7 +62,10 @@ class Recorder:
         self.writes: list[tuple[int, int, bytes, int]] = []
         vm.mem.journal = self.undo.journal
         vm.mem.owner_journal = self.undo.owners
-        self.hook = vm.cpu.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_write) if trace_writes else None
+        # single steps report their stores (a free run records pages, not stores)
+        self.traced = trace_writes
+        if trace_writes:
+            vm.cpu.store_listener = self._on_write
 
     def _on_write(self, uc, access, pa: int, size: int, value, _data) -> None:
         # the hook runs before the store: the buffer still holds the old bytes
@@ -75,8 +76,8 @@ class Recorder:
 
     def finish(self) -> tuple[dict, Undo]:
         vm, hv, mem = self.vm, self.hv, self.vm.mem
-        if self.hook is not None:
-            vm.cpu.uc.hook_del(self.hook)
+        if self.traced:
+            vm.cpu.store_listener = None
         mem.journal = None
         mem.owner_journal = None
         after = vm.cpu.state()

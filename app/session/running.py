@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.hypervisor import VM, runner
+from app.hypervisor import VM, runner, watch
 from app.machine.memory import PAGE
+from app.session.errors import SessionError
 from app.session.recorder import Recorder
 
 if TYPE_CHECKING:
     from app.session.session import Entry, Session
 
-WATCHED_CHUNK = 5_000  # watched runs are single-stepped: keep each turn short
 
 
 class Run:
@@ -26,6 +26,8 @@ class Run:
                  watchpoints: list[tuple[int, int]]) -> None:
         for va, n in watchpoints:
             s.check_watchable(va, n)
+        if watch.pieces(watchpoints) > watch.MAX_RANGES:
+            raise SessionError(f"the watchpoints cover more than {watch.MAX_RANGES} pages")
         self.session = s
         self.breakpoints, self.watchpoints = set(breakpoints), list(watchpoints)
         self.start = {vm.id: vm.counters.native_instructions for vm in s.vms}
@@ -43,8 +45,6 @@ class Run:
         the turn's `run` events, one per VM that took part."""
         if self.done:
             return []
-        if self.watchpoints and chunk:
-            chunk = min(chunk, WATCHED_CHUNK)
         from app.session.session import Entry
         entry = Entry("run", [])
         for vm in self.session.vms:
@@ -75,10 +75,8 @@ class Run:
         turn_end = limit if chunk is None else min(limit or now + chunk, now + chunk)
         rec = Recorder(s.hv, vm, trace_writes=False)
         try:
-            if self.watchpoints:
-                reason = _run_watched(s.hv, vm, self.watchpoints, turn_end, stops)
-            else:
-                reason = runner.run(s.hv, vm, turn_end, stops, exact=turn_end == limit)
+            reason = runner.run(s.hv, vm, turn_end, stops, exact=turn_end == limit,
+                                watch=self.watchpoints)
         finally:
             part, undo = rec.finish()
         if reason == "limit" and turn_end != limit:
@@ -127,37 +125,3 @@ class Run:
         last = [e["stopped"] for t in self.entries for e in t.events
                 if e["stopped"] != "running"]
         return last[0] if last else "limit"
-
-
-def _run_watched(hv, vm: VM, watchpoints: list[tuple[int, int]], end: int | None,
-                 stops: set[int]) -> str:
-    """Single-stepped (see runner.run_watched); while a watched page is not mapped
-    yet, in short stretches so that its first store is still seen."""
-    want = sum(max(n, 1) for _va, n in watchpoints)
-    while True:
-        ranges = _machine_ranges(vm, watchpoints)
-        short = sum(hi - lo for lo, hi in ranges) < want
-        stretch = end
-        if short:
-            stretch = vm.counters.native_instructions + 16
-            stretch = stretch if end is None else min(end, stretch)
-        reason = runner.run_watched(hv, vm, ranges, stretch, stops)
-        if reason != "limit" or stretch == end:
-            return reason
-
-
-def _machine_ranges(vm: VM, watchpoints: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Watched guest-virtual ranges as machine-address ranges of their native copies.
-    A page not mapped yet is skipped: the first store to it cannot come before the
-    kernel maps it, and the ranges are worked out again at every turn of a run."""
-    out = []
-    for va, size in watchpoints:
-        end = va + max(size, 1)
-        while va < end:
-            page = vm.pages.get(va & ~0xFFF)
-            n = min(end - va, 0x1000 - (va & 0xFFF))
-            if page is not None and page.kind == "ram":
-                pa = page.frame * 0x1000 + (va & 0xFFF)
-                out.append((pa, pa + n))
-            va += n
-    return out

@@ -14,6 +14,7 @@ from app.asm.errors import AsmError
 from app.hypervisor import VM, Hypervisor, runner
 from app.rewriter import MirrorRefused
 from app.rewriter.build import Build, build
+from app.session.errors import SessionError
 from app.session.history import Entry, History
 from app.session.recorder import Recorder, apply_undo
 from app.session.running import Run
@@ -28,15 +29,6 @@ _GRANULARITIES = ("native", "rewritten")
 # built, grouped and counted (docs/operations.md)
 VM_BYTES = 3 << 20
 INSTRUCTION_BYTES = 4096
-
-
-class SessionError(Exception):
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message, self.line = message, line
-
-    def to_json(self) -> dict:
-        return {"message": self.message, "line": self.line}
 
 
 def build_program(source: str, mirror: str, offset: int,
