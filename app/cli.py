@@ -89,7 +89,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return roundtrip(json_output=args.json)
     if args.which == "fanout":
         from app.bench.fanout import main as fanout
-        return fanout(json_output=args.json, students=args.students)
+        return fanout(json_output=args.json, students=args.students or 200)
+    if args.which == "load":
+        from app.bench.load import main as load
+        return load(json_output=args.json, students=args.students or 100, solos=args.solos,
+                    seconds=args.seconds)
     if args.which == "paths":
         from app.bench.run_paths import main as paths
         return paths(json_output=args.json, steps=args.steps, scale=args.scale)
@@ -154,10 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     w.set_defaults(func=cmd_rewrite)
     b = sub.add_parser("bench", help="benchmarks: the overhead table (native vs mirrored), "
                        "the step round trip, the classroom fan-out over Socket.IO, or "
-                       "the engine's slow paths (single steps, watchpoints, patrols)")
-    b.add_argument("which", nargs="?", choices=("overhead", "roundtrip", "fanout", "paths"),
+                       "the engine's slow paths (single steps, watchpoints, patrols), or "
+                       "a class at once (an unrelated step's round trip under load)")
+    b.add_argument("which", nargs="?",
+                   choices=("overhead", "roundtrip", "fanout", "paths", "load"),
                    default="overhead")
-    b.add_argument("--students", type=int, default=200, help="fanout: clients following")
+    b.add_argument("--students", type=_positive, default=None,
+                   help="fanout: clients following (200); load: students following (100)")
+    b.add_argument("--solos", type=_positive, default=20,
+                   help="load: solo workspaces stepping and running")
+    b.add_argument("--seconds", type=_positive, default=20, help="load: how long")
     b.add_argument("--steps", type=_positive, default=200_000,
                    help="paths: single steps to measure")
     b.add_argument("--scale", type=_positive, default=1,

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,15 @@ def test_guest_faults_name_the_line(capsys, program, text, line, words):
     r = json.loads(out)
     assert code == 1 and r["status"] == "fault"
     assert r["error"]["line"] == line and words in r["error"]["message"]
+
+
+def test_every_server_setting_is_documented_and_checked(capsys):
+    """`--set` takes exactly the keys docs/operations.md describes."""
+    from app.web import DEFAULTS
+    doc = (Path(__file__).parents[1] / "docs" / "operations.md").read_text()
+    missing = [k for k in DEFAULTS if f"`{k}`" not in doc]
+    assert not missing, f"not in docs/operations.md: {missing}"
+    assert main(["serve", "--set", "NO_SUCH_LIMIT=1"]) == 2
+    assert "unknown setting 'NO_SUCH_LIMIT'" in capsys.readouterr().err
+    assert main(["serve", "--set", "MAX_TABS=many"]) == 2
+    assert "MAX_TABS needs a number" in capsys.readouterr().err

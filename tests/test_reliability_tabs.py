@@ -6,6 +6,7 @@ answered."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -86,6 +87,24 @@ def test_tabs_over_a_limit_are_refused_with_the_limit_named(live):
     assert status["refused"] == 2 and status["tabs"] == 0
 
 
+def test_a_closed_tab_lets_go_of_its_connection_at_once(live):
+    """The closing handshake is answered and the TCP connection ends: a hall that
+    closes its laptops leaves nothing behind waiting for a next request."""
+    async def scenario():
+        tabs = [live.tab() for _ in range(50)]
+        for t in tabs:
+            assert (await hello(t))["ok"]
+        took, _ = await timed(asyncio.gather(*(t.close() for t in tabs)))
+        assert all(t.ws.close_code == 1000 for t in tabs)  # answered, not timed out
+        return took
+    took = run(scenario())
+    assert took < 0.9, took   # each client gives up on an unanswered close after 1 s
+    deadline = time.monotonic() + 5
+    while live.json("/status")["tabs"]["tabs"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.json("/status")["tabs"]["tabs"] == 0
+
+
 @pytest.mark.parametrize("live", [("HELLO_SECONDS=1.5",)], indirect=True)
 def test_a_connection_that_never_says_hello_is_closed(live):
     async def scenario():
@@ -128,3 +147,23 @@ def test_pages_say_what_the_browser_may_do_with_them(live):
     assert h["X-Content-Type-Options"] == "nosniff"
     assert h["Referrer-Policy"] == "same-origin"   # the instructor's key is in the URL
     assert h["X-Frame-Options"] == "SAMEORIGIN"
+
+
+@pytest.mark.parametrize("live", [("LOAD_SECONDS=120",)], indirect=True)
+def test_a_load_stops_when_its_last_tab_closes(live):
+    """A long load whose tab went away gives the loading thread back at once: the
+    next tab's load waits for nothing (one load thread, the default)."""
+    big = "main:\n" + "    addq $1, %rax\n" * 11_000 + "    ret\n"
+
+    async def scenario():
+        leaving, staying = live.tab(), live.tab()
+        assert (await hello(leaving))["ok"] and (await hello(staying))["ok"]
+        await leaving.ws.send("42" + json.dumps(["load", {"source": big}]))
+        await asyncio.sleep(0.3)          # the load is under way
+        await leaving.close()
+        took, ack = await timed(staying.call("example", {"name": "sum_array"}))
+        await staying.close()
+        return took, ack
+    took, ack = run(scenario())
+    assert ack["ok"], ack
+    assert took < 1.0, took

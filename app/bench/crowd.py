@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
+import orjson
 import websockets
+
+_SEQ = re.compile(r'"seq":(\d+)')
 
 
 @dataclass
@@ -32,7 +36,8 @@ class Tab:
         ws_url = self.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
         kw = {"local_addr": (self.source, 0)} if self.source else {}
         self.ws = await websockets.connect(ws_url, max_size=None, compression=None,
-                                           open_timeout=timeout, ping_interval=None, **kw)
+                                           open_timeout=timeout, ping_interval=None,
+                                           close_timeout=1, **kw)
         await self.ws.recv()              # the Engine.IO open packet
         await self.ws.send("40")
         await self.ws.recv()              # the namespace's connect
@@ -49,12 +54,17 @@ class Tab:
                         i += 1
                     fut = self._acks.pop(int(m[2:i]), None)
                     if fut is not None and not fut.done():
-                        fut.set_result(json.loads(m[i:])[0])
+                        fut.set_result(orjson.loads(m[i:])[0])
+                elif m.startswith('42["snapshot"') and not self._waiters:
+                    # a crowd must not spend the machine decoding whole snapshots:
+                    # their sequence number is all a tab needs
+                    found = _SEQ.search(m)
+                    self._on("snapshot", {"seq": int(found.group(1)) if found else 0})
                 elif m.startswith("42"):
-                    name, *args = json.loads(m[2:])
+                    name, *args = orjson.loads(m[2:])
                     self._on(name, args[0] if args else None)
         except websockets.ConnectionClosed as e:
-            self.closed = f"{e.code} {e.reason}"
+            self.closed = f"{e.rcvd.code} {e.rcvd.reason}" if e.rcvd else "closed"
         finally:
             self.closed = self.closed or "closed"
             for fut in self._acks.values():

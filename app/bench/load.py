@@ -1,8 +1,10 @@
 """A class at once: an instructor stepping and injecting while students follow, solo
 workspaces stepping and running long programs, and one unrelated workspace (the
 probe) stepping now and then. Reported: the probe's step round trip (command to
-acknowledgement and step event), the server's memory along the way, and the step
-events any tab missed (sequence numbers). The server runs in its own process."""
+acknowledgement and step event) alone on the server and then under the load, in the
+same run (their ratio is what the machine's noise leaves alone), the server's memory
+along the way, and the step events any tab missed (sequence numbers). The server runs
+in its own process."""
 
 from __future__ import annotations
 
@@ -115,6 +117,8 @@ async def run_load(base: str, pid: int | None, load: Load) -> dict:
         await _hello(s, {})
     probe = Tab(base)
     await _hello(probe, {})
+    alone = await _probe(probe, time.monotonic() + max(2.0, load.seconds / 4),
+                         load.probe_every)
     end = time.monotonic() + load.seconds
 
     async def middle():
@@ -128,14 +132,14 @@ async def run_load(base: str, pid: int | None, load: Load) -> dict:
     trips = results[1 + load.solos]
     everyone = [teacher, *students, *solos, probe]
     out = {"students": load.students, "solos": load.solos, "seconds": load.seconds,
+           "alone_p50_ms": percentile(alone, 50), "alone_p99_ms": percentile(alone, 99),
            "probe_steps": len(trips), "probe_p50_ms": percentile(trips, 50),
            "probe_p99_ms": percentile(trips, 99), "probe_max_ms": max(trips or [0]),
            "instructor_steps": results[0], "solo_runs": sum(results[1:1 + load.solos]),
            "events_received": sum(t.events for t in everyone),
            "events_lost": sum(t.lost for t in everyone),
            "closed": sum(1 for t in everyone if t.closed), "rss_mb": rss}
-    for t in everyone:
-        await t.close()
+    await asyncio.gather(*(t.close() for t in everyone))
     return out
 
 
@@ -156,13 +160,24 @@ def describe(r: dict) -> str:
         f"load: {r['students']} students following, the instructor stepping and injecting "
         f"({r['instructor_steps']} steps), {r['solos']} solo workspaces stepping and running "
         f"({r['solo_runs']} runs), {r['seconds']:.0f} s",
-        f"probe step round trip: p50 {r['probe_p50_ms']:.1f} ms, p99 {r['probe_p99_ms']:.1f} "
-        f"ms, max {r['probe_max_ms']:.1f} ms over {r['probe_steps']} steps",
+        f"probe step round trip alone: p50 {r['alone_p50_ms']:.1f} ms, "
+        f"p99 {r['alone_p99_ms']:.1f} ms",
+        f"probe step round trip under the load: p50 {r['probe_p50_ms']:.1f} ms, "
+        f"p99 {r['probe_p99_ms']:.1f} ms, max {r['probe_max_ms']:.1f} ms over "
+        f"{r['probe_steps']} steps; p99 {r['probe_p99_ms'] / r['alone_p99_ms']:.1f} x alone",
+        "target: p99 <= 50 ms under the load",
         f"step events: {r['events_received']} received, {r['events_lost']} lost; "
         f"{r['closed']} tabs closed by the server",
         f"server RSS: {rss['start']:.0f} MB at start, {rss['middle']:.0f} MB in the middle, "
         f"{rss['end']:.0f} MB at the end"])
 
 
+def main(json_output: bool = False, students: int = 100, solos: int = 20,
+         seconds: float = 20.0) -> int:
+    result = bench_load(students, solos, seconds)
+    print(json.dumps(result, indent=1) if json_output else describe(result))
+    return 0
+
+
 if __name__ == "__main__":
-    print(json.dumps(bench_load(), indent=1))
+    raise SystemExit(main())

@@ -42,3 +42,8 @@ class Console:
 
     def load(self, state: ConsoleState) -> None:
         self._buffer = bytearray(state.buffer[:state.length])
+
+    def cut(self, length: int) -> None:
+        """Back to its first `length` bytes (in a new buffer: saved states keep theirs)."""
+        if length < len(self._buffer):
+            self._buffer = bytearray(self._buffer[:length])

@@ -20,7 +20,6 @@ from app.abi import (
     HC_PTE_READ,
     HYPERCALLS,
     UART_PA,
-    kernel_symbols,
 )
 from app.hypervisor import faults as F
 from app.hypervisor.console import MAX_CONSOLE
@@ -32,7 +31,6 @@ from app.hypervisor.vm import VM, Patrol, VmState
 from app.machine.cpu import VCpu
 from app.machine.memory import HYPERVISOR, PAGE, MachineMemory, MemoryState
 from app.machine.paging import ADDR_MASK, NX, PS, RW, canonical, frame_of
-from app.rewriter import rewrite
 from app.rewriter.build import Build
 
 HYPERVISOR_FRAMES = 16
@@ -83,12 +81,8 @@ class Hypervisor(Injection, Recovery):
     # -- VMs
     def create_vm(self, build: Build, mode: str, name: str = "",
                   mirror_devices: bool = False) -> VM:
-        image = build.image if mode != "off" else build.native
-        groups = build.rewritten.groups
-        if mode == "off" or build.rewritten.mode != mode:
-            rw = rewrite(build.program, build.native, mode, build.rewritten.offset,
-                         kernel_symbols())
-            image, groups = rw.image, rw.groups
+        rw = build.for_mode(mode)
+        image, groups = rw.image, rw.groups
         vid = len(self.vms) + 1
         vm = VM(vid, name or f"VM {vid}", self.mem, mode, build.rewritten.offset, groups)
         vm.failed_dimms = lambda: self.faults.failed_dimms

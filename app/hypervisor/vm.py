@@ -8,6 +8,7 @@ frame from the mirror pool on another DIMM. Only the hypervisor's view shows the
 from __future__ import annotations
 
 import copy
+import struct
 from dataclasses import dataclass, field, replace
 
 from app.abi import MIRROR_COPIES
@@ -121,15 +122,35 @@ class VM:
         self._saved_mappings: tuple | None = None
 
     # -- its state, saved and loaded whole (undo, fork, checkpoints)
+    def _signature(self) -> tuple:
+        return (tuple((va, p.frame, p.flags, tuple(p.mirrors), p.kind)
+                      for va, p in self.pages.items()), frozenset(self.tables))
+
     def save(self) -> VmState:
-        sig = (tuple((va, p.frame, p.flags, tuple(p.mirrors), p.kind)
-                     for va, p in self.pages.items()), frozenset(self.tables))
+        sig = self._signature()
         if self._saved_mappings is None or self._saved_mappings[0] != sig:
             self._saved_mappings = (sig, _copy_pages(self.pages), dict(self.rmap))
         _, pages, rmap = self._saved_mappings
         return VmState(pages, rmap, sig[1], frozenset(self.code_frames), self.status,
                        self.exit_code, self.report, self.fault_line, self.console.save(),
                        copy.copy(self.counters), self.patrol, self.cpu.save())
+
+    def unchanged_since(self, state: VmState) -> bool:
+        """Whether all but the registers, counters and console are as in `state`
+        (saved by this VM): what a step's undo need not keep."""
+        return (self.status == state.status and self.exit_code == state.exit_code
+                and self.report == state.report and self.fault_line == state.fault_line
+                and self.patrol is state.patrol and self.code_frames == state.code_frames
+                and self.cpu.holes == state.cpu.holes
+                and self._saved_mappings is not None
+                and self._saved_mappings[1] is state.pages
+                and self._saved_mappings[0] == self._signature())
+
+    def rewind(self, regs: dict[str, int], counters: Counters, console: int) -> None:
+        """Back to a state that differed only in these (see unchanged_since)."""
+        self.counters = counters
+        self.console.cut(console)
+        self.cpu.rewind(regs)
 
     def load(self, state: VmState) -> None:
         self.pages = _copy_pages(state.pages)
@@ -184,8 +205,9 @@ class VM:
         out: list[dict] = []
 
         def visit(table: int, level: int, base: int) -> None:
-            for i in range(512):
-                e = self.mem.read_u64(table * PAGE + i * 8)
+            # one read of the whole table (a snapshot walks every table of every VM)
+            entries = struct.unpack("<512Q", self.mem.frame_bytes(table))
+            for i, e in enumerate(entries):
                 if not e & P:
                     continue
                 va = base | (i << (39 - 9 * level))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,22 @@ _UC_REG = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in (
 _UC_REG["fpcw"] = X.UC_X86_REG_FPCW
 _UC_REG["fpsw"] = X.UC_X86_REG_FPSW
 _IDS = [_UC_REG[n] for n in STATE_REGS]
+# bytes of each register's value as Unicorn writes it (x87 registers: 80 bits)
+_WIDTH = [16 if n.startswith("xmm") else 10 if n.startswith("st") else
+          4 if n == "mxcsr" else 2 if n.startswith("fp") else 8 for n in STATE_REGS]
+_SLOT = 16
+REG_WIDTH = tuple(_WIDTH)
+# the batch buffer read by one struct, slot by slot: a register of up to 64 bits is
+# one value, a wider one its low 64 bits and the rest (XMM 64+64, x87 64+16)
+_CODES = {8: "Q8x", 4: "I12x", 2: "H14x", 16: "QQ", 10: "QH6x"}
+_LAYOUT = struct.Struct("<" + "".join(_CODES[w] for w in _WIDTH))
+_PLAN = []  # (name, index of its (low) part, index of its high part or None)
+_at = 0
+for _n, _w in zip(STATE_REGS, _WIDTH, strict=True):
+    _PLAN.append((_n, _at, _at + 1 if _w > 8 else None))
+    _at += 2 if _w > 8 else 1
+del _at, _n, _w
+_WIDE = {n for n, w in zip(STATE_REGS, _WIDTH, strict=True) if w > 8}
 EFER = 0xC0000080
 CR0_PE, CR0_WP, CR0_PG = 1, 1 << 16, 1 << 31
 CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT = 1 << 5, 1 << 9, 1 << 10
@@ -72,8 +89,11 @@ class CpuState:
     """What a vCPU holds beyond machine memory: its registers and the frames taken
     out of its map."""
 
-    regs: tuple[tuple[str, int], ...]
+    regs: tuple[int, ...]  # in the order of STATE_REGS
     holes: frozenset[int]
+
+    def values(self) -> dict[str, int]:
+        return dict(zip(STATE_REGS, self.regs, strict=True))
 
 
 class VCpu:
@@ -92,6 +112,13 @@ class VCpu:
         self.store_listener: Callable | None = None
         self._c_hooks: set[int] = set()
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        # the batch read of every register, its buffers made once
+        self._ids = (ctypes.c_int * len(_IDS))(*_IDS)
+        self._one = ctypes.c_uint64()
+        self._buffer = (ctypes.c_ubyte * (_SLOT * len(_IDS)))()
+        base = ctypes.addressof(self._buffer)
+        self._ptrs = (ctypes.c_void_p * len(_IDS))(*(base + i * _SLOT
+                                                      for i in range(len(_IDS))))
         self.uc.ctl_set_tcg_buffer_size(TRANSLATION_CACHE)  # before anything translates
         self.holes: set[int] = set()  # frames taken out of the map
         self.watched: set[int] = set()  # frames mapped without write permission
@@ -177,13 +204,28 @@ class VCpu:
 
     # -- registers
     def reg(self, name: str) -> int:
-        return self.uc.reg_read(_UC_REG[name])
+        if name in _WIDE:
+            return self.uc.reg_read(_UC_REG[name])
+        # 64 bits or fewer: straight into one buffer (rip is read around every step)
+        self._one.value = 0
+        status = uclib.uc_reg_read(self.uc._uch, _UC_REG[name], ctypes.byref(self._one))
+        if status != 0:
+            raise UcError(status)
+        return self._one.value
 
     def set_reg(self, name: str, value: int) -> None:
         self.uc.reg_write(_UC_REG[name], value)
 
     def state(self) -> dict[str, int]:
-        return dict(zip(STATE_REGS, self.uc.reg_read_batch(_IDS), strict=True))
+        """Every register of STATE_REGS, in one call into the engine: every step and
+        turn reads them twice, and the binding's own batch read picks a ctypes class
+        per register each time."""
+        status = uclib.uc_reg_read_batch(self.uc._uch, self._ids, self._ptrs, len(_IDS))
+        if status != 0:
+            raise UcError(status)
+        parts = _LAYOUT.unpack_from(self._buffer)
+        return {name: parts[lo] if hi is None else parts[lo] | parts[hi] << 64
+                for name, lo, hi in _PLAN}
 
     def restore(self, values: dict[str, int]) -> None:
         for name, v in values.items():
@@ -198,16 +240,20 @@ class VCpu:
             self.uc.reg_write(_UC_REG["rip"], values["rip"])
 
     def save(self) -> CpuState:
-        return CpuState(tuple(self.state().items()), frozenset(self.holes))
+        return CpuState(tuple(self.state().values()), frozenset(self.holes))
 
     def load(self, saved: CpuState) -> None:
         for f in self.holes - saved.holes:
             self.remap_frame(f)
         for f in saved.holes - self.holes:
             self.unmap_frame(f)
-        self.restore(dict(saved.regs))
+        self.rewind(saved.values())
+
+    def rewind(self, values: dict[str, int]) -> None:
+        """Registers set back (after memory was), the TLB and the translations of
+        code dropped: the next run starts from a clean cache."""
+        self.restore(values)
         self.flush_tlb()
-        # translations of code are dropped too: the next run starts from a clean cache
         self.uc.ctl_flush_tb()
         self.traced = True
 

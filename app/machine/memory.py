@@ -7,8 +7,10 @@ VM's CPU is what the hypervisor and the host-memory panel read.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import struct
 from dataclasses import dataclass
+from functools import cache
 
 PAGE = 0x1000
 PAGE_SHIFT = 12
@@ -24,6 +26,12 @@ class Owner:
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "vm": self.vm, "copy": self.copy}
+
+
+@cache
+def _row(owner: Owner) -> list:
+    """An owner as the snapshot sends it; one list per owner, shared."""
+    return [owner.kind, owner.vm, owner.copy]
 
 
 FREE = Owner("free")
@@ -53,13 +61,18 @@ class MachineMemory:
         if size % (PAGE * dimms):
             raise ValueError("memory size must split evenly into DIMMs of whole frames")
         self.size = size
-        self.buffer = (ctypes.c_ubyte * size)()
+        # an anonymous mapping: zero pages cost nothing until written, and making it
+        # needs no clearing of 8 MiB (a session boots on every reset)
+        self._pages = mmap.mmap(-1, size)
+        self.buffer = (ctypes.c_ubyte * size).from_buffer(self._pages)
         self.address = ctypes.addressof(self.buffer)
         self.view = memoryview(self.buffer).cast("B")
         self.frames = size // PAGE
         per = self.frames // dimms
         self.dimms = [Dimm(i, i * per, per) for i in range(dimms)]
         self.owners: list[Owner] = [FREE] * self.frames
+        self.owners_changed = 0  # counts changes of owner: what has seen them can tell
+        self._rows: tuple[int, list] | None = None
         # while a step is recorded, every write made through this API (the hypervisor's,
         # not the CPU's) and every change of owner is journaled for exact undo
         self.journal: list[tuple[int, bytes]] | None = None
@@ -73,6 +86,7 @@ class MachineMemory:
             raise ValueError("the saved memory is not this machine's size")
         self.view[:] = state.data
         self.owners[:] = state.owners
+        self.owners_changed += 1
 
     def dimm_of(self, frame: int) -> Dimm:
         return self.dimms[frame // self.dimms[0].frames]
@@ -118,6 +132,20 @@ class MachineMemory:
                     return f
         raise MemoryError(f"machine memory exhausted (no free frame for {owner.kind})")
 
+    def owner_rows(self) -> list[list]:
+        """[kind, vm, copy] of every frame, built again only after a change of owner
+        (a snapshot sends them all; never change the list returned)."""
+        if self._rows is None or self._rows[0] != self.owners_changed:
+            self._rows = (self.owners_changed, [_row(o) for o in self.owners])
+        return self._rows[1]
+
+    def images(self) -> dict[int, bytes]:
+        """The bytes of every frame in use: what a run may change (a frame taken
+        from the free ones is cleared through `write`, so a journal holds its past)."""
+        view = self.view
+        return {f: bytes(view[f << PAGE_SHIFT:(f + 1) << PAGE_SHIFT])
+                for f, o in enumerate(self.owners) if o != FREE}
+
     def release(self, frame: int) -> None:
         if self.owners[frame].kind != "poisoned":
             self.set_owner(frame, FREE)
@@ -126,3 +154,4 @@ class MachineMemory:
         if self.owner_journal is not None and self.owners[frame] != owner:
             self.owner_journal.append((frame, self.owners[frame], owner))
         self.owners[frame] = owner
+        self.owners_changed += 1

@@ -3,7 +3,7 @@ functions the program calls, assemble natively, then rewrite for the mirror mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.abi import kernel_symbols
 from app.asm.budget import LoadBudget
@@ -22,10 +22,21 @@ class Build:
     program: Program
     native: Image
     rewritten: Rewritten
+    _modes: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def image(self) -> Image:
         return self.rewritten.image
+
+    def for_mode(self, mode: str) -> Rewritten:
+        """The program rewritten for `mode`: the build's own, or made once and kept (a
+        session's unmirrored twin, every reset, every fork share it)."""
+        if mode == self.rewritten.mode:
+            return self.rewritten
+        if mode not in self._modes:
+            self._modes[mode] = rewrite(self.program, self.native, mode,
+                                        self.rewritten.offset, kernel_symbols())
+        return self._modes[mode]
 
 
 def link(text: str, budget: LoadBudget | None = None) -> Program:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 MAX_HISTORY = 10_000  # entries kept for `back`; the oldest go first
 # notes that mark an entry on the history slider ("the moment of the error")
-ENTRY_BYTES = 3000  # an undo record's fixed part (registers, counters, bookkeeping)
+# what an entry and its records cost beside their packed bytes (objects, a copy of the
+# VM's bookkeeping when it changed), measured as docs/bench.md says
+ENTRY_BYTES, UNDO_BYTES, RARE_BYTES = 400, 200, 2000
 MAX_MARKS = 200  # a snapshot carries the newest marks
 MARKED = ("inject", "mce", "recovered", "killed", "fault", "exit", "vote", "watch")
 
@@ -29,9 +31,10 @@ class Entry:
     size: int = 0                             # bytes its undo records hold, about
 
     def measure(self) -> int:
-        self.size = sum(ENTRY_BYTES + sum(len(b) for _pa, b in (*u.cpu_writes, *u.journal,
-                                                               *u.tables))
-                        for u in self.undos)
+        """Seal the undo records (see undo.py); the bytes they hold, about."""
+        self.undos = tuple(self.undos)
+        self.size = ENTRY_BYTES + sum(UNDO_BYTES + u.seal() + (RARE_BYTES if u.rare else 0)
+                                      for u in self.undos)
         return self.size
 
 
@@ -57,7 +60,7 @@ class History:
         entry.marks = tuple(k for k in MARKED if any(
             n["kind"] == k for e in entry.events for n in e.get("notes", ())))
         # the caller has the events; `back` needs only their numbers
-        entry.events = [{"seq": e["seq"]} for e in entry.events]
+        entry.events = tuple(e["seq"] for e in entry.events)
         self.done.append(entry)
         self.bytes += entry.measure()
         if len(self.done) > self.limit:

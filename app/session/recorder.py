@@ -7,29 +7,17 @@ what exact undo needs beyond it (hypervisor bookkeeping, journaled memory writes
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from app.hypervisor import VM, Hypervisor
-from app.hypervisor.faults import Faults
-from app.hypervisor.vm import VmState
+from app.machine.cpu import STATE_REGS
 from app.machine.memory import PAGE
 from app.machine.paging import LEVELS, P, frame_of
+from app.session.undo import Undo
 
 
 def hexv(v: int) -> str:
-    return f"{v & 0xFFFF_FFFF_FFFF_FFFF:#x}" if v >= 0 else f"{v:#x}"
-
-
-@dataclass
-class Undo:
-    vm: int
-    before: VmState       # the VM as it was (registers, pages, status, counters...)
-    faults: Faults        # the machine's pending errors as they were
-    cpu_writes: list[tuple[int, bytes]] = field(default_factory=list)
-    journal: list[tuple[int, bytes]] = field(default_factory=list)
-    owners: list = field(default_factory=list)
-    tables: list[tuple[int, bytes]] = field(default_factory=list)  # the MMU's A/D bits too
-    log: int = 0  # the hypervisor's log length before the step
+    """A value as the page shows it: registers whole (XMM is 128 bits, x87 80)."""
+    return f"{v:#x}"
 
 
 def _table_index(vm: VM) -> dict[int, tuple[int, int]]:
@@ -54,11 +42,12 @@ class Recorder:
 
     def __init__(self, hv: Hypervisor, vm: VM, trace_writes: bool = True) -> None:
         self.hv, self.vm = hv, vm
-        before = vm.save()
-        self.regs = dict(before.cpu.regs)
+        self.before = vm.save()
+        self.regs = self.before.cpu.values()
+        self.faults = hv.faults.copy()
         self.tables = {f: vm.mem.frame_bytes(f) for f in vm.tables}
-        self.undo = Undo(vm.id, before, hv.faults.copy())
-        self.log_start = self.undo.log = len(hv.log)
+        self.log_start = len(hv.log)
+        self.undo = Undo(vm.id, self.log_start, self.before)
         self.writes: list[tuple[int, int, bytes, int]] = []
         vm.mem.journal = self.undo.journal
         vm.mem.owner_journal = self.undo.owners
@@ -83,6 +72,12 @@ class Recorder:
         after = vm.cpu.state()
         regs = {n: {"old": hexv(self.regs[n]), "new": hexv(after[n])}
                 for n in after if after[n] != self.regs[n]}
+        undo = self.undo
+        undo.regs = [(i, self.regs[n]) for i, n in enumerate(STATE_REGS) if n in regs]
+        if not vm.unchanged_since(self.before):
+            undo.rare = self.before
+        if hv.faults != self.faults:
+            undo.faults = self.faults
         writes = []
         for pa, size, old, rip in self.writes:
             self.undo.cpu_writes.append((pa, old))
@@ -130,15 +125,20 @@ class Recorder:
 
 def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
     """Put machine, VM and hypervisor back exactly as before the step."""
-    mem = vm.mem
-    for pa, old in reversed(undo.journal):
-        mem.view[pa:pa + len(old)] = old
-    for pa, old in reversed(undo.cpu_writes):
-        mem.view[pa:pa + len(old)] = old
-    for pa, old in undo.tables:
-        mem.view[pa:pa + len(old)] = old
+    regs, counters, console, (journal, cpu_writes, tables) = undo.unpack()
+    view = vm.mem.view
+    for pa, old in reversed(journal):
+        view[pa:pa + len(old)] = old
+    for pa, old in reversed(cpu_writes):
+        view[pa:pa + len(old)] = old
+    for pa, old in tables:
+        view[pa:pa + len(old)] = old
     for frame, old, _new in reversed(undo.owners):
-        mem.owners[frame] = old
+        vm.mem.set_owner(frame, old)
     del hv.log[undo.log:]
-    hv.faults = undo.faults.copy()
-    vm.load(undo.before)
+    if undo.faults is not None:
+        hv.faults = undo.faults.copy()
+    if undo.rare is not None:
+        vm.load(undo.rare)
+    else:
+        vm.rewind(regs, counters, console)

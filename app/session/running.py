@@ -35,8 +35,8 @@ class Run:
                        for i, n in self.start.items()}
         self.stopped: set[int] = set()  # VMs that stopped during this run stay stopped
         self.entries: list[Entry] = []
-        # machine memory as the run found it: undo restores every page the run changed
-        self.memory = bytes(s.hv.mem.view)
+        # the frames in use as the run found them: undo restores every one it changed
+        self.memory = s.hv.mem.images()
         self.done = False
         self.finished = False
 
@@ -111,13 +111,16 @@ class Run:
     def _changed_pages(self, undos: list) -> list[tuple[int, bytes]]:
         """The run's first images of every page it changed. The first turn's undo is
         applied last, so these decide: a page the hypervisor touched and the CPU set
-        back is taken too, or an intermediate image from a later turn would stay."""
-        before, now = self.memory, bytes(self.session.hv.mem.view)
+        back is taken too, or an intermediate image from a later turn would stay.
+        (A frame that was free when the run began is only written through the
+        journals, which hold its first image themselves.)"""
+        view = self.session.hv.mem.view
         touched = {pa // PAGE for u in undos for pa, _ in (*u.journal, *u.tables)}
         out = []
-        for pa in range(0, len(before), PAGE):
-            if pa // PAGE in touched or before[pa:pa + PAGE] != now[pa:pa + PAGE]:
-                out.append((pa, before[pa:pa + PAGE]))
+        for f, before in self.memory.items():
+            pa = f * PAGE
+            if f in touched or view[pa:pa + PAGE] != before:
+                out.append((pa, before))
         return out
 
     def reason(self) -> str:

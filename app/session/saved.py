@@ -19,7 +19,7 @@ from app.hypervisor.console import ConsoleState
 from app.hypervisor.core import HypervisorState
 from app.hypervisor.faults import Faults
 from app.hypervisor.vm import Counters, Page, Patrol, VmState
-from app.machine.cpu import CpuState
+from app.machine.cpu import STATE_REGS, CpuState
 from app.machine.memory import MemoryState, Owner
 from app.rewriter.build import Build
 from app.session.history import History
@@ -73,7 +73,7 @@ def _vm_json(v: VmState) -> dict:
             "fault_line": v.fault_line, "console": v.console.data().decode("latin-1"),
             "counters": v.counters.to_json(),
             "patrol": {"next": v.patrol.next, "seen": sorted(list(k) for k in v.patrol.seen)},
-            "regs": dict(v.cpu.regs), "holes": sorted(v.cpu.holes)}
+            "regs": v.cpu.values(), "holes": sorted(v.cpu.holes)}
 
 
 def from_bytes(blob: bytes) -> tuple[dict, HypervisorState]:
@@ -110,7 +110,7 @@ def _vm_state(v: dict) -> VmState:
              for va, frame, flags, mirrors, kind in v["pages"]}
     console = bytearray(v["console"].encode("latin-1"))
     patrol = Patrol(v["patrol"]["next"], frozenset(tuple(k) for k in v["patrol"]["seen"]))
-    cpu = CpuState(tuple(v["regs"].items()), frozenset(v["holes"]))
+    cpu = CpuState(tuple(v["regs"][n] for n in STATE_REGS), frozenset(v["holes"]))
     return VmState(pages, {f: (va, k) for f, va, k in v["rmap"]}, frozenset(v["tables"]),
                    frozenset(v["code_frames"]), v["status"], v["exit_code"], v["report"],
                    v["fault_line"], ConsoleState(console, len(console)),

@@ -8,6 +8,9 @@ alone. Going forward replays the recorded future (the engine is deterministic).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.budget import LoadBudget
 from app.asm.errors import AsmError
@@ -28,6 +31,10 @@ _GRANULARITIES = ("native", "rewritten")
 # measured: an engine with its translation cache, and what one program instruction costs
 # built, grouped and counted (docs/operations.md)
 VM_BYTES = 3 << 20
+# builds of small programs kept for the next session of the same program and settings
+CACHED_SOURCE, CACHED_BUILDS = 64 << 10, 32
+_BUILT: OrderedDict[tuple, Build] = OrderedDict()
+_BUILT_LOCK = threading.Lock()
 INSTRUCTION_BYTES = 4096
 
 
@@ -35,8 +42,25 @@ def build_program(source: str, mirror: str, offset: int,
                   budget: LoadBudget | None = None) -> Build:
     """The program assembled and rewritten for `mirror` (SessionError with its line).
     `budget` bounds the time it may take and lets another thread cancel it (the
-    default budget when None)."""
-    budget = budget or LoadBudget()  # one budget for both builds below
+    default budget when None). Small programs are built once and shared: every new
+    tab loads the default example, every student of a lesson its program."""
+    if len(source) <= CACHED_SOURCE:
+        key = (source, mirror, offset)
+        with _BUILT_LOCK:
+            hit = _BUILT.get(key)
+            if hit is not None:
+                _BUILT.move_to_end(key)
+                return hit
+    built = _build(source, mirror, offset, budget or LoadBudget())
+    if len(source) <= CACHED_SOURCE:
+        with _BUILT_LOCK:
+            _BUILT[key] = built
+            while len(_BUILT) > CACHED_BUILDS:
+                _BUILT.popitem(last=False)
+    return built
+
+
+def _build(source: str, mirror: str, offset: int, budget: LoadBudget) -> Build:
     try:
         try:  # unmirrored too, the listing shows what mirroring would add
             return build(source, mirror if mirror != "off" else "on", offset, budget=budget)
@@ -218,7 +242,7 @@ class Session:
         for undo in reversed(entry.undos):
             apply_undo(self.hv, self.vm(undo.vm), undo)
         self.seq += 1
-        return [{"seq": self.seq, "kind": "back", "undone": [e["seq"] for e in entry.events],
+        return [{"seq": self.seq, "kind": "back", "undone": list(entry.events),
                  "command": entry.command}]
 
     def forward(self) -> list[dict]:

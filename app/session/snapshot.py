@@ -14,6 +14,7 @@ from app.session.recorder import hexv
 from app.session.session import Session
 
 LOG_TAIL = 400
+_ZERO_PAGE = bytes(PAGE)
 
 
 def snapshot(s: Session, extra: dict | None = None) -> dict:
@@ -70,7 +71,7 @@ def _machine(s: Session) -> dict:
     return {"frames": mem.frames,
             "dimms": [{"index": d.index, "first_frame": d.first_frame, "frames": d.frames,
                        "failed": d.index in faults.failed_dimms} for d in mem.dimms],
-            "owners": [[o.kind, o.vm, o.copy] for o in mem.owners],
+            "owners": mem.owner_rows(),
             "errors": [{"pa": pa, "kind": kind, "bit": bit}
                        for pa, (kind, bit) in sorted(faults.words.items())],
             "dead": sorted(faults.dead)}
@@ -87,7 +88,7 @@ def _memory(s: Session) -> dict[str, str]:
     out = {}
     for f in sorted(frames):
         data = mem.frame_bytes(f)
-        if any(data):
+        if data != _ZERO_PAGE:  # compared in C: any() would walk it byte by byte
             out[str(f)] = data.hex()
     return out
 

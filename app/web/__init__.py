@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Flask
 from flask_socketio import SocketIO
 
+from app.session import DEFAULT_LOAD_SECONDS
 from app.web import security, wire
 from app.web.bridge import Bridge
 from app.web.classrooms import Classrooms, Lifecycle
@@ -23,14 +24,15 @@ from app.web.hub import Hub
 from app.web.limits import quiet
 from app.web.persist import Saver
 from app.web.push import Pusher
-from app.web.scheduler import Scheduler
+from app.web.scheduler import Lane, Scheduler
 from app.web.store import Store
 from app.web.workspaces import Room, Workspaces
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = {
     "RUN_CHUNK": 2_000_000, "RUN_BUDGET": 20_000_000, "RUN_SNAPSHOT_EVERY": 1.0,
-    "ENGINE_THREADS": max(2, os.cpu_count() or 2), "HEAVY_THREADS": 1,
+    "STEP_THREADS": 2, "RUN_THREADS": max(2, os.cpu_count() or 2), "LOAD_THREADS": 2,
+    "RUN_NICE": 5, "LOAD_NICE": 3, "LOAD_SECONDS": DEFAULT_LOAD_SECONDS,
     "MAX_WORKSPACES": Room.workspaces, "MEMORY_BUDGET": Room.memory,
     "WORKSPACES_PER_ADDRESS": Room.per_address, "IDLE_SECONDS": Room.idle_seconds,
     "MAX_TABS": Tabs.tabs, "TABS_PER_ADDRESS": Tabs.per_address,
@@ -54,10 +56,17 @@ def create_app(config: dict | None = None) -> Flask:
     quiet("kmemvisor.web", "kmemvisor.store", "kmemvisor.http", "engineio.server",
           "socketio.server")
     bridge = Bridge()
+    # each frame its own greenlet: a tab's connection goes on reading while its command
+    # waits for the engine, so its closing is seen at once (a load it started stops).
+    # A tab's commands still reach the scheduler in the order sent: a greenlet runs
+    # until it has queued its job, and greenlets start in the order spawned.
     socketio = SocketIO(app, async_mode="gevent", max_http_buffer_size=1 << 20,
-                        async_handlers=False, serializer=wire.Frame, manage_session=False,
+                        async_handlers=True, serializer=wire.Frame, manage_session=False,
                         transports=["websocket"], logger=False, engineio_logger=False)
-    scheduler = Scheduler(c["ENGINE_THREADS"], c["HEAVY_THREADS"], waiter=bridge.wait)
+    scheduler = Scheduler({Lane.INTERACTIVE: c["STEP_THREADS"], Lane.RUN: c["RUN_THREADS"],
+                           Lane.HEAVY: c["LOAD_THREADS"]},
+                          {Lane.RUN: c["RUN_NICE"], Lane.HEAVY: c["LOAD_NICE"]},
+                          waiter=bridge.wait)
     workspaces = Workspaces(Room(c["MAX_WORKSPACES"], c["MEMORY_BUDGET"],
                                  c["WORKSPACES_PER_ADDRESS"], c["IDLE_SECONDS"]))
     store = Store(c["DATABASE"])

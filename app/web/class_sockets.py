@@ -31,7 +31,7 @@ def _name(raw) -> str:
 
 
 def join(hub, sid: str, address: str, data: dict) -> dict:
-    wait = hub.join_failures.take(address, 0)
+    wait = hub.join_failures.short(address)
     if wait:
         raise Refused(f"too many wrong classroom codes or keys from your address: wait "
                       f"{wait:.0f} s")

@@ -33,7 +33,7 @@ def problem(status: int, title: str, message: str, advice: str):
 
 def _limited(address: str):
     """A page if this address has tried too many wrong codes, else None."""
-    wait = _hub().join_failures.take(address, 0)
+    wait = _hub().join_failures.short(address)
     if wait:
         return problem(429, "Too many wrong codes", "Too many wrong classroom codes came "
                        "from your address.", f"Wait {wait:.0f} seconds, then try again.")

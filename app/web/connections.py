@@ -7,8 +7,9 @@ from flask import request
 
 from app.session import DEFAULT_EXAMPLE, Session, example_source
 from app.web import class_sockets
-from app.web.dispatch import error
+from app.web.dispatch import answer
 from app.web.gate import GREETED
+from app.web.protocol import Refused
 from app.web.wire import MALFORMED
 
 
@@ -40,13 +41,20 @@ def register(hub, dispatch) -> None:
             out["note"] = note
         return out
 
+    # frames that are no command count against the tab's rate like commands: a flood
+    # of them is answered as cheaply as possible, and the same way
     @socketio.on(MALFORMED)
     def malformed(reason=None, *_extra):
-        return error(f"this frame was refused: {str(reason)[:120]}")
+        return answer(MALFORMED, lambda: refuse(f"this frame was refused: {str(reason)[:120]}"))
 
     @socketio.on("*")
     def unknown(event, *_args):
-        return error(f"unknown command '{str(event)[:40]}'")
+        return answer(str(event)[:40],
+                      lambda: refuse(f"unknown command '{str(event)[:40]}'"))
+
+    def refuse(message: str) -> None:
+        dispatch.limit(request.sid)
+        raise Refused(message)
 
     @socketio.on("disconnect")
     def bye(*_args):

@@ -29,6 +29,13 @@ class Bucket:
             return 0.0
         return (n - self.tokens) / self.rate
 
+    def short(self, n: float = 1.0) -> float:
+        """0 if `n` tokens are there now; else the seconds until they would be (none
+        is taken)."""
+        now = time.monotonic()
+        tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        return 0.0 if tokens >= n else (n - tokens) / self.rate
+
 
 class Rates:
     """One bucket per key (a tab, an address), the least recently used forgotten
@@ -46,6 +53,12 @@ class Rates:
             while len(self._buckets) > self.keep:
                 self._buckets.popitem(last=False)
             return b.take(n)
+
+    def short(self, key: str, n: float = 1.0) -> float:
+        """What `take` would answer, without taking anything."""
+        with self._lock:
+            b = self._buckets.get(key)
+            return 0.0 if b is None else b.short(n)
 
     def forget(self, key: str) -> None:
         with self._lock:

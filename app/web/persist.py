@@ -1,7 +1,13 @@
 """Sessions written through to SQLite as they change, and rebuilt from it after a
 restart: the recipe's commands one row each (only the new ones are written), and now
 and then a checkpoint of the whole state, so that a rebuild replays at most a bounded
-stretch of history however long the session ran."""
+stretch of history however long the session ran.
+
+A job of the session takes what is to be written (cheap: references to its command
+list and head, and the whole state when a checkpoint is due); one writer thread
+encodes and writes it, so no engine thread ever waits for the disk, and the store is
+used from one thread in order.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ import threading
 from dataclasses import dataclass, field
 
 from app.session import Session, commands, encode, from_recipe, recipe
-from app.session.saved import CheckpointError, SavedSession, to_bytes
-from app.web.store import Store, StoreError
+from app.session.saved import CheckpointError, to_bytes
+from app.web.store import Store
 
 log = logging.getLogger("kmemvisor.web")
 # a checkpoint is written once this much would have to be replayed
@@ -27,79 +33,87 @@ class _Written:
     head: str = ""
     covered: int = 0               # commands the checkpoint holds
     native: int = 0                # the first VM's count at the checkpoint
-    generation: int = 0            # bumped when the checkpoint no longer applies
 
 
 class Saver:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._written: dict[str, _Written] = {}
-        self._lock = threading.Lock()
-        self._checkpoints: queue.Queue = queue.Queue(maxsize=64)
-        threading.Thread(target=self._write_checkpoints, daemon=True,
-                         name="checkpoints").start()
+        self._todo: queue.Queue = queue.Queue()
+        threading.Thread(target=self._write, daemon=True, name="store-writer").start()
 
+    # -- called in a job of the session (it reads the session)
     def save(self, key: str, kind: str, s: Session) -> None:
-        """Write what changed since the last save (called where the session is not
-        changing: in a job of its workspace)."""
         now = commands(s)
-        head = json.dumps(recipe(s, history=False))
         native = s.vms[0].counters.native_instructions
-        with self._lock:
-            fresh = key not in self._written  # a checkpoint found in the store is not trusted
-            w = self._written.setdefault(key, _Written())
-            keep = 0
-            for (_c, a), (_d, b) in zip(w.commands, now, strict=False):
-                if a is not b:  # args dicts are never reused: identity tells
-                    break
-                keep += 1
-            stale = keep < w.covered or fresh
-            if stale:
-                w.covered, w.generation = 0, w.generation + 1
-            ok = self.store.save_session(key, kind, None if head == w.head else head, keep,
-                                         [encode(c, a) for c, a in now[keep:]], stale)
-            w.commands, w.head = (now, head) if ok else ([], "")
-            due = len(now) - w.covered > CHECKPOINT_COMMANDS or \
-                abs(native - w.native) > CHECKPOINT_NATIVE
-            if ok and due and now:
-                w.covered, w.native = len(now), native
-                try:
-                    self._checkpoints.put_nowait((key, s.save(), len(now), w.generation))
-                except queue.Full:  # the next save tries again
-                    w.covered = 0
-
-    def _write_checkpoints(self) -> None:
-        while True:
-            key, saved, covered, generation = self._checkpoints.get()
-            try:
-                blob = to_bytes(saved)  # compression lets go of the interpreter
-            except Exception:
-                log.exception("checkpoint of %s failed", key)
-                continue
-            with self._lock:
-                w = self._written.get(key)
-                if w is not None and w.generation == generation and w.covered == covered:
-                    self.store.save_checkpoint(key, blob, covered)
+        w = self._written.get(key)
+        due = w is not None and now and (len(now) - w.covered > CHECKPOINT_COMMANDS or
+                                         abs(native - w.native) > CHECKPOINT_NATIVE)
+        self._todo.put(("save", key, kind, now, recipe(s, history=False), native,
+                        s.save() if due else None))
 
     def adopt(self, key: str, s: Session, covered: int) -> None:
         """A session rebuilt from the store: what is written is what it holds."""
-        with self._lock:
-            self._written[key] = _Written(commands(s), json.dumps(recipe(s, history=False)),
-                                          covered, s.history.base)
+        self._todo.put(("adopt", key, commands(s), json.dumps(recipe(s, history=False)),
+                        covered, s.history.base))
 
     def forget(self, key: str) -> None:
-        with self._lock:
-            self._written.pop(key, None)
-        self.store.forget_session(key)
+        self._todo.put(("forget", key))
 
     def forget_written(self, key: str) -> None:
         """The store lost what was written of `key`: the next save writes it whole."""
-        with self._lock:
-            self._written.pop(key, None)
+        self._todo.put(("forget_written", key))
 
+    def flush(self) -> None:
+        """Wait until everything handed over so far is written."""
+        self._todo.join()
+
+    # -- the writer thread
+    def _write(self) -> None:
+        while True:
+            item = self._todo.get()
+            try:
+                getattr(self, f"_{item[0]}")(*item[1:])
+            except Exception:  # one failed write must not stop the others
+                log.exception("writing %s of %s failed", item[0], item[1])
+            finally:
+                self._todo.task_done()
+
+    def _save(self, key: str, kind: str, now: list, head_obj: dict, native: int,
+              state) -> None:
+        fresh = key not in self._written  # a checkpoint found in the store is not trusted
+        w = self._written.setdefault(key, _Written())
+        keep = 0
+        for (_c, a), (_d, b) in zip(w.commands, now, strict=False):
+            if a is not b:  # args dicts are never reused: identity tells
+                break
+            keep += 1
+        stale = keep < w.covered or fresh
+        if stale:
+            w.covered = 0
+        head = json.dumps(head_obj)
+        ok = self.store.save_session(key, kind, None if head == w.head else head, keep,
+                                     [encode(c, a) for c, a in now[keep:]], stale)
+        w.commands, w.head = (now, head) if ok else ([], "")
+        if ok and state is not None and self.store.save_checkpoint(key, to_bytes(state),
+                                                                   len(now)):
+            w.covered, w.native = len(now), native
+
+    def _adopt(self, key: str, now: list, head: str, covered: int, native: int) -> None:
+        self._written[key] = _Written(now, head, covered, native)
+
+    def _forget(self, key: str) -> None:
+        self._written.pop(key, None)
+        self.store.forget_session(key)
+
+    def _forget_written(self, key: str) -> None:
+        self._written.pop(key, None)
+
+    # -- rebuilding
     def rebuild(self, key: str) -> tuple[str, Session] | None:
         """(kind, session) saved under `key`, or None if there is none. A damaged
         checkpoint is passed over for a full replay."""
+        self.flush()  # what was handed over last is part of it
         row = self.store.session(key)
         if row is None:
             return None
@@ -112,6 +126,3 @@ class Saver:
             s, covered = from_recipe(r), 0
         self.adopt(key, s, covered)
         return row["kind"], s
-
-
-__all__ = ["Saver", "SavedSession", "StoreError"]

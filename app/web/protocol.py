@@ -60,6 +60,13 @@ def check(command: str, payload) -> dict:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "payload"
         raise ProtocolError(f"bad '{command}' command: {where}: {error.message[:160]}")
-    # JSON Schema's "integer" admits 1.0: hand the handlers real ints
-    return {k: int(v) if isinstance(v, float) and v.is_integer() else v
-            for k, v in payload.items()}
+    # JSON Schema's "integer" admits 1.0 (and 1e30): hand the handlers real ints, of a
+    # size a command can mean
+    out = {}
+    for k, v in payload.items():
+        if isinstance(v, float) and v.is_integer():
+            if abs(v) >= 2 ** 53:
+                raise ProtocolError(f"bad '{command}' command: {k}: {v:g} is too large")
+            v = int(v)
+        out[k] = v
+    return out

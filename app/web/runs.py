@@ -17,7 +17,9 @@ log = logging.getLogger("kmemvisor.web")
 
 _STOPPED = {"exit": "exited"}
 MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
-TURN_SECONDS = 0.01        # a turn's share of the engine: a step waits at most this long
+# a turn's share of a run thread: steps have threads of their own, so a turn can be
+# long enough that its bookkeeping is small beside the emulation in it
+TURN_SECONDS = 0.03
 MIN_CHUNK, MAX_CHUNK = 2_000, 2_000_000
 
 

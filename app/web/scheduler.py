@@ -9,8 +9,10 @@ run in the order they came) and served by lane:
                workspace goes to the back of the line after each turn, so runs share
                the engine round-robin and never hold up a step for more than a turn
   HEAVY        loading a program, rebuilding or forking a session, a lesson's step:
-               bounded but slower, on threads of their own so that they never take
-               every engine thread
+               bounded but slower
+
+Each lane has threads of its own, so that a step never waits behind a run's turn or a
+load, and the threads of runs and loads have a lower processor priority.
 
 The engine (Unicorn) releases the interpreter while it emulates, so two engine
 threads keep two cores busy while the connection threads go on serving.
@@ -18,8 +20,10 @@ threads keep two cores busy while the connection threads go on serving.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -54,16 +58,17 @@ def _percentiles(ordered: list[float]) -> dict:
     return {"p50": pick(0.5), "p99": pick(0.99)}
 
 
-# which lanes a thread serves, in order of preference
-_ENGINE = (Lane.INTERACTIVE, Lane.RUN)
-_HEAVY = (Lane.HEAVY, Lane.INTERACTIVE)
-
-
 class Scheduler:
-    def __init__(self, engine_threads: int = 2, heavy_threads: int = 1,
-                 max_waiting: int = 4096, waiter=None) -> None:
-        """`waiter(future, timeout)` waits for a job's answer (the connections' side
-        must not block its thread: see bridge.Bridge.wait)."""
+    def __init__(self, threads: dict[Lane, int] | None = None,
+                 nice: dict[Lane, int] | None = None, max_waiting: int = 4096,
+                 waiter=None) -> None:
+        """`threads` per lane, each serving its lane alone (a step never waits behind a
+        run's turn or a load); `nice` lowers the processor priority of a lane's threads
+        (runs and loads yield the processor to steps and to the connections' thread).
+        `waiter(future, timeout)` waits for a job's answer (the connections' side must
+        not block its thread: see bridge.Bridge.wait)."""
+        threads = threads or {Lane.INTERACTIVE: 2, Lane.RUN: 2, Lane.HEAVY: 1}
+        nice = nice or {}
         self.max_waiting = max_waiting
         self.wait = waiter or (lambda future, timeout=None: future.result(timeout))
         self._cv = threading.Condition()
@@ -77,10 +82,9 @@ class Scheduler:
         self._closed = False
         # the last jobs' (waited, ran) seconds per lane: what /status reports
         self._timings: dict[Lane, deque] = {lane: deque(maxlen=2000) for lane in Lane}
-        self._threads = [threading.Thread(target=self._serve, args=(_ENGINE,), daemon=True,
-                                          name=f"engine-{i}") for i in range(engine_threads)]
-        self._threads += [threading.Thread(target=self._serve, args=(_HEAVY,), daemon=True,
-                                           name=f"heavy-{i}") for i in range(heavy_threads)]
+        self._threads = [threading.Thread(target=self._serve, args=(lane, nice.get(lane, 0)),
+                                          daemon=True, name=f"{lane.name.lower()}-{i}")
+                         for lane, n in threads.items() for i in range(n)]
         self._threads.append(threading.Thread(target=self._clock, daemon=True, name="timers"))
         for t in self._threads:
             t.start()
@@ -148,26 +152,28 @@ class Scheduler:
             self._ready[q[0].lane].append(key)
             self._queued.add(key)
 
-    def _take(self, lanes: tuple[Lane, ...]) -> tuple[Hashable, _Job] | None:
-        for lane in lanes:
-            if self._ready[lane]:
-                key = self._ready[lane].popleft()
-                self._queued.discard(key)
-                job = self._queues[key].popleft()
-                self._busy.add(key)
-                self._waiting -= 1
-                return key, job
-        return None
+    def _take(self, lane: Lane) -> tuple[Hashable, _Job] | None:
+        if not self._ready[lane]:
+            return None
+        key = self._ready[lane].popleft()
+        self._queued.discard(key)
+        job = self._queues[key].popleft()
+        self._busy.add(key)
+        self._waiting -= 1
+        return key, job
 
-    def _serve(self, lanes: tuple[Lane, ...]) -> None:
+    def _serve(self, lane: Lane, nice: int) -> None:
+        if nice and hasattr(os, "setpriority"):
+            with contextlib.suppress(OSError):  # this thread only (Linux)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
         while True:
             with self._cv:
-                got = self._take(lanes)
+                got = self._take(lane)
                 while got is None:
                     if self._closed:
                         return
                     self._cv.wait()
-                    got = self._take(lanes)
+                    got = self._take(lane)
             key, job = got
             began = time.monotonic()
             if job.future.set_running_or_notify_cancel():

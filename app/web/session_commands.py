@@ -5,7 +5,14 @@ changed is pushed to every tab in the workspace's room: a command's step events
 
 from __future__ import annotations
 
-from app.session import Session, SessionError, example_names, example_source, parse_offset
+from app.session import (
+    LoadBudget,
+    Session,
+    SessionError,
+    example_names,
+    example_source,
+    parse_offset,
+)
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
 
@@ -23,7 +30,9 @@ def register(hub, dispatch) -> None:
     publish, config = hub.publish, hub.config
 
     def load(ws, source: str, mirror: str, offset: int, compare: bool) -> None:
-        session = Session(source, mirror, offset, compare)
+        # a load no tab waits for any more (all closed) stops where it is
+        budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
+        session = Session(source, mirror, offset, compare, budget=budget)
         hub.workspaces.check_room(session.footprint() - ws.session.footprint(), "")
         ws.replace(session)
         ws.error = None
@@ -61,7 +70,7 @@ def register(hub, dispatch) -> None:
         ws.session.seek(d["position"])
         publish(ws, [], snapshot=True)
 
-    @dispatch.session("reset")
+    @dispatch.session("reset", Lane.HEAVY)
     def on_reset(ws, _d, _sid):
         ws.error = None
         publish(ws, ws.session.reset(), snapshot=True)

@@ -11,32 +11,32 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from socketio import packet
 
 MALFORMED = "malformed"
 RESERVED = {"connect", "disconnect", "connect_error", MALFORMED}
-MAX_DIGITS = 30  # no command needs more; JSON integers may not be longer
 _EVENTS = (packet.EVENT, packet.BINARY_EVENT)
 
 
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_DIGITS:
-        raise ValueError(f"an integer of {len(text)} digits")
-    return int(text)
-
-
-def _constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
 class StrictJSON:
-    """The json module Socket.IO uses: standard output, strict input."""
+    """The json module Socket.IO uses: fast (orjson: a snapshot sent to a classroom
+    is encoded once, but on the thread every connection shares), strict on input (no
+    NaN, no integer beyond 64 bits, nesting bounded)."""
 
-    dumps = staticmethod(json.dumps)
+    @staticmethod
+    def dumps(data, *_args, **_kwargs) -> str:
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # an integer beyond 64 bits, say: the standard encoder copes
+            return json.dumps(data, separators=(",", ":"))
 
     @staticmethod
     def loads(text, *_args, **_kwargs):
-        return json.loads(text, parse_int=_int, parse_constant=_constant)
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            raise ValueError(str(e)) from None
 
 
 class Frame(packet.Packet):
