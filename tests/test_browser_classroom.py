@@ -1,7 +1,7 @@
 """A classroom in two real browsers: the lesson in a drawer beside the machine, the
 student's page while following (controls disabled, the shared session's settings), a
-quiz answer acknowledged and marked, checkpoints in words, fork and follow; axe-core on
-the instructor's and the student's page, /lessons and /join."""
+quiz answer acknowledged and marked, checkpoints in words, fork and follow, ending a
+classroom; axe-core on the instructor's and the student's page, /lessons and /join."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def browser():
 def open_classroom(browser, server, lesson: str, width=1920, height=1080):
     teacher = Tab(browser, server.url + "/lessons", width, height)
     assert_axe_clean(teacher.page, "/lessons")
-    teacher.page.locator("form", has_text=lesson).locator("button").click()
+    teacher.page.locator(".lesson-list form", has_text=lesson).locator("button").click()
     teacher.page.wait_for_selector("body[data-role=instructor]")
     code = teacher.page.locator("#lesson-code").inner_text()
     return teacher, code
@@ -144,6 +144,31 @@ def test_checkpoints_read_as_words(server, browser):
         assert "rax is 0x13 (19)" in checks
     finally:
         assert teacher.close() == []
+
+
+def test_the_instructor_ends_the_classroom_and_the_lessons_page_forgets_it(server, browser):
+    teacher, code = open_classroom(browser, server, "Why memory errors matter")
+    student = join(browser, server, code, "Ada")
+    t, s = teacher.page, student.page
+    mine = teacher.context.new_page()      # the same browser: it knows its classrooms
+    try:
+        mine.goto(server.url + "/lessons")
+        listed = mine.locator(".my-classrooms li", has_text=code)
+        assert listed.count() == 1
+        assert_axe_clean(mine, "/lessons with an open classroom")
+        t.once("dialog", lambda d: d.accept())
+        t.click("[data-act=end]")
+        for page in (t, s):
+            page.wait_for_selector("#lesson-ended:not([hidden])")
+            assert "ended by the instructor" in page.locator("#lesson-ended").inner_text()
+        assert t.locator("#teach-controls").is_hidden()
+        assert s.locator("#student-controls").is_hidden()
+        shot(s, "classroom-ended-student-1366", full_page=False)
+        mine.reload()
+        assert mine.locator(".my-classrooms li", has_text=code).count() == 0
+    finally:
+        mine.close()
+        assert teacher.close() == [] and student.close() == []
 
 
 def test_the_join_page_is_accessible(server, browser):

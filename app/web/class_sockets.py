@@ -15,6 +15,7 @@ from app.web.scheduler import Lane
 
 log = logging.getLogger("kmemvisor.web")
 MAX_NAME = 40
+ENDED_BY_INSTRUCTOR = "ended by the instructor"
 
 
 def push_state(hub, room: Classroom, to: str | None = None) -> None:
@@ -214,7 +215,7 @@ def register(hub, dispatch) -> None:
 
     @on("end", Role.INSTRUCTOR)
     def end(room: Classroom, _m, _d, _sid):
-        end_classroom(hub, room, "ended by the instructor")
+        end_classroom(hub, room, ENDED_BY_INSTRUCTOR)
 
 
 def end_classroom(hub, room: Classroom, why: str) -> None:

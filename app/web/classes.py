@@ -14,6 +14,8 @@ from flask import (
     url_for,
 )
 
+from app.web.class_sockets import ENDED_BY_INSTRUCTOR, end_classroom
+from app.web.classroom import CODE_LENGTH
 from app.web.classrooms import ClassroomsFull, NoSuchLesson
 from app.web.pages import page_context
 from app.web.security import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
@@ -57,15 +59,58 @@ def _find(code: str):
     return room, None
 
 
+# the classrooms this browser opened, as CODEKEY entries joined by "." (a code is
+# six letters; keys never hold a "."): the lessons page lists them with End buttons
+ROOMS_COOKIE, MAX_KEPT = "kmv_rooms", 16
+
+
+def _kept() -> dict[str, str]:
+    raw = request.cookies.get(ROOMS_COOKIE, "")[:MAX_KEPT * 48]
+    return {e[:CODE_LENGTH]: e[CODE_LENGTH:] for e in raw.split(".")
+            if len(e) > CODE_LENGTH}
+
+
+def _keep(response, kept: dict[str, str]) -> None:
+    value = ".".join(code + key for code, key in list(kept.items())[-MAX_KEPT:])
+    response.set_cookie(ROOMS_COOKIE, value, httponly=True, samesite="Strict",
+                        max_age=int(_hub().classrooms.life.expire_seconds))
+
+
 @bp.get("/lessons")
 def lessons():
-    lessons, problems = _hub().classrooms.lessons()
+    hub = _hub()
+    lessons, problems = hub.classrooms.lessons()
+    kept = _kept()
+    mine = hub.classrooms.owned(kept)
     token, fresh = csrf_token()
     response = make_response(render_template("lessons.html", lessons=lessons,
-                                             problems=problems, csrf=token,
+                                             problems=problems, mine=mine, csrf=token,
                                              csrf_field=CSRF_FIELD))
     if fresh:
         set_csrf_cookie(response, token)
+    if len(mine) != len(kept):   # forget the ended ones
+        _keep(response, {r["code"]: r["key"] for r in mine})
+    return response
+
+
+@bp.post("/classrooms/<code>/end")
+def end_a_classroom(code: str):
+    check_csrf()
+    hub = _hub()
+    kept = _kept()
+    mine = {r["code"] for r in hub.classrooms.owned(kept)}
+    if code not in mine:
+        return problem(404, "Not one of your classrooms", f"This browser did not open a "
+                       f"classroom {code[:12]} that is still open.",
+                       "Only the browser that opened a classroom can end it here; its "
+                       "instructor page can end it too.")
+    room = hub.classrooms.in_memory_room(code)
+    if room is not None:
+        end_classroom(hub, room, ENDED_BY_INSTRUCTOR)
+    else:
+        hub.classrooms.end_closed(code, ENDED_BY_INSTRUCTOR)
+    response = redirect(url_for("classes.lessons"))
+    _keep(response, {c: k for c, k in kept.items() if c != code})
     return response
 
 
@@ -79,9 +124,12 @@ def open_classroom():
         return problem(404, "No such lesson", str(e), "Pick a lesson from the list.")
     except ClassroomsFull as e:
         return problem(503, "No room for another classroom", str(e),
-                       "End a classroom you no longer need (its page has End the "
-                       "classroom), then open this one again.")
-    return redirect(url_for("classes.classroom", code=room.code, key=key))
+                       "End a classroom you no longer need (from the lessons page, or "
+                       "End the classroom on its instructor page), then open this one "
+                       "again.")
+    response = redirect(url_for("classes.classroom", code=room.code, key=key))
+    _keep(response, {**_kept(), room.code: key})
+    return response
 
 
 @bp.get("/join")

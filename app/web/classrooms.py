@@ -4,6 +4,7 @@ by their instructor or when unused for too long."""
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 import threading
@@ -77,11 +78,12 @@ class Classrooms:
         live = self.store.live_classrooms()
         if len(live) >= life.open_total:
             raise ClassroomsFull(f"{life.open_total} classrooms are open on this server; "
-                                 "end one (its page has End the classroom) or wait until "
+                                 "end one (the lessons page lists yours) or wait until "
                                  "unused ones expire")
         if address and len(self.store.live_classrooms(address)) >= life.per_address:
-            raise ClassroomsFull(f"you have {life.per_address} classrooms open already; end "
-                                 "one first (the lessons page lists them)")
+            raise ClassroomsFull(f"{life.per_address} classrooms are open from your address "
+                                 "already; end one first (the lessons page lists the ones "
+                                 "this browser opened)")
         self._make_room()
         try:
             session = new_session(lesson)
@@ -195,6 +197,32 @@ class Classrooms:
     def in_memory(self) -> list[Classroom]:
         with self._lock:
             return list(self._open.values())
+
+    def owned(self, keys: dict[str, str]) -> list[dict]:
+        """Of the classrooms whose keys are given (code -> key, as a browser that
+        opened them keeps them), those still open: code, key, lesson title, members."""
+        out = []
+        for code, key in keys.items():
+            row = self.store.classroom(code)
+            if row is None or row["ended"] or not hmac.compare_digest(hash_key(key),
+                                                                      row["key_hash"]):
+                continue
+            try:
+                title = self.lesson(row["lesson"]).title
+            except NoSuchLesson:
+                title = row["lesson"]
+            room = self._open.get(code)
+            out.append({"code": code, "key": key, "title": title,
+                        "members": len(room.members) if room else 0})
+        return out
+
+    def in_memory_room(self, code: str) -> Classroom | None:
+        return self._open.get(code)
+
+    def end_closed(self, code: str, why: str) -> None:
+        """End a classroom that is not in memory (nobody to tell)."""
+        self.store.end_classroom(code, why)
+        self.saver.forget(code)
 
     # -- the end
     def end(self, room: Classroom, why: str) -> list[str]:

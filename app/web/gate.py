@@ -1,10 +1,11 @@
 """The gate of the WebSocket connections: how many tabs the server keeps open, in all
 and per address, and how long a connection may stay without saying `hello`.
 
-A WebSocket holds a server thread for as long as it is open, so the server's threads
-are shared out here: the tabs get at most `tabs`, and the rest always answer plain
-HTTP (the page, /healthz). A connection over a limit is refused at once with a 503
-that says which limit; the page asks /status why it could not connect.
+Each open tab costs a greenlet, a socket and its share of every push, so their number
+is bounded here, in all and per address, and plain HTTP (the page, /healthz) is always
+answered. A connection over a limit is refused at once with a 503 that says which
+limit; a browser cannot read that answer, so the page asks `/tabs` why it could not
+connect (`refusal`).
 """
 
 from __future__ import annotations
@@ -62,19 +63,29 @@ class Gate:
                     del self.open[address]
 
     def _admit(self, address: str) -> str | None:
-        lim = self.limits
         with self._lock:
-            if self.total >= lim.tabs:
+            why = self._refusal_locked(address)
+            if why:
                 self.refused += 1
-                return (f"the server has {lim.tabs} tabs open already (its limit); "
-                        "try again in a moment")
-            if self.open.get(address, 0) >= lim.per_address:
-                self.refused += 1
-                return (f"{lim.per_address} tabs are open from your address already (the "
-                        "limit per address); close some")
+                return why
             self.total += 1
             self.open[address] = self.open.get(address, 0) + 1
             return None
+
+    def refusal(self, address: str) -> str | None:
+        """Why a new tab from `address` would be refused now (None: it would open)."""
+        with self._lock:
+            return self._refusal_locked(address)
+
+    def _refusal_locked(self, address: str) -> str | None:
+        lim = self.limits
+        if self.total >= lim.tabs:
+            return (f"the server has {lim.tabs} tabs open already (its limit); "
+                    "try again in a moment")
+        if self.open.get(address, 0) >= lim.per_address:
+            return (f"{lim.per_address} tabs are open from your address already (the "
+                    "limit per address); close some")
+        return None
 
     def status(self) -> dict:
         with self._lock:

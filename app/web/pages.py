@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 
 from app.session import (
     DEFAULT_EXAMPLE,
@@ -77,6 +77,14 @@ def healthz():
     if not store["ok"] or store["damaged"]:
         body["store"] = store
     return body, 200 if store["ok"] else 503
+
+
+@bp.get("/tabs")
+def tabs():
+    """Whether a new tab from this address would be let in now, and if not why: what a
+    page that could not open its WebSocket shows."""
+    why = current_app.extensions["kmemvisor.gate"].refusal(request.remote_addr or "")
+    return {"ok": why is None, "why": why}
 
 
 @bp.get("/status")

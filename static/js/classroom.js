@@ -82,6 +82,8 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
       return;
     }
     if (name === "goto") return act("goto", {position: state.position - 1});
+    if (name === "end" && !confirm("End this classroom for everyone? Students keep what " +
+                                   "they forked; the join code stops working.")) return;
     const ack = await act(name);
     if (ack.ok && "following" in ack) { following = ack.following; draw(); onChange(); }
   });
@@ -95,7 +97,7 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     if (!state) return;
     const lesson = state.lesson;
     const step = state.position >= 0 ? lesson.steps[state.position] : null;
-    document.body.dataset.following = String(following);
+    document.body.dataset.following = String(following && !state.ended);
     $("#lesson-title").textContent = lesson.title;
     $("#lesson-progress").textContent = step ? `step ${state.position + 1} of ${lesson.steps.length}`
       : `introduction · ${lesson.steps.length} steps`;
@@ -116,9 +118,12 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
       shownPosition = state.position;
       focusPanel(step && step.focus ? step.focus : null, true);
     }
-    const instructor = role === "instructor";
+    const instructor = role === "instructor" && !state.ended;
+    $("#lesson-ended").hidden = !state.ended;
+    $("#lesson-ended").textContent = state.ended
+      ? `This classroom has ended (${state.ended}). What is on the screen stays as it was.` : "";
     $("#teach-controls").hidden = !instructor;
-    $("#student-controls").hidden = role !== "student";
+    $("#student-controls").hidden = role !== "student" || Boolean(state.ended);
     $("[data-act=fork]").hidden = !following;
     $("[data-act=follow]").hidden = following;
     $("[data-act=quiz_open]").disabled = !step || !step.quiz || (state.quiz && state.quiz.open);

@@ -19,6 +19,16 @@ export function connect({greeting, onWelcome, onSnapshot, onEvents, onStatus, on
   };
   socket.on("connect", hello);
   socket.on("disconnect", () => onStatus("disconnected — reconnecting…"));
+  // a refused WebSocket's answer cannot be read here: the server says why on /tabs
+  socket.on("connect_error", async () => {
+    let why = null;
+    try {
+      const answer = await (await fetch("/tabs", {cache: "no-store"})).json();
+      why = answer.ok ? null : answer.why;
+    } catch { /* the server itself is unreachable */ }
+    onStatus(why ? `the server cannot take this tab now: ${why} — retrying…`
+      : "cannot reach the server — retrying…");
+  });
   socket.on("snapshot", onSnapshot);
   socket.on("events", onEvents);
   for (const [name, fn] of Object.entries(on)) socket.on(name, fn);

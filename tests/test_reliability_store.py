@@ -1,0 +1,93 @@
+"""The database under a real server: a tab's session survives a crash, a damaged file
+found at start is kept aside and reported while the server goes on, and a file deleted
+while the server runs is written again with everything it held."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.live import Live, hello, run
+
+
+def steps_of(snapshot: dict) -> int:
+    return snapshot["history"]["position"]
+
+
+async def solo_with_steps(server: Live, n: int) -> tuple[str, int]:
+    tab = server.tab()
+    first = tab.expect(lambda name, body: name == "snapshot")
+    ack = await hello(tab)
+    assert ack["ok"], ack
+    await asyncio.wait_for(first, 10)
+    for _ in range(n):
+        assert (await tab.call("step"))["ok"]
+    got = tab.expect(lambda name, body: name == "snapshot")
+    assert (await tab.call("hello", {"workspace": ack["workspace"]}))["ok"]
+    position = steps_of(await asyncio.wait_for(got, 10))
+    assert position >= n
+    await tab.close()
+    return ack["workspace"], position
+
+
+async def come_back(server: Live, wid: str) -> tuple[dict, int]:
+    tab = server.tab()
+    got = tab.expect(lambda name, body: name == "snapshot")
+    ack = await hello(tab, {"workspace": wid})
+    snapshot = await asyncio.wait_for(got, 30)
+    await tab.close()
+    return ack, steps_of(snapshot)
+
+
+def test_a_solo_session_survives_a_crash_and_a_lost_one_is_told(tmp_path):
+    server = Live(database=str(tmp_path / "db.sqlite3"))
+    try:
+        wid, position = run(solo_with_steps(server, 7))
+        server.kill()
+        server.start()
+        ack, again = run(come_back(server, wid))
+        assert ack["workspace"] == wid and "note" not in ack
+        assert again == position
+        ack, _ = run(come_back(server, "no-such-workspace"))
+        assert ack["ok"] and "could not be found" in ack["note"]
+    finally:
+        server.stop()
+
+
+def test_a_damaged_database_is_kept_aside_and_the_server_goes_on(tmp_path):
+    db = tmp_path / "db.sqlite3"
+    db.write_bytes(b"this is not a database" * 500)
+    server = Live(database=str(db))
+    try:
+        status, body = server.get("/healthz")
+        assert status == 200 and '"damaged"' in body
+        aside = [p for p in tmp_path.iterdir() if p.name.startswith("db.sqlite3.damaged")]
+        assert aside and aside[0].read_bytes().startswith(b"this is not a database")
+        wid, position = run(solo_with_steps(server, 3))
+        server.kill()
+        server.start()
+        ack, again = run(come_back(server, wid))
+        assert ack["workspace"] == wid and again == position
+    finally:
+        server.stop()
+
+
+def test_a_database_deleted_while_the_server_runs_is_written_again(tmp_path):
+    db = tmp_path / "db.sqlite3"
+    server = Live(database=str(db))
+    try:
+        wid, position = run(solo_with_steps(server, 4))
+        for p in tmp_path.glob("db.sqlite3*"):
+            p.unlink()
+        other, _ = run(solo_with_steps(server, 1))    # the next write finds it gone
+        status, _ = server.get("/healthz")
+        assert status == 200
+        assert Path(db).exists()
+        server.kill()
+        server.start()
+        ack, again = run(come_back(server, wid))
+        assert ack["workspace"] == wid and "note" not in ack and again == position
+        ack, _ = run(come_back(server, other))
+        assert ack["workspace"] == other
+    finally:
+        server.stop()
