@@ -226,15 +226,12 @@ def test_the_lessons_page_lists_this_browsers_classrooms_and_ends_them(live):
     assert "Your open classrooms" in lessons and code in lessons
     assert code not in other.get("/lessons")[1]         # another browser's list is its own
 
-    async def inside():
-        student = live.tab()
-        assert (await hello(student, {"classroom": code, "name": "Ada"}))["ok"]
-        return student
     status, page, _ = other.post(f"/classrooms/{code}/end", {})
     assert status == 404 and styled(page) and "Not one of your classrooms" in page
 
     async def end_with_a_student_in():
-        student = await inside()
+        student = live.tab()
+        assert (await hello(student, {"classroom": code, "name": "Ada"}))["ok"]
         told = student.expect(lambda name, body: name == "classroom" and "ended" in body)
         status, page, url = await asyncio.to_thread(mine.post, f"/classrooms/{code}/end", {})
         assert status == 200 and url.endswith("/lessons") and code not in page

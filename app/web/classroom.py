@@ -32,6 +32,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def key_matches(key: str, key_hash: str) -> bool:
+    """Whether `key` is the instructor key kept as `key_hash` (in constant time)."""
+    return hmac.compare_digest(hash_key(key), key_hash)
+
+
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
@@ -82,7 +87,7 @@ class Classroom:
         return m is not None and m.role == Role.INSTRUCTOR
 
     def key_matches(self, key: str) -> bool:
-        return hmac.compare_digest(hash_key(key), self.key_hash)
+        return key_matches(key, self.key_hash)
 
     def save(self) -> None:
         """The lesson's state (the session is saved by its workspace)."""

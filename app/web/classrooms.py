@@ -4,7 +4,6 @@ by their instructor or when unused for too long."""
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from app.lessons import Lesson, LessonError, load, new_session
 from app.session import SessionError
-from app.web.classroom import Classroom, Member, hash_key, new_code
+from app.web.classroom import Classroom, Member, hash_key, key_matches, new_code
 from app.web.persist import Saver
 from app.web.scheduler import Lane, Scheduler
 from app.web.workspaces import Workspaces
@@ -204,8 +203,7 @@ class Classrooms:
         out = []
         for code, key in keys.items():
             row = self.store.classroom(code)
-            if row is None or row["ended"] or not hmac.compare_digest(hash_key(key),
-                                                                      row["key_hash"]):
+            if row is None or row["ended"] or not key_matches(key, row["key_hash"]):
                 continue
             try:
                 title = self.lesson(row["lesson"]).title

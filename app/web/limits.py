@@ -19,11 +19,13 @@ class Bucket:
         self.rate, self.burst = rate, burst
         self.tokens, self.at = burst, time.monotonic()
 
+    def _filled(self, now: float) -> float:
+        return min(self.burst, self.tokens + (now - self.at) * self.rate)
+
     def take(self, n: float = 1.0) -> float:
         """0 if `n` tokens were taken; else the seconds until they would be there."""
         now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
+        self.tokens, self.at = self._filled(now), now
         if self.tokens >= n:
             self.tokens -= n
             return 0.0
@@ -32,8 +34,7 @@ class Bucket:
     def short(self, n: float = 1.0) -> float:
         """0 if `n` tokens are there now; else the seconds until they would be (none
         is taken)."""
-        now = time.monotonic()
-        tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        tokens = self._filled(time.monotonic())
         return 0.0 if tokens >= n else (n - tokens) / self.rate
 
 
