@@ -126,6 +126,17 @@ def test_go_to_and_the_views_of_a_word(page):
     page.select_option("#mem-view", "bytes")
     page.locator(f"#memory .b[data-va='{TABLE_8 + 4}']").click()
     assert page.input_value("#inject-target") == hex(TABLE_8 + 4)
+    # ... and a silent error aimed at its bit 5 flips exactly that bit (4 -> 36)
+    page.check("#inject-kinds input[value=silent]")
+    page.select_option("#inject-bit", "5")
+    page.select_option("#inject-vm", "2")
+    page.click("#btn-inject")
+    wait_js(page, "document.querySelector('#inject-result').textContent.includes('injected')")
+    assert "bit 5 of byte +4" in page.locator("#log").inner_text()
+    wait_js(page, "document.querySelector('#vm-tabs [data-vm=\"2\"]') !== null")
+    page.click("#vm-tabs [data-vm='2']")
+    wait_js(page, f"(document.querySelector(\"#memory .b[data-va='{TABLE_8 + 4}']\") || {{}})"
+            ".textContent === '24'")
 
 
 def test_nmr3_shows_every_copy_and_a_long_run_is_summarised(page):

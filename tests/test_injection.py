@@ -137,3 +137,63 @@ def test_bad_injection_target_is_a_clear_error():
     r = run(PROGRAM, "on", inject=[("ue", "no_such_symbol", 5)])
     assert r["status"] == "error"
     assert "no_such_symbol" in r["error"]["message"]
+
+
+# `total` and `table` share one 8-byte word: an address names a byte, and `:N` its bit
+SHARED_WORD = """
+    .data
+total: .long 100
+table: .long 1
+    .text
+main:
+    movl table(%rip), %eax
+    imull $1000, %eax
+    addl total(%rip), %eax
+    ret
+"""
+BEFORE_LOADS = 10  # native instructions: the kernel has mapped the program, main not begun
+
+
+@pytest.mark.parametrize(("target", "exit_code", "bit"), [
+    ("table", 0 * 1000 + 100, 32),          # bit 0 of table's first byte, not total's
+    ("table:3", 9 * 1000 + 100, 35),
+    ("table+1:0", 257 * 1000 + 100, 40),
+    ("total:1", 1 * 1000 + 102, 1),
+    ("total+4", 0 * 1000 + 100, 32),        # the same byte as `table`
+])
+def test_a_silent_error_hits_the_byte_and_bit_named(target, exit_code, bit):
+    r = run(SHARED_WORD, "off", inject=[("silent", target, BEFORE_LOADS)])
+    assert (r["status"], r["exit_code"]) == ("exited", exit_code)
+    note = next(e for e in r["events"] if e["kind"] == "inject")
+    assert note["bit"] == bit and note["pa"] % 8 == 0
+
+
+def test_a_frame_target_names_a_byte_too():
+    s = Session(SHARED_WORD, "off")
+    for _ in range(BEFORE_LOADS):
+        s.step()
+    page = s.address_of("table") & ~0xFFF
+    frame = next(t for t in s.vms[0].pages.items() if t[0] == page)[1].frame
+    s.inject("silent", f"frame:{frame:#x}+{s.address_of('table') & 0xFFF:#x}:3")
+    assert s.run()[-1]["status"] == "exited"
+    assert s.result()["exit_code"] == 9100
+
+
+def test_an_uncorrectable_error_flips_the_named_bit_and_the_next():
+    s = Session(SHARED_WORD, "off")
+    for _ in range(BEFORE_LOADS):
+        s.step()
+    event = s.inject("ue", "table:6")[0]
+    note = next(n for n in event["notes"] if n["kind"] == "inject")
+    assert note["bit"] == 38
+    assert int(note["old"], 16) ^ int(note["new"], 16) == 0b11 << 38
+
+
+@pytest.mark.parametrize(("target", "says"), [
+    ("table:8", "bit 8 is not a bit of a byte"),
+    ("dimm:1:3", "a DIMM has no bit"),
+    ("frame:0x300+0x1000", "an offset in a frame is 0 to 0xfff"),
+])
+def test_a_bad_bit_or_offset_is_refused_with_what_is_wrong(target, says):
+    r = run(SHARED_WORD, "off", inject=[("silent", target, BEFORE_LOADS)])
+    assert r["status"] == "error" and says in r["error"]["message"]

@@ -14,7 +14,9 @@ class Injection:
 
     def inject(self, kind: str, vm: VM | None = None, va: int | None = None,
                frame: int | None = None, bit: int = 0, dimm: int | None = None) -> dict:
-        """Inject a memory error; returns the note describing it."""
+        """Inject a memory error; returns the note describing it. The error hits the
+        8-byte word that holds the addressed byte; `bit` counts from that byte's bit 0
+        (an uncorrectable error flips it and the next one)."""
         if kind not in F.KINDS:
             raise ValueError(f"unknown error kind '{kind}' (one of {', '.join(F.KINDS)})")
         if kind == "dimm":
@@ -24,7 +26,8 @@ class Injection:
         if owner.kind in ("free", "hypervisor", "pagetable", "poisoned"):
             raise ValueError(f"frame {pa // PAGE:#x} is {owner.kind}: inject into a VM's "
                              "native or mirror frame")
-        bit %= 64
+        bit = ((pa & 7) * 8 + bit) % 64
+        pa &= ~7
         bits = [bit] if kind in ("ce", "silent") else [bit, (bit + 1) % 64]
         old, new = F.flip(self.mem, pa, bits)
         if kind in ("ce", "ue"):
@@ -33,14 +36,15 @@ class Injection:
                 v.cpu.unmap_frame(pa // PAGE)
         else:
             self.code_changed(pa & ~7, 8)
-        note = self._describe(kind, pa, owner, old, new)
+        note = self._describe(kind, pa, owner, old, new, bit)
         self.note("inject", self._vm(owner.vm), **note)
         return note
 
-    def _describe(self, kind: str, pa: int, owner: Owner, old: int, new: int) -> dict:
+    def _describe(self, kind: str, pa: int, owner: Owner, old: int, new: int,
+                  bit: int) -> dict:
         vm = self._vm(owner.vm)
         where = vm.va_of(pa) if vm else None
-        return {"error": kind, "pa": pa & ~7, "frame": pa // PAGE,
+        return {"error": kind, "pa": pa, "frame": pa // PAGE, "bit": bit,
                 "va": where[0] & ~7 if where else None, "copy": owner.copy,
                 "old": f"{old:#018x}", "new": f"{new:#018x}", "explain": F.EXPLAIN[kind]}
 
@@ -51,7 +55,7 @@ class Injection:
         if frame is not None:
             if not 0 <= frame < self.mem.frames:
                 raise ValueError(f"frame {frame:#x} is outside machine memory")
-            return frame * PAGE + (va & 0xFF8 if va is not None else 0)
+            return frame * PAGE + (va & 0xFFF if va is not None else 0)
         if vm is None or va is None:
             raise ValueError("an injection needs a VM and a virtual address, or a frame")
         for k in range(vm.copies + 1):
@@ -62,7 +66,7 @@ class Injection:
                     raise ValueError(f"va {va:#x} is {page.kind} memory: errors are modelled "
                                      "in RAM pages only")
                 frame = page.frame if k == 0 else page.mirrors[k - 1]
-                return frame * PAGE + (va & 0xFF8)
+                return frame * PAGE + (va & 0xFFF)
         # the guest kernel maps the program by hypercall in its first instructions
         why = ("yet: the guest kernel has not mapped the program" if BASES["text"] not in
                vm.pages else "(not part of the program's memory)")

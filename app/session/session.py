@@ -307,7 +307,7 @@ class Session:
         rec = Recorder(self.hv, v, trace_writes=False)
         try:
             args = resolve_target(self, v, kind, target, copy)
-            self.hv.inject(kind, bit=bit, **args)
+            self.hv.inject(kind, **{"bit": bit, **args})
             if target.strip() == "random":  # replay (forward) must hit the same word
                 target = f"{args['va'] - copy * v.offset:#x}"
         except ValueError as e:

@@ -2,14 +2,13 @@
 
 import {hex} from "./format.js";
 
-// The one place that writes an injection target for a picked address. A picked byte
-// names its own address (today the server aims at the aligned word that holds it);
-// when its grammar grows an exact byte or bit (`.byte`, `:bit`), only this changes.
+// The one place that writes an injection target for a picked address: it names the
+// byte (the panel's Bit picks which of its bits; `table+4:3` names one in the target).
 export function targetFor(va) {
   return hex(va);
 }
 
-export function createInjectPanel({kinds, target, vmSelect, button, result}, {onInject}) {
+export function createInjectPanel({kinds, target, bitSelect, vmSelect, button, result}, {onInject}) {
   function render(state) {
     const current = vmSelect.value;
     vmSelect.innerHTML = state.vms.map((vm) =>
@@ -22,7 +21,7 @@ export function createInjectPanel({kinds, target, vmSelect, button, result}, {on
   async function inject() {
     result.textContent = "…";
     const ack = await onInject({kind: kind(), target: target.value.trim() || "random",
-                                vm: Number(vmSelect.value) || 1});
+                                bit: Number(bitSelect.value), vm: Number(vmSelect.value) || 1});
     result.textContent = ack.ok ? `${kind().toUpperCase()} injected` : `refused: ${ack.error.message}`;
   }
   button.addEventListener("click", inject);

@@ -95,7 +95,7 @@ const code = createCodePanel({native: $("native"), rewritten: $("rewritten")}, {
 const registers = createRegistersPanel($("regs"));
 const pagetables = createPageTablePanel({walk: $("walk"), changes: $("pt-changes"), tree: $("pagetables")});
 const inject = createInjectPanel({kinds: $("inject-kinds"), target: $("inject-target"),
-  vmSelect: $("inject-vm"), button: $("btn-inject"), result: $("inject-result")},
+  bitSelect: $("inject-bit"), vmSelect: $("inject-vm"), button: $("btn-inject"), result: $("inject-result")},
   {onInject: (payload) => send("inject", payload)});
 const watch = createWatchpoints({form: $("watch"), target: $("watch-target"), size: $("watch-size"),
   list: $("watch-list")},
