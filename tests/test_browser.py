@@ -64,7 +64,8 @@ def test_step_by_keyboard_highlights_the_line_and_its_group_then_back(page):
     line4, _ = current(page)
     assert line4 != line3
     page.keyboard.press("ArrowLeft")
-    wait_js(page, "document.querySelector('#history-label').textContent.startsWith('3 /')")
+    wait_js(page, "document.body.dataset.position === '3'")
+    assert page.locator("#history-label").inner_text() == "instruction 3 of 4"
     assert current(page) == (line3, group3)
     # the number badge pairs the native line with its group, not colour alone
     badge = page.locator("#native li.current .num").inner_text()
@@ -199,8 +200,7 @@ def test_a_student_sees_the_instructors_injection_and_the_recovery(server, brows
         assert s.locator("#lesson-checks li.pass").count() >= 1
         for _ in range(40):                        # fill writes the table
             t.click("#btn-step")
-        wait_js(s, "document.querySelector('#history-label').textContent"
-                            ".startsWith('41 /')")
+        wait_js(s, "document.body.dataset.position === '41'")
         inject(t, "ue", "table+8", 1)
         s.wait_for_selector("#card:not([hidden])")
         assert "Uncorrectable" in s.locator("#card").inner_text()

@@ -139,7 +139,7 @@ def test_presentation_mode_is_remembered_and_shows_the_panels_picked(server, bro
     assert tab.close() == []
 
 
-DROPDOWNS = ["#example", "#mirror", "#speed", "#mem-page", "#mem-view", "#inject-vm",
+DROPDOWNS = ["#example", "#mirror", "#speed", "#mem-page", "#mem-view", "#inject-vm", "#inject-bit",
              "#watch-size"]
 
 
@@ -147,7 +147,7 @@ def test_arrow_steps_after_a_choice_in_every_dropdown(server, browser):
     tab = open_solo(browser, server, width=1920, height=1080)
     page = tab.page
     choices = {"#example": "calls_and_stack", "#mirror": "nmr3", "#speed": "10",
-               "#mem-view": "bytes", "#inject-vm": "2", "#watch-size": "8"}
+               "#mem-view": "bytes", "#inject-vm": "2", "#inject-bit": "3", "#watch-size": "8"}
     for sel in DROPDOWNS:
         value = choices.get(sel) or page.eval_on_selector(
             sel, "s => s.options[s.options.length - 1].value")

@@ -22,6 +22,8 @@ export function createControls({send, onProblem, inject, load, extraKeys}) {
   };
   const slider = $("history");
   const label = $("history-label");
+  const ticks = $("history-ticks");
+  const jump = $("history-jump");
   const status = $("run-status");
   const help = $("help");
   const helpButton = $("btn-help");
@@ -47,6 +49,10 @@ export function createControls({send, onProblem, inject, load, extraKeys}) {
   };
   for (const [name, el] of Object.entries(buttons)) el.addEventListener("click", actions[name]);
   slider.addEventListener("change", () => act("seek", {position: Number(slider.value)}));
+  jump.addEventListener("change", () => {
+    if (jump.value !== "") act("seek", {position: Number(jump.value)});
+    jump.value = "";
+  });
   const toggleHelp = () => {
     help.hidden = !help.hidden;
     helpButton.setAttribute("aria-expanded", String(!help.hidden));
@@ -88,10 +94,12 @@ export function createControls({send, onProblem, inject, load, extraKeys}) {
 
   function render(state, {follow}) {
     following = follow;
-    slider.max = String(state.history.length);
-    slider.value = String(state.history.position);
-    label.textContent = `${state.history.position} / ${state.history.length}`;
-    slider.setAttribute("aria-valuetext", `step ${state.history.position} of ${state.history.length}`);
+    const h = state.history;
+    slider.max = String(h.length);
+    slider.value = String(h.position);
+    label.textContent = historyText(h);
+    slider.setAttribute("aria-valuetext", `${historyText(h)} (step ${h.position} of ${h.length})`);
+    drawMarks(h.marks || []);
     const live = state.vms.some((v) => v.status === "running");
     buttons.run.disabled = follow || state.running || !live;
     buttons.step.disabled = follow || state.running || !live;
@@ -101,10 +109,37 @@ export function createControls({send, onProblem, inject, load, extraKeys}) {
     buttons.forward.disabled = follow || state.running || state.history.position >= state.history.length;
     buttons.reset.disabled = follow;
     slider.disabled = follow || state.running;
+    jump.disabled = slider.disabled || !(h.marks || []).length;
     const why = {break: "stopped at a breakpoint", watch: "stopped at a watchpoint",
                  limit: "stopped: budget used up", paused: "paused", exited: "exited",
                  killed: "a VM was killed", fault: "a VM faulted", error: "stopped on an error"};
-    status.textContent = state.running ? "running…" : state.stopped ? why[state.stopped] || state.stopped : "";
+    const branched = state.branch && state.branch.seq === state.seq
+      ? `a new branch: the ${state.branch.dropped} recorded step${state.branch.dropped === 1 ? "" : "s"} ahead were dropped` : "";
+    status.textContent = state.running ? "running…" : state.stopped ? why[state.stopped] || state.stopped : branched;
+  }
+
+  // the marks: ticks on the slider, and the same moments by name in "Jump to"
+  let drawn = "";
+  function drawMarks(marks) {
+    const key = marks.map((m) => `${m.position}:${m.kinds.join("+")}`).join(",");
+    if (key === drawn) return;
+    drawn = key;
+    ticks.replaceChildren(...marks.map((m) => new Option(m.kinds.map(markName).join(", "), String(m.position))));
+    const options = marks.map((m) => new Option(
+      `${m.kinds.map(markName).join(", ")} · instruction ${m.native.toLocaleString("en")}`, String(m.position)));
+    jump.replaceChildren(new Option(marks.length ? "the moment of…" : "(nothing marked yet)", ""), ...options);
   }
   return {render};
+}
+
+const MARK_NAMES = {inject: "injection", mce: "machine check", recovered: "recovery", killed: "VM killed",
+                    fault: "fault", exit: "exit", vote: "vote", watch: "watchpoint"};
+const markName = (kind) => MARK_NAMES[kind] || kind;
+
+// the history as a teacher counts it: native instructions, not commands
+function historyText(h) {
+  const now = h.native ?? 0;
+  const end = Math.max(h.end_native ?? now, now);
+  return end > now ? `instruction ${now.toLocaleString("en")} of ${end.toLocaleString("en")}`
+    : `instruction ${now.toLocaleString("en")}`;
 }

@@ -44,7 +44,12 @@ export function fromSnapshot(snap, previous) {
 export function applyEvent(state, ev) {
   if (ev.kind === "back" || ev.kind === "reset") return false;  // a snapshot follows
   state.seq = ev.seq;
-  if (ev.history) state.history = ev.history;
+  if (ev.kind === "branch") { state.branch = {seq: ev.seq, dropped: ev.dropped}; return true; }
+  // a step's history carries no marks: keep the snapshot's, up to the new end
+  if (ev.history) {
+    const marks = (state.history.marks || []).filter((m) => m.position <= ev.history.length);
+    state.history = {...ev.history, marks};
+  }
   const vm = state.vms.find((v) => v.id === ev.vm);
   if (!vm) return false;
   vm.status = ev.status;

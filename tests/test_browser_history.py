@@ -1,0 +1,96 @@
+"""The history as a trace in the page: → after ← replays the recorded future (the
+injection included), something new starts a branch and says so, the label counts native
+instructions, and the slider marks the moments worth jumping to."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_helpers import (
+    Server,
+    click_blank,
+    inject,
+    launch,
+    need_chromium,
+    open_solo,
+    press,
+    shot,
+    wait_js,
+)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server():
+    need_chromium()
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+def vm2_status(page) -> str:
+    return page.locator("#vm-tabs [data-vm='2']").inner_text()
+
+
+def log_kinds(page) -> list[str]:
+    return page.evaluate("[...document.querySelectorAll('#log li')].map((li) => li.className)")
+
+
+def test_back_and_forward_replay_an_injection_and_a_new_command_branches(server, browser):
+    tab = open_solo(browser, server, width=1920, height=1080)
+    page = tab.page
+    click_blank(page)
+    for _ in range(45):                    # sum_array's fill has written the table
+        press(page, "ArrowRight")
+    inject(page, "ue", "table+8", 2)       # VM 2 has no mirror: the read kills it
+    click_blank(page)
+    for _ in range(80):
+        press(page, "ArrowRight")
+        if page.locator("#log li.n-killed").count():
+            break
+    assert page.locator("#log li.n-killed").count() == 1
+    killed_at = int(page.evaluate("document.body.dataset.position"))
+    log_then = log_kinds(page)
+    label = page.locator("#history-label").inner_text()
+    assert label.startswith("instruction ") and " of " not in label
+
+    # the moments worth jumping to are marked: on the slider and by name
+    ticks = page.eval_on_selector_all("#history-ticks option", "os => os.map((o) => o.label)")
+    assert any("injection" in t for t in ticks) and any("VM killed" in t for t in ticks)
+    names = page.eval_on_selector_all("#history-jump option", "os => os.map((o) => o.textContent)")
+    assert any(n.startswith("machine check") or "machine check" in n for n in names), names
+
+    # back past the injection, then forward again: the same future, injection included
+    for _ in range(killed_at - 40):
+        press(page, "ArrowLeft")
+    assert page.locator("#log li.n-inject").count() == 0
+    assert " of " in page.locator("#history-label").inner_text()   # a recorded future
+    presses = 0
+    while int(page.evaluate("document.body.dataset.position")) < killed_at:
+        press(page, "ArrowRight")          # the injection rides along with its step
+        presses += 1
+    assert presses == killed_at - 40 - 1
+    assert int(page.evaluate("document.body.dataset.position")) == killed_at
+    assert log_kinds(page) == log_then
+    assert "killed" in vm2_status(page) or page.locator("#log li.n-killed").count() == 1
+
+    # jump to the injection by name, then do something new: a branch, said so
+    value = page.eval_on_selector("#history-jump", "s => [...s.options]"
+                                  ".find((o) => o.textContent.includes('injection')).value")
+    page.select_option("#history-jump", value)
+    wait_js(page, f"document.body.dataset.position === '{value}'")
+    page.locator("#btn-step-rw").click()    # a rewritten step: not what was recorded next
+    wait_js(page, "document.querySelector('#run-status').textContent.includes('new branch')")
+    assert " of " not in page.locator("#history-label").inner_text()
+    shot(page, "history-branch", full_page=False)
+    assert tab.close() == []
