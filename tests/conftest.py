@@ -67,3 +67,27 @@ def notes_of(s: Session, kind: str) -> list[dict]:
 def finish(s: Session) -> dict:
     s.run()
     return s.result()
+
+
+# -- the browser tests' server and Chromium, one of each per test module ------------
+
+@pytest.fixture(scope="module")
+def server():
+    """`kmemvisor serve` in a subprocess (tests/browser_helpers.py)."""
+    from tests.browser_helpers import Server, need_chromium
+    need_chromium()
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright."""
+    from tests.browser_helpers import launch, need_chromium
+    need_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()

@@ -7,12 +7,9 @@ import pytest
 
 from app.session import example_source
 from tests.browser_helpers import (
-    Server,
     click_blank,
     inject,
-    launch,
     load_program,
-    need_chromium,
     open_solo,
     press,
     shot,
@@ -20,23 +17,6 @@ from tests.browser_helpers import (
 )
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def server():
-    need_chromium()
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need_chromium()
-    with playwright_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -8,33 +8,13 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_helpers import (
-    Server,
     Tab,
     assert_axe_clean,
-    launch,
-    need_chromium,
     shot,
     wait_js,
 )
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def server():
-    need_chromium()
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need_chromium()
-    with playwright_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def open_classroom(browser, server, lesson: str, width=1920, height=1080):
@@ -163,6 +143,9 @@ def test_the_instructor_ends_the_classroom_and_the_lessons_page_forgets_it(serve
             assert "ended by the instructor" in page.locator("#lesson-ended").inner_text()
         assert t.locator("#teach-controls").is_hidden()
         assert s.locator("#student-controls").is_hidden()
+        note = s.locator("#follow-note").inner_text()
+        assert "has ended" in note and "instructor drives" not in note
+        assert s.locator("#btn-step").is_disabled()
         shot(s, "classroom-ended-student-1366", full_page=False)
         mine.reload()
         assert mine.locator(".my-classrooms li", has_text=code).count() == 0

@@ -7,11 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_helpers import (
-    Server,
     click_blank,
     inject,
-    launch,
-    need_chromium,
     open_solo,
     press,
     shot,
@@ -19,23 +16,6 @@ from tests.browser_helpers import (
 )
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def server():
-    need_chromium()
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need_chromium()
-    with playwright_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def vm2_status(page) -> str:

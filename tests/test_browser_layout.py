@@ -8,11 +8,8 @@ import pytest
 
 from tests.browser_helpers import (
     SIZES,
-    Server,
     assert_axe_clean,
     click_blank,
-    launch,
-    need_chromium,
     open_solo,
     press,
     shot,
@@ -40,23 +37,6 @@ GEOMETRY = """() => {
           countersClip: [...document.querySelectorAll('#counters li')]
             .some((li) => li.scrollWidth > li.clientWidth + 1)};
 }"""
-
-
-@pytest.fixture(scope="module")
-def server():
-    need_chromium()
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need_chromium()
-    with playwright_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def assert_stays_put(page, steps: int = 30) -> None:

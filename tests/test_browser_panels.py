@@ -9,12 +9,9 @@ import pytest
 
 from app.session import example_source
 from tests.browser_helpers import (
-    Server,
     click_blank,
     inject,
-    launch,
     load_program,
-    need_chromium,
     open_solo,
     press,
     shot,
@@ -24,23 +21,6 @@ from tests.browser_helpers import (
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 TABLE_8 = 0xA00008   # sum_array's table+8
-
-
-@pytest.fixture(scope="module")
-def server():
-    need_chromium()
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need_chromium()
-    with playwright_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

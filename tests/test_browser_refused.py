@@ -35,3 +35,19 @@ def test_a_refused_tab_says_why_and_comes_in_when_there_is_room():
         for ws in held:
             ws.close()
         server.stop()
+
+
+def test_while_the_link_is_down_nothing_offers_to_change_the_session(browser):
+    server = Server()
+    try:
+        tab = Tab(browser, server.url + "/", 1366, 768)
+        tab.page.wait_for_selector("#connection.ok")
+        wait_js(tab.page, "!document.getElementById('btn-step').disabled")
+    finally:
+        server.stop()
+    page = tab.page
+    page.wait_for_selector("#connection.bad")
+    wait_js(page, "document.getElementById('btn-step').disabled")
+    for control in ("#btn-step", "#btn-run", "#btn-inject", "#btn-load", "#example"):
+        assert page.locator(control).is_disabled(), control
+    tab.context.close()

@@ -7,9 +7,21 @@ student's fork is the instructor's recipe replayed into a new session.
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
+
+from app.asm.budget import LoadBudget
 from app.session import saved
+from app.session.errors import SessionError
 from app.session.history import Entry, History
+from app.session.schema import validate_recipe
 from app.session.session import Session, build_program
+
+FORMAT = {"format": "kmemvisor-recipe", "version": 1}
+TRACE_FORMAT = {"format": "kmemvisor-trace", "version": 1}
+# a replayed single step costs about as much as this many instructions at full speed
+STEP_COST = 2000
 
 
 def _args(args: dict) -> dict:
@@ -40,13 +52,14 @@ def recipe(s: Session, history: bool = True) -> dict:
     return out
 
 
-def from_recipe(r: dict, checkpoint: bytes | None = None, covered: int = 0) -> Session:
+def from_recipe(r: dict, checkpoint: bytes | None = None, covered: int = 0,
+                budget: LoadBudget | None = None) -> Session:
     """The session the recipe describes. With a checkpoint of its state after its
     first `covered` commands, only the commands after those are replayed (and only
-    they can be stepped back over)."""
+    they can be stepped back over). `budget` bounds assembling its program."""
     if checkpoint is None:
         s = Session(r["source"], r["mirror"], r["offset"], r["compare"],
-                    mirror_devices=r.get("mirror_devices", False))
+                    mirror_devices=r.get("mirror_devices", False), budget=budget)
     else:
         s = _from_checkpoint(r, checkpoint, covered)
     for command, args in r["history"][covered if checkpoint is not None else 0:]:
@@ -66,3 +79,70 @@ def _from_checkpoint(r: dict, checkpoint: bytes, covered: int) -> Session:
     history.base = head["native"]
     program = build_program(r["source"], st.mirror, st.offset)
     return Session.restore(saved.SavedSession(program, st, machine, head["seq"], history))
+
+
+# -- the session as a file (recipe.json): downloaded, uploaded, shared
+
+def document(s: Session) -> dict:
+    """The recipe as a file: program, settings, history and recorded future."""
+    return {**FORMAT, **recipe(s)}
+
+
+def replay_cost(r: dict) -> int:
+    """What replaying the recipe costs, at most, in native instructions at full speed
+    (its runs' lengths; a step counts as STEP_COST)."""
+    return sum(args["max_native"] if command == "run" else STEP_COST
+               for command, args in [*r["history"], *r["undone"]])
+
+
+def from_document(doc, max_native: int, budget: LoadBudget | None = None) -> Session:
+    """The session an uploaded file describes, refused (SessionError, saying what and
+    where) if the file is not a recipe or its replay would run more than `max_native`
+    native instructions."""
+    if not isinstance(doc, dict):
+        raise SessionError("this is not a kMemvisor Lab recipe (a JSON object)")
+    if doc.get("format") == TRACE_FORMAT["format"] and isinstance(doc.get("recipe"), dict):
+        doc = doc["recipe"]  # a trace carries its recipe
+    try:
+        validate_recipe(doc)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "the file"
+        raise SessionError(f"not a recipe this version reads: {where}: "
+                           f"{e.message[:160]}") from None
+    cost = replay_cost(doc)
+    if cost > max_native:
+        raise SessionError(f"replaying this recipe would run up to {cost:,} native "
+                           f"instructions; the server replays at most {max_native:,}")
+    # the recorded future replayed too, then stepped back over: it keeps its marks,
+    # its instruction counts and exact undo
+    whole = {**doc, "history": [*doc["history"], *doc["undone"][::-1]], "undone": []}
+    try:
+        s = from_recipe(whole, budget=budget)
+        s.seek(len(doc["history"]))
+        return s
+    except SessionError:
+        raise
+    except (ValueError, KeyError) as e:  # a command that does not fit the program
+        raise SessionError(f"the recipe does not replay: {e}") from None
+
+
+def trace(s: Session, max_bytes: int, budget: LoadBudget | None = None) -> dict:
+    """The session's trace as a file: its recipe, and each command of the history and
+    the recorded future with the step events it gives, replayed from the boot in a
+    session of its own (the session itself is not touched). SessionError if its
+    events would take more than `max_bytes`."""
+    doc = document(s)
+    fresh = Session(doc["source"], doc["mirror"], doc["offset"], doc["compare"],
+                    mirror_devices=doc["mirror_devices"], budget=budget)
+    entries, size = [], 0
+    commands_ = [*doc["history"], *doc["undone"][::-1]]
+    for n, (command, args) in enumerate(commands_):
+        events = fresh.replay(command, args)
+        size += len(json.dumps(events))
+        if size > max_bytes:
+            raise SessionError(f"the trace is longer than {max_bytes >> 20} MiB (after "
+                               f"{n} of {len(commands_)} commands): step back, or "
+                               "download the recipe instead")
+        entries.append({"command": command, "args": args, "events": events})
+    return {**TRACE_FORMAT, "recipe": doc, "position": len(doc["history"]),
+            "entries": entries}

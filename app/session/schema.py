@@ -1,5 +1,6 @@
 """The contracts with clients, as JSON Schemas beside this file: the step event
-(schema.json) and the session snapshot (snapshot.json)."""
+(schema.json), the session snapshot (snapshot.json) and the session as a file
+(recipe.json)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def validate_event(event: dict) -> None:
 def validate_snapshot(snap: dict) -> None:
     """Raise jsonschema.ValidationError if the snapshot breaks the contract."""
     _raise_first(_validator("snapshot.json"), snap)
+
+
+def validate_recipe(doc: dict) -> None:
+    """Raise jsonschema.ValidationError if the recipe file breaks the contract."""
+    _raise_first(_validator("recipe.json"), doc)
 
 
 def _raise_first(validator: jsonschema.Draft202012Validator, instance: dict) -> None:

@@ -40,7 +40,8 @@ DEFAULTS = {
     "CLASSROOMS_IN_MEMORY": Lifecycle.in_memory, "CLASSROOMS_PER_ADDRESS": Lifecycle.per_address,
     "CLASSROOMS_OPEN": Lifecycle.open_total, "CLASSROOM_IDLE_SECONDS": Lifecycle.idle_seconds,
     "CLASSROOM_EXPIRE_SECONDS": Lifecycle.expire_seconds, "SWEEP_SECONDS": 60.0,
-    "ALLOWED_HOSTS": "localhost", "CSP": True,
+    "ALLOWED_HOSTS": "localhost", "CSP": True, "EMBED_FRAME_ANCESTORS": "*",
+    "SHARE_NATIVE": 100_000_000, "EXPORT_BYTES": 16 << 20, "SHARES_PER_HOUR": 60,
 }
 
 
@@ -91,7 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _wire(app: Flask, hub: Hub) -> None:
-    from app.web import class_sockets, classes, connections, pages, session_commands
+    from app.web import class_sockets, classes, connections, pages, session_commands, shares
     from app.web.dispatch import Dispatch
     from app.web.runs import Runs
     hub.publish = Pusher(hub.socketio, hub.bridge)
@@ -100,6 +101,7 @@ def _wire(app: Flask, hub: Hub) -> None:
     connections.register(hub, dispatch)
     session_commands.register(hub, dispatch)
     class_sockets.register(hub, dispatch)
+    shares.register(hub, dispatch)
     app.register_blueprint(pages.bp)
     app.register_blueprint(classes.bp)
 

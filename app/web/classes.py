@@ -17,7 +17,7 @@ from flask import (
 from app.web.class_sockets import ENDED_BY_INSTRUCTOR, end_classroom
 from app.web.classroom import CODE_LENGTH
 from app.web.classrooms import ClassroomsFull, NoSuchLesson
-from app.web.pages import page_context
+from app.web.pages import page_context, problem
 from app.web.security import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
 from app.web.store import StoreError
 
@@ -26,11 +26,6 @@ bp = Blueprint("classes", __name__)
 
 def _hub():
     return current_app.extensions["kmemvisor.hub"]
-
-
-def problem(status: int, title: str, message: str, advice: str):
-    return render_template("problem.html", title=title, message=message,
-                           advice=advice), status
 
 
 def _limited(address: str):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import request
 
 from app.session import DEFAULT_EXAMPLE, Session, example_source
-from app.web import class_sockets
+from app.web import class_sockets, shares
 from app.web.dispatch import answer
 from app.web.gate import GREETED
 from app.web.protocol import Refused
@@ -21,6 +21,11 @@ def register(hub, dispatch) -> None:
         address = hub.address_of(sid)
         if "classroom" in data:
             result = class_sockets.join(hub, sid, address, data)
+        elif "share" in data:
+            ws = shares.open_shared(hub, sid, address, data["share"], data.get("embed", False))
+            class_sockets.leave(hub, sid)
+            hub.attach(sid, ws)
+            result = {"workspace": ws.id, "role": "viewer" if ws.kind == "embed" else "solo"}
         else:
             result = _solo(sid, address, data.get("workspace"))
         request.environ[GREETED] = True

@@ -20,13 +20,14 @@ from app.session import SessionError
 from app.web.classrooms import ClassroomsFull, NoSuchLesson
 from app.web.protocol import ProtocolError, Refused, check
 from app.web.scheduler import Lane, Overloaded
+from app.web.shares import VIEWING
 from app.web.store import StoreError
 from app.web.workspaces import Busy
 
 log = logging.getLogger("kmemvisor.web")
 ANSWER_WITHIN = 60.0  # seconds a tab waits for its command's job
 # what a student may ask of the shared classroom session
-READ_ONLY = frozenset({"frame"})
+READ_ONLY = frozenset({"frame", "share", "export"})
 _REFUSALS = (ProtocolError, Refused, Busy, Overloaded, NoSuchLesson, ClassroomsFull,
              StoreError)
 
@@ -113,7 +114,11 @@ class Dispatch:
         return result
 
     def guard(self, ws, name: str, sid: str) -> None:
-        """In a classroom only the instructor changes the shared session."""
+        """In a classroom only the instructor changes the shared session; a read-only
+        view (an embed) only moves along its history."""
+        if ws.kind == "embed" and name not in VIEWING:
+            raise Refused(f"'{name}' was not done: this is a read-only view of a shared "
+                          "session (open it in kMemvisor Lab to change it)")
         room = ws.classroom
         if room is None or name in READ_ONLY or room.is_instructor(sid):
             return
@@ -131,4 +136,5 @@ _DOING = {"load": "load a program into", "example": "load an example into",
           "step": "step", "back": "step back", "forward": "step forward in",
           "seek": "move along the history of", "reset": "reset", "run": "run",
           "pause": "pause", "breakpoint": "set breakpoints in",
-          "watchpoint": "set watchpoints in", "inject": "inject errors into"}
+          "watchpoint": "set watchpoints in", "inject": "inject errors into",
+          "import": "load a session file into"}

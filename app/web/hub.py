@@ -75,6 +75,14 @@ class Hub:
         self.scheduler.call(ws.id, lambda: self.saved(ws), Lane.INTERACTIVE, timeout=60)
         return ws
 
+    def replace_session(self, ws: Workspace, session) -> None:
+        """The workspace's session becomes `session` (a load, an upload), if there is
+        room for it; every tab gets the whole state (in a job of the workspace)."""
+        self.workspaces.check_room(session.footprint() - ws.session.footprint(), "")
+        ws.replace(session)
+        ws.error = None
+        self.publish(ws, [], snapshot=True)
+
     def find_workspace(self, wid: str, address: str) -> Workspace | None:
         """The workspace `wid` if it is in memory, else rebuilt from the store."""
         ws = self.workspaces.get(wid)

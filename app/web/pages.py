@@ -42,12 +42,15 @@ PANELS = [("code", "1 · code"), ("registers", "2 · registers"), ("pagetables",
           ("editor", "7 · program"), ("inject", "8 · error injection")]
 
 
-def page_context(classroom: str | None) -> dict:
-    """What index.html needs, for the solo page and a classroom alike. Data for the
-    scripts travels in a JSON element (a strict CSP allows no inline script)."""
+def page_context(classroom: str | None, share: str | None = None,
+                 embed: bool = False) -> dict:
+    """What index.html needs, for the solo page, a classroom, a shared session and its
+    read-only view alike. Data for the scripts travels in a JSON element (a strict CSP
+    allows no inline script)."""
     names = example_names()
     return {"examples": names, "default": DEFAULT_EXAMPLE, "kinds": ERROR_KINDS,
             "shortcuts": SHORTCUTS, "panels": PANELS, "classroom": classroom,
+            "share": share, "embed": embed,
             "data": {"kinds": ERROR_KINDS, "cards": ERROR_CARDS,
                      "examples": {n: example_source(n) for n in names}}}
 
@@ -55,6 +58,32 @@ def page_context(classroom: str | None) -> dict:
 @bp.get("/")
 def index():
     return render_template("index.html", **page_context(None))
+
+
+def problem(status: int, title: str, message: str, advice: str):
+    """A styled page that says what went wrong and what to do."""
+    return render_template("problem.html", title=title, message=message,
+                           advice=advice), status
+
+
+def _shared(key: str, embed: bool):
+    hub = current_app.extensions["kmemvisor.hub"]
+    if len(key) > 32 or not hub.store.has_share(key):
+        return problem(404, "No such shared session", f"There is no shared session "
+                       f"'{key[:32]}' on this server.", "Check the link you were given.")
+    return render_template("index.html", **page_context(None, key, embed))
+
+
+@bp.get("/s/<key>")
+def shared(key: str):
+    """A copy of a shared session, at the step it was shared at, to change at will."""
+    return _shared(key, embed=False)
+
+
+@bp.get("/embed/<key>")
+def embed(key: str):
+    """A read-only view of a shared session for a course page (it may be framed)."""
+    return _shared(key, embed=True)
 
 
 @bp.get("/vendor/<name>")

@@ -32,11 +32,7 @@ def register(hub, dispatch) -> None:
     def load(ws, source: str, mirror: str, offset: int, compare: bool) -> None:
         # a load no tab waits for any more (all closed) stops where it is
         budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
-        session = Session(source, mirror, offset, compare, budget=budget)
-        hub.workspaces.check_room(session.footprint() - ws.session.footprint(), "")
-        ws.replace(session)
-        ws.error = None
-        publish(ws, [], snapshot=True)
+        hub.replace_session(ws, Session(source, mirror, offset, compare, budget=budget))
 
     @dispatch.session("load", Lane.HEAVY)
     def on_load(ws, d, _sid):

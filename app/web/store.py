@@ -246,3 +246,16 @@ class Store:
     def refusals(self, code: str) -> list[tuple]:
         return self._read("SELECT student, command, reason FROM refusal WHERE code = ? "
                           "ORDER BY at", (code,))
+
+    # -- shared sessions (a recipe file under a random id)
+    def add_share(self, sid: str, document: str, position: int) -> bool:
+        return self._write(("INSERT INTO share (id, recipe, position, created) "
+                            "VALUES (?, ?, ?, ?)", (sid, document, position, time.time())))
+
+    def share(self, sid: str) -> dict | None:
+        """The recipe file shared under `sid`, or None."""
+        rows = self._read("SELECT recipe FROM share WHERE id = ?", (sid,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def has_share(self, sid: str) -> bool:
+        return bool(self._read("SELECT 1 FROM share WHERE id = ?", (sid,)))

@@ -15,7 +15,7 @@ export function isTextField(el) {
   return Boolean(input) && TEXT_TYPES.has(input.getAttribute("type") || "");
 }
 
-export function createControls({send, onProblem, inject, load, extraKeys}) {
+export function createControls({send, onProblem, inject, load, extraKeys, viewOnly = false}) {
   const buttons = {
     step: $("btn-step"), steprw: $("btn-step-rw"), back: $("btn-back"), forward: $("btn-forward"),
     run: $("btn-run"), pause: $("btn-pause"), reset: $("btn-reset"),
@@ -47,6 +47,10 @@ export function createControls({send, onProblem, inject, load, extraKeys}) {
     pause: () => act("pause"),
     reset: () => act("reset"),
   };
+  if (viewOnly) {  // a read-only view moves along the recorded history, nothing else
+    actions.step = actions.forward;
+    for (const name of ["steprw", "run", "pause", "reset"]) actions[name] = async () => ({ok: false});
+  }
   for (const [name, el] of Object.entries(buttons)) el.addEventListener("click", actions[name]);
   slider.addEventListener("change", () => act("seek", {position: Number(slider.value)}));
   jump.addEventListener("change", () => {
@@ -83,7 +87,7 @@ export function createControls({send, onProblem, inject, load, extraKeys}) {
     // a widget that moves a cursor with the arrows (host map, memory words) keeps them
     if (key.startsWith("Arrow") && !e.shiftKey && target.closest("[data-arrows]")) return;
     if (key === "?") { toggleHelp(); e.preventDefault(); return; }
-    if (key === "j") { e.preventDefault(); if (!following) inject.inject(); return; }
+    if (key === "j") { e.preventDefault(); if (!following && !viewOnly) inject.inject(); return; }
     if (key === "k") { e.preventDefault(); inject.focus(); return; }
     if (extraKeys[key]) { e.preventDefault(); extraKeys[key](); return; }
     // Space and Enter keep their meaning on what has focus (press a button, open a list)
@@ -102,7 +106,7 @@ export function createControls({send, onProblem, inject, load, extraKeys}) {
     drawMarks(h.marks || []);
     const live = state.vms.some((v) => v.status === "running");
     buttons.run.disabled = follow || state.running || !live;
-    buttons.step.disabled = follow || state.running || !live;
+    buttons.step.disabled = follow || state.running || (viewOnly ? h.position >= h.length : !live);
     buttons.steprw.disabled = follow || state.running || !live;
     buttons.pause.disabled = follow || !state.running;
     buttons.back.disabled = follow || state.running || state.history.position === 0;

@@ -16,9 +16,10 @@ function stored(key, fallback) {
   }
 }
 
-export function createLayout({main, grid, toggle, pickerButton, picker}, {onArrange}) {
-  let present = Boolean(stored(MODE_KEY, false));
-  let chosen = stored(PANELS_KEY, DEFAULT_PANELS);
+// `fixed`: panels always presented, whatever the browser remembers (a read-only view)
+export function createLayout({main, grid, toggle, pickerButton, picker}, {onArrange, fixed = null}) {
+  let present = fixed ? true : Boolean(stored(MODE_KEY, false));
+  let chosen = fixed || stored(PANELS_KEY, DEFAULT_PANELS);
   let extra = null;   // a panel a lesson step asks for, shown even if not picked
   const panels = () => [...grid.querySelectorAll(":scope > .panel")];
 
@@ -56,6 +57,7 @@ export function createLayout({main, grid, toggle, pickerButton, picker}, {onArra
   }
 
   function setPresent(on) {
+    if (fixed) return;
     present = on;
     localStorage.setItem(MODE_KEY, JSON.stringify(present));
     arrange();

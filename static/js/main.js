@@ -18,13 +18,18 @@ import {createClassroom} from "./classroom.js";
 import {createCards} from "./cards.js";
 import {createLayout} from "./layout.js";
 import {createSetup} from "./setup.js";
+import {createSharePanel} from "./share.js";
 
 const $ = (id) => document.getElementById(id);
 // the page's data travels as JSON (a strict CSP runs no inline script)
 const DATA = JSON.parse($("kmv-data").textContent);
+// a shared session's page (a copy to change) or its read-only view (the embed)
+const SHARE = document.body.dataset.share || null;
+const EMBED = document.body.dataset.embed !== undefined;
 let state = null;
 let focusVm = 1;
 let drawQueued = false;
+let online = false;
 
 const problem = $("problem");
 function showProblem(message) {
@@ -34,9 +39,10 @@ function showProblem(message) {
 
 const layout = createLayout({main: $("main"), grid: $("grid"), toggle: $("btn-present"),
                              pickerButton: $("btn-panels"), picker: $("panel-picker")},
-                            {onArrange: () => redraw()});
+                            {onArrange: () => redraw(), fixed: EMBED ? ["code", "registers", "memory", "console"] : null});
 const cards = createCards($("card"), DATA.cards, {avoid: () => document.querySelector("[data-panel=console]")});
-const WORKSPACE = "kmemvisor.workspace";
+// the workspace this tab holds, per page: a share's copy is not the tab's solo session
+const WORKSPACE = SHARE ? `kmemvisor.workspace:${location.pathname}` : "kmemvisor.workspace";
 const classroom = createClassroom($("lesson"), {
   send: (c, p) => send(c, p), onProblem: (m) => showProblem(m),
   reconnect: () => link.hello(), onChange: () => redraw(),
@@ -47,10 +53,12 @@ const classroom = createClassroom($("lesson"), {
 });
 const link = connect({
   greeting: () => classroom.active ? classroom.greeting()
-    : (sessionStorage.getItem(WORKSPACE) ? {workspace: sessionStorage.getItem(WORKSPACE)} : {}),
+    : sessionStorage.getItem(WORKSPACE) ? {workspace: sessionStorage.getItem(WORKSPACE)}
+      : SHARE ? {share: SHARE, embed: EMBED} : {},
   onWelcome(ack) {
     if (classroom.active) classroom.welcome(ack);
     else if (ack.ok) sessionStorage.setItem(WORKSPACE, ack.workspace);
+    else showProblem(ack.error.message);
   },
   on: {classroom: (s) => classroom.update(s), roster: (r) => classroom.roster(r)},
   onSnapshot(snap) {
@@ -71,6 +79,10 @@ const link = connect({
     if (changed) redraw();
   },
   onStatus(text) {
+    // while the link is down nothing can change the session: the controls say so
+    const was = online;
+    online = text === "connected";
+    if (was !== online) redraw();
     const el = $("connection");
     el.textContent = text;
     el.className = "connection " + (text === "connected" ? "ok" : "bad");
@@ -111,7 +123,11 @@ $("btn-load").addEventListener("click", () => setup.load());
 $("show-kernel").addEventListener("change", (e) => {
   $("code").classList.toggle("show-kernel", e.target.checked);
 });
-const controls = createControls({send, onProblem: showProblem, inject, load: () => setup.load(),
+createSharePanel({toggle: $("btn-share"), box: $("share-box"), makeLink: $("btn-make-link"),
+  links: $("share-links"), link: $("share-link"), embed: $("share-embed"), copyLink: $("copy-link"),
+  copyEmbed: $("copy-embed"), recipe: $("btn-download-recipe"), trace: $("btn-download-trace"),
+  upload: $("upload"), status: $("share-status")}, {send});
+const controls = createControls({send, onProblem: showProblem, inject, load: () => setup.load(), viewOnly: EMBED,
   extraKeys: {
     f: () => layout.togglePresent(),
     l: () => classroom.toggle(),
@@ -139,13 +155,14 @@ $("vm-tabs").addEventListener("click", (e) => {
 
 // a student following the class may look but not change: every control that would is
 // disabled (the server refuses them anyway), with the note in the bar saying why
-function followingControls(on) {
+// (so is a read-only view, without the note)
+function followingControls(on, note) {
   for (const el of document.querySelectorAll("[data-changes]")) {
     if (el.id !== "source") el.disabled = on;
   }
   editor.setReadOnly(on);
-  $("follow-note").hidden = !on;
-  document.body.classList.toggle("following", on);
+  $("follow-note").hidden = !note;
+  document.body.classList.toggle("following", note);
 }
 
 function redraw() {
@@ -157,8 +174,8 @@ function redraw() {
     tabs();
     const vm = state.vms.find((v) => v.id === focusVm);
     const follow = following();
-    followingControls(follow);
-    setup.render(follow);
+    followingControls(follow || EMBED || !online, follow);
+    setup.render(follow || EMBED || !online);
     code.render(state);
     registers.render(state);
     memory.render(state, vm);
@@ -166,7 +183,7 @@ function redraw() {
     hostmap.render(state);
     log.render(state);
     inject.render(state);
-    controls.render(state, {follow});
+    controls.render(state, {follow: follow || !online});
     watch.render(state);
     // for tests and tools: which event the page shows
     document.body.dataset.seq = String(state.seq);

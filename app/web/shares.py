@@ -1,0 +1,96 @@
+"""A session as a file and as a link: download its recipe or its trace, upload a
+recipe, and share it under a short link (the recipe stored in SQLite under a random id)
+that opens a copy of it, or a read-only view for a course page (the embed).
+
+Files and links are replayed, so their cost is bounded before anything runs: a recipe
+replays at most SHARE_NATIVE native instructions (a single step counts as STEP_COST of
+them: it costs about as much as that many at full speed), a trace's events take at most
+EXPORT_BYTES. Links are made at most SHARES_PER_HOUR an hour from one address.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from app.session import (
+    LoadBudget,
+    SessionError,
+    document,
+    from_document,
+    replay_cost,
+    trace,
+)
+from app.web.limits import Rates
+from app.web.protocol import Refused
+from app.web.scheduler import Lane
+
+# what a read-only view may do: look, and move along the recorded history
+VIEWING = frozenset({"frame", "back", "forward", "seek", "share", "export"})
+
+
+def _bounded(hub, doc: dict) -> None:
+    cost = replay_cost(doc)
+    if cost > hub.config["SHARE_NATIVE"]:
+        raise Refused(f"this session's history is too long to replay elsewhere ({cost:,} "
+                      f"native instructions; at most {hub.config['SHARE_NATIVE']:,}): "
+                      "reset and record a shorter one")
+
+
+def register(hub, dispatch) -> None:
+    config = hub.config
+    rates = Rates(config["SHARES_PER_HOUR"] / 3600.0, max(1.0, config["SHARES_PER_HOUR"] / 3))
+
+    @dispatch.session("share")
+    def on_share(ws, _d, sid):
+        address = hub.address_of(sid)
+        wait = rates.short(address)
+        if wait:
+            raise Refused(f"too many links made from your address: wait {wait / 60:.0f} "
+                          "minutes")
+        doc = document(ws.session)
+        _bounded(hub, doc)
+        rates.take(address)
+        key = secrets.token_urlsafe(8)
+        if not hub.store.add_share(key, json.dumps(doc), len(doc["history"])):
+            raise Refused("the link could not be kept: the server's database fails "
+                          f"({hub.store.status()['problem']})")
+        return {"share": key, "link": f"/s/{key}", "embed": f"/embed/{key}"}
+
+    @dispatch.session("export", Lane.HEAVY)
+    def on_export(ws, d, _sid):
+        doc = document(ws.session)
+        if d["what"] == "recipe":
+            return {"file": doc}
+        _bounded(hub, doc)
+        budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
+        return {"file": trace(ws.session, config["EXPORT_BYTES"], budget)}
+
+    @dispatch.session("import", Lane.HEAVY)
+    def on_import(ws, d, _sid):
+        try:
+            json.dumps(d["file"], ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, ValueError, RecursionError):
+            raise Refused("this file has text that is not UTF-8, or is nested too "
+                          "deeply") from None
+        budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
+        hub.replace_session(ws, from_document(d["file"], config["SHARE_NATIVE"], budget))
+
+
+def open_shared(hub, sid: str, address: str, key: str, embed: bool):
+    """A new workspace holding a copy of the session shared under `key` (read-only for
+    an embed)."""
+    doc = hub.store.share(key)
+    if doc is None:
+        raise Refused(f"there is no shared session '{key[:20]}' on this server")
+
+    def make():
+        try:
+            return from_document(doc, hub.config["SHARE_NATIVE"],
+                                 LoadBudget(hub.config["LOAD_SECONDS"]))
+        except SessionError as e:
+            raise Refused(f"the shared session does not replay here: {e.message}") from None
+    return hub.new_workspace(make, address, kind="embed" if embed else "solo")
+
+
+__all__ = ["VIEWING", "open_shared", "register"]
