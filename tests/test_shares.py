@@ -81,9 +81,12 @@ def test_an_embed_moves_along_the_history_and_changes_nothing(app):
     again = Client(app, hello={"share": key, "embed": True})
     assert again.last["history"]["position"] == 50
     # a reconnecting view gets its own view back, still read-only
-    back = Client(app, workspace=view.workspace)
-    assert back.last["history"]["position"] == 52
+    back = Client(app, hello={"workspace": view.workspace, "share": key, "embed": True})
+    assert back.workspace == view.workspace and back.last["history"]["position"] == 52
     assert "read-only" in back.send("step")["error"]["message"]
+    # one whose copy the server lost gets a new copy of the share, not the default example
+    lost = Client(app, hello={"workspace": "gone-long-ago", "share": key, "embed": True})
+    assert lost.welcome["role"] == "viewer" and lost.last["history"]["position"] == 50
 
 
 def test_a_recipe_downloaded_and_uploaded_rebuilds_the_session_exactly(app):

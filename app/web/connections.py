@@ -21,8 +21,10 @@ def register(hub, dispatch) -> None:
         address = hub.address_of(sid)
         if "classroom" in data:
             result = class_sockets.join(hub, sid, address, data)
-        elif "share" in data:
-            ws = shares.open_shared(hub, sid, address, data["share"], data.get("embed", False))
+        elif "share" in data:  # a share's tab that reconnects finds its copy again
+            wid = data.get("workspace")
+            ws = (hub.find_workspace(wid, address) if wid else None) or shares.open_shared(
+                hub, sid, address, data["share"], data.get("embed", False))
             class_sockets.leave(hub, sid)
             hub.attach(sid, ws)
             result = {"workspace": ws.id, "role": "viewer" if ws.kind == "embed" else "solo"}

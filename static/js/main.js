@@ -52,9 +52,13 @@ const classroom = createClassroom($("lesson"), {
   },
 });
 const link = connect({
-  greeting: () => classroom.active ? classroom.greeting()
-    : sessionStorage.getItem(WORKSPACE) ? {workspace: sessionStorage.getItem(WORKSPACE)}
-      : SHARE ? {share: SHARE, embed: EMBED} : {},
+  greeting: () => {
+    if (classroom.active) return classroom.greeting();
+    const held = sessionStorage.getItem(WORKSPACE);
+    // a share's tab asks for its copy, and for a new one should the server have lost it
+    if (SHARE) return held ? {workspace: held, share: SHARE, embed: EMBED} : {share: SHARE, embed: EMBED};
+    return held ? {workspace: held} : {};
+  },
   onWelcome(ack) {
     if (classroom.active) classroom.welcome(ack);
     else if (ack.ok) sessionStorage.setItem(WORKSPACE, ack.workspace);
