@@ -164,6 +164,7 @@ def _long_program() -> str:
 
 
 def test_a_load_stops_at_its_budget_and_names_the_line():
+    build("main:\n    ret\n")  # the encoder's worker started outside the budget
     budget = LoadBudget(1)
     with pytest.raises(LoadStopped) as e:
         build(_long_program(), budget=budget)

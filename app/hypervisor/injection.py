@@ -31,11 +31,11 @@ class Injection:
         bits = [bit] if kind in ("ce", "silent") else [bit, (bit + 1) % 64]
         old, new = F.flip(self.mem, pa, bits)
         if kind in ("ce", "ue"):
-            self.faults.words[pa & ~7] = (kind, bit)
+            self.faults.words[pa] = (kind, bit)
             for v in self.vms:
                 v.cpu.unmap_frame(pa // PAGE)
         else:
-            self.code_changed(pa & ~7, 8)
+            self.code_changed(pa, 8)
         note = self._describe(kind, pa, owner, old, new, bit)
         self.note("inject", self._vm(owner.vm), **note)
         return note

@@ -10,13 +10,13 @@ from app.examples import source as example_source
 from app.hypervisor.faults import CARDS as ERROR_CARDS
 from app.hypervisor.faults import EXPLAIN as ERROR_KINDS
 from app.session.recipe import (
+    check_replay,
     commands,
     document,
     encode,
     from_document,
     from_recipe,
     recipe,
-    replay_cost,
     trace,
 )
 from app.session.schema import validate_event, validate_snapshot
@@ -25,6 +25,6 @@ from app.session.snapshot import frame_hex, snapshot
 
 __all__ = ["DEFAULT_EXAMPLE", "DEFAULT_LOAD_SECONDS", "ERROR_CARDS", "ERROR_KINDS",
            "LoadBudget", "Session", "SessionError",
-           "commands", "document", "encode", "example_names", "example_source",
+           "check_replay", "commands", "document", "encode", "example_names", "example_source",
            "frame_hex", "from_document", "from_recipe", "parse_offset", "recipe",
-           "replay_cost", "snapshot", "trace", "validate_event", "validate_snapshot"]
+           "snapshot", "trace", "validate_event", "validate_snapshot"]

@@ -88,11 +88,20 @@ def document(s: Session) -> dict:
     return {**FORMAT, **recipe(s)}
 
 
-def replay_cost(r: dict) -> int:
-    """What replaying the recipe costs, at most, in native instructions at full speed
-    (its runs' lengths; a step counts as STEP_COST)."""
-    return sum(args["max_native"] if command == "run" else STEP_COST
-               for command, args in [*r["history"], *r["undone"]])
+def _branch(r: dict) -> list:
+    """The recipe's commands from the boot to the end of its recorded future."""
+    return [*r["history"], *r["undone"][::-1]]
+
+
+def check_replay(r: dict, max_native: int) -> None:
+    """SessionError unless replaying the recipe costs at most `max_native` native
+    instructions at full speed (its runs' lengths; a step counts as STEP_COST)."""
+    cost = sum(args["max_native"] if command == "run" else STEP_COST
+               for command, args in _branch(r))
+    if cost > max_native:
+        raise SessionError(f"this session is too long to replay: up to {cost:,} native "
+                           f"instructions, and the server replays at most {max_native:,} "
+                           "(reset and record a shorter one)")
 
 
 def from_document(doc, max_native: int, budget: LoadBudget | None = None) -> Session:
@@ -109,21 +118,12 @@ def from_document(doc, max_native: int, budget: LoadBudget | None = None) -> Ses
         where = "/".join(str(p) for p in e.absolute_path) or "the file"
         raise SessionError(f"not a recipe this version reads: {where}: "
                            f"{e.message[:160]}") from None
-    cost = replay_cost(doc)
-    if cost > max_native:
-        raise SessionError(f"replaying this recipe would run up to {cost:,} native "
-                           f"instructions; the server replays at most {max_native:,}")
+    check_replay(doc, max_native)
     # the recorded future replayed too, then stepped back over: it keeps its marks,
     # its instruction counts and exact undo
-    whole = {**doc, "history": [*doc["history"], *doc["undone"][::-1]], "undone": []}
-    try:
-        s = from_recipe(whole, budget=budget)
-        s.seek(len(doc["history"]))
-        return s
-    except SessionError:
-        raise
-    except (ValueError, KeyError) as e:  # a command that does not fit the program
-        raise SessionError(f"the recipe does not replay: {e}") from None
+    s = from_recipe({**doc, "history": _branch(doc), "undone": []}, budget=budget)
+    s.seek(len(doc["history"]))
+    return s
 
 
 def trace(s: Session, max_bytes: int, budget: LoadBudget | None = None) -> dict:
@@ -132,10 +132,9 @@ def trace(s: Session, max_bytes: int, budget: LoadBudget | None = None) -> dict:
     session of its own (the session itself is not touched). SessionError if its
     events would take more than `max_bytes`."""
     doc = document(s)
-    fresh = Session(doc["source"], doc["mirror"], doc["offset"], doc["compare"],
-                    mirror_devices=doc["mirror_devices"], budget=budget)
+    fresh = from_recipe({**doc, "history": [], "undone": []}, budget=budget)
     entries, size = [], 0
-    commands_ = [*doc["history"], *doc["undone"][::-1]]
+    commands_ = _branch(doc)
     for n, (command, args) in enumerate(commands_):
         events = fresh.replay(command, args)
         size += len(json.dumps(events))

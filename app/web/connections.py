@@ -24,10 +24,8 @@ def register(hub, dispatch) -> None:
         elif "share" in data:  # a share's tab that reconnects finds its copy again
             wid = data.get("workspace")
             ws = (hub.find_workspace(wid, address) if wid else None) or shares.open_shared(
-                hub, sid, address, data["share"], data.get("embed", False))
-            class_sockets.leave(hub, sid)
-            hub.attach(sid, ws)
-            result = {"workspace": ws.id, "role": "viewer" if ws.kind == "embed" else "solo"}
+                hub, address, data["share"], data.get("embed", False))
+            result = _enter(sid, ws, "viewer" if ws.kind == "embed" else "solo")
         else:
             result = _solo(sid, address, data.get("workspace"))
         request.environ[GREETED] = True
@@ -41,12 +39,16 @@ def register(hub, dispatch) -> None:
                     "or was closed); here is a new one")
         ws = found or hub.new_workspace(
             lambda: Session(example_source(DEFAULT_EXAMPLE), compare=True), address)
-        class_sockets.leave(hub, sid)
-        hub.attach(sid, ws)
-        out = {"workspace": ws.id, "role": "solo"}
+        out = _enter(sid, ws, "solo")
         if note:
             out["note"] = note
         return out
+
+    def _enter(sid: str, ws, role: str) -> dict:
+        """The tab leaves any classroom and joins `ws` (it gets the whole state)."""
+        class_sockets.leave(hub, sid)
+        hub.attach(sid, ws)
+        return {"workspace": ws.id, "role": role}
 
     # frames that are no command count against the tab's rate like commands: a flood
     # of them is answered as cheaply as possible, and the same way

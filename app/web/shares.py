@@ -16,9 +16,9 @@ import secrets
 from app.session import (
     LoadBudget,
     SessionError,
+    check_replay,
     document,
     from_document,
-    replay_cost,
     trace,
 )
 from app.web.limits import Rates
@@ -29,28 +29,18 @@ from app.web.scheduler import Lane
 VIEWING = frozenset({"frame", "back", "forward", "seek", "share", "export"})
 
 
-def _bounded(hub, doc: dict) -> None:
-    cost = replay_cost(doc)
-    if cost > hub.config["SHARE_NATIVE"]:
-        raise Refused(f"this session's history is too long to replay elsewhere ({cost:,} "
-                      f"native instructions; at most {hub.config['SHARE_NATIVE']:,}): "
-                      "reset and record a shorter one")
-
-
 def register(hub, dispatch) -> None:
     config = hub.config
     rates = Rates(config["SHARES_PER_HOUR"] / 3600.0, max(1.0, config["SHARES_PER_HOUR"] / 3))
 
     @dispatch.session("share")
     def on_share(ws, _d, sid):
-        address = hub.address_of(sid)
-        wait = rates.short(address)
+        doc = document(ws.session)
+        check_replay(doc, config["SHARE_NATIVE"])  # a refusal here costs no link
+        wait = rates.take(hub.address_of(sid))
         if wait:
             raise Refused(f"too many links made from your address: wait {wait / 60:.0f} "
                           "minutes")
-        doc = document(ws.session)
-        _bounded(hub, doc)
-        rates.take(address)
         key = secrets.token_urlsafe(8)
         if not hub.store.add_share(key, json.dumps(doc), len(doc["history"])):
             raise Refused("the link could not be kept: the server's database fails "
@@ -62,7 +52,7 @@ def register(hub, dispatch) -> None:
         doc = document(ws.session)
         if d["what"] == "recipe":
             return {"file": doc}
-        _bounded(hub, doc)
+        check_replay(doc, config["SHARE_NATIVE"])
         budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
         return {"file": trace(ws.session, config["EXPORT_BYTES"], budget)}
 
@@ -77,7 +67,7 @@ def register(hub, dispatch) -> None:
         hub.replace_session(ws, from_document(d["file"], config["SHARE_NATIVE"], budget))
 
 
-def open_shared(hub, sid: str, address: str, key: str, embed: bool):
+def open_shared(hub, address: str, key: str, embed: bool):
     """A new workspace holding a copy of the session shared under `key` (read-only for
     an embed)."""
     doc = hub.store.share(key)

@@ -120,10 +120,8 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     }
     const instructor = role === "instructor" && !state.ended;
     // the bar's note: a student who still follows an ended class follows nobody
-    const note = document.getElementById("follow-note");
-    if (!note.dataset.following) note.dataset.following = note.innerHTML;
-    note.innerHTML = state.ended ? "This classroom has ended: what is on the screen stays as it was."
-      : note.dataset.following;
+    document.getElementById("follow-live").hidden = Boolean(state.ended);
+    document.getElementById("follow-ended").hidden = !state.ended;
     $("#lesson-ended").hidden = !state.ended;
     $("#lesson-ended").textContent = state.ended
       ? `This classroom has ended (${state.ended}). What is on the screen stays as it was.` : "";
