@@ -19,6 +19,19 @@ from pathlib import Path
 from app.bench.crowd import Tab
 from tests.browser_helpers import free_port
 
+# the server in a mount namespace of its own, where the database's folder is a bind
+# mount that can be made read-only (a real read-only file system, even for root)
+_READ_ONLY = ('mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$@"')
+
+
+def can_mount_read_only() -> bool:
+    """Whether this machine lets a process have a mount namespace (Linux, privileged)."""
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
 
 class Live:
     def __init__(self, *settings: str, database: str | None = None) -> None:
@@ -28,13 +41,18 @@ class Live:
         self.log_path = Path(self.tmp.name) / "server.log"
         self.start()
 
-    def start(self) -> None:
+    def start(self, read_only: bool = False) -> None:
+        """Start the server; `read_only`: its database's folder on a read-only file
+        system (see `writable` to change that while it runs)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port),
                 "--database", self.database]
         for s in self.settings:
             args += ["--set", s]
+        if read_only:
+            args = ["unshare", "-m", "sh", "-c", _READ_ONLY,
+                    str(Path(self.database).parent), *args]
         self.log = open(self.log_path, "a")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         end = time.monotonic() + 30
@@ -51,6 +69,13 @@ class Live:
                     raise RuntimeError("server died: " + self.log_path.read_text()) from None
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
+
+    def writable(self) -> None:
+        """The database's folder, read-only since `start(read_only=True)`, takes writes
+        again (as a file system remounted read-write)."""
+        subprocess.run(["nsenter", "-t", str(self.worker), "-m", "mount", "-o",
+                        "remount,rw,bind", str(Path(self.database).parent)], check=True,
+                       timeout=10)
 
     def kill(self) -> None:
         """As a crash would: no chance to write anything more."""

@@ -1,13 +1,16 @@
 """The database under a real server: a tab's session survives a crash, a damaged file
-found at start is kept aside and reported while the server goes on, and a file deleted
-while the server runs is written again with everything it held."""
+found at start is kept aside and reported while the server goes on, a file deleted
+while the server runs is written again with everything it held, and a database on a
+read-only file system is read, said, and written again whole once it can be."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from tests.live import Live, hello, run
+import pytest
+
+from tests.live import Live, can_mount_read_only, hello, run
 
 
 def steps_of(snapshot: dict) -> int:
@@ -89,5 +92,34 @@ def test_a_database_deleted_while_the_server_runs_is_written_again(tmp_path):
         assert ack["workspace"] == wid and "note" not in ack and again == position
         ack, _ = run(come_back(server, other))
         assert ack["workspace"] == other
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(not can_mount_read_only(), reason="needs a mount namespace (unshare -m)")
+def test_a_read_only_database_is_read_said_and_written_whole_once_it_can_be(tmp_path):
+    db = tmp_path / "db" / "kmemvisor.sqlite3"
+    db.parent.mkdir()
+    server = Live(database=str(db))
+    try:
+        wid, position = run(solo_with_steps(server, 3))
+        server.kill()
+        server.start(read_only=True)
+        status, body = server.get("/healthz")
+        assert status == 503 and "cannot be written" in body, body
+        ack, again = run(come_back(server, wid))     # what the file holds is read
+        assert ack["workspace"] == wid and again == position
+        assert "cannot save sessions now" in ack["note"]
+        new, steps = run(solo_with_steps(server, 4))  # and the server goes on serving
+        assert server.proc.poll() is None
+        server.writable()
+        run(solo_with_steps(server, 1))                # the next write finds it writable
+        assert server.get("/healthz")[0] == 200
+        server.kill()
+        server.start()
+        ack, again = run(come_back(server, new))       # written whole: nothing was lost
+        assert ack["workspace"] == new and "note" not in ack and again == steps
+        ack, again = run(come_back(server, wid))
+        assert ack["workspace"] == wid and again == position
     finally:
         server.stop()

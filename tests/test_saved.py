@@ -93,3 +93,30 @@ def test_a_damaged_or_foreign_checkpoint_is_refused():
     other["offset"] = 0x10000000
     with pytest.raises(CheckpointError):
         from_recipe(other, blob, s.history.position)
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_a_rebuilt_session_keeps_its_recorded_future_counted_and_marked(checkpointed):
+    """A restart rebuilds a session stepped back over an injection: the slider's
+    counts and marks of the future are the ones recorded, and forward replays it."""
+    s = Session(SUM_ARRAY, "on", compare=True)
+    s.run(max_native=AFTER_FILL)
+    blob, covered = to_bytes(s.save()), s.history.position
+    for _ in range(3):
+        s.step()
+    s.inject("ue", "table+8", 1)
+    for _ in range(4):
+        s.step()
+    for _ in range(6):
+        s.back()
+    r = json.loads(json.dumps(recipe(s)))
+    rebuilt = from_recipe(r, blob, covered) if checkpointed else from_recipe(r)
+    view, want = rebuilt.history_view(marks=True), s.history_view(marks=True)
+    assert view["end_native"] == want["end_native"] > view["native"]
+    assert [m["kinds"] for m in view["marks"]] == [m["kinds"] for m in want["marks"]]
+    assert [m["native"] for m in view["marks"]] == [m["native"] for m in want["marks"]]
+    same(rebuilt, s, VISIBLE[:-1])
+    for _ in range(6):
+        rebuilt.forward()
+        s.forward()
+    same(rebuilt, s, VISIBLE[:-1])

@@ -174,3 +174,36 @@ def test_the_share_pages_are_styled_and_an_unknown_one_is_a_404(app):
     assert "X-Frame-Options" not in page.headers
     copy = http.get(f"/s/{key}")
     assert "frame-ancestors 'self'" in copy.headers["Content-Security-Policy"]
+
+
+def test_unused_links_and_sessions_expire_and_an_opened_link_lives_on(tmp_path):
+    import sqlite3
+    import time
+
+    from app.web.persist import Saver
+    from app.web.store import Store
+
+    path = str(tmp_path / "old.sqlite3")
+    old = sqlite3.connect(path)  # a database written before links remembered an opening
+    old.executescript("CREATE TABLE share (id TEXT PRIMARY KEY, recipe TEXT NOT NULL, "
+                      "position INTEGER NOT NULL, created REAL NOT NULL);"
+                      "INSERT INTO share VALUES ('old', '{}', 0, 1000.0);"
+                      "INSERT INTO share VALUES ('used', '{}', 0, 1000.0);"
+                      "PRAGMA user_version=2;")
+    old.close()
+    store = Store(path)
+    assert store.share("used") == {}          # opened now: its time starts again
+    store.add_share("new", "{}", 0)
+    for sid, kind in (("solo-old", "solo"), ("fork-old", "fork"), ("held", "solo"),
+                      ("CLASS2", "classroom")):
+        store.save_session(sid, kind, json.dumps({"source": ""}), 0, [], False)
+    store._write(("UPDATE session SET touched = 1000.0", ()))
+    store.save_session("solo-new", "solo", json.dumps({"source": ""}), 0, [], False)
+    saver = Saver(store)
+    saver.expire(time.time() - 60, time.time() - 60, keep={"held"})
+    saver.flush()
+    assert not store.has_share("old") and store.has_share("used") and store.has_share("new")
+    assert store.session("solo-old") is None and store.session("fork-old") is None
+    assert store.session("held") is not None      # in memory: never under its feet
+    assert store.session("CLASS2") is not None    # classrooms end by their own rules
+    assert store.session("solo-new") is not None

@@ -14,7 +14,7 @@ import jsonschema
 from app.asm.budget import LoadBudget
 from app.session import saved
 from app.session.errors import SessionError
-from app.session.history import Entry, History
+from app.session.history import History
 from app.session.schema import validate_recipe
 from app.session.session import Session, build_program
 
@@ -56,7 +56,10 @@ def from_recipe(r: dict, checkpoint: bytes | None = None, covered: int = 0,
                 budget: LoadBudget | None = None) -> Session:
     """The session the recipe describes. With a checkpoint of its state after its
     first `covered` commands, only the commands after those are replayed (and only
-    they can be stepped back over). `budget` bounds assembling its program."""
+    they can be stepped back over). `budget` bounds assembling its program.
+
+    The recorded future is replayed too, then stepped back over, so that it keeps
+    its instruction counts, its marks and exact undo, as it had when recorded."""
     if checkpoint is None:
         s = Session(r["source"], r["mirror"], r["offset"], r["compare"],
                     mirror_devices=r.get("mirror_devices", False), budget=budget)
@@ -64,7 +67,10 @@ def from_recipe(r: dict, checkpoint: bytes | None = None, covered: int = 0,
         s = _from_checkpoint(r, checkpoint, covered)
     for command, args in r["history"][covered if checkpoint is not None else 0:]:
         s.replay(command, args)
-    s.history.undone = [Entry(command, [], [], args) for command, args in r["undone"]]
+    here = s.history.position
+    for command, args in r["undone"][::-1]:
+        s.replay(command, args)
+    s.seek(here)
     return s
 
 
@@ -119,11 +125,7 @@ def from_document(doc, max_native: int, budget: LoadBudget | None = None) -> Ses
         raise SessionError(f"not a recipe this version reads: {where}: "
                            f"{e.message[:160]}") from None
     check_replay(doc, max_native)
-    # the recorded future replayed too, then stepped back over: it keeps its marks,
-    # its instruction counts and exact undo
-    s = from_recipe({**doc, "history": _branch(doc), "undone": []}, budget=budget)
-    s.seek(len(doc["history"]))
-    return s
+    return from_recipe(doc, budget=budget)
 
 
 def trace(s: Session, max_bytes: int, budget: LoadBudget | None = None) -> dict:

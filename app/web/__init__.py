@@ -42,6 +42,7 @@ DEFAULTS = {
     "CLASSROOM_EXPIRE_SECONDS": Lifecycle.expire_seconds, "SWEEP_SECONDS": 60.0,
     "ALLOWED_HOSTS": "localhost", "CSP": True, "EMBED_FRAME_ANCESTORS": "*",
     "SHARE_NATIVE": 100_000_000, "EXPORT_BYTES": 16 << 20, "SHARES_PER_HOUR": 60,
+    "SESSION_EXPIRE_SECONDS": 30 * 86400, "SHARE_EXPIRE_SECONDS": 365 * 86400,
 }
 
 
@@ -107,7 +108,8 @@ def _wire(app: Flask, hub: Hub) -> None:
 
 
 def _housekeeping(hub: Hub, every: float) -> None:
-    """Classrooms nobody uses leave memory, then end; checked now and then."""
+    """Classrooms nobody uses leave memory, then end; saved sessions and links nobody
+    used for long are forgotten; checked now and then."""
     from app.web.class_sockets import end_classroom
 
     def sweep() -> None:
@@ -116,6 +118,10 @@ def _housekeeping(hub: Hub, every: float) -> None:
             try:
                 for room in hub.classrooms.sweep():
                     hub.bridge.soon(end_classroom, hub, room, "unused for too long")
+                now = time.time()
+                hub.saver.expire(now - hub.config["SESSION_EXPIRE_SECONDS"],
+                                 now - hub.config["SHARE_EXPIRE_SECONDS"],
+                                 {ws.id for ws in hub.workspaces.all()})
             except Exception:  # the next sweep tries again
                 import logging
                 logging.getLogger("kmemvisor.web").exception("housekeeping failed")

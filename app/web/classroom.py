@@ -112,8 +112,6 @@ class Classroom:
                                 tally=self.tally(self.quiz["step"]))
             return {"code": self.code, "lesson": self.lesson.to_json(),
                     "position": self.position, "checks": list(self.checks), "quiz": quiz,
-                    "students": len({m.student for m in self.members.values()
-                                     if m.role == Role.STUDENT}),
                     "ended": self.ended}
 
     def tally(self, step: int) -> list[int]:

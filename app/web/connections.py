@@ -29,6 +29,11 @@ def register(hub, dispatch) -> None:
         else:
             result = _solo(sid, address, data.get("workspace"))
         request.environ[GREETED] = True
+        problem = hub.store.status()["problem"]
+        if problem:  # said to every tab that comes, not only in the health check
+            said = f"this server cannot save sessions now ({problem[:200]}): your work " \
+                   "lives while the server runs, and a restart would lose what is new"
+            result["note"] = f"{result['note']}; {said}" if result.get("note") else said
         return result
 
     def _solo(sid: str, address: str, wid: str | None) -> dict:

@@ -64,6 +64,10 @@ class Saver:
         """The store lost what was written of `key`: the next save writes it whole."""
         self._todo.put(("forget_written", key))
 
+    def expire(self, sessions_before: float, shares_before: float, keep: set[str]) -> None:
+        """Forget what nobody used since (Store.expire), in order with the writes."""
+        self._todo.put(("expire", sessions_before, shares_before, keep))
+
     def flush(self) -> None:
         """Wait until everything handed over so far is written."""
         self._todo.join()
@@ -105,6 +109,13 @@ class Saver:
     def _forget(self, key: str) -> None:
         self._written.pop(key, None)
         self.store.forget_session(key)
+
+    def _expire(self, sessions_before: float, shares_before: float, keep: set[str]) -> None:
+        stale, links = self.store.expire(sessions_before, shares_before, keep)
+        for key in stale:
+            self._written.pop(key, None)
+        if stale or links:
+            log.info("expired %d unused sessions and %d unused links", len(stale), links)
 
     def _forget_written(self, key: str) -> None:
         self._written.pop(key, None)

@@ -1,11 +1,12 @@
-"""The database's tables, and the step from the first layout (one recipe per
-classroom row) to this one (every kind of session, with checkpoints)."""
+"""The database's tables, and the steps from earlier layouts: the first (one recipe per
+classroom row) to the second (every kind of session, with checkpoints), then shares that
+remember when they were last opened (so that unused ones expire)."""
 
 from __future__ import annotations
 
 import sqlite3
 
-VERSION = 2
+VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS session (
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS refusal (
     reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS share (
     id TEXT PRIMARY KEY, recipe TEXT NOT NULL, position INTEGER NOT NULL,
-    created REAL NOT NULL);
+    created REAL NOT NULL, opened REAL);
 """
 
 
@@ -58,3 +59,6 @@ ALTER TABLE classroom_v2 RENAME TO classroom;
 ALTER TABLE student ADD COLUMN fork TEXT;
 COMMIT;
 """)
+    if version < 3 and "created" in _columns(db, "share") and \
+            "opened" not in _columns(db, "share"):
+        db.execute("ALTER TABLE share ADD COLUMN opened REAL")

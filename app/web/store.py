@@ -12,6 +12,7 @@ re-created from what the server holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,18 +36,32 @@ class Store:
         self.path = path
         self.problem: str | None = None    # the latest failure, until a write works
         self.damaged: str | None = None    # a damaged file found at start, kept aside
+        self.read_only: str | None = None  # why the file cannot be written, while so
         self.on_lost: Callable[[], None] | None = None  # re-save everything
         self._lock = threading.Lock()
         self._db = self._open()
+        self.problem = self.read_only
 
     # -- the file
     def _open(self) -> sqlite3.Connection:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # a place that cannot be written: below
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            return self._connect()
+            db = self._connect()
+            if self.path != ":memory:" and not self._writable():
+                # SQLite opens a file it cannot write without a word, and fails later
+                self.read_only = (f"the database {self.path} cannot be written (a read-only "
+                                  "file system, or no permission): nothing new is saved "
+                                  "until it can be")
+                log.error("%s", self.read_only)
+            return db
         except sqlite3.DatabaseError as e:
-            if self.path == ":memory:" or not os.path.exists(self.path):
+            if self.path == ":memory:":
+                raise
+            if not self._writable():
+                return self._read_only(e)
+            if not os.path.exists(self.path):
                 raise
             aside = f"{self.path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
             os.replace(self.path, aside)
@@ -60,15 +75,49 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                              timeout=5)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version < VERSION:
-            migrate(db, version)
-        db.executescript(SCHEMA)
-        db.execute(f"PRAGMA user_version={VERSION}")
-        db.execute("PRAGMA quick_check").fetchone()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version < VERSION:
+                migrate(db, version)
+            db.executescript(SCHEMA)
+            if version != VERSION:
+                db.execute(f"PRAGMA user_version={VERSION}")
+            db.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.Error:
+            db.close()
+            raise
         self._inode = self._file_id()
+        return db
+
+    def _writable(self) -> bool:
+        """Whether the file (or, before it exists, its folder) takes writes: not on a
+        read-only file system, not without the permission."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        exists = os.path.exists(self.path)
+        return os.access(folder, os.W_OK) and (not exists or os.access(self.path, os.W_OK))
+
+    def _read_only(self, e: Exception) -> sqlite3.Connection:
+        """The database cannot be written: what it holds is read from it as it is (a
+        restart's sessions come back), nothing new is saved, and the problem is said
+        until the file can be written again (then everything is written whole)."""
+        self.read_only = (f"the database {self.path} cannot be written ({e}): the sessions "
+                          "it holds are read, nothing new is saved until it can be")
+        log.error("%s", self.read_only)
+        if os.path.exists(self.path):
+            for options in ("mode=ro", "mode=ro&immutable=1"):  # immutable: no -shm
+                try:
+                    db = sqlite3.connect(f"file:{self.path}?{options}", uri=True,
+                                         check_same_thread=False, isolation_level=None)
+                    db.execute("PRAGMA quick_check").fetchone()
+                    self._inode = self._file_id()
+                    return db
+                except sqlite3.Error:
+                    continue
+        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db.executescript(SCHEMA)  # nothing to read: the tables, empty, in memory
+        self._inode = None
         return db
 
     def _file_id(self):
@@ -87,28 +136,46 @@ class Store:
         except OSError:
             return False
 
+    def _reopened(self) -> bool:
+        """Before a write: a connection to the file as it is now, if the file was lost
+        (deleted, replaced) or could not be written and now can; True if so (what the
+        server holds must then be written again whole)."""
+        if self.read_only is None and self._still_there():
+            return False
+        if self.read_only is not None and not self._writable():
+            return False
+        if self.read_only is None:
+            log.error("the database file %s was deleted or replaced: re-creating it",
+                      self.path)
+        self._db.close()
+        try:
+            self._db = self._connect()
+        except sqlite3.Error as e:
+            self._db = self._read_only(e)
+            return False
+        if self.read_only is not None:
+            log.warning("the database %s takes writes again", self.path)
+        self.read_only = None
+        return True
+
     # -- every statement goes through here
     def _run(self, work: Callable[[sqlite3.Connection], object], write: bool):
         with self._lock:
-            lost = write and not self._still_there()
-            if lost:
-                log.error("the database file %s was deleted or replaced: re-creating it",
-                          self.path)
-                self._db.close()
-                self._db = self._connect()
+            lost = write and self._reopened()
             try:
                 result = work(self._db)
             except sqlite3.Error as e:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                self.problem = f"{type(e).__name__}: {e}"
+                self.problem = self.read_only or f"{type(e).__name__}: {e}"
                 log.error("database %s failed: %s", "write" if write else "read", e)
                 if write:
                     return None
                 raise StoreError(f"the server's database cannot be read ({e})") from None
-            recovered = write and (self.problem is not None or lost)
+            # (writes into a stand-in while read-only recover nothing)
+            recovered = write and self.read_only is None and (self.problem is not None or lost)
             if write:
-                self.problem = None
+                self.problem = self.read_only
         if recovered and self.on_lost is not None:
             self.on_lost()  # what failed or was lost is written again, whole
         return result
@@ -253,9 +320,29 @@ class Store:
                             "VALUES (?, ?, ?, ?)", (sid, document, position, time.time())))
 
     def share(self, sid: str) -> dict | None:
-        """The recipe file shared under `sid`, or None."""
+        """The recipe file shared under `sid`, or None; an opened link lives on."""
         rows = self._read("SELECT recipe FROM share WHERE id = ?", (sid,))
-        return json.loads(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        self._write(("UPDATE share SET opened = ? WHERE id = ?", (time.time(), sid)))
+        return json.loads(rows[0][0])
 
     def has_share(self, sid: str) -> bool:
         return bool(self._read("SELECT 1 FROM share WHERE id = ?", (sid,)))
+
+    # -- what nobody uses any more
+    def expire(self, sessions_before: float, shares_before: float,
+               keep: set[str]) -> tuple[list[str], int]:
+        """Forget solo and forked sessions saved last before `sessions_before` (not the
+        ones in `keep`: held in memory) and links last opened before `shares_before`:
+        the sessions' ids, and how many links."""
+        stale = [i for (i,) in self._read(
+            "SELECT id FROM session WHERE kind != 'classroom' AND touched < ?",
+            (sessions_before,)) if i not in keep]
+        for sid in stale:
+            self.forget_session(sid)
+        (links,), = self._read("SELECT COUNT(*) FROM share WHERE COALESCE(opened, created) "
+                               "< ?", (shares_before,))
+        self._write(("DELETE FROM share WHERE COALESCE(opened, created) < ?",
+                     (shares_before,)))
+        return stale, links

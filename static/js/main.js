@@ -63,6 +63,7 @@ const link = connect({
     if (classroom.active) classroom.welcome(ack);
     else if (ack.ok) sessionStorage.setItem(WORKSPACE, ack.workspace);
     else showProblem(ack.error.message);
+    if (ack.ok) showProblem(ack.note || "");  // a session not found, a server that cannot save
   },
   on: {classroom: (s) => classroom.update(s), roster: (r) => classroom.roster(r)},
   onSnapshot(snap) {
