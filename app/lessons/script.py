@@ -25,13 +25,13 @@ def perform(s: Session, action: Action, progress=None) -> list[dict]:
         if action.verb == "step":
             events = []
             for _ in range(a["count"]):
-                if all(vm.status != "running" for vm in s.vms):
+                if not s.running():
                     break
                 events += s.step(a["granularity"])
             return events
         if action.verb == "back":
             events = []
-            for _ in range(min(a["count"], s.history.position)):
+            for _ in range(min(a["count"], s.history_view()["position"])):
                 events += s.back()
             return events
         if action.verb == "run":
@@ -42,7 +42,7 @@ def perform(s: Session, action: Action, progress=None) -> list[dict]:
         if action.verb == "reset":
             return s.reset()
         if action.verb == "inject":
-            return s.inject(a["kind"], a["target"], a["vm"] if len(s.vms) > 1 else None)
+            return s.inject(a["kind"], a["target"], a["vm"] if s.comparing() else None)
     except SessionError as e:
         raise LessonError(action.where, f"'{action.text}': {e.message}") from None
     raise LessonError(action.where, f"cannot do '{action.text}'")
@@ -50,25 +50,14 @@ def perform(s: Session, action: Action, progress=None) -> list[dict]:
 
 def target_address(s: Session, target: str, action: Action) -> int:
     """`line N`, a label of the program, or an instruction's text."""
-    groups = [g for g in s.vms[0].groups if g.origin == "program" and g.members]
-    if target.startswith("line "):
-        try:
-            line = int(target[5:])
-        except ValueError:
-            raise LessonError(action.where, f"'{target}' is not 'line N'") from None
-        hit = [g for g in groups if g.line == line]
-    else:
-        symbols = s.build.native.symbols
-        if target in symbols:
-            hit = [g for g in groups if g.native_address == symbols[target]]
-        else:
-            want = " ".join(target.replace(",", ", ").split())
-            hit = [g for g in groups if " ".join(g.native_text.replace(",", ", ").split())
-                   == want]
-    if not hit:
+    try:
+        found = s.instruction_at(target)
+    except SessionError as e:
+        raise LessonError(action.where, e.message) from None
+    if found is None:
         raise LessonError(action.where, f"'run to {target}': no such line, label or "
                           "instruction in the program")
-    return hit[0].native_address
+    return found
 
 
 # a log note's kind as a checkpoint says it: "the log has a machine check in VM 1"
@@ -96,52 +85,47 @@ def verify(s: Session, check: Check) -> tuple[bool, str]:
 
 def _verify(s: Session, check: Check) -> tuple[bool, str]:
     g = check.args["groups"]
-    vm = s.vm(check.args["vm"])
     k = check.kind
+    vm = s.inspect(int(g[0]) if k == "status" else check.args["vm"])
     if k in ("mirror_equal", "mirror_differs"):
-        same = s.hv.mirror_consistent(vm)
+        same = vm.mirror_consistent
         if same is None:
             return False, f"{vm.name} has no mirror"
         seen = "equals" if same else "differs from"
         return same == (k == "mirror_equal"), f"the mirror {seen} native memory"
     if k == "pte_mirror":
         va = s.address_of(g[0])
-        page = vm.pages.get(va & ~0xFFF)
-        if page is None:
+        n = vm.mirror_ptes.get(va & ~0xFFF)
+        if n is None:
             return False, f"{g[0]} ({va:#x}) is not mapped"
-        n = len(page.mirrors)
         return (n > 0) == (g[1] == "a"), f"the page of {g[0]} has {n} mirror PTE(s)"
     if k == "status":
-        vm = s.vm(int(g[0]))
         return vm.status == g[1], f"VM {vm.id} is {vm.status}"
     if k == "exit_code":
         return vm.exit_code == int(g[0]), f"exit code is {vm.exit_code}"
     if k == "at_line":
-        here = s.current_group(vm)
-        line = here.line if here is not None and here.origin == "program" else None
-        return line == int(g[0]), f"{vm.name} is at line {line}"
+        return vm.line == int(g[0]), f"{vm.name} is at line {vm.line}"
     if k == "console":
-        text = vm.console.text()
-        shown = text[-60:].replace("\n", " ⏎ ").strip()
-        return g[0] in text, f"the console shows “{shown}”" if shown else "the console is empty"
+        shown = vm.console[-60:].replace("\n", " ⏎ ").strip()
+        return g[0] in vm.console, f"the console shows “{shown}”" if shown else \
+            "the console is empty"
     if k == "log":
-        kinds = {n["kind"] for n in s.hv.log if n.get("vm") in (vm.id, None)}
         where = f"VM {vm.id}"
-        if g[0] in kinds:
+        if g[0] in vm.log_kinds:
             return True, f"the log has {_note_words(g[0])} in {where}"
-        seen = ", ".join(_note_words(kind) for kind in sorted(kinds)) or "nothing yet"
+        seen = ", ".join(_note_words(kind) for kind in sorted(vm.log_kinds)) or "nothing yet"
         missing = _note_words(g[0], article=False)
         return False, f"the log has no {missing} in {where} (it has {seen})"
     if k == "register":
-        value = vm.cpu.reg(g[0]) if g[0] in vm.cpu.state() else None
+        value = vm.registers.get(g[0])
         want = int(g[1], 0)
         shown = "not a register" if value is None else f"{value:#x} ({value})"
         return value == want, f"{g[0]} is {shown}"
     if k == "counter":
-        c = vm.counters.to_json()
+        c = vm.counters
         return c.get(g[0]) == int(g[1]), f"{g[0]} is {c.get(g[0])}"
     if k == "overhead":
         c = vm.counters
-        over = 100 * (c.executed_instructions / max(1, c.native_instructions) - 1)
+        over = 100 * (c["executed_instructions"] / max(1, c["native_instructions"]) - 1)
         return over < float(g[0]), f"overhead is {over:.1f}%"
     return False, f"unknown checkpoint {k}"

@@ -15,8 +15,9 @@ from app.asm.budget import LoadBudget
 from app.session import saved
 from app.session.errors import SessionError
 from app.session.history import History
+from app.session.program import build_program
 from app.session.schema import validate_recipe
-from app.session.session import Session, build_program
+from app.session.session import Session
 
 FORMAT = {"format": "kmemvisor-recipe", "version": 1}
 TRACE_FORMAT = {"format": "kmemvisor-trace", "version": 1}

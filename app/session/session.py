@@ -8,17 +8,14 @@ alone. Going forward replays the recorded future (the engine is deterministic).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.budget import LoadBudget
-from app.asm.errors import AsmError
 from app.hypervisor import VM, Hypervisor, runner
-from app.rewriter import MirrorRefused
-from app.rewriter.build import Build, build
+from app.rewriter.build import Build
 from app.session.errors import SessionError
 from app.session.history import Entry, History
+from app.session.inspect import VmFacts, facts, instruction_at, stop_reason
+from app.session.program import build_program
 from app.session.recorder import Recorder, apply_undo
 from app.session.running import Run
 from app.session.saved import SavedSession, Settings
@@ -31,49 +28,17 @@ _GRANULARITIES = ("native", "rewritten")
 # measured: an engine with its translation cache, and what one program instruction costs
 # built, grouped and counted (docs/operations.md)
 VM_BYTES = 3 << 20
-# builds of small programs kept for the next session of the same program and settings
-CACHED_SOURCE, CACHED_BUILDS = 64 << 10, 32
-_BUILT: OrderedDict[tuple, Build] = OrderedDict()
-_BUILT_LOCK = threading.Lock()
 INSTRUCTION_BYTES = 4096
 
 
-def build_program(source: str, mirror: str, offset: int,
-                  budget: LoadBudget | None = None) -> Build:
-    """The program assembled and rewritten for `mirror` (SessionError with its line).
-    `budget` bounds the time it may take and lets another thread cancel it (the
-    default budget when None). Small programs are built once and shared: every new
-    tab loads the default example, every student of a lesson its program."""
-    if len(source) <= CACHED_SOURCE:
-        key = (source, mirror, offset)
-        with _BUILT_LOCK:
-            hit = _BUILT.get(key)
-            if hit is not None:
-                _BUILT.move_to_end(key)
-                return hit
-    built = _build(source, mirror, offset, budget or LoadBudget())
-    if len(source) <= CACHED_SOURCE:
-        with _BUILT_LOCK:
-            _BUILT[key] = built
-            while len(_BUILT) > CACHED_BUILDS:
-                _BUILT.popitem(last=False)
-    return built
-
-
-def _build(source: str, mirror: str, offset: int, budget: LoadBudget) -> Build:
-    try:
-        try:  # unmirrored too, the listing shows what mirroring would add
-            return build(source, mirror if mirror != "off" else "on", offset, budget=budget)
-        except MirrorRefused:
-            if mirror != "off":
-                raise
-            # it runs, just not mirrored
-            return build(source, "off", offset, budget=budget)
-    except AsmError as e:
-        raise SessionError(e.message, e.line if e.origin == "program" else None) from None
-
-
 class Session:
+    # what the layers above may use (tests/test_layers.py holds them to it)
+    FACE = frozenset({
+        "save", "restore", "settings", "step", "back", "forward", "seek", "replay", "reset",
+        "start_run", "run", "inject", "address_of", "check_watchable", "native_addresses",
+        "running", "footprint", "history_view", "result", "native_count", "state_key",
+        "comparing", "inspect", "instruction_at", "stop_reason"})
+
     def __init__(self, source: str, mirror: str = "on", offset: int = DEFAULT_OFFSET,
                  compare: bool = False, memory: int = 8 << 20,
                  mirror_devices: bool = False, budget: LoadBudget | None = None) -> None:
@@ -358,7 +323,32 @@ class Session:
                 + INSTRUCTION_BYTES * len(self.vms[0].groups) + self.history.bytes)
 
     def history_view(self, marks: bool = False) -> dict:
-        return self.history.view(self.vms[0].counters.native_instructions, marks)
+        return self.history.view(self.native_count(), marks)
+
+    def native_count(self) -> int:
+        """The first VM's native instructions so far (what the history counts)."""
+        return self.vms[0].counters.native_instructions
+
+    def state_key(self) -> tuple[int, int]:
+        """Changes whenever anything a snapshot shows changes (for caches)."""
+        return self.seq, self.history.position
+
+    def comparing(self) -> bool:
+        """Whether an unmirrored VM runs beside the first one."""
+        return len(self.vms) > 1
+
+    def inspect(self, vm: int | None = None) -> VmFacts:
+        """A VM's facts now (see inspect.VmFacts); the first VM's by default."""
+        return facts(self, vm)
+
+    def instruction_at(self, target: str) -> int | None:
+        """The native address of `line N`, a label or an instruction's text."""
+        return instruction_at(self, target)
+
+    def stop_reason(self, events: list[dict], breakpoints: set[int],
+                    watchpoints: list[tuple[int, int]]) -> str | None:
+        """Why a run of single steps stops after one that gave `events` (None: go on)."""
+        return stop_reason(self, events, breakpoints, watchpoints)
 
     def result(self) -> dict:
         vm = self.vms[0]

@@ -109,7 +109,7 @@ class Hub:
     def saved_state(self, ws: Workspace):
         """The session's whole state now (in one of its jobs), shared by every fork
         taken at the same moment."""
-        key = (id(ws.session), ws.session.seq, ws.session.history.position)
+        key = (id(ws.session), *ws.session.state_key())
         cached = self._states.get(ws.id)
         if cached is None or cached[0] != key:
             cached = self._states[ws.id] = (key, ws.session.save())

@@ -45,7 +45,7 @@ class Saver:
     # -- called in a job of the session (it reads the session)
     def save(self, key: str, kind: str, s: Session) -> None:
         now = commands(s)
-        native = s.vms[0].counters.native_instructions
+        native = s.native_count()
         w = self._written.get(key)
         due = w is not None and now and (len(now) - w.covered > CHECKPOINT_COMMANDS or
                                          abs(native - w.native) > CHECKPOINT_NATIVE)
@@ -55,7 +55,7 @@ class Saver:
     def adopt(self, key: str, s: Session, covered: int) -> None:
         """A session rebuilt from the store: what is written is what it holds."""
         self._todo.put(("adopt", key, commands(s), json.dumps(recipe(s, history=False)),
-                        covered, s.history.base))
+                        covered, s.history_view()["start_native"]))
 
     def forget(self, key: str) -> None:
         self._todo.put(("forget", key))

@@ -87,10 +87,10 @@ class Runs:
 
     def _free_turn(self, ws, run: RunState) -> str | None:
         started = time.monotonic()
-        before = ws.session.vms[0].counters.native_instructions
+        before = ws.session.native_count()
         events = run.engine.turn(run.chunk)
         took = time.monotonic() - started
-        ran = ws.session.vms[0].counters.native_instructions - before
+        ran = ws.session.native_count() - before
         if ran > 0 and took > 0:  # aim the next turn at TURN_SECONDS of emulation
             run.chunk = int(min(self.max_chunk, max(MIN_CHUNK, ran * TURN_SECONDS / took)))
         now = time.monotonic()
@@ -109,8 +109,8 @@ class Runs:
         events = ws.session.step("native")
         self.publish(ws, events)
         run.steps += 1
-        return _why_stop(ws, events) or ("limit" if run.steps >= min(
-            run.budget, MAX_PACED_STEPS) else None)
+        stop = ws.session.stop_reason(events, ws.breakpoints, ws.watchpoints)
+        return stop or ("limit" if run.steps >= min(run.budget, MAX_PACED_STEPS) else None)
 
     def _end(self, ws, run: RunState, reason: str) -> None:
         if run.engine is not None:
@@ -119,20 +119,3 @@ class Runs:
         self.publish.raw(ws, "snapshot", {**ws.snapshot(), "stopped": reason})
         self.saved(ws)
 
-
-def _why_stop(ws, events: list[dict]) -> str | None:
-    s = ws.session
-    if not events or not s.running():
-        first = s.vms[0].status
-        return {"running": "limit"}.get(first, first)
-    for e in events:
-        for w in e.get("writes", ()):
-            if w["copy"] == "native" and w["va"] is not None and any(
-                    va < w["va"] + w["size"] and w["va"] < va + n for va, n in ws.watchpoints):
-                return "watch"
-    first = s.vms[0]
-    here = s.current_group(first)
-    if first.status == "running" and here is not None and here.native_address in \
-            ws.breakpoints:
-        return "break"
-    return None

@@ -36,16 +36,16 @@ def register(hub, dispatch) -> None:
 
     @dispatch.session("load", Lane.HEAVY)
     def on_load(ws, d, _sid):
-        s = ws.session
-        load(ws, d["source"], d.get("mirror", s.mirror),
-             _offset(d.get("offset", s.offset)), d.get("compare", len(s.vms) > 1))
+        now = ws.session.settings()
+        load(ws, d["source"], d.get("mirror", now.mirror),
+             _offset(d.get("offset", now.offset)), d.get("compare", ws.session.comparing()))
 
     @dispatch.session("example", Lane.HEAVY)
     def on_example(ws, d, _sid):
         if d["name"] not in example_names():
             raise Refused(f"there is no example '{d['name'][:60]}'")
-        s = ws.session
-        load(ws, example_source(d["name"]), s.mirror, s.offset, len(s.vms) > 1)
+        now = ws.session.settings()
+        load(ws, example_source(d["name"]), now.mirror, now.offset, ws.session.comparing())
 
     @dispatch.session("step")
     def on_step(ws, d, _sid):

@@ -65,7 +65,7 @@ class Workspace:
     def snapshot(self) -> dict:
         """The whole state; built once per state, however many tabs ask for it (never
         change the dict returned: copy it)."""
-        key = (self.session, self.session.seq, self.session.history.position,
+        key = (self.session, *self.session.state_key(),
                tuple(sorted(self.breakpoints)), tuple(self.watchpoints), self.running,
                repr(self.error))
         if self._snapshot is None or self._snapshot[0] != key:

@@ -1,0 +1,152 @@
+"""The layers: imports go downward only (machine <- hypervisor <- session <- lessons
+<- web / CLI, with the assembler and the rewriter beside), and the web layer and the
+lessons drive a session through its face (Session.FACE) only, never its parts."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.lessons import load, new_session, perform, verify
+from app.session import Session, example_source
+from tests.test_classroom import open_class, student, teacher
+from tests.test_web_socket import native_address
+from tests.web_helpers import Client, make_app
+
+APP = Path(__file__).resolve().parents[1] / "app"
+# what each package may import from the project (besides itself)
+MAY_IMPORT = {
+    "abi": set(), "guest": set(), "examples": set(),
+    "asm": {"abi"},
+    "machine": {"abi"},
+    "rewriter": {"abi", "asm", "guest"},
+    "hypervisor": {"abi", "asm", "machine", "rewriter", "guest"},
+    "session": {"abi", "asm", "rewriter", "hypervisor", "examples"},
+    "lessons": {"session", "abi"},
+    "web": {"session", "lessons", "abi"},
+    "bench": {"session", "web", "abi", "asm", "hypervisor", "rewriter", "machine"},
+    "cli": {"session", "lessons", "web", "bench", "abi", "asm", "rewriter"},
+}
+# reaching past the layer below, still: the session's undo and snapshots read the
+# machine's parts directly (to go once each component saves and restores itself)
+STILL_PAST = {
+    "session/recorder.py": {"app.machine.paging", "app.machine.memory", "app.machine.cpu"},
+    "session/running.py": {"app.machine.memory"},
+    "session/saved.py": {"app.machine.memory", "app.machine.cpu"},
+    "session/snapshot.py": {"app.machine.paging", "app.machine.memory"},
+    "session/undo.py": {"app.machine.cpu"},
+}
+
+
+def _package(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "app" else None
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names if node.module == "app"}
+    return out
+
+
+def test_imports_go_downward_only():
+    wrong = []
+    for path in sorted(APP.rglob("*.py")):
+        rel = path.relative_to(APP)
+        mine = rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 or \
+            rel.name != "__init__.py" else None
+        if mine is None:
+            continue
+        for module in _imports(path):
+            theirs = _package(module)
+            if theirs is not None and theirs != mine and theirs not in MAY_IMPORT[mine] \
+                    and module not in STILL_PAST.get(str(rel), ()):
+                wrong.append(f"{rel}: imports {module}")
+    assert wrong == []
+
+
+def test_nothing_above_the_machine_and_the_hypervisor_imports_an_engine():
+    wrong = [f"{p.relative_to(APP)}: {m}" for part in ("session", "lessons", "web")
+             for p in sorted((APP / part).rglob("*.py")) for m in _imports(p)
+             if m.split(".")[0] in ("unicorn", "capstone", "keystone")]
+    assert wrong == []
+
+
+def test_the_face_names_methods():
+    assert all(callable(getattr(Session, name)) for name in Session.FACE)
+
+
+@pytest.fixture
+def used(monkeypatch):
+    """The names the web layer and the lessons take from a session while it runs."""
+    seen: set[tuple[str, str]] = set()
+    plain = Session.__getattribute__
+
+    def spy(self, name):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith(("app.web", "app.lessons")):
+            seen.add((caller, name))
+        return plain(self, name)
+    monkeypatch.setattr(Session, "__getattribute__", spy)
+    return seen
+
+
+def _outside_the_face(seen) -> list[str]:
+    return sorted(f"{caller} uses Session.{name}" for caller, name in seen
+                  if name not in Session.FACE)
+
+
+def test_the_web_layer_uses_only_the_sessions_face(used):
+    app = make_app()
+    c = Client(app)
+    c.ok("load", {"source": example_source("sum_array"), "compare": True})
+    for _ in range(5):
+        c.ok("step")
+    c.ok("step", {"granularity": "rewritten"})
+    c.ok("back")
+    c.ok("forward")
+    c.ok("seek", {"position": 2})
+    c.ok("breakpoint", {"address": native_address(c.last, "add"), "on": True})
+    c.ok("watchpoint", {"target": "total", "on": True})
+    c.ok("run", {"speed": 30})
+    c.wait(lambda: c.snapshots and c.last.get("stopped"))
+    c.ok("inject", {"kind": "ce", "target": "table", "vm": 1})
+    c.ok("frame", {"frame": int(next(iter(c.last["memory"])))})
+    c.ok("run", {"speed": "max"})
+    c.wait(lambda: c.snapshots and c.last.get("stopped"))
+    c.ok("share")
+    recipe = c.ok("export", {"what": "recipe"})["file"]
+    c.ok("export", {"what": "trace"})
+    c.ok("import", {"file": recipe})
+    c.ok("example", {"name": "calls_and_stack"})
+    c.ok("reset")
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    a = student(app, code)
+    t.ok("goto", {"position": 0})
+    t.ok("goto", {"position": 1})
+    t.ok("step")
+    a.ok("fork")
+    a.ok("step")
+    a.ok("follow")
+    assert _outside_the_face(used) == []
+
+
+def test_the_lessons_use_only_the_sessions_face(used):
+    for path in sorted((APP.parent / "lessons").glob("*.md")):
+        lesson = load(str(path))
+        s = new_session(lesson)
+        for step in lesson.steps:
+            for action in step.actions:
+                perform(s, action)
+            for check in step.checks:
+                verify(s, check)
+    assert _outside_the_face(used) == []
