@@ -215,7 +215,7 @@ WATCH_CASES = {
 def _state(s: Session) -> tuple:
     vm = s.vms[0]
     return (vm.status, vm.cpu.state(), vm.counters.to_json(), bytes(vm.mem.view),
-            [n for n in s.hv.log if n["kind"] != "console"])
+            [n for n in s.hv.log if n["kind"] not in ("console", "watch")])
 
 
 def _touches(events: list[dict], va: int, size: int) -> bool:
@@ -251,8 +251,15 @@ def _by_run(src: str, mode: str, target: str, size: int, rounds: int) -> tuple:
     s = Session(src, mode)
     va = s.address_of(target)
     for _ in range(rounds):
+        before = len(s.hv.log)
         events = s.run(watchpoints=[(va, size)])
         assert events[0]["stopped"] in ("watch", "exited")
+        said = [n for n in s.hv.log[before:] if n["kind"] == "watch"]
+        if events[0]["stopped"] == "watch":  # the log names the store that hit it
+            assert len(said) == 1 and said[0]["va"] < va + size and \
+                va < said[0]["va"] + said[0]["size"], said
+        else:
+            assert said == []
     return _state(s)
 
 

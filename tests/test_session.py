@@ -388,3 +388,21 @@ def test_stepping_after_back_replays_the_recorded_future_with_its_injections():
     view = s.history_view(marks=True)
     assert view["position"] == view["length"]
     assert [m["kinds"] for m in view["marks"]][:1] == [["inject"]]
+
+
+def test_stepping_after_back_reaches_an_injection_that_was_the_last_thing_done():
+    s = Session(SUM_ARRAY, "on", compare=True)
+    s.run(max_native=AFTER_FILL)
+    s.step()
+    s.inject("ue", "table+8", 1)          # the newest entry: nothing recorded after it
+    after = _machine_state(s)
+    s.back()
+    s.back()
+    s.step()                              # → replays the step ...
+    events = s.step()                     # ... and → again the injection, not a branch
+    assert [e["kind"] for e in events] == ["inject"]
+    assert _machine_state(s) == after
+    view = s.history_view()
+    assert view["position"] == view["length"]
+    more = s.step()                       # nothing ahead now: a new step, nothing dropped
+    assert more and not any(e["kind"] == "branch" for e in more)

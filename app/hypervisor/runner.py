@@ -16,7 +16,7 @@ from app.hypervisor.watch import Watch
 def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
     """React to a stop that is not a plain completion. Returns ok | retry | the end."""
     cpu = vm.cpu
-    if stop.kind == "watch" and vm.watch is not None and vm.watch.take_hit():
+    if stop.kind == "watch" and vm.watch is not None and vm.watch.take_hit(rip):
         return "retry"  # the store did not retire: its instruction runs again, freely
     if stop.kind == "hypercall":
         hv.hypercall(vm)
@@ -180,7 +180,10 @@ class _Run:
         at_group = rip in self.vm.group_at
         if self.watch is not None and self.watch.hit_at is not None:
             done = self.vm.counters.executed_instructions > self.watch.hit_at
-            return "watch" if at_group and done else None
+            if not (at_group and done):
+                return None
+            self._note_hit(self.watch.hit)
+            return "watch"
         budget = self.max_native
         if budget is not None and self.vm.counters.native_instructions >= budget and (
                 self.watch is None or at_group):
@@ -188,6 +191,14 @@ class _Run:
         if rip in self.breakpoints and not first:
             return "break"
         return None
+
+    def _note_hit(self, hit: tuple[int, int, int] | None) -> None:
+        """The log says which store hit which watchpoint (the run stops after it)."""
+        rip, va, size = hit if hit is not None else (None, None, None)
+        group = self.vm.group_of.get(rip) if rip is not None else None
+        line = group.line if group is not None and group.origin == "program" else None
+        self.hv.note("watch", self.vm, va=va, size=size, rip=rip, line=line,
+                     text=group.native_text if group is not None else None)
 
     def _single_step_here(self, rip: int, first: bool) -> bool:
         """The breakpoint the run starts on (its hook would stop it at once), or an

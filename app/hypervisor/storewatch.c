@@ -35,6 +35,7 @@ typedef struct {
     uint32_t jsize[JOURNAL];
     int (*reg_read)(void *uc, int regid, void *value);
     int rip_id;
+    uint64_t refused_pa, refused_size;  /* the store refused (for the log) */
 } watch_t;
 
 void on_block(void *uc, uint64_t address, uint32_t size, watch_t *w) {
@@ -70,6 +71,8 @@ _Bool on_store(void *uc, int type, uint64_t pa, int size, int64_t value, watch_t
     if (w->armed && touches(w, pa, (uint64_t)size)) {
         undo(w);
         w->refused = 1;
+        w->refused_pa = pa;
+        w->refused_size = (uint64_t)size;
         return 0;
     }
     if (w->njournal < JOURNAL) {

@@ -45,7 +45,8 @@ class _State(ctypes.Structure):
                 ("at_rip", ctypes.c_uint64), ("njournal", ctypes.c_uint64),
                 ("jpa", ctypes.c_uint64 * JOURNAL), ("jold", ctypes.c_uint64 * JOURNAL),
                 ("jsize", ctypes.c_uint32 * JOURNAL),
-                ("reg_read", ctypes.c_void_p), ("rip_id", ctypes.c_int)]
+                ("reg_read", ctypes.c_void_p), ("rip_id", ctypes.c_int),
+                ("refused_pa", ctypes.c_uint64), ("refused_size", ctypes.c_uint64)]
 
 
 def machine_ranges(vm: VM, spots: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -95,6 +96,7 @@ class Watch:
         # executed instructions when a watched store was met (its instruction had not
         # retired): the run stops at the first group start after that
         self.hit_at: int | None = None
+        self.hit: tuple[int, int, int] | None = None  # the watched store: (rip, va, size)
         self.helper_stores = {m.address for g in vm.groups for m in g.members
                               if m.role == "native" and
                               HELPER_STORES.intersection(m.text.split()[:2])}
@@ -136,21 +138,36 @@ class Watch:
         through)."""
         if rip not in self.helper_stores or not self.state.armed:
             return
-        insn = W.decode_at(self.vm, rip)
-        span = W.operand_span(self.vm, insn) if insn is not None else None
-        va, size = span if span is not None else (0, 0)
+        va, size = self._span(rip)
         if any(va < lo + max(n, 1) and lo < va + size for lo, n in self.spots):
             self.state.armed = 0
             self.hit_at = self.vm.counters.executed_instructions
+            self.hit = (rip, va, size)
 
-    def take_hit(self) -> bool:
-        """After a store was refused: let every store pass until the run ends."""
+    def take_hit(self, rip: int) -> bool:
+        """After a store was refused (in front of its instruction at `rip`): let every
+        store pass until the run ends."""
         st = self.state
         if not st.refused:
             return False
         st.refused = st.armed = 0
         self.hit_at = self.vm.counters.executed_instructions
+        self.hit = (rip, *self._virtual(st.refused_pa, st.refused_size))
         return True
+
+    def _virtual(self, pa: int, size: int) -> tuple[int, int]:
+        """The guest-virtual (address, size) of a store into the native frame at `pa`."""
+        frame = pa // PAGE
+        for va, page in self.vm.pages.items():
+            if page.frame == frame and page.kind == "ram":
+                return va + pa % PAGE, size
+        return 0, 0
+
+    def _span(self, rip: int) -> tuple[int, int]:
+        """The guest-virtual (address, size) the instruction at `rip` stores to."""
+        insn = W.decode_at(self.vm, rip)
+        span = W.operand_span(self.vm, insn) if insn is not None else None
+        return span if span is not None else (0, 0)
 
     # -- the same as storewatch.c, for when it cannot be built
     def _on_block(self, uc, address: int, size: int, _data) -> None:
@@ -171,6 +188,7 @@ class Watch:
                 view[st.jpa[n]:st.jpa[n] + st.jsize[n]] = \
                     st.jold[n].to_bytes(8, "little")[:st.jsize[n]]
             st.refused = 1
+            st.refused_pa, st.refused_size = pa, size
             return False
         if st.njournal < JOURNAL:
             n = st.njournal

@@ -188,14 +188,17 @@ class Session:
 
     def _replay_to(self, command: str) -> list[dict] | None:
         """The recorded future up to and including its next step or run, if that one
-        is `command` or a run; None if stepping now starts a new branch."""
+        is `command` or a run (or all of it, if only injections are left: the step
+        goes to the last recorded moment); None if stepping now starts a new branch."""
         ahead = self.history.undone[::-1]
+        if not ahead:
+            return None
         moving = next((i for i, e in enumerate(ahead)
                        if e.command == "run" or e.command.startswith("step:")), None)
-        if moving is None or ahead[moving].command not in (command, "run"):
+        if moving is not None and ahead[moving].command not in (command, "run"):
             return None
         events: list[dict] = []
-        for _ in range(moving + 1):
+        for _ in range(len(ahead) if moving is None else moving + 1):
             events += self.forward()
         return events
 
