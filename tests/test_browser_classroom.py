@@ -96,6 +96,15 @@ def test_the_students_page_while_following_and_the_quiz(server, browser):
         s.wait_for_selector("body[data-following=false]")
         wait_js(s, "!document.querySelector('#btn-step').disabled")
         assert s.locator("#follow-note").is_hidden()
+        # ... and the checkpoints describe the fork, checked again as it moves on
+        wait_js(s, "document.querySelector('#lesson-checks').textContent"
+                   ".includes('On your own copy')")
+        s.check("#inject-kinds input[value=silent]")   # the fork's mirror now differs
+        s.fill("#inject-target", "table")
+        s.click("#btn-inject")
+        wait_js(s, "document.querySelector('#lesson-checks li.fail') !== null", timeout=15)
+        assert "differs" in s.locator("#lesson-checks li.fail").inner_text()
+        assert t.locator("#lesson-checks li.fail").count() == 0   # the class's still pass
         s.click("[data-act=follow]")
         s.wait_for_selector("body[data-following=true]")
         wait_js(s, "document.querySelector('#btn-step').disabled")

@@ -262,3 +262,24 @@ def test_saved_commands_follow_steps_backs_and_reloads(tmp_path):
         assert again[k] == before[k], k
     t.ok("reset")
     assert app.extensions["kmemvisor.hub"].store.session(code)["recipe"]["history"] == []
+
+
+def test_a_forked_students_checkpoints_describe_the_fork(app):
+    code, key = open_class(app)
+    t = teacher(app, code, key)
+    s = student(app, code)
+    assert s.send("checks")["error"]["message"].startswith("you follow the class")
+    t.ok("advance")                       # step 0: run to fill; checks "at line 5", PTEs
+    s.wait(lambda: s.classroom and s.classroom[-1]["position"] == 0)
+    class_checks = s.classroom[-1]["checks"]
+    assert [c["text"] for c in class_checks] == [
+        "VM 1 is at line 5", "the page of table has a mirror PTE in VM 1",
+        "the page of table has no mirror PTE in VM 2"]
+    s.ok("fork")
+    same = s.ok("checks")
+    assert same["position"] == 0 and same["checks"] == class_checks
+    s.ok("step")                          # the fork moves on: "at line 5" is no longer true
+    mine = s.ok("checks")["checks"]
+    assert mine[0]["ok"] is False and mine[0]["seen"].startswith("VM 1 is at line ")
+    assert [c["ok"] for c in mine[1:]] == [True, True]
+    assert t.classroom[-1]["checks"] == class_checks   # the class's are the class's

@@ -76,7 +76,7 @@ def test_a_sound_lesson_parses_into_steps(tmp_path):
     (("goals: [one]", "goals: [one]\ntitel: typo"), 4, "unknown key"),
     (("  - step 2", "  - stpe 2"), 17, "unknown action 'stpe 2'"),
     (("  - at line 7", "  - at line 8"), 19,
-     "checkpoint 'at line 8' failed: mirrored is at line 7"),
+     "checkpoint 'at line 8' failed: VM 1 is at line 7"),
     (("  - mirror equals native", "  - mirror equalz native"), 20, "unknown checkpoint"),
     (("  answer: 1", "  answer: 2"), 24, "quiz answer 2"),
     (("example: sum_array", "program: missing.s"), 4, "not found beside the lesson"),

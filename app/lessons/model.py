@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.lessons.wording import words
+
 
 @dataclass(frozen=True)
 class Where:
@@ -95,7 +97,7 @@ class Lesson:
                           "program": self.program_name},
                 "steps": [{"title": s.title, "html": s.html, "focus": s.focus,
                            "actions": [a.text for a in s.actions],
-                           "checks": [c.text for c in s.checks],
+                           "checks": [words(c) for c in s.checks],
                            "quiz": None if s.quiz is None else {
                                "question": s.quiz.question, "choices": s.quiz.choices}}
                           for s in self.steps]}

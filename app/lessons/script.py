@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.lessons.model import Action, Check, Lesson, LessonError
+from app.lessons.wording import STATUS_WORDS, counter_words, mirror_ptes, note_words, words
 from app.session import Session, SessionError
 
 RUN_BUDGET = 5_000_000
@@ -60,19 +61,10 @@ def target_address(s: Session, target: str, action: Action) -> int:
     return found
 
 
-# a log note's kind as a checkpoint says it: "the log has a machine check in VM 1"
-NOTE_WORDS = {
-    "vm_created": "a VM start", "hypercall": "a hypercall", "mmu_update": "a page-table update",
-    "refused": "a refused request", "exit": "an exit", "inject": "an injected error",
-    "ce": "a corrected error", "mce": "a machine check", "recovered": "a recovery",
-    "killed": "a killed VM", "fault": "a fault", "vote": "an NMR vote", "scrub": "a scrub",
-    "limit": "a limit reached", "watch": "a watchpoint hit",
-}
-
-
-def _note_words(kind: str, article: bool = True) -> str:
-    words = NOTE_WORDS.get(kind, f"a '{kind}' note")
-    return words if article else words.split(" ", 1)[1]
+def checked(s: Session, check: Check) -> dict:
+    """The checkpoint verified, as the page shows it: {text, ok, seen}."""
+    ok, seen = verify(s, check)
+    return {"text": words(check), "ok": ok, "seen": seen}
 
 
 def verify(s: Session, check: Check) -> tuple[bool, str]:
@@ -98,13 +90,16 @@ def _verify(s: Session, check: Check) -> tuple[bool, str]:
         n = vm.mirror_ptes.get(va & ~0xFFF)
         if n is None:
             return False, f"{g[0]} ({va:#x}) is not mapped"
-        return (n > 0) == (g[1] == "a"), f"the page of {g[0]} has {n} mirror PTE(s)"
+        return (n > 0) == (g[1] == "a"), f"the page of {g[0]} has {mirror_ptes(n)}"
     if k == "status":
-        return vm.status == g[1], f"VM {vm.id} is {vm.status}"
+        return vm.status == g[1], f"VM {vm.id} {STATUS_WORDS.get(vm.status, vm.status)}"
     if k == "exit_code":
-        return vm.exit_code == int(g[0]), f"exit code is {vm.exit_code}"
+        seen = "has not exited" if vm.exit_code is None else \
+            f"exited with code {vm.exit_code}"
+        return vm.exit_code == int(g[0]), f"VM {vm.id} {seen}"
     if k == "at_line":
-        return vm.line == int(g[0]), f"{vm.name} is at line {vm.line}"
+        where = f"line {vm.line}" if vm.line is not None else "no line of the program"
+        return vm.line == int(g[0]), f"VM {vm.id} is at {where}"
     if k == "console":
         shown = vm.console[-60:].replace("\n", " ⏎ ").strip()
         return g[0] in vm.console, f"the console shows “{shown}”" if shown else \
@@ -112,9 +107,9 @@ def _verify(s: Session, check: Check) -> tuple[bool, str]:
     if k == "log":
         where = f"VM {vm.id}"
         if g[0] in vm.log_kinds:
-            return True, f"the log has {_note_words(g[0])} in {where}"
-        seen = ", ".join(_note_words(kind) for kind in sorted(vm.log_kinds)) or "nothing yet"
-        missing = _note_words(g[0], article=False)
+            return True, f"the log has {note_words(g[0])} in {where}"
+        seen = ", ".join(note_words(kind) for kind in sorted(vm.log_kinds)) or "nothing yet"
+        missing = note_words(g[0], article=False)
         return False, f"the log has no {missing} in {where} (it has {seen})"
     if k == "register":
         value = vm.registers.get(g[0])
@@ -123,7 +118,8 @@ def _verify(s: Session, check: Check) -> tuple[bool, str]:
         return value == want, f"{g[0]} is {shown}"
     if k == "counter":
         c = vm.counters
-        return c.get(g[0]) == int(g[1]), f"{g[0]} is {c.get(g[0])}"
+        seen = "not a counter" if g[0] not in c else f"{counter_words(g[0])}: {c[g[0]]}"
+        return c.get(g[0]) == int(g[1]), seen
     if k == "overhead":
         c = vm.counters
         over = 100 * (c["executed_instructions"] / max(1, c["native_instructions"]) - 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from app.lessons import LessonError, perform, verify
+from app.lessons import LessonError, checked, perform
 from app.session import Session
 from app.web.classroom import Classroom, Member, Role
 from app.web.protocol import Refused
@@ -142,9 +142,7 @@ def register(hub, dispatch) -> None:
         except LessonError as e:
             checks = [{"text": e.message, "ok": False, "seen": "the action failed"}]
         else:
-            for c in step.checks:
-                ok, seen = verify(ws.session, c)
-                checks.append({"text": c.text, "ok": ok, "seen": seen})
+            checks = [checked(ws.session, c) for c in step.checks]
         with room.lock:
             room.checks = checks
         hub.saved(ws)
@@ -202,6 +200,21 @@ def register(hub, dispatch) -> None:
         room.store.set_fork(room.code, member.student, mine.id)
         hub.socketio.emit("roster", room.roster(), to=room.teach_room)
         return {"following": False}
+
+    @on("checks", Role.STUDENT)
+    def fork_checks(room: Classroom, member: Member, _d, _sid):
+        """A forked student's checkpoints of the lesson's step, verified on the fork."""
+        with room.lock:
+            position, fork = room.position, member.fork
+        if member.following or fork is None:
+            raise Refused("you follow the class: its checkpoints are the ones shown")
+        ws = hub.workspaces.get(fork)
+        if ws is None or position < 0:
+            return {"position": position, "checks": []}
+        step = room.lesson.steps[position]
+        found = hub.scheduler.call(ws.id, lambda: [checked(ws.session, c) for c in step.checks],
+                                   Lane.INTERACTIVE, timeout=30)
+        return {"position": position, "checks": found}
 
     @on("follow", Role.STUDENT)
     def follow(room: Classroom, member: Member, _d, sid):

@@ -13,9 +13,11 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
   let following = true;
   let state = null;
   let shownPosition = null;
+  let mine = null;          // a forked student's checkpoints, verified on the fork
+  let recheck = null;
   const studentKey = `kmemvisor.student.${CODE}`;
   const answerKey = (step) => `kmemvisor.answer.${CODE}.${step}`;
-  if (!active) return {active, following: () => false, toggle() {}};
+  if (!active) return {active, following: () => false, toggle() {}, sessionChanged() {}};
 
   const $ = (sel) => root.querySelector(sel);
   const joinForm = document.getElementById("join-form");
@@ -56,11 +58,12 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     role = ack.role;
     if (ack.student) localStorage.setItem(studentKey, ack.student);
     document.body.dataset.role = role;
-    following = true;
+    following = ack.following !== false;   // a student coming back to a fork is on it
     $("#lesson-who").textContent = role === "instructor" ? "You are the instructor"
       : `You are ${ack.name}`;
     draw();
     onChange();
+    sessionChanged();
   }
 
   async function act(command, payload = {}) {
@@ -85,12 +88,30 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     if (name === "end" && !confirm("End this classroom for everyone? Students keep what " +
                                    "they forked; the join code stops working.")) return;
     const ack = await act(name);
-    if (ack.ok && "following" in ack) { following = ack.following; draw(); onChange(); }
+    if (ack.ok && "following" in ack) {
+      following = ack.following;
+      mine = null;
+      draw();
+      onChange();
+      sessionChanged();
+    }
   });
 
   function update(s) {
     state = s;
     draw();
+    sessionChanged();
+  }
+
+  // on a fork the checkpoints describe the fork: asked again (once things settle)
+  // after anything changes it, or the lesson's step
+  function sessionChanged() {
+    if (role !== "student" || following || !state || state.position < 0) { mine = null; return; }
+    clearTimeout(recheck);
+    recheck = setTimeout(async () => {
+      const ack = await send("checks");
+      if (ack.ok) { mine = ack; draw(); }
+    }, 250);
   }
 
   function draw() {
@@ -109,9 +130,11 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
       : `<ul class="goals">${lesson.goals.map((g) => `<li>${esc(g)}</li>`).join("")}</ul>${lesson.intro}`;
     $("#lesson-actions").textContent = step && step.actions.length ? "Actions: " + step.actions.join(" · ") : "";
     const forked = role === "student" && !following;
-    $("#lesson-checks").innerHTML = (forked && state.checks.length
-      ? `<li class="muted">On your own copy: these checkpoints describe the class's session.</li>` : "") +
-      state.checks.map((c) =>
+    const own = forked && mine && mine.position === state.position;
+    const checks = own ? mine.checks : forked ? [] : state.checks;
+    $("#lesson-checks").innerHTML = (forked && step && step.checks.length
+      ? `<li class="muted">${own ? "On your own copy:" : "Checking your own copy…"}</li>` : "") +
+      checks.map((c) =>
         `<li class="${c.ok ? "pass" : "fail"}">${c.ok ? "✓ passed:" : "✗ not yet:"} ${esc(c.text)} <span class="muted">— ${esc(c.seen)}</span></li>`).join("");
     drawQuiz();
     if (shownPosition !== state.position) {
@@ -169,7 +192,7 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
   }
 
   return {
-    active, greeting, welcome, update, roster, toggle,
+    active, greeting, welcome, update, roster, toggle, sessionChanged,
     following: () => role === "student" && following,
     get position() { return state ? state.position : null; },
   };

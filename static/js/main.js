@@ -74,6 +74,7 @@ const link = connect({
     setup.show(snap);
     if (snap.error) showProblem(snap.error.message);
     redraw();
+    classroom.sessionChanged();
   },
   onEvents(events) {
     let changed = false;
@@ -82,6 +83,7 @@ const link = connect({
     for (const n of injected) cards.show(n.error);
     for (const ev of events) changed = (state && applyEvent(state, ev)) || changed;
     if (changed) redraw();
+    classroom.sessionChanged();
   },
   onStatus(text) {
     // while the link is down nothing can change the session: the controls say so

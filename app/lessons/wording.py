@@ -1,0 +1,49 @@
+"""A lesson's checkpoints and the engine's notes in words, as the page shows them."""
+
+from __future__ import annotations
+
+# a log note's kind as a checkpoint says it: "the log has a machine check in VM 1"
+NOTE_WORDS = {
+    "vm_created": "a VM start", "hypercall": "a hypercall", "mmu_update": "a page-table update",
+    "refused": "a refused request", "exit": "an exit", "inject": "an injected error",
+    "ce": "a corrected error", "mce": "a machine check", "recovered": "a recovery",
+    "killed": "a killed VM", "fault": "a fault", "vote": "an NMR vote", "scrub": "a scrub",
+    "limit": "a limit reached", "watch": "a watchpoint hit",
+}
+
+
+def note_words(kind: str, article: bool = True) -> str:
+    words = NOTE_WORDS.get(kind, f"a '{kind}' note")
+    return words if article else words.split(" ", 1)[1]
+
+
+STATUS_WORDS = {"running": "is running", "exited": "has exited", "killed": "was killed",
+                 "fault": "stopped on a fault"}
+
+
+def counter_words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def mirror_ptes(n: int) -> str:
+    return "no mirror PTE" if n == 0 else f"{n} mirror PTE{'s' if n > 1 else ''}"
+
+
+def words(check) -> str:
+    """The checkpoint as a sentence ("VM 1 counts 2 native writes"), for the page."""
+    g, vm, k = check.args["groups"], f"VM {check.args['vm']}", check.kind
+    said = {
+        "mirror_equal": lambda: f"the mirror of {vm} equals its native memory",
+        "mirror_differs": lambda: f"the mirror of {vm} differs from its native memory",
+        "pte_mirror": lambda: f"the page of {g[0]} has {'a' if g[1] == 'a' else 'no'} "
+                              f"mirror PTE in {vm}",
+        "status": lambda: f"VM {g[0]} {STATUS_WORDS[g[1]]}",
+        "exit_code": lambda: f"{vm} exits with code {g[0]}",
+        "at_line": lambda: f"{vm} is at line {g[0]}",
+        "console": lambda: f"the console of {vm} shows “{g[0]}”",
+        "log": lambda: f"the log has {note_words(g[0])} in {vm}",
+        "register": lambda: f"{g[0]} is {g[1]} in {vm}",
+        "counter": lambda: f"{vm} counts {g[1]} {counter_words(g[0])}",
+        "overhead": lambda: f"the overhead of {vm} is below {g[0]}%",
+    }.get(k)
+    return said() if said else check.text
