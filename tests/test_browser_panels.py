@@ -80,6 +80,41 @@ def test_a_watchpoint_stop_at_full_speed_shows_the_watched_word(page):
     assert spot.count() == 1
     assert int(spot.get_attribute("data-va")) == total - total % 8
     assert "watchpoint" in page.locator("#mem-writes").inner_text()
+    # the log says which store hit it
+    wait_js(page, "[...document.querySelectorAll('#log li')].some((li) =>"
+                  " li.textContent.includes('watchpoint') && li.textContent.includes('hit'))")
+
+
+def test_after_a_plain_run_the_memory_panel_shows_what_it_changed_also_after_a_reload(page):
+    run_to_end(page)
+    said = page.locator("#mem-writes").inner_text()
+    assert "a word the last run changed" in said and "No store" not in said
+    assert page.locator("#memory .spot-word").count() == 1
+    assert "No store" not in page.locator("#walk").inner_text()
+    page.reload()                    # a fresh page draws it from the snapshot alone
+    page.wait_for_selector("#native li.program")
+    wait_js(page, "document.querySelector('#mem-writes').textContent"
+                  ".includes('a word the last run changed')")
+
+
+def test_an_error_in_the_unmirrored_vm_is_followed_there_and_said_consumed(page):
+    click_blank(page)
+    for _ in range(45):
+        press(page, "ArrowRight")
+    inject(page, "ue", "table+8", 2)
+    # the memory panel goes where the story is: VM 2
+    wait_js(page, "document.querySelector('#vm-tabs [aria-selected=true]').dataset.vm === '2'")
+    assert "injected UE" in page.locator("#mem-writes").inner_text()
+    click_blank(page)
+    for _ in range(80):
+        press(page, "ArrowRight")
+        if page.locator("#log li.n-killed").count():
+            break
+    wait_js(page, "document.querySelector('#host-bad').textContent.includes('consumed')")
+    assert "pending" not in page.locator("#host-bad").inner_text()
+    assert "This VM has no mirror" in page.locator("#memory").inner_text()  # VM 2 has none
+    page.click("#vm-tabs [data-vm='1']")
+    assert "This VM has no mirror" not in page.locator("#memory").inner_text()
 
 
 def test_go_to_and_the_views_of_a_word(page):

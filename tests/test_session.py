@@ -406,3 +406,24 @@ def test_stepping_after_back_reaches_an_injection_that_was_the_last_thing_done()
     assert view["position"] == view["length"]
     more = s.step()                       # nothing ahead now: a new step, nothing dropped
     assert more and not any(e["kind"] == "branch" for e in more)
+
+
+def test_the_snapshot_names_the_store_worth_showing_after_steps_runs_and_back():
+    from app.session import snapshot, validate_snapshot
+    s = Session(SUM_ARRAY, "on", compare=True)
+    s.run(max_native=AFTER_FILL)
+    snap = snapshot(s)
+    validate_snapshot(snap)
+    run = snap["vms"][0]["last_store"]
+    assert run["by"] == "run" and run["size"] == 8
+    stored = None
+    while stored is None:
+        stored = next((w for e in s.step() for w in e["writes"]
+                       if e["vm"] == 1 and w["copy"] == "native" and w["va"] is not None), None)
+    assert snapshot(s)["vms"][0]["last_store"] == {"va": stored["va"], "size": stored["size"],
+                                                   "by": "step"}
+    s.inject("ce", "total", 1)            # an injection stores nothing: the store stays
+    assert snapshot(s)["vms"][0]["last_store"]["va"] == stored["va"]
+    while s.history.position > 1:
+        s.back()
+    assert snapshot(s)["vms"][0]["last_store"] == run

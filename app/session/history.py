@@ -20,6 +20,15 @@ MAX_MARKS = 200  # a snapshot carries the newest marks
 MARKED = ("inject", "mce", "recovered", "killed", "fault", "exit", "vote", "watch")
 
 
+def _newest_stores(events: list[dict]) -> tuple:
+    out = {}
+    for e in events:
+        for w in e.get("writes", ()):
+            if w["copy"] == "native" and w["va"] is not None:
+                out[e["vm"]] = (e["vm"], w["va"], w["size"], "step")
+    return tuple(out.values())
+
+
 @dataclass
 class Entry:
     command: str
@@ -29,6 +38,9 @@ class Entry:
     native: int = 0                           # the first VM's native count after it
     marks: tuple[str, ...] = ()               # the MARKED notes its events carry
     size: int = 0                             # bytes its undo records hold, about
+    # per VM the store worth showing: (vm, va, size, by) -- a step's newest native
+    # store, or a word a run changed (its events carry no stores)
+    stores: tuple[tuple[int, int, int, str], ...] = ()
 
     def measure(self) -> int:
         """Seal the undo records (see undo.py); the bytes they hold, about."""
@@ -45,6 +57,7 @@ class History:
         self.undone: list[Entry] = []
         self.forgotten: list[tuple[str, dict]] = []
         self.base = 0  # the first VM's native count where `done` starts
+        self.before: dict[int, tuple] = {}  # the stores as of `base` (see stores)
         self.bytes = 0  # what the entries' undo records hold, about
 
     @property
@@ -59,6 +72,8 @@ class History:
         """Append a new entry; returns how many recorded entries a new branch dropped."""
         entry.marks = tuple(k for k in MARKED if any(
             n["kind"] == k for e in entry.events for n in e.get("notes", ())))
+        if not entry.stores:
+            entry.stores = _newest_stores(entry.events)
         # the caller has the events; `back` needs only their numbers
         entry.events = tuple(e["seq"] for e in entry.events)
         self.done.append(entry)
@@ -67,6 +82,7 @@ class History:
             old = self.done.pop(0)
             self.forgotten.append((old.command, old.args))
             self.base = old.native
+            self.before.update((store[0], store) for store in old.stores)
             self.bytes -= old.size
         dropped = 0
         if not replaying:
@@ -74,6 +90,20 @@ class History:
             self.bytes -= sum(e.size for e in self.undone)
             self.undone.clear()
         return dropped
+
+    def stores(self) -> dict[int, tuple[int, int, int, str]]:
+        """Per VM the newest store worth showing of the entries done, or of those
+        before them (forgotten, or in a checkpoint)."""
+        out: dict = {}
+        for entry in reversed(self.done):
+            for store in entry.stores:
+                out.setdefault(store[0], store)
+        return {**self.before, **out}
+
+    def last_store(self, vm: int) -> dict | None:
+        """The newest store worth showing of VM `vm`: {va, size, by: step | run}."""
+        store = self.stores().get(vm)
+        return None if store is None else {"va": store[1], "size": store[2], "by": store[3]}
 
     def undo_last(self) -> Entry:
         entry = self.done.pop()
@@ -96,6 +126,7 @@ class History:
         h = History(self.limit)
         h.done, h.undone = list(self.done), list(self.undone)
         h.forgotten, h.base, h.bytes = list(self.forgotten), self.base, self.bytes
+        h.before = dict(self.before)
         return h
 
     def view(self, native_now: int, marks: bool = False) -> dict:

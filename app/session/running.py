@@ -99,14 +99,35 @@ class Run:
             return []
         undos = [u for e in self.entries for u in e.undos]
         undos[0].cpu_writes = self._changed_pages(undos)
+        changed = dict(undos[0].cpu_writes)
         ran = max(vm.counters.native_instructions - self.start[vm.id] for vm in s.vms)
         from app.session.session import Entry
         merged = Entry("run", [e for t in self.entries for e in t.events], undos,
                        {"max_native": ran, "breakpoints": set(self.breakpoints),
                         "watchpoints": list(self.watchpoints)})
+        merged.stores = tuple(hit for vm in s.vms
+                              if (hit := self._changed_word(vm, changed)) is not None)
         events = merged.events
         s.record(merged)
         return events
+
+    def _changed_word(self, vm: VM, changed: dict[int, bytes]):
+        """A word of `vm`'s memory the run changed, to show for it (a free run records
+        no stores): the first changed word of the first changed page holding one of
+        the program's labels, else of the first changed page. (vm, va, 8, 'run')."""
+        build, view = self.session.build, self.session.hv.mem.view
+        syms = build.image.symbols
+        labelled = {syms[n] & ~(PAGE - 1) for n, lab in build.program.labels().items()
+                    if lab.origin == "program" and n in syms}
+        pages = sorted((va not in labelled, va, page.frame * PAGE)
+                       for va, page in vm.pages.items()
+                       if page.kind == "ram" and page.frame * PAGE in changed)
+        for _unlabelled, va, pa in pages:
+            before, now = changed[pa], view[pa:pa + PAGE]
+            for off in range(0, PAGE, 8):
+                if before[off:off + 8] != now[off:off + 8]:
+                    return vm.id, va + off, 8, "run"
+        return None
 
     def _changed_pages(self, undos: list) -> list[tuple[int, bytes]]:
         """The run's first images of every page it changed. The first turn's undo is

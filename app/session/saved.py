@@ -60,7 +60,8 @@ def to_bytes(saved: SavedSession) -> bytes:
             "faults": {"words": [[pa, k, b] for pa, (k, b) in sorted(m.faults.words.items())],
                        "dead": sorted(m.faults.dead),
                        "failed_dimms": sorted(m.faults.failed_dimms)},
-            "log": list(m.log), "vms": [_vm_json(v) for v in m.vms]}
+            "log": list(m.log), "vms": [_vm_json(v) for v in m.vms],
+            "stores": list(saved.history.stores().values())}
     text = json.dumps(head, separators=(",", ":")).encode()
     return zlib.compress(len(text).to_bytes(8, "little") + text + m.memory.data, 6)
 

@@ -61,6 +61,7 @@ def _vm(s: Session, vm) -> dict:
             "counters": vm.counters.to_json(),
             "console": vm.console.text(),
             "native": None if group is None else group.native_address,
+            "last_store": s.history.last_store(vm.id),
             "tables": [{"level": e["level"], "table_frame": e["table_frame"],
                         "index": e["index"], "va": e["va"], "entry": hexv(e["entry"]),
                         "mirror": e.get("mirror", False)} for e in vm.table_entries()]}

@@ -25,10 +25,17 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
       (bad ? ` · <b>${bad}</b>` : "");
   }
 
+  // an error in a frame of a VM it killed is not pending any more: it was consumed
+  function errorState(e) {
+    const o = state.machine.owners[Math.floor(e.pa / 4096)];
+    const vm = o && o[1] ? state.vms.find((v) => v.id === o[1]) : null;
+    return vm && vm.status === "killed" ? `consumed (it killed VM ${vm.id})` : "pending";
+  }
+
   function poisoned(f) {
     if (state.machine.dead.includes(f)) return "lost (DIMM failure)";
     const e = state.machine.errors.find((x) => Math.floor(x.pa / 4096) === f);
-    return e ? `pending ${e.kind.toUpperCase()} at ${hex(e.pa)}` : "";
+    return e ? `${e.kind.toUpperCase()} ${errorState(e)} at ${hex(e.pa)}` : "";
   }
 
   function render(s) {
@@ -50,9 +57,9 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
     }).join("");
     legend.innerHTML = Object.entries(counts).map(([label, [cls, n]]) =>
       `<span class="key"><i class="f ${cls}" aria-hidden="true"></i>${esc(label)}: ${n}</span>`).join("") +
-      `<span class="key"><i class="f bad" aria-hidden="true"></i>pending error ✖</span>`;
+      `<span class="key"><i class="f bad" aria-hidden="true"></i>memory error ✖</span>`;
     const lost = s.machine.dead.length;
-    const pending = s.machine.errors.map((e) => `${e.kind.toUpperCase()} pending in frame ${hex(Math.floor(e.pa / 4096))} at ${hex(e.pa)}`);
+    const pending = s.machine.errors.map((e) => `${e.kind.toUpperCase()} ${errorState(e)} in frame ${hex(Math.floor(e.pa / 4096))} at ${hex(e.pa)}`);
     badList.textContent = [...pending, lost ? `${lost} frame(s) lost with a failed DIMM` : ""]
       .filter(Boolean).map((t) => "✖ " + t).join(" · ");
   }

@@ -81,6 +81,9 @@ const link = connect({
     const injected = events.flatMap((ev) => (ev.notes || []).filter((n) => n.kind === "inject"));
     if (!injected.length && events.some((ev) => ev.kind === "step" || ev.kind === "run")) cards.hide();
     for (const n of injected) cards.show(n.error);
+    // the memory and page-table panels follow the story to the VM it happened in
+    const moved = events.flatMap((ev) => (ev.notes || []).filter((n) => STORY_VM.has(n.kind) && n.vm)).pop();
+    if (moved) focusVm = moved.vm;
     for (const ev of events) changed = (state && applyEvent(state, ev)) || changed;
     if (changed) redraw();
     classroom.sessionChanged();
@@ -141,6 +144,8 @@ const controls = createControls({send, onProblem: showProblem, inject, load: () 
     Escape: () => { cards.hide(); },
   }});
 window.addEventListener("resize", () => redraw());
+
+const STORY_VM = new Set(["inject", "mce", "killed", "recovered", "vote"]);
 
 function tabs() {
   // rebuilt only when the VMs change, so a focused tab keeps its focus

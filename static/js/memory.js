@@ -137,7 +137,10 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     const stacked = copies.length > 1 && view.clientWidth > 0 && view.clientWidth < need;
     view.innerHTML = tableHtml({page, copies, view: kind, flashed, spot: mark, stacked,
                                 symbolAt: (va) => symbolAt(state, va)});
-    if (!page.mirrors.length) view.insertAdjacentHTML("afterbegin", "<p class='muted'>This VM has no mirror.</p>");
+    if (!page.mirrors.length) {
+      view.insertAdjacentHTML("afterbegin", vm.mode === "off" ? "<p class='muted'>This VM has no mirror.</p>"
+        : "<p class='muted'>This page has no mirror copy: no mirror PTE maps it.</p>");
+    }
     const target = view.querySelector(".spot-word") || view.querySelector(".written");
     if (target) keepInView(view, target);
   }

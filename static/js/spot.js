@@ -1,7 +1,8 @@
 // What the memory panel should show after whatever just happened: the word that matters
 // and why. The last store if the last step made one; else the failed word of a machine
 // check or an injection, the page a recovery rebuilt, a vote's word, the store that hit
-// a watchpoint; after a run (whose events carry no stores) the newest of those notes.
+// a watchpoint; after a run (whose events carry no stores) the newest of those notes,
+// else the word the snapshot names (a word the run changed, the last store before).
 
 import {hex} from "./format.js";
 import {reverseMap} from "./state.js";
@@ -54,6 +55,11 @@ export function storyOf(state, vm) {
   if (notes) return notes;
   const store = (vm.lastWrites || []).find((w) => w.copy === "native" && w.va !== null);
   if (store) return {va: store.va, copy: 0, why: "the last store", kind: "store", size: store.size};
+  const last = vm.last_store;   // from the snapshot: after a run, a reload, a shared link
+  if (last && last.by === "run") {
+    return {va: last.va, copy: 0, why: "a word the last run changed", kind: "run", size: last.size};
+  }
+  if (last) return {va: last.va, copy: 0, why: "the last store", kind: "store", size: last.size};
   if (state.stopped === "watch" && state.watchpoints.length === 1) {
     return {...splitCopy(vm, state.watchpoints[0].va), why: "the watchpoint", kind: "watch"};
   }

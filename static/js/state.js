@@ -64,6 +64,9 @@ export function applyEvent(state, ev) {
     state.frames.get(frame).set(fromHex(w.new), w.pa % 4096);
   }
   vm.lastWrites = ev.writes;
+  // the newest store worth showing, as a snapshot would say it (after a run, a reload)
+  const stored = ev.writes.filter((w) => w.copy === "native" && w.va !== null).pop();
+  if (stored) vm.last_store = {va: stored.va, size: stored.size, by: "step"};
   for (const p of ev.ptes) {
     const key = `${p.table_frame}:${p.index}`;
     if (BigInt(p.new) === 0n) vm.tables.delete(key);
