@@ -210,3 +210,19 @@ def test_program_groups_count_from_one_and_the_log_speaks_per_mode(page):
     vm2 = [n for n in notes if "VM 2" in n[:6]]
     assert vm1 and all("mirror PTEs" in n for n in vm1)
     assert vm2 and not any("mirror" in n for n in vm2)
+
+
+def test_a_click_in_the_host_map_leaves_the_arrows_stepping_a_tab_there_gives_them_to_it(page):
+    from tests.browser_helpers import seq
+    page.locator("#hostmap .f").nth(600).click()
+    before = seq(page)
+    page.keyboard.press("ArrowRight")
+    wait_js(page, f"Number(document.body.dataset.seq) > {before}")
+    page.focus("#inject-target")               # then by keyboard, as a keyboard user would
+    while not page.evaluate("document.activeElement.id === 'hostmap'"):
+        page.keyboard.press("Tab")
+    info = page.locator("#host-info").inner_text()
+    now = seq(page)
+    page.keyboard.press("ArrowRight")
+    wait_js(page, f"document.querySelector('#host-info').textContent !== {info!r}")
+    assert seq(page) == now                    # the cursor moved; nothing stepped

@@ -30,6 +30,8 @@ SHORTCUTS = [
     ("Ctrl+Enter", "load the program in the editor"),
     ("Esc", "leave the editor or a text field (the keys step again); close a card"),
     ("Enter on a code line", "toggle a breakpoint"),
+    ("arrows, Enter", "in the host map or the memory words reached by Tab: move a cursor, pick "
+     "the target (after a click there the arrows step, as everywhere)"),
     ("j / k", "inject the chosen error / focus the injection panel"),
     ("f", "presentation mode on or off (large type, the panels you pick)"),
     ("l", "show or hide the lesson (in a classroom)"),

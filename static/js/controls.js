@@ -68,6 +68,14 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
     ArrowLeft: (e) => (e.shiftKey ? "forward" : "back"), b: () => "back", r: () => "run",
     p: () => "pause", " ": () => "pause", 0: () => "reset",
   };
+  // how each arrow widget got its focus: by a pointer (a click picks a target) or not
+  let pointerAt = 0;
+  document.addEventListener("pointerdown", () => { pointerAt = performance.now(); }, true);
+  document.addEventListener("focusin", (e) => {
+    const widget = e.target.closest && e.target.closest("[data-arrows]");
+    if (widget) widget.dataset.byPointer = String(performance.now() - pointerAt < 1000);
+  }, true);
+
   // capture phase: a focused dropdown or slider must not see → first
   document.addEventListener("keydown", (e) => {
     const target = e.target;
@@ -85,7 +93,10 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
     if (e.altKey || e.ctrlKey || e.metaKey || e.defaultPrevented) return;
     const key = e.key;
     // a widget that moves a cursor with the arrows (host map, memory words) keeps them
-    if (key.startsWith("Arrow") && !e.shiftKey && target.closest("[data-arrows]")) return;
+    // when reached by keyboard; a mouse click there picks a target and leaves them
+    // stepping (see arrowsOwned)
+    const arrows = target.closest("[data-arrows]");
+    if (key.startsWith("Arrow") && !e.shiftKey && arrows && arrowsOwned(arrows)) return;
     if (key === "?") { toggleHelp(); e.preventDefault(); return; }
     if (key === "j") { e.preventDefault(); if (!following && !viewOnly) inject.inject(); return; }
     if (key === "k") { e.preventDefault(); inject.focus(); return; }
@@ -146,4 +157,9 @@ function historyText(h) {
   const end = Math.max(h.end_native ?? now, now);
   return end > now ? `instruction ${now.toLocaleString("en")} of ${end.toLocaleString("en")}`
     : `instruction ${now.toLocaleString("en")}`;
+}
+
+// whether an arrow widget (data-arrows) keeps the arrow keys: when focused by keyboard
+export function arrowsOwned(widget) {
+  return widget.dataset.byPointer !== "true";
 }

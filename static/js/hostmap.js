@@ -6,6 +6,7 @@
 import {esc, hex} from "./format.js";
 import {OWNER_LABEL, ownerClass} from "./colours.js";
 import {reverseMap} from "./state.js";
+import {arrowsOwned} from "./controls.js";
 
 export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame}) {
   let cursor = 0;
@@ -80,7 +81,7 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
     info.innerHTML = describe(cursor);
   }
   grid.addEventListener("keydown", (e) => {
-    if (!state) return;
+    if (!state || !arrowsOwned(grid)) return;
     const step = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: 32, ArrowUp: -32}[e.key];
     if (step) { e.preventDefault(); e.stopPropagation(); move(cursor + step); }
     if (e.key === "Enter") { e.preventDefault(); onPickFrame(cursor); }

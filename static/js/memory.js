@@ -8,6 +8,7 @@ import {pagesOf} from "./state.js";
 import {keepInView} from "./scroll.js";
 import {splitCopy, storyInLog, storyOf} from "./spot.js";
 import {tableHtml, VIEWS} from "./memview.js";
+import {arrowsOwned} from "./controls.js";
 
 const ZERO = new Uint8Array(4096);
 
@@ -46,7 +47,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
   // keyboard: arrows move a cursor over the words, Enter picks one as the target
   view.addEventListener("keydown", (e) => {
     const words = [...view.querySelectorAll("[data-va]")];
-    if (!words.length) return;
+    if (!words.length || !arrowsOwned(view)) return;  // clicked there: → steps
     const across = view.querySelector("tbody tr:not(.fold)")?.querySelectorAll("[data-va]").length || 1;
     const move = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: across, ArrowUp: -across}[e.key];
     if (move) {
