@@ -106,7 +106,8 @@ def _hostile_loads() -> dict[str, str]:
         "a data line of 90k values": "main:\n ret\n .data\nx: .quad " + ",0" * 90_000 + "\n",
         "36k labels": "main:\n ret\n" + "".join(f"l{i}:\n" for i in range(36_000)),
         "a string of escapes": 'main:\n ret\n .data\n .ascii "' + "\\1" * 90_000 + '"\n',
-        # stopped by its budget: the heaviest per line (12 instructions each, nmr3: 19)
+        # the heaviest per line (12 instructions each, nmr3: 19): stopped by its budget
+        # or, where the load is quick enough to get there, by the rewritten program's cap
         "string stores": "main:\n" + "rep movsb\n" * (cap // 10 - 1),
     }
 
@@ -123,7 +124,8 @@ def test_peak_memory_of_hostile_loads_stays_bounded():
         assert "Error" not in result, f"{name}: {result}"
     assert "does not fit" in peaks["200 .zero lines (3.2 KB)"][1]
     assert "more than 32768 instructions" in peaks["nops to the cap"][1]
-    assert "too long" in peaks["string stores"][1]
+    assert "too long" in peaks["string stores"][1] or \
+        "more than 49152 instructions" in peaks["string stores"][1]
 
 
 # -- time: linear work, a budget, cancellation

@@ -24,6 +24,25 @@ _CACHE_ENTRIES = 1 << 16
 _MISSING = object()
 
 
+# mnemonics whose encoding depends on where the instruction is (a target Keystone
+# turns into a displacement); every other request is sent with its RIP-relative
+# displacement already worked out, so its bytes are the same at any address
+_RELATIVE = ("j", "call", "loop", "xbegin")
+
+
+def _key(request: tuple[str, int]) -> tuple[str, int | None]:
+    """The cache key of a (text, address) request: the text alone when the bytes
+    cannot depend on the address (most instructions, in every layout pass)."""
+    text, address = request
+    words = text.split()
+    mnemonic = next((w for w in words if w not in _PREFIXES), "")
+    return (text, address) if mnemonic.startswith(_RELATIVE) else (text, None)
+
+
+_PREFIXES = frozenset({"lock", "rep", "repe", "repz", "repne", "repnz", "data16", "addr32",
+                       "notrack", "bnd", "cs", "ds", "es", "fs", "gs", "ss"})
+
+
 class EncodeFailure(Exception):
     def __init__(self, index: int, message: str) -> None:
         super().__init__(message)
@@ -86,7 +105,7 @@ class Encoder:
         """Encode (text, address) pairs; raise EncodeFailure naming the first bad one.
         The worker's processor time for them is charged to `budget`."""
         with self._lock:
-            results: list = [self._cache.get(r, _MISSING) for r in requests]
+            results: list = [self._cache.get(_key(r), _MISSING) for r in requests]
             todo = [i for i, r in enumerate(results) if r is _MISSING]
             while todo:
                 proc = self._start()
@@ -127,7 +146,7 @@ class Encoder:
         self._worker_cpu = cpu
 
     def _remember(self, request: tuple[str, int], encoding: bytes) -> None:
-        self._cache[request] = encoding
+        self._cache[_key(request)] = encoding
         if len(self._cache) > _CACHE_ENTRIES:
             del self._cache[next(iter(self._cache))]
 

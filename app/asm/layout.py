@@ -154,6 +154,8 @@ class _Layout:
         self.sizes: dict[int, int] = {}
         self.long: set[int] = set()
         self.encodings: dict[int, bytes] = {}
+        self._texts: dict[int, str] = {}  # Keystone texts that cannot change (no symbol)
+        self._varies: dict[int, bool] = {}  # whether an instruction's text may change
 
     def item_size(self, it: Item, addr: int) -> int:
         if isinstance(it, Insn):
@@ -249,6 +251,27 @@ class _Layout:
         return encoded
 
     def keystone_text(self, it: Insn, addr: int) -> str:
+        """The instruction as Keystone reads it: symbols resolved, a RIP-relative
+        displacement worked out. An instruction that names no symbol has the same text
+        in every pass: it is made once."""
+        known = self._texts.get(id(it))
+        if known is not None:
+            return known
+        text = self._keystone_text(it, addr)
+        varies = self._varies.get(id(it))
+        if varies is None:
+            varies = self._varies[id(it)] = bool(_rip_mem(it)) or any(
+                _symbols_of(op) for op in it.operands)
+        if not varies:
+            self._texts[id(it)] = text
+        return text
+
+    def constant_text(self, it: Insn) -> str | None:
+        """The Keystone text of an instruction whose text is the same everywhere (no
+        symbol, no RIP-relative operand), else None."""
+        return self._texts.get(id(it))
+
+    def _keystone_text(self, it: Insn, addr: int) -> str:
         prefixes = [p for p in it.prefixes if p not in _IGNORED_PREFIXES]
         head = " ".join((*prefixes, it.mnemonic))
         mem = _rip_mem(it)
@@ -273,6 +296,15 @@ class _Layout:
             else:
                 parts.append(op.render(self.lookup))
         return f"{head} {', '.join(parts)}" if parts else head
+
+
+def _symbols_of(op) -> set[str]:
+    """The symbols an operand's expressions name."""
+    target = op.inner if isinstance(op, Indirect) else op
+    if isinstance(target, Mem):
+        return target.disp.symbols() if target.disp else set()
+    expr = getattr(target, "expr", None)
+    return expr.symbols() if expr is not None else set()
 
 
 def _data_bytes(it: Data, lookup) -> bytes:
@@ -313,7 +345,7 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
     placed.sort(key=lambda p: p.address)
     for p in placed:
         lay.budget.check(p.insn.line, p.insn.origin)
-        verify.check(p, lay.lookup)
+        verify.check(p, lay.lookup, lay.constant_text(p.insn))
     return Image(sections, symbols, placed)
 
 

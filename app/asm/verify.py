@@ -22,8 +22,27 @@ def _mask(v: int) -> int:
     return v & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def check(placed, lookup) -> None:
-    """placed: an app.asm.layout.Placed; lookup: symbol -> value."""
+# (text, encoding) pairs found right: an instruction whose text names no symbol and
+# no RIP-relative operand decodes alike wherever it is, so once is enough
+_RIGHT: dict[tuple[str, bytes], None] = {}
+_RIGHT_ENTRIES = 1 << 16
+
+
+def check(placed, lookup, text: str | None = None) -> None:
+    """placed: an app.asm.layout.Placed; lookup: symbol -> value; `text`: the
+    instruction's Keystone text if it is the same at any address (the check is then
+    remembered)."""
+    key = None if text is None else (text, placed.encoding)
+    if key is not None and key in _RIGHT:
+        return
+    _check(placed, lookup)
+    if key is not None:
+        _RIGHT[key] = None
+        if len(_RIGHT) > _RIGHT_ENTRIES:
+            del _RIGHT[next(iter(_RIGHT))]
+
+
+def _check(placed, lookup) -> None:
     insn = placed.insn
     decoded = next(_CS.disasm(placed.encoding, placed.address), None)
     if decoded is not None and decoded.mnemonic == "wait" and decoded.size < placed.size:

@@ -22,9 +22,9 @@ Classes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
+from capstone import CS_ARCH_X86, CS_GRP_BRANCH_RELATIVE, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 from capstone import x86_const as C
 
 _CS = Cs(CS_ARCH_X86, CS_MODE_64)
@@ -83,7 +83,25 @@ class Decoded:
     imm_values: tuple[int, ...]
 
 
+# decodings of bytes that mean the same at any address (no relative branch target in
+# them): the same instruction recurs all over a program and its rewritten copy
+_DECODED: dict[bytes, Decoded] = {}
+_DECODED_ENTRIES = 1 << 16
+
+
 def decode(code: bytes, address: int) -> Decoded:
+    known = _DECODED.get(code)
+    if known is not None:
+        return replace(known, address=address)
+    d = _decode(code, address)
+    if CS_GRP_BRANCH_RELATIVE not in d.groups:
+        _DECODED[code] = d
+        if len(_DECODED) > _DECODED_ENTRIES:
+            del _DECODED[next(iter(_DECODED))]
+    return d
+
+
+def _decode(code: bytes, address: int) -> Decoded:
     insn = next(_CS.disasm(code, address), None)
     if insn is None:
         raise ValueError(f"cannot decode bytes {code.hex()} at {address:#x}")
