@@ -7,6 +7,8 @@ false, so any difference is an error naming the line.
 
 from __future__ import annotations
 
+import threading
+
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from capstone import x86_const as C
 
@@ -26,6 +28,7 @@ def _mask(v: int) -> int:
 # no RIP-relative operand decodes alike wherever it is, so once is enough
 _RIGHT: dict[tuple[str, bytes], None] = {}
 _RIGHT_ENTRIES = 1 << 16
+_RIGHT_LOCK = threading.Lock()
 
 
 def check(placed, lookup, text: str | None = None) -> None:
@@ -37,9 +40,10 @@ def check(placed, lookup, text: str | None = None) -> None:
         return
     _check(placed, lookup)
     if key is not None:
-        _RIGHT[key] = None
-        if len(_RIGHT) > _RIGHT_ENTRIES:
-            del _RIGHT[next(iter(_RIGHT))]
+        with _RIGHT_LOCK:  # loads on several threads
+            _RIGHT[key] = None
+            if len(_RIGHT) > _RIGHT_ENTRIES:
+                del _RIGHT[next(iter(_RIGHT))]
 
 
 def _check(placed, lookup) -> None:

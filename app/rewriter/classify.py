@@ -22,6 +22,7 @@ Classes:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 
 from capstone import CS_ARCH_X86, CS_GRP_BRANCH_RELATIVE, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
@@ -87,6 +88,7 @@ class Decoded:
 # them): the same instruction recurs all over a program and its rewritten copy
 _DECODED: dict[bytes, Decoded] = {}
 _DECODED_ENTRIES = 1 << 16
+_DECODED_LOCK = threading.Lock()
 
 
 def decode(code: bytes, address: int) -> Decoded:
@@ -95,9 +97,10 @@ def decode(code: bytes, address: int) -> Decoded:
         return replace(known, address=address)
     d = _decode(code, address)
     if CS_GRP_BRANCH_RELATIVE not in d.groups:
-        _DECODED[code] = d
-        if len(_DECODED) > _DECODED_ENTRIES:
-            del _DECODED[next(iter(_DECODED))]
+        with _DECODED_LOCK:  # loads on several threads
+            _DECODED[code] = d
+            if len(_DECODED) > _DECODED_ENTRIES:
+                del _DECODED[next(iter(_DECODED))]
     return d
 
 
