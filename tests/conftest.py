@@ -57,7 +57,7 @@ def run(source: str, mirror: str = "on", **kw) -> dict:
 
 # a session's story, for the tests of errors and recovery
 SUM_ARRAY = source("sum_array")   # fills `table`, sums it, returns 1240
-AFTER_FILL = 111                  # native instructions until the table is filled
+AFTER_FILL = 117                  # native instructions until the table is filled
 
 
 def notes_of(s: Session, kind: str) -> list[dict]:

@@ -44,8 +44,8 @@ def test_run_json(capsys, program):
 
 def test_run_with_injection_and_offset(capsys, program):
     _, out = _cli(capsys, "run", program(source("sum_array")), "--mirror", "nmr3",
-                  "--offset", "10000000", "--inject", "ue:table+8@111",
-                  "--inject", "silent:0xa00010@111", "--json")
+                  "--offset", "10000000", "--inject", "ue:table+8@117",
+                  "--inject", "silent:0xa00010@117", "--json")
     r = json.loads(out)
     assert (r["status"], r["exit_code"], r["mirror_consistent"]) == ("exited", 1240, True)
     kinds = [e["kind"] for e in r["events"]]
@@ -83,7 +83,7 @@ def test_malformed_assembly_gives_a_line(capsys, program, text, line):
 
 def test_plain_output_is_readable(capsys, program):
     code, out = _cli(capsys, "run", program(source("sum_array")), "--inject",
-                     "ue:table@111")
+                     "ue:table@117")
     assert code == 0
     assert "exit code: 1240" in out and "recovered" in out
 

@@ -57,3 +57,17 @@ def test_examples_run_mirrored():
     from app.examples import names, source
     for name in names():
         _check(source(name))
+
+
+@needs_gcc
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_main_gets_no_arguments_and_empty_lists_as_the_abi_says(opt, tmp_path):
+    # argc = 0, argv = {NULL}, envp = {NULL} (docs/design.md, "The state main starts in")
+    c_file = tmp_path / "args.c"
+    c_file.write_text("int main(int argc, char **argv, char **envp) {\n"
+                      "    return (argc == 0) | (argv[argc] == 0) << 1 | (envp[0] == 0) << 2"
+                      " | ((unsigned long)argv % 8 == 0) << 3;\n}\n")
+    source = compile_to_asm(c_file, opt, tmp_path)
+    for mode in ("off", "on", "nmr3"):
+        result = run(source, mode)
+        assert result["status"] == "exited" and result["exit_code"] == 15, result

@@ -14,6 +14,17 @@ _start:
     jne     .Lboot_failed
     movq    8(%rbx), %rsp
     xorl    %ebp, %ebp
+    # the state the x86-64 System V ABI starts a program in, as Linux sets it at exec:
+    # x87 control word 0x037f and every register empty, MXCSR 0x1f80 (exceptions
+    # masked, round to nearest), the direction flag clear, the stack 16-byte aligned
+    # at the call; main(argc = 0, argv = {NULL}, envp = {NULL}). Nothing is stored:
+    # the constants are read-only data, mapped above with the program's
+    fninit
+    ldmxcsr __mxcsr_at_start(%rip)
+    cld
+    xorl    %edi, %edi
+    leaq    __no_arguments(%rip), %rsi
+    leaq    __no_arguments+8(%rip), %rdx
     call    main
     movslq  %eax, %rdi
     movl    $__hc_exit, %eax
@@ -30,3 +41,11 @@ _start:
     .globl __until
 __until:
     hlt
+
+    .section .rodata
+    .p2align 3
+__mxcsr_at_start:
+    .long   0x1f80
+    .long   0
+__no_arguments:
+    .quad   0, 0
