@@ -5,7 +5,7 @@ import {esc} from "./format.js";
 
 const MAIN = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
               "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"];
-const FLAGS = [[0, "CF"], [2, "PF"], [6, "ZF"], [7, "SF"], [11, "OF"]];
+const FLAGS = [[0, "CF"], [2, "PF"], [6, "ZF"], [7, "SF"], [10, "DF"], [11, "OF"]];
 
 function flags(value) {
   const v = BigInt(value);
