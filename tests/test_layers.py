@@ -150,3 +150,20 @@ def test_the_lessons_use_only_the_sessions_face(used):
             for check in step.checks:
                 verify(s, check)
     assert _outside_the_face(used) == []
+
+
+def test_one_module_opens_the_decoder_one_handle_per_thread():
+    import threading
+
+    from app.asm.decoder import decoder
+    opens = [str(p.relative_to(APP)) for p in sorted(APP.rglob("*.py"))
+             for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Cs"]
+    assert opens == ["asm/decoder.py"]
+    mine = decoder(att=True)
+    assert decoder(att=True) is mine and decoder() is not mine
+    theirs = []
+    t = threading.Thread(target=lambda: theirs.append(decoder(att=True)))
+    t.start()
+    t.join()
+    assert theirs[0] is not mine

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import threading
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from capstone import x86_const as C
 
+from app.asm.decoder import first
 from app.asm.errors import AsmError
 from app.asm.operand import Imm, Indirect, Mem, Reg
 from app.asm.registers import family
-
-_CS = Cs(CS_ARCH_X86, CS_MODE_64)
-_CS.detail = True
 
 
 def _mask(v: int) -> int:
@@ -48,7 +45,7 @@ def check(placed, lookup, text: str | None = None) -> None:
 
 def _check(placed, lookup) -> None:
     insn = placed.insn
-    decoded = next(_CS.disasm(placed.encoding, placed.address), None)
+    decoded = first(placed.encoding, placed.address)
     if decoded is not None and decoded.mnemonic == "wait" and decoded.size < placed.size:
         # fsave, fstenv, finit, fclex, fstcw, fstsw: a wait and then the fn... form
         m = insn.mnemonic

@@ -28,16 +28,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from capstone import x86_const as C
 
+from app.asm.decoder import first
 from app.hypervisor.vm import VM
 from app.machine.cpu import GPRS
 from app.machine.memory import PAGE
 from app.rewriter import Group
 
-_CS = Cs(CS_ARCH_X86, CS_MODE_64)
-_CS.detail = True
 _MASK = (1 << 64) - 1
 _DF = 1 << 10
 _SAVE = re.compile(r"movq\s+%(rdi|rsi|rcx),\s*%(\w+)$")
@@ -203,7 +201,7 @@ def _count(vm: VM, rip: int, times: int) -> None:
 
 def decode_at(vm: VM, rip: int):
     placed = vm.image.by_address.get(rip)
-    return next(_CS.disasm(bytes(placed.encoding), rip), None) if placed else None
+    return first(bytes(placed.encoding), rip) if placed else None
 
 
 def operand_span(vm: VM, insn) -> tuple[int, int] | None:

@@ -25,12 +25,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from capstone import CS_ARCH_X86, CS_GRP_BRANCH_RELATIVE, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
+from capstone import CS_GRP_BRANCH_RELATIVE
 from capstone import x86_const as C
 
-_CS = Cs(CS_ARCH_X86, CS_MODE_64)
-_CS.syntax = CS_OPT_SYNTAX_ATT
-_CS.detail = True
+from app.asm.decoder import first
 
 _STORE = {
     "mov", "movabs", "movnti", "movbe", "movaps", "movups", "movapd", "movupd", "movdqa", "movdqu",
@@ -105,7 +103,7 @@ def decode(code: bytes, address: int) -> Decoded:
 
 
 def _decode(code: bytes, address: int) -> Decoded:
-    insn = next(_CS.disasm(code, address), None)
+    insn = first(code, address, att=True)
     if insn is None:
         raise ValueError(f"cannot decode bytes {code.hex()} at {address:#x}")
     read, written = insn.regs_access()
