@@ -51,7 +51,10 @@ class HypervisorState:
     vms: tuple[VmState, ...]
 
 
-class Hypervisor(Injection, Recovery):
+class Hypervisor:
+    """The VMs on one machine, their hypercalls and page tables; recovery and
+    injection are services of their own, handed what they need."""
+
     def __init__(self, memory_size: int = 8 << 20, dimms: int = 4) -> None:
         self.mem = MachineMemory(memory_size, dimms)
         for f in range(HYPERVISOR_FRAMES):
@@ -59,6 +62,29 @@ class Hypervisor(Injection, Recovery):
         self.vms: list[VM] = []
         self.log: list[dict] = []
         self.faults = F.Faults()
+        self.recovery = Recovery(self.mem, self.faults, self.vms, self.note)
+        self.injection = Injection(self.mem, self.faults, self.vms, self.note,
+                                   self.recovery.code_changed)
+
+    # -- the services' faces
+    def inject(self, kind: str, **target) -> dict:
+        return self.injection.inject(kind, **target)
+
+    def on_unmapped(self, vm: VM, pa: int | None, size: int) -> str:
+        return self.recovery.on_unmapped(vm, pa, size)
+
+    def scrub(self, vm: VM, patrol: bool = False, **kw) -> list:
+        return self.recovery.scrub(vm, patrol, **kw)
+
+    def mirror_consistent(self, vm: VM) -> bool | None:
+        return self.recovery.mirror_consistent(vm)
+
+    def code_changed(self, pa: int, size: int) -> None:
+        self.recovery.code_changed(pa, size)
+
+    def restore_faults(self, saved: F.Faults) -> None:
+        """The pending errors as `saved` says (undo)."""
+        self.faults.restore(saved)
 
     def note(self, kind: str, vm: VM | None, **data) -> None:
         self.log.append({"kind": kind, "vm": vm.id if vm else None, **data})
@@ -73,7 +99,7 @@ class Hypervisor(Injection, Recovery):
         if len(state.vms) != len(self.vms):
             raise ValueError("the saved state has a different number of VMs")
         self.mem.restore(state.memory)
-        self.faults = state.faults.copy()
+        self.faults.restore(state.faults)
         self.log[:] = state.log
         for vm, saved in zip(self.vms, state.vms, strict=True):
             vm.load(saved)
@@ -96,7 +122,7 @@ class Hypervisor(Injection, Recovery):
         vm.counting = Counting(vm, image)
         if vm.copies >= 2:
             # NMR-3: every read of RAM is voted before the load sees it
-            vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, self.voted_read(vm), begin=0,
+            vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, self.recovery.voted_read(vm), begin=0,
                                end=self.mem.size - 1)
         vm.patrol = Patrol(SCRUB_INTERVAL)
         self.vms.append(vm)

@@ -81,6 +81,11 @@ class Faults:
     def copy(self) -> Faults:
         return Faults(dict(self.words), set(self.dead), set(self.failed_dimms))
 
+    def restore(self, saved: Faults) -> None:
+        """Become `saved` in place (the services that hold this object keep it)."""
+        self.words, self.dead = dict(saved.words), set(saved.dead)
+        self.failed_dimms = set(saved.failed_dimms)
+
     def frames(self) -> set[int]:
         return {pa // PAGE for pa in self.words} | self.dead
 

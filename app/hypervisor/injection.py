@@ -9,8 +9,13 @@ from app.machine.memory import PAGE, Owner
 
 
 class Injection:
-    """Mixed into the Hypervisor: it needs `mem`, `vms`, `faults`, `note`, `_vm` and
-    `code_changed`."""
+    """Injecting errors, as a service: handed the machine's memory, its pending faults,
+    the VMs, the log's `note`, and `code_changed` (recovery's: a silent flip in code
+    must reach the engine's translations)."""
+
+    def __init__(self, mem, faults: F.Faults, vms: list[VM], note, code_changed) -> None:
+        self.mem, self.faults, self.vms, self.note = mem, faults, vms, note
+        self.code_changed = code_changed
 
     def inject(self, kind: str, vm: VM | None = None, va: int | None = None,
                frame: int | None = None, bit: int = 0, dimm: int | None = None) -> dict:

@@ -22,7 +22,15 @@ _DF = 1 << 10
 
 
 class Recovery:
-    """Mixed into the Hypervisor: it needs `mem`, `vms`, `faults`, `note` and `_vm`."""
+    """The hypervisor's answer to memory errors, as a service: handed the machine's
+    memory, its pending faults, the VMs and the log's `note` (the same objects the
+    hypervisor keeps; each restores its own state in place)."""
+
+    def __init__(self, mem, faults: F.Faults, vms: list[VM], note) -> None:
+        self.mem, self.faults, self.vms, self.note = mem, faults, vms, note
+
+    def _vm(self, vid: int | None) -> VM | None:
+        return next((v for v in self.vms if v.id == vid), None)
 
     # -- NMR-3: every read of RAM by a native instruction is voted before it is used
     def voted_read(self, vm: VM):

@@ -137,7 +137,7 @@ def apply_undo(hv: Hypervisor, vm: VM, undo: Undo) -> None:
         vm.mem.set_owner(frame, old)
     del hv.log[undo.log:]
     if undo.faults is not None:
-        hv.faults = undo.faults.copy()
+        hv.restore_faults(undo.faults)
     if undo.rare is not None:
         vm.load(undo.rare)
     else:
