@@ -226,3 +226,23 @@ def test_a_click_in_the_host_map_leaves_the_arrows_stepping_a_tab_there_gives_th
     page.keyboard.press("ArrowRight")
     wait_js(page, f"document.querySelector('#host-info').textContent !== {info!r}")
     assert seq(page) == now                    # the cursor moved; nothing stepped
+
+
+def test_a_step_brings_the_code_back_after_the_area_was_scrolled_to_the_injection(server,
+                                                                                   browser):
+    tab = open_solo(browser, server, width=1366, height=768)
+    page = tab.page
+    try:
+        page.evaluate("document.querySelector('#main').scrollTop = 1e6")  # to panel 8
+        scrolled = page.evaluate("document.querySelector('#main').scrollTop")
+        page.click("#btn-inject")             # injected with the mouse, down there
+        click_blank(page)
+        for _ in range(3):
+            press(page, "ArrowRight")
+        box = page.locator("#native li.current").bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 768, box
+        assert page.evaluate("window.scrollY") == 0
+        if scrolled:                          # the area itself moved, not the window
+            assert page.evaluate("document.querySelector('#main').scrollTop") < scrolled
+    finally:
+        assert tab.close() == []

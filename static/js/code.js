@@ -85,6 +85,7 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
     }
   });
 
+  let shownAt = null;  // the native address the first VM was last drawn at
   function render(state) {
     if (drawnFor !== listingKey(state)) draw(state);
     for (const el of native.querySelectorAll(".current, .current2, .breakpoint")) {
@@ -106,6 +107,14 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
         state.vms.filter((v) => v.native === vm.native).map((v) => `◀ VM ${v.id}`).join(" ");
       if (k === 0) {
         keepInView(native, line);
+        // a step (not a run's progress) brings the line back into the machine area's
+        // view if that area was scrolled away from the code (to the injection panel)
+        if (vm.native !== shownAt && !state.running) {
+          const area = native.closest(".machine");
+          const r = line.getBoundingClientRect();
+          if (area && (r.bottom < 0 || r.top > innerHeight)) keepInView(area, line, {margin: 48});
+        }
+        shownAt = vm.native;
         const members = [...rewritten.querySelectorAll(`[data-g="${i}"]`)];
         members.forEach((m) => m.classList.add("current"));
         if (members.length) {
