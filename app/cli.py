@@ -94,6 +94,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from app.bench.load import main as load
         return load(json_output=args.json, students=args.students or 100, solos=args.solos,
                     seconds=args.seconds)
+    if args.which == "memory":
+        from app.bench.memory import main as memory
+        return memory(json_output=args.json)
     if args.which == "assemble":
         from app.bench.assemble import main as assemble
         return assemble(json_output=args.json)
@@ -163,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                        "the step round trip, the classroom fan-out over Socket.IO, or "
                        "the engine's slow paths (single steps, watchpoints, patrols), or "
                        "a class at once (an unrelated step's round trip under load), or "
-                       "loading programs (beside GNU as)")
+                       "loading programs (beside GNU as), or the memory an undoable step holds")
     b.add_argument("which", nargs="?",
-                   choices=("overhead", "roundtrip", "fanout", "paths", "load", "assemble"),
+                   choices=("overhead", "roundtrip", "fanout", "paths", "load", "assemble",
+                            "memory"),
                    default="overhead")
     b.add_argument("--students", type=_positive, default=None,
                    help="fanout: clients following (200); load: students following (100)")

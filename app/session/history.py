@@ -75,7 +75,11 @@ class History:
         if not entry.stores:
             entry.stores = _newest_stores(entry.events)
         # the caller has the events; `back` needs only their numbers
-        entry.events = tuple(e["seq"] for e in entry.events)
+        seqs = [e["seq"] for e in entry.events]
+        # numbered one after another (as a command's events are): a range holds them in
+        # a fraction of a tuple of numbers
+        entry.events = range(seqs[0], seqs[-1] + 1) if seqs and \
+            seqs == list(range(seqs[0], seqs[-1] + 1)) else tuple(seqs)
         self.done.append(entry)
         self.bytes += entry.measure()
         if len(self.done) > self.limit:

@@ -53,7 +53,8 @@ class Undo:
                     out += _SEGMENT.pack(pa, len(old), which)
                     out += old
             self.blob = bytes(out)
-            self.regs = self.journal = self.cpu_writes = self.tables = None
+            # what the blob holds is not kept twice
+            self.regs = self.journal = self.cpu_writes = self.tables = self.counters = None
             self.owners = tuple(self.owners)
         return len(self.blob)
 

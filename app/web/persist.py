@@ -89,7 +89,9 @@ class Saver:
         w = self._written.setdefault(key, _Written())
         keep = 0
         for (_c, a), (_d, b) in zip(w.commands, now, strict=False):
-            if a is not b:  # args dicts are never reused: identity tells
+            # an entry's args dict is its own (a step's is shared by every step of its
+            # granularity, which are alike): identity tells what is new
+            if a is not b:
                 break
             keep += 1
         stale = keep < w.covered or fresh
