@@ -10,8 +10,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from unicorn import UC_HOOK_MEM_READ
-
 from app.abi import (
     EPERM,
     HC_CONSOLE,
@@ -28,6 +26,7 @@ from app.hypervisor.injection import Injection
 from app.hypervisor.loader import load
 from app.hypervisor.recovery import Recovery
 from app.hypervisor.vm import VM, Patrol, VmState
+from app.hypervisor.voting import attach_voter
 from app.machine.cpu import VCpu
 from app.machine.memory import HYPERVISOR, PAGE, MachineMemory, MemoryState
 from app.machine.paging import ADDR_MASK, NX, PS, RW, canonical, frame_of
@@ -122,8 +121,7 @@ class Hypervisor:
         vm.counting = Counting(vm, image)
         if vm.copies >= 2:
             # NMR-3: every read of RAM is voted before the load sees it
-            vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, self.recovery.voted_read(vm), begin=0,
-                               end=self.mem.size - 1)
+            attach_voter(self.recovery, vm)
         vm.patrol = Patrol(SCRUB_INTERVAL)
         self.vms.append(vm)
         self.note("vm_created", vm, mode=mode, offset=vm.offset, name=vm.name)

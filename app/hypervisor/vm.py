@@ -102,6 +102,7 @@ class VM:
         self.entry_at = {g.start for g in groups if g.members and
                          any(m.role == "entry-mirror" for m in g.members)}
         self.watch = None  # the watchpoints of the run in progress (see watch.py)
+        self.voter = None  # NMR-3's read voter in C, if it could be built (voting.py)
         self.patrol = Patrol(0)  # the hypervisor sets the first due point
         self.pages: dict[int, Page] = {}
         self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)

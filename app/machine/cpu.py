@@ -112,6 +112,7 @@ class VCpu:
         self.store_listener: Callable | None = None
         self._c_hooks: set[int] = set()
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.before_run: list = []  # called before every start of the CPU
         # the batch read of every register, its buffers made once
         self._ids = (ctypes.c_int * len(_IDS))(*_IDS)
         self._one = ctypes.c_uint64()
@@ -281,6 +282,8 @@ class VCpu:
             for h in self._step_hooks:
                 self.remove_hook(h)
             self._step_hooks = None
+        for prepare in self.before_run:  # the hooks' tables follow the machine
+            prepare()
         rip = uc.reg_read(X.UC_X86_REG_RIP)
         self._start_rip = rip
         self._fault = None

@@ -1,0 +1,88 @@
+"""NMR-3's read hook, attached to a VM: C for the reads that need nothing (voteread.c),
+Python's voter (Recovery.voted_read) for the ones that do, or Python for all of them
+when no C compiler is at hand. The outcome is the same either way: the C part passes
+up every read the Python voter would act on.
+
+The C part reads its tables (which frames hold a voted page and its two mirrors,
+which instructions vote, whether an error is pending) from memory this module keeps
+current: before every start of the CPU, and after every call up to Python (a vote or
+a machine check may rebuild a page on a new frame, or settle the pending errors).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from unicorn import UC_HOOK_MEM_READ
+from unicorn import x86_const as X
+
+from app.hypervisor import native_counter as nc
+from app.hypervisor.vm import VM
+
+_SLOW = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int,
+                         ctypes.c_int64)
+
+
+class _State(ctypes.Structure):
+    _fields_ = [("memory", ctypes.c_void_p), ("size", ctypes.c_uint64),
+                ("nframes", ctypes.c_uint64), ("frames", ctypes.POINTER(ctypes.c_uint32)),
+                ("code_lo", ctypes.c_uint64), ("code_hi", ctypes.c_uint64),
+                ("voter", ctypes.POINTER(ctypes.c_uint8)), ("pending", ctypes.c_uint64),
+                ("reg_read", ctypes.c_void_p), ("rip_id", ctypes.c_int),
+                ("slow", ctypes.c_void_p)]
+
+
+def attach_voter(recovery, vm: VM) -> None:
+    """Every read of RAM by the VM's native instructions voted from now on."""
+    on_read = recovery.voted_read(vm)
+    lib = nc.library("voteread")
+    if lib is None:
+        vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=0, end=vm.mem.size - 1)
+        return
+    vm.voter = _CVoter(recovery, vm, on_read, lib)
+
+
+class _CVoter:
+    def __init__(self, recovery, vm: VM, on_read, lib) -> None:
+        self.recovery, self.vm, self.on_read = recovery, vm, on_read
+        mem = vm.mem
+        self.frames = (ctypes.c_uint32 * (3 * mem.frames))()
+        code = [m.address for g in vm.groups for m in g.members]
+        lo, hi = (min(code), max(code) + 1) if code else (0, 0)
+        self.voters = (ctypes.c_uint8 * max(1, hi - lo))()
+        rep_stores = {a for a in vm.rep_at if vm.group_of[a].wclass.kind == "string"}
+        for a, role in vm.role_at.items():
+            if role == "native" and lo <= a < hi:
+                self.voters[a - lo] = 2 if a in rep_stores else 1
+        self._slow = _SLOW(self._up)  # kept alive as long as the hook
+        self.state = _State(memory=mem.address, size=mem.size, nframes=mem.frames,
+                            frames=self.frames, code_lo=lo, code_hi=hi, voter=self.voters,
+                            reg_read=ctypes.cast(nc.uclib.uc_reg_read, ctypes.c_void_p),
+                            rip_id=X.UC_X86_REG_RIP,
+                            slow=ctypes.cast(self._slow, ctypes.c_void_p))
+        self._mapped: tuple | None = None
+        vm.cpu.add_c_hook(UC_HOOK_MEM_READ, ctypes.cast(lib.on_read, ctypes.c_void_p).value,
+                          self.state)
+        vm.cpu.before_run.append(self.refresh)
+
+    def refresh(self) -> None:
+        """Follow the pages (mapped, rebuilt on a new frame, undone) and the errors."""
+        faults = self.recovery.faults
+        self.state.pending = int(bool(faults.words or faults.dead))
+        vm = self.vm
+        mapped = vm._signature()
+        if mapped == self._mapped:
+            return
+        self._mapped = mapped
+        ctypes.memset(self.frames, 0, ctypes.sizeof(self.frames))
+        for frame, (va, _copy) in vm.rmap.items():
+            page = vm.pages.get(va)
+            if page is not None and page.kind == "ram" and len(page.mirrors) >= 2:
+                self.frames[3 * frame:3 * frame + 3] = [page.frame, *page.mirrors[:2]]
+
+    def _up(self, _uc, access: int, pa: int, size: int, value: int) -> None:
+        self.on_read(self.vm.cpu.uc, access, pa, size, value, None)
+        self.refresh()
+
+
+__all__ = ["attach_voter"]
