@@ -10,6 +10,7 @@ from tests.browser_helpers import (
     SIZES,
     assert_axe_clean,
     click_blank,
+    inject,
     open_solo,
     press,
     shot,
@@ -73,6 +74,116 @@ def test_each_size_fits_and_a_step_never_moves_the_window(server, browser, size)
     assert tab.close() == []
 
 
+# the title bar and the stepping bar: one row each (every visible child overlaps every
+# other vertically), inside the bar, not too tall, and the page not wider than the window
+BARS = """() => {
+  const bars = {};
+  for (const sel of ['header.top', '#controls']) {
+    const bar = document.querySelector(sel);
+    const box = bar.getBoundingClientRect();
+    const kids = [...bar.children].map((e) => [e, e.getBoundingClientRect()])
+      .filter(([, r]) => r.width > 0 && r.height > 0);
+    bars[sel] = {
+      oneRow: Math.max(...kids.map(([, r]) => r.top)) < Math.min(...kids.map(([, r]) => r.bottom)),
+      height: box.height,
+      outside: kids.filter(([, r]) => r.left < box.left - 1 || r.right > box.right + 1)
+        .map(([e]) => e.id || e.className),
+      layout: kids.map(([e, r]) => `${e.id || e.className || e.tagName} ` +
+        `${Math.round(r.left)}..${Math.round(r.right)} × ` +
+        `${Math.round(r.top)}..${Math.round(r.bottom)}`),
+    };
+  }
+  return {bars, em: parseFloat(getComputedStyle(document.body).fontSize),
+          pageWidth: document.documentElement.scrollWidth, width: innerWidth};
+}"""
+
+# what of the console panel lies outside its box (what scrolls inside it does not count),
+# the killed VM's report, and how much of the event log is left
+CONSOLE = """() => {
+  const panel = document.querySelector('[data-panel=console]');
+  const p = panel.getBoundingClientRect();
+  const scrolls = (e) => {
+    for (let a = e.parentElement; a && a !== panel; a = a.parentElement)
+      if (getComputedStyle(a).overflowY !== 'visible') return true;
+    return false;
+  };
+  const outside = [];
+  for (const e of panel.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (!r.width || !r.height || scrolls(e)) continue;
+    if (r.left < p.left - 1 || r.right > p.right + 1 ||
+        r.top < p.top - 1 || r.bottom > p.bottom + 1)
+      outside.push(`${e.id || e.className || e.tagName} ` +
+                   `${Math.round(r.right)}/${Math.round(p.right)} ` +
+                   `${Math.round(r.bottom)}/${Math.round(p.bottom)}`);
+  }
+  const report = document.querySelector('#console .report');
+  const box = document.querySelector('#console').getBoundingClientRect();
+  const log = document.querySelector('#log').getBoundingClientRect();
+  return {outside, report: report && report.textContent,
+          reportWide: report && (report.scrollWidth > report.clientWidth + 1 ||
+                                 report.getBoundingClientRect().right > box.right + 1),
+          log: log.height, em: parseFloat(getComputedStyle(document.body).fontSize)};
+}"""
+
+
+def assert_bars_one_row(page, where: str) -> None:
+    g = page.evaluate(BARS)
+    assert g["pageWidth"] <= g["width"], f"{where}: the page is wider than the window: {g}"
+    for sel, bar in g["bars"].items():
+        assert bar["oneRow"], f"{where}: {sel} is more than one row: {bar['layout']}"
+        assert not bar["outside"], f"{where}: {sel} spills: {bar['outside']}"
+        assert bar["height"] <= 4 * g["em"], \
+            f"{where}: {sel} is {bar['height']} px tall: {bar['layout']}"
+
+
+def assert_console_holds_the_report(page, where: str) -> None:
+    c = page.evaluate(CONSOLE)
+    assert c["report"], f"{where}: no report of the killed VM"
+    assert c["outside"] == [], f"{where}: the console spills out of its panel: {c}"
+    assert not c["reportWide"], f"{where}: the report is wider than the console: {c}"
+    assert c["log"] >= 2.5 * c["em"], f"{where}: the event log was pushed away: {c}"
+
+
+BAR_SIZES = [(w, h, 1.0) for w, h in SIZES] + [(1280, 720, 1.5)]
+
+
+@pytest.mark.parametrize("size", BAR_SIZES, ids=[f"{w}x{h}@{s}" for w, h, s in BAR_SIZES])
+def test_the_bars_are_one_row_and_a_killed_vm_stays_in_its_console(server, browser, size):
+    """A laptop, a 1080p projector and 150 % zoom (1280×720 CSS px at a scale of 1.5), in
+    normal and presentation mode; a killed VM's report (long, with no spaces in places)
+    wraps and scrolls inside the console panel and leaves the event log its room."""
+    w, h, scale = size
+    tab = open_solo(browser, server, width=w, height=h, scale=scale)
+    page = tab.page
+    page.evaluate("localStorage.clear()")
+    name = f"{w}x{h}@{scale:g}"
+    assert_bars_one_row(page, f"{name} at the start")
+    click_blank(page)
+    for _ in range(45):
+        press(page, "ArrowRight")
+    inject(page, "ue", "table+8", 2)           # the unmirrored VM: it dies on the read
+    click_blank(page)
+    for _ in range(80):
+        press(page, "ArrowRight")
+        if page.locator("#log li.n-killed").count():
+            break
+    else:
+        raise AssertionError("VM 2 was not killed within 80 steps")
+    wait_js(page, "document.querySelector('#console .report')")
+    assert_bars_one_row(page, f"{name} after VM 2 was killed")
+    assert_console_holds_the_report(page, name)
+    shot(page, f"bars-killed-{name}", full_page=False)
+    click_blank(page)
+    page.keyboard.press("f")
+    page.wait_for_selector("body.present")
+    assert_bars_one_row(page, f"{name} in presentation mode")
+    assert_console_holds_the_report(page, f"{name} in presentation mode")
+    shot(page, f"bars-killed-present-{name}", full_page=False)
+    page.keyboard.press("f")
+    assert tab.close() == []
+
+
 def test_zoomed_in_the_page_still_fits(server, browser):
     """150 % of a 1920×1080 screen is 1280×720 CSS px at a device scale of 1.5; 200 % of
     it is 960×540, where the page flows and the window scrolls by itself only."""
@@ -101,6 +212,7 @@ def test_presentation_mode_is_remembered_and_shows_the_panels_picked(server, bro
                           ".filter((p) => p.offsetParent).map((p) => p.dataset.panel)")
     assert shown == ["code", "pagetables", "memory", "console"]
     page.click("#btn-panels")
+    assert_axe_clean(page, "the panel picker")          # a landmark of its own
     page.check("#panel-picker input[value=registers]")
     page.uncheck("#panel-picker input[value=pagetables]")
     page.reload()

@@ -4,7 +4,7 @@ import {esc, hex} from "./format.js";
 
 const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", inject: "⚡",
               ce: "✓", mce: "⚠", recovered: "✚", killed: "✖", fault: "✖", vote: "⚖",
-              scrub: "🔍", limit: "⏱", watch: "👁"};
+              scrub: "⌕", limit: "◔", watch: "◉"};
 
 // the mmu_update line says what the hypervisor wrote for this VM's mode
 const MIRROR_PTES = {off: "", on: ", with their mirror PTEs", nmr3: ", with their two mirror PTEs each"};

@@ -22,7 +22,7 @@ export function createWatchpoints({form, target, size, list}, {send, onProblem, 
   function render(state) {
     list.innerHTML = state.watchpoints.map((w) => {
       const name = Object.entries(state.symbols).find(([, a]) => a === w.va);
-      return `<li>👁 ${hex(w.va)}${name ? " (" + esc(name[0]) + ")" : ""}, ${w.size} B
+      return `<li><span aria-hidden="true">◉</span> ${hex(w.va)}${name ? " (" + esc(name[0]) + ")" : ""}, ${w.size} B
         <button type="button" data-va="${w.va}" data-changes aria-label="remove watchpoint ${hex(w.va)}">✕</button></li>`;
     }).join("");
   }
