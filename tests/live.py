@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,10 @@ _READ_ONLY = ('mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "
 
 
 def can_mount_read_only() -> bool:
-    """Whether this machine lets a process have a mount namespace (Linux, privileged)."""
+    """Whether this machine lets a process have a mount namespace (Linux, privileged)
+    and has the tools to enter it (util-linux)."""
+    if not all(shutil.which(tool) for tool in ("unshare", "nsenter", "mount")):
+        return False
     try:
         return subprocess.run(["unshare", "-m", "true"], capture_output=True,
                               timeout=10).returncode == 0

@@ -44,6 +44,11 @@ export function createRegistersPanel(root) {
   const other = root.querySelector(".other");
   const details = root.querySelector("details");
   const count = root.querySelector(".n-changed");
+  // open while the last step changed one of these registers, or while the user keeps it
+  // open: the same state draws the same panel, whatever came before
+  let userOpen = false;
+  let drawing = false;
+  details.addEventListener("toggle", () => { if (!drawing) userOpen = details.open; });
   function render(state) {
     const vms = state.vms;
     const rest = Object.keys(vms[0].regs).filter((n) => !MAIN.includes(n));
@@ -51,7 +56,12 @@ export function createRegistersPanel(root) {
     main.innerHTML = table(MAIN, vms);
     other.innerHTML = table(rest, vms);
     count.textContent = changed.length ? `(${changed.length} changed)` : "";
-    if (changed.length) details.open = true;
+    const open = userOpen || changed.length > 0;
+    if (details.open !== open) {
+      drawing = true;
+      details.open = open;
+      setTimeout(() => { drawing = false; });  // the toggle event comes after this task
+    }
   }
   return {render};
 }
