@@ -50,10 +50,9 @@ class _CVoter:
         code = [m.address for g in vm.groups for m in g.members]
         lo, hi = (min(code), max(code) + 1) if code else (0, 0)
         self.voters = (ctypes.c_uint8 * max(1, hi - lo))()
-        rep_stores = {a for a in vm.rep_at if vm.group_of[a].wclass.kind == "string"}
         for a, role in vm.role_at.items():
             if role == "native" and lo <= a < hi:
-                self.voters[a - lo] = 2 if a in rep_stores else 1
+                self.voters[a - lo] = 1
         self._slow = _SLOW(self._up)  # kept alive as long as the hook
         self.state = _State(memory=mem.address, size=mem.size, nframes=mem.frames,
                             frames=self.frames, code_lo=lo, code_hi=hi, voter=self.voters,
