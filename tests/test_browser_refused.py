@@ -3,6 +3,8 @@ itself once there is room, in a real browser."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from websockets.sync.client import connect
 
@@ -15,7 +17,9 @@ def test_a_refused_tab_says_why_and_comes_in_when_there_is_room():
     need_chromium()
     server = Server("--set", "TABS_PER_ADDRESS=2", "--set", "HELLO_SECONDS=60")
     url = server.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-    held = [connect(url) for _ in range(2)]            # this address's two tabs
+    held = contextlib.ExitStack()                      # this address's two tabs
+    for _ in range(2):
+        held.enter_context(connect(url))
     try:
         with playwright_api.sync_playwright() as p:
             browser = launch(p)
@@ -25,15 +29,12 @@ def test_a_refused_tab_says_why_and_comes_in_when_there_is_room():
             text = tab.page.locator("#connection").inner_text()
             assert "tabs are open from your address already" in text, text
             shot(tab.page, "refused-tab-1366", full_page=False)
-            for ws in held:
-                ws.close()
-            held.clear()
+            held.close()
             wait_js(tab.page, f"{status} === 'connected'", timeout=30)
             assert tab.close() == []
             browser.close()
     finally:
-        for ws in held:
-            ws.close()
+        held.close()
         server.stop()
 
 
