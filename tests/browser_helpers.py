@@ -175,12 +175,18 @@ def inject(page, kind: str, target: str, vm: int) -> None:
     wait_js(page, "document.querySelector('#inject-result').textContent.includes('injected')")
 
 
-def step_until_recovered(page, steps: int = 45) -> None:
-    """sum_array: let fill write the table, a UE in VM 1's table+8, step to the recovery."""
+def ue_after_fill(page, vm: int, steps: int = 45) -> None:
+    """sum_array: step by keyboard until fill has written the table, then a UE in that
+    VM's table+8 (VM 2 has no mirror: its next read of it kills it)."""
     click_blank(page)
     for _ in range(steps):
         press(page, "ArrowRight")
-    inject(page, "ue", "table+8", 1)
+    inject(page, "ue", "table+8", vm)
+
+
+def step_until_recovered(page, steps: int = 45) -> None:
+    """sum_array: let fill write the table, a UE in VM 1's table+8, step to the recovery."""
+    ue_after_fill(page, 1, steps)
     wait_js(page, "document.querySelectorAll('#hostmap .f.bad').length === 1")
     click_blank(page)
     for _ in range(80):

@@ -13,6 +13,7 @@ from tests.browser_helpers import (
     open_solo,
     press,
     shot,
+    ue_after_fill,
     wait_js,
 )
 
@@ -68,10 +69,7 @@ def test_run_to_a_breakpoint_set_by_clicking_a_line(page):
 
 def test_a_ue_is_survived_by_the_mirrored_vm_and_kills_the_unmirrored(page):
     load_program(page, example_source("sum_array"))
-    click_blank(page)
-    for _ in range(45):      # fill has written the table
-        press(page, "ArrowRight")
-    inject(page, "ue", "table+8", 1)
+    ue_after_fill(page, 1)
     # the acknowledgement and the snapshot that redraws the host map are two messages
     wait_js(page, "document.querySelectorAll('#hostmap .f.bad').length === 1")
     for _ in range(80):      # step until the sum reads the poisoned word

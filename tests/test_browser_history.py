@@ -8,10 +8,10 @@ import pytest
 
 from tests.browser_helpers import (
     click_blank,
-    inject,
     open_solo,
     press,
     shot,
+    ue_after_fill,
     wait_js,
 )
 
@@ -29,10 +29,7 @@ def log_kinds(page) -> list[str]:
 def test_back_and_forward_replay_an_injection_and_a_new_command_branches(server, browser):
     tab = open_solo(browser, server, width=1920, height=1080)
     page = tab.page
-    click_blank(page)
-    for _ in range(45):                    # sum_array's fill has written the table
-        press(page, "ArrowRight")
-    inject(page, "ue", "table+8", 2)       # VM 2 has no mirror: the read kills it
+    ue_after_fill(page, 2)       # VM 2 has no mirror: the read kills it
     click_blank(page)
     for _ in range(80):
         press(page, "ArrowRight")

@@ -10,11 +10,11 @@ from tests.browser_helpers import (
     SIZES,
     assert_axe_clean,
     click_blank,
-    inject,
     open_solo,
     press,
     shot,
     step_until_recovered,
+    ue_after_fill,
     wait_js,
 )
 
@@ -159,10 +159,7 @@ def test_the_bars_are_one_row_and_a_killed_vm_stays_in_its_console(server, brows
     page.evaluate("localStorage.clear()")
     name = f"{w}x{h}@{scale:g}"
     assert_bars_one_row(page, f"{name} at the start")
-    click_blank(page)
-    for _ in range(45):
-        press(page, "ArrowRight")
-    inject(page, "ue", "table+8", 2)           # the unmirrored VM: it dies on the read
+    ue_after_fill(page, 2)           # the unmirrored VM: it dies on the read
     click_blank(page)
     for _ in range(80):
         press(page, "ArrowRight")

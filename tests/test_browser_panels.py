@@ -10,11 +10,11 @@ import pytest
 from app.session import example_source
 from tests.browser_helpers import (
     click_blank,
-    inject,
     load_program,
     open_solo,
     press,
     shot,
+    ue_after_fill,
     wait_js,
 )
 
@@ -38,10 +38,7 @@ def run_to_end(page) -> None:
 
 
 def test_after_a_full_speed_run_the_memory_panel_shows_the_recovery(page):
-    click_blank(page)
-    for _ in range(45):
-        press(page, "ArrowRight")
-    inject(page, "ue", "table+8", 1)
+    ue_after_fill(page, 1)
     wait_js(page, "document.querySelectorAll('#hostmap .f.bad').length === 1")
     # the injection itself: the card, away from the log, one Tab from its Close
     page.wait_for_selector("#card:not([hidden])")
@@ -98,10 +95,7 @@ def test_after_a_plain_run_the_memory_panel_shows_what_it_changed_also_after_a_r
 
 
 def test_an_error_in_the_unmirrored_vm_is_followed_there_and_said_consumed(page):
-    click_blank(page)
-    for _ in range(45):
-        press(page, "ArrowRight")
-    inject(page, "ue", "table+8", 2)
+    ue_after_fill(page, 2)
     # the memory panel goes where the story is: VM 2
     wait_js(page, "document.querySelector('#vm-tabs [aria-selected=true]').dataset.vm === '2'")
     assert "injected UE" in page.locator("#mem-writes").inner_text()

@@ -13,10 +13,10 @@ from tests.browser_helpers import (
     Tab,
     assert_axe_clean,
     click_blank,
-    inject,
     open_solo,
     press,
     shot,
+    ue_after_fill,
     wait_js,
 )
 
@@ -32,10 +32,7 @@ def seen(page) -> dict:
 
 
 def recorded(page) -> None:
-    click_blank(page)
-    for _ in range(45):
-        press(page, "ArrowRight")
-    inject(page, "ue", "table+8", 1)
+    ue_after_fill(page, 1)
     click_blank(page)
     for _ in range(10):
         press(page, "ArrowRight")

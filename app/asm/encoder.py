@@ -105,7 +105,8 @@ class Encoder:
         """Encode (text, address) pairs; raise EncodeFailure naming the first bad one.
         The worker's processor time for them is charged to `budget`."""
         with self._lock:
-            results: list = [self._cache.get(_key(r), _MISSING) for r in requests]
+            keys = [_key(r) for r in requests]
+            results: list = [self._cache.get(k, _MISSING) for k in keys]
             todo = [i for i, r in enumerate(results) if r is _MISSING]
             while todo:
                 proc = self._start()
@@ -135,7 +136,7 @@ class Encoder:
                             self._account(json.loads(drained), budget)
                         raise EncodeFailure(i, _explain(reply, requests[i][0]))
                     results[i] = bytes.fromhex(reply["ok"])
-                    self._remember(requests[i], results[i])
+                    self._remember(keys[i], results[i])
                 todo = []
             return results
 
@@ -145,8 +146,8 @@ class Encoder:
             budget.charge(cpu - self._worker_cpu)
         self._worker_cpu = cpu
 
-    def _remember(self, request: tuple[str, int], encoding: bytes) -> None:
-        self._cache[_key(request)] = encoding
+    def _remember(self, key: tuple[str, int | None], encoding: bytes) -> None:
+        self._cache[key] = encoding
         if len(self._cache) > _CACHE_ENTRIES:
             del self._cache[next(iter(self._cache))]
 

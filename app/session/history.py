@@ -95,18 +95,21 @@ class History:
             self.undone.clear()
         return dropped
 
-    def stores(self) -> dict[int, tuple[int, int, int, str]]:
+    def stores(self, vms: int | None = None) -> dict[int, tuple[int, int, int, str]]:
         """Per VM the newest store worth showing of the entries done, or of those
-        before them (forgotten, or in a checkpoint)."""
+        before them (forgotten, or in a checkpoint); the walk back stops once `vms`
+        VMs have one."""
         out: dict = {}
         for entry in reversed(self.done):
             for store in entry.stores:
                 out.setdefault(store[0], store)
+            if vms is not None and len(out) >= vms:
+                break
         return {**self.before, **out}
 
-    def last_store(self, vm: int) -> dict | None:
-        """The newest store worth showing of VM `vm`: {va, size, by: step | run}."""
-        store = self.stores().get(vm)
+    @staticmethod
+    def store_json(store: tuple | None) -> dict | None:
+        """A store of `stores` as a snapshot says it: {va, size, by: step | run}."""
         return None if store is None else {"va": store[1], "size": store[2], "by": store[3]}
 
     def undo_last(self) -> Entry:

@@ -19,6 +19,7 @@ _ZERO_PAGE = bytes(PAGE)
 
 def snapshot(s: Session, extra: dict | None = None) -> dict:
     first = s.vms[0]
+    stores = s.history.stores(len(s.vms))
     out = {
         "kind": "snapshot",
         "seq": s.seq,
@@ -26,7 +27,7 @@ def snapshot(s: Session, extra: dict | None = None) -> dict:
         "source": s.source,
         "listing": [_group(g) for g in first.groups if g.members],
         "symbols": _symbols(s),
-        "vms": [_vm(s, vm) for vm in s.vms],
+        "vms": [_vm(s, vm, stores.get(vm.id)) for vm in s.vms],
         "machine": _machine(s),
         "memory": _memory(s),
         "log": [n for n in s.hv.log if n["kind"] not in ("console", "vm_created")][-LOG_TAIL:],
@@ -52,7 +53,7 @@ def _symbols(s: Session) -> dict[str, int]:
             if lab.origin == "program" and n in syms and not n.startswith(".L")}
 
 
-def _vm(s: Session, vm) -> dict:
+def _vm(s: Session, vm, store: tuple | None) -> dict:
     group = s.current_group(vm)
     return {"id": vm.id, "name": vm.name, "mode": vm.mode, "offset": vm.offset,
             "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
@@ -61,7 +62,7 @@ def _vm(s: Session, vm) -> dict:
             "counters": vm.counters.to_json(),
             "console": vm.console.text(),
             "native": None if group is None else group.native_address,
-            "last_store": s.history.last_store(vm.id),
+            "last_store": s.history.store_json(store),
             "tables": [{"level": e["level"], "table_frame": e["table_frame"],
                         "index": e["index"], "va": e["va"], "entry": hexv(e["entry"]),
                         "mirror": e.get("mirror", False)} for e in vm.table_entries()]}
