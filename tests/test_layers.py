@@ -26,7 +26,8 @@ MAY_IMPORT = {
     "hypervisor": {"abi", "asm", "machine", "rewriter", "guest"},
     "session": {"abi", "asm", "rewriter", "hypervisor", "examples"},
     "lessons": {"session", "abi"},
-    "web": {"session", "lessons", "abi"},
+    "engine": {"session", "lessons", "abi"},
+    "web": {"session", "lessons", "engine", "abi"},
     "bench": {"session", "web", "abi", "asm", "hypervisor", "rewriter", "machine"},
     "cli": {"session", "lessons", "web", "bench", "abi", "asm", "rewriter"},
 }

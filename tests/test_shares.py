@@ -180,6 +180,7 @@ def test_unused_links_and_sessions_expire_and_an_opened_link_lives_on(tmp_path):
     import sqlite3
     import time
 
+    from app.engine import Engines
     from app.web.persist import Saver
     from app.web.store import Store
 
@@ -199,7 +200,7 @@ def test_unused_links_and_sessions_expire_and_an_opened_link_lives_on(tmp_path):
         store.save_session(sid, kind, json.dumps({"source": ""}), 0, [], False)
     store._write(("UPDATE session SET touched = 1000.0", ()))
     store.save_session("solo-new", "solo", json.dumps({"source": ""}), 0, [], False)
-    saver = Saver(store)
+    saver = Saver(store, Engines())
     saver.expire(time.time() - 60, time.time() - 60, keep={"held"})
     saver.flush()
     assert not store.has_share("old") and store.has_share("used") and store.has_share("new")

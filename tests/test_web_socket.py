@@ -252,3 +252,29 @@ def test_extra_arguments_still_get_an_answer(app):
     c = Client(app)
     ack = c.sio.emit("step", {}, "unexpected", callback=True)
     assert ack["ok"] is True
+
+
+def test_a_crashed_engine_ends_its_session_only_and_it_comes_back_from_the_database(app):
+    """Each session is a process of its own: killing one (as an emulator crash would)
+    leaves every other session running; its tab is told to reload, and reloading
+    rebuilds it from what was saved."""
+    import os
+    import signal
+    victim, bystander = Client(app), Client(app)
+    for _ in range(3):
+        victim.ok("step")
+        bystander.ok("step")
+    hub = app.extensions["kmemvisor.hub"]
+    engine = hub.workspaces.get(victim.workspace).session
+    assert engine.pid != hub.workspaces.get(bystander.workspace).session.pid != os.getpid()
+    hub.saver.flush()
+    os.kill(engine.pid, signal.SIGKILL)
+    ack = victim.send("step")
+    assert not ack["ok"] and "reload the page" in ack["error"]["message"]
+    bystander.ok("step")
+    assert bystander.events[-1]["history"]["position"] == 4
+    again = Client(app, workspace=victim.workspace)
+    assert again.workspace == victim.workspace
+    assert again.last["history"]["position"] == 3
+    again.ok("step")
+    assert again.events[-1]["history"]["position"] == 4

@@ -18,6 +18,7 @@ from keystone import KS_ERR_ASM_INVALIDOPERAND, KS_ERR_ASM_MNEMONICFAIL, KS_ERR_
 from app.asm.budget import LoadBudget
 
 _TIMEOUT_S = 10.0
+_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kworker.py")
 # encodings kept for the next assemblies (the rewritten program repeats most of the
 # native one's): bounded, the oldest go first, since every load adds its own
 _CACHE_ENTRIES = 1 << 16
@@ -65,21 +66,37 @@ def _explain(reply: dict, text: str) -> str:
 class Encoder:
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
+        self._pid = os.getpid()  # the process the worker belongs to
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, int], bytes] = {}
         self._buf = b""
         self._worker_cpu = 0.0  # the worker's processor time at its last answer
 
     def _start(self) -> subprocess.Popen:
+        if self._pid != os.getpid():  # a forked copy: the worker is its parent's
+            self._proc, self._pid = None, os.getpid()
         if self._proc is None or self._proc.poll() is not None:
             env = dict(os.environ, PYTHONFAULTHANDLER="")
+            # run as a file, not a module of the package: it then imports Keystone
+            # alone (a quarter of the start-up time and half the memory)
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "app.asm.kworker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+                [sys.executable, _WORKER], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
             self._buf = b""
             self._worker_cpu = 0.0
         return self._proc
+
+    def stop(self) -> None:
+        """End the worker (the next encoding starts another); the cache stays."""
+        with self._lock:
+            if self._proc is not None and self._pid == os.getpid():
+                self._proc.stdin.close()
+                try:
+                    self._proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
 
     def _kill(self) -> None:
         if self._proc is not None:

@@ -23,6 +23,9 @@ class LessonError(Exception):
         super().__init__(f"{where}: {message}")
         self.where, self.message = where, message
 
+    def __reduce__(self):  # it crosses processes whole (the server's engine processes)
+        return type(self), (self.where, self.message)
+
     def to_json(self) -> dict:
         return {"file": self.where.path, "line": self.where.line, "message": self.message}
 

@@ -3,6 +3,7 @@ return step events (see schema.json) and drawn whole by snapshots (snapshot.json
 The web and CLI layers use only this API."""
 
 from app.abi import parse_offset
+from app.asm import stop_worker as stop_assembler
 from app.asm.budget import DEFAULT_LOAD_SECONDS, LoadBudget
 from app.examples import DEFAULT as DEFAULT_EXAMPLE
 from app.examples import names as example_names
@@ -24,7 +25,7 @@ from app.session.session import Session, SessionError
 from app.session.snapshot import frame_hex, snapshot
 
 __all__ = ["DEFAULT_EXAMPLE", "DEFAULT_LOAD_SECONDS", "ERROR_CARDS", "ERROR_KINDS",
-           "LoadBudget", "Session", "SessionError",
+           "LoadBudget", "Session", "SessionError", "stop_assembler",
            "check_replay", "commands", "document", "encode", "example_names", "example_source",
            "frame_hex", "from_document", "from_recipe", "parse_offset", "recipe",
            "snapshot", "trace", "validate_event", "validate_snapshot"]

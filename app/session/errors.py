@@ -8,5 +8,8 @@ class SessionError(Exception):
         super().__init__(message)
         self.message, self.line = message, line
 
+    def __reduce__(self):  # it crosses processes whole (the server's engine processes)
+        return type(self), (self.message, self.line)
+
     def to_json(self) -> dict:
         return {"message": self.message, "line": self.line}

@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Flask
 from flask_socketio import SocketIO
 
+from app.engine import Engines
 from app.session import DEFAULT_LOAD_SECONDS
 from app.web import security, wire
 from app.web.bridge import Bridge
@@ -31,8 +32,8 @@ from app.web.workspaces import Room, Workspaces
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = {
     "RUN_CHUNK": 2_000_000, "RUN_BUDGET": 20_000_000, "RUN_SNAPSHOT_EVERY": 1.0,
-    "STEP_THREADS": 2, "RUN_THREADS": max(2, os.cpu_count() or 2), "LOAD_THREADS": 2,
-    "RUN_NICE": 5, "LOAD_NICE": 3, "LOAD_SECONDS": DEFAULT_LOAD_SECONDS,
+    "STEP_THREADS": 16, "RUN_THREADS": os.cpu_count() or 2, "LOAD_THREADS": 2,
+    "ENGINE_NICE": 19, "LOAD_SECONDS": DEFAULT_LOAD_SECONDS,
     "MAX_WORKSPACES": Room.workspaces, "MEMORY_BUDGET": Room.memory,
     "WORKSPACES_PER_ADDRESS": Room.per_address, "IDLE_SECONDS": Room.idle_seconds,
     "MAX_TABS": Tabs.tabs, "TABS_PER_ADDRESS": Tabs.per_address,
@@ -65,18 +66,20 @@ def create_app(config: dict | None = None) -> Flask:
     socketio = SocketIO(app, async_mode="gevent", max_http_buffer_size=1 << 20,
                         async_handlers=True, serializer=wire.Frame, manage_session=False,
                         transports=["websocket"], logger=False, engineio_logger=False)
+    # the engine threads only wait for the engine processes (engines.py), which the
+    # system shares out between the cores; long work in them yields (ENGINE_NICE)
     scheduler = Scheduler({Lane.INTERACTIVE: c["STEP_THREADS"], Lane.RUN: c["RUN_THREADS"],
-                           Lane.HEAVY: c["LOAD_THREADS"]},
-                          {Lane.RUN: c["RUN_NICE"], Lane.HEAVY: c["LOAD_NICE"]},
-                          waiter=bridge.wait)
+                           Lane.HEAVY: c["LOAD_THREADS"]}, waiter=bridge.wait)
+    engines = Engines(c["ENGINE_NICE"])
     workspaces = Workspaces(Room(c["MAX_WORKSPACES"], c["MEMORY_BUDGET"],
                                  c["WORKSPACES_PER_ADDRESS"], c["IDLE_SECONDS"]))
     store = Store(c["DATABASE"])
-    saver = Saver(store)
-    classrooms = Classrooms(store, saver, workspaces, scheduler, c["LESSONS_DIR"], Lifecycle(
+    saver = Saver(store, engines)
+    classrooms = Classrooms(store, saver, workspaces, scheduler, engines, c["LESSONS_DIR"],
+                            Lifecycle(
         c["CLASSROOMS_IN_MEMORY"], c["CLASSROOMS_PER_ADDRESS"], c["CLASSROOMS_OPEN"],
         c["CLASSROOM_IDLE_SECONDS"], c["CLASSROOM_EXPIRE_SECONDS"]))
-    hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c, bridge)
+    hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c, bridge, engines)
     store.on_lost = hub.rewrite_everything
     _wire(app, hub)
     security.install(app)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import secrets
 
-from app.lessons import LessonError, checked, perform
-from app.session import Session
+from app.engine import Build
+from app.lessons import LessonError
 from app.web.classroom import Classroom, Member, Role
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
@@ -135,14 +135,14 @@ def register(hub, dispatch) -> None:
         checks = []
         try:
             for action in step.actions:
-                events = perform(ws.session, action,
-                                 progress=lambda evs: hub.publish(ws, evs, False) or True)
+                events = ws.session.perform(action,
+                                            progress=lambda p: hub.publish(ws, *p[:1], False, p[1]))
                 hub.publish(ws, events,
                             True if action.verb in ("run", "run_to", "back") else None)
         except LessonError as e:
             checks = [{"text": e.message, "ok": False, "seen": "the action failed"}]
         else:
-            checks = [checked(ws.session, c) for c in step.checks]
+            checks = ws.session.checked(step.checks)
         with room.lock:
             room.checks = checks
         hub.saved(ws)
@@ -192,8 +192,8 @@ def register(hub, dispatch) -> None:
         # same moment); the copy is built on the new workspace's own line
         saved = hub.scheduler.call(room.workspace.id, lambda: hub.saved_state(room.workspace),
                                    Lane.INTERACTIVE, timeout=60)
-        mine = hub.new_workspace(lambda: Session.restore(saved), hub.address_of(sid),
-                                 kind="fork")
+        mine = hub.new_workspace(lambda: hub.engines.start(Build.RESTORE, saved),
+                                 hub.address_of(sid), kind="fork")
         hub.attach(sid, mine)
         with room.lock:
             member.following, member.fork = False, mine.id
@@ -212,7 +212,7 @@ def register(hub, dispatch) -> None:
         if ws is None or position < 0:
             return {"position": position, "checks": []}
         step = room.lesson.steps[position]
-        found = hub.scheduler.call(ws.id, lambda: [checked(ws.session, c) for c in step.checks],
+        found = hub.scheduler.call(ws.id, lambda: ws.session.checked(step.checks),
                                    Lane.INTERACTIVE, timeout=30)
         return {"position": position, "checks": found}
 

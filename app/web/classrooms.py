@@ -12,7 +12,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.lessons import Lesson, LessonError, load, new_session
+from app.engine import Build, Engines
+from app.lessons import Lesson, LessonError, load
 from app.session import SessionError
 from app.web.classroom import Classroom, Member, hash_key, key_matches, new_code
 from app.web.persist import Saver
@@ -43,9 +44,9 @@ class ClassroomsFull(Exception):
 
 class Classrooms:
     def __init__(self, store, saver: Saver, workspaces: Workspaces, scheduler: Scheduler,
-                 lessons_dir: str, life: Lifecycle | None = None) -> None:
+                 engines: Engines, lessons_dir: str, life: Lifecycle | None = None) -> None:
         self.store, self.saver, self.workspaces = store, saver, workspaces
-        self.scheduler = scheduler
+        self.scheduler, self.engines = scheduler, engines
         self.lessons_dir = Path(lessons_dir)
         self.life = life or Lifecycle()
         self._open: dict[str, Classroom] = {}
@@ -85,7 +86,8 @@ class Classrooms:
                                  "this browser opened)")
         self._make_room()
         try:
-            session = new_session(lesson)
+            session = self.scheduler.call(f"new:{address}", lambda: self.engines.start(
+                Build.LESSON, lesson), Lane.HEAVY, timeout=120)
         except SessionError as e:
             raise NoSuchLesson(e.message) from None
         ws = self.workspaces.add(session, address, pinned=True)
@@ -96,7 +98,8 @@ class Classrooms:
             ws.classroom = room
             self._open[code] = room
         self.store.add_classroom(code, room.key_hash, slug, address)
-        self.saver.save(code, "classroom", session)
+        self.scheduler.call(ws.id, lambda: self.saver.save(code, "classroom", session),
+                            Lane.INTERACTIVE, timeout=60)
         return room, key
 
     def _fresh_code(self) -> str:
@@ -129,6 +132,9 @@ class Classrooms:
             return None
         with self._lock:
             room = self._open.get(code)
+            if room is not None and not room.workspace.session.alive:
+                self._unload(room)  # its engine died: rebuilt from what was saved
+                room = None
             if room is not None:
                 return room
             pending = self._building.get(code)
@@ -159,7 +165,7 @@ class Classrooms:
             rebuilt = self.saver.rebuild(code)
         except SessionError as e:
             raise NoSuchLesson(f"classroom {code} cannot be rebuilt: {e.message}") from None
-        session = rebuilt[1] if rebuilt else new_session(lesson)
+        session = rebuilt[1] if rebuilt else self.engines.start(Build.LESSON, lesson)
         ws = self.workspaces.add(session, pinned=True)
         position = max(-1, min(row["position"], len(lesson.steps) - 1))
         quiz = row["quiz"]

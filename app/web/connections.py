@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from flask import request
 
-from app.session import DEFAULT_EXAMPLE, Session, example_source
+from app.abi import DEFAULT_OFFSET
+from app.engine import Build
+from app.session import DEFAULT_EXAMPLE, example_source
 from app.web import class_sockets, shares
 from app.web.dispatch import answer
 from app.web.gate import GREETED
@@ -43,7 +45,9 @@ def register(hub, dispatch) -> None:
             note = ("your earlier session could not be found on this server (it expired "
                     "or was closed); here is a new one")
         ws = found or hub.new_workspace(
-            lambda: Session(example_source(DEFAULT_EXAMPLE), compare=True), address)
+            lambda: hub.engines.start(Build.PROGRAM, example_source(DEFAULT_EXAMPLE), "on",
+                                      DEFAULT_OFFSET, True, hub.config["LOAD_SECONDS"]),
+            address)
         out = _enter(sid, ws, "solo")
         if note:
             out["note"] = note

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flask_socketio import SocketIO
 
-from app.session import frame_hex
+from app.engine import Engines
 from app.web.bridge import Bridge
 from app.web.classrooms import Classrooms
 from app.web.limits import Rates
@@ -32,11 +32,11 @@ class Hub:
     saver: Saver
     config: dict
     bridge: Bridge
+    engines: Engines
     publish: Pusher = None
     runs: object = None
     command_rates: Rates = field(default_factory=lambda: Rates(40.0, 80.0))
     join_failures: Rates = field(default_factory=lambda: Rates(10 / 60.0, 10.0))
-    frame_hex = staticmethod(frame_hex)
     _states: dict = field(default_factory=dict)  # workspace id -> (seq, saved state)
 
     def address_of(self, sid: str) -> str:
@@ -52,7 +52,7 @@ class Hub:
             self.socketio.server.leave_room(sid, old.room, namespace="/")
         left = self.workspaces.detach(sid)
         if left is not None and left is not ws:
-            self.runs.pause(left)  # a run nobody watches pauses
+            self.left(left)
         self.workspaces.attach_to(sid, ws)
         self.socketio.server.enter_room(sid, ws.room, namespace="/")
         snap = self.scheduler.call(ws.id, ws.snapshot, Lane.INTERACTIVE, timeout=60)
@@ -64,28 +64,43 @@ class Hub:
             self.socketio.server.leave_room(sid, ws.room, namespace="/")
         left = self.workspaces.detach(sid)
         if left is not None:
-            self.runs.pause(left)
+            self.left(left)
+
+    def left(self, ws: Workspace) -> None:
+        """Nobody watches `ws` any more: its run pauses, a load it does stops."""
+        self.runs.pause(ws)
+        ws.session.cancel()
 
     def new_workspace(self, make, address: str, kind: str = "solo") -> Workspace:
         """A workspace around the session `make()` builds (on the engine's heavy line,
-        not the connection thread), saved from the start."""
+        not the connection thread: see engines.Engines.start), saved from the start."""
         self.workspaces.check_room(0, address)
         session = self.scheduler.call(f"new:{address}", make, Lane.HEAVY, timeout=60)
         ws = self.workspaces.add(session, address, kind=kind)
         self.scheduler.call(ws.id, lambda: self.saved(ws), Lane.INTERACTIVE, timeout=60)
         return ws
 
-    def replace_session(self, ws: Workspace, session) -> None:
-        """The workspace's session becomes `session` (a load, an upload), if there is
-        room for it; every tab gets the whole state (in a job of the workspace)."""
-        self.workspaces.check_room(session.footprint() - ws.session.footprint(), "")
-        ws.replace(session)
+    def replace_session(self, ws: Workspace, how: str, *args) -> None:
+        """The workspace's session becomes the one `how` and `args` build (a load, an
+        upload: engines.Build), if there is room for it; every tab gets the whole
+        state (in a job of the workspace)."""
+        footprint = ws.session.prepare(how, *args)
+        try:
+            self.workspaces.check_room(footprint - ws.session.footprint(), "")
+        except BaseException:
+            ws.session.discard()
+            raise
+        ws.session.commit()
+        ws.forget_points()
         ws.error = None
         self.publish(ws, [], snapshot=True)
 
     def find_workspace(self, wid: str, address: str) -> Workspace | None:
         """The workspace `wid` if it is in memory, else rebuilt from the store."""
         ws = self.workspaces.get(wid)
+        if ws is not None and not ws.session.alive:
+            self.workspaces.drop(ws)  # its engine died: rebuilt from what was saved
+            ws = None
         if ws is not None:
             return None if ws.classroom is not None else ws
         rebuilt = self.scheduler.call(f"build:{wid}", lambda: self.saver.rebuild(wid),
@@ -94,6 +109,7 @@ class Hub:
             return None
         kind, session = rebuilt
         if kind == "classroom":
+            session.close()
             return None  # a classroom is entered by its code
         return self.workspaces.add(session, address, kind=kind, wid=wid)
 
@@ -112,7 +128,7 @@ class Hub:
         key = (id(ws.session), *ws.session.state_key())
         cached = self._states.get(ws.id)
         if cached is None or cached[0] != key:
-            cached = self._states[ws.id] = (key, ws.session.save())
+            cached = self._states[ws.id] = (key, ws.session.saved())
         return cached[1]
 
     def rewrite_everything(self) -> None:

@@ -3,10 +3,10 @@ restart: the recipe's commands one row each (only the new ones are written), and
 and then a checkpoint of the whole state, so that a rebuild replays at most a bounded
 stretch of history however long the session ran.
 
-A job of the session takes what is to be written (cheap: references to its command
-list and head, and the whole state when a checkpoint is due); one writer thread
-encodes and writes it, so no engine thread ever waits for the disk, and the store is
-used from one thread in order.
+A job of the session asks its engine process what changed (the commands after those
+it told last time, the recipe's head, and the whole state when a checkpoint is due);
+one writer thread writes it, so no engine thread ever waits for the disk, and the
+store is used from one thread in order.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
-from app.session import Session, commands, encode, from_recipe, recipe
-from app.session.saved import CheckpointError, to_bytes
+from app.engine import Build, Engines, EngineSession
+from app.session.saved import CheckpointError
 from app.web.store import Store
 
 log = logging.getLogger("kmemvisor.web")
@@ -36,26 +36,26 @@ class _Written:
 
 
 class Saver:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, engines: Engines) -> None:
+        self.store, self.engines = store, engines
         self._written: dict[str, _Written] = {}
         self._todo: queue.Queue = queue.Queue()
         threading.Thread(target=self._write, daemon=True, name="store-writer").start()
 
     # -- called in a job of the session (it reads the session)
-    def save(self, key: str, kind: str, s: Session) -> None:
-        now = commands(s)
-        native = s.native_count()
+    def save(self, key: str, kind: str, s: EngineSession) -> None:
+        now, head, native = s.save_delta()
         w = self._written.get(key)
         due = w is not None and now and (len(now) - w.covered > CHECKPOINT_COMMANDS or
                                          abs(native - w.native) > CHECKPOINT_NATIVE)
-        self._todo.put(("save", key, kind, now, recipe(s, history=False), native,
-                        s.save() if due else None))
+        self._todo.put(("save", key, kind, now, head, native,
+                        s.checkpoint() if due else None))
 
-    def adopt(self, key: str, s: Session, covered: int) -> None:
+    def adopt(self, key: str, s: EngineSession, covered: int) -> None:
         """A session rebuilt from the store: what is written is what it holds."""
-        self._todo.put(("adopt", key, commands(s), json.dumps(recipe(s, history=False)),
-                        covered, s.history_view()["start_native"]))
+        now, head, _native = s.save_delta()
+        self._todo.put(("adopt", key, now, json.dumps(head), covered,
+                        s.history_view()["start_native"]))
 
     def forget(self, key: str) -> None:
         self._todo.put(("forget", key))
@@ -88,9 +88,9 @@ class Saver:
         fresh = key not in self._written  # a checkpoint found in the store is not trusted
         w = self._written.setdefault(key, _Written())
         keep = 0
-        for (_c, a), (_d, b) in zip(w.commands, now, strict=False):
-            # an entry's args dict is its own (a step's is shared by every step of its
-            # granularity, which are alike): identity tells what is new
+        for a, b in zip(w.commands, now, strict=False):
+            # the commands the engine did not tell again are the very objects of
+            # its last answer (EngineSession.save_delta): identity tells what is new
             if a is not b:
                 break
             keep += 1
@@ -99,10 +99,9 @@ class Saver:
             w.covered = 0
         head = json.dumps(head_obj)
         ok = self.store.save_session(key, kind, None if head == w.head else head, keep,
-                                     [encode(c, a) for c, a in now[keep:]], stale)
+                                     now[keep:], stale)
         w.commands, w.head = (now, head) if ok else ([], "")
-        if ok and state is not None and self.store.save_checkpoint(key, to_bytes(state),
-                                                                   len(now)):
+        if ok and state is not None and self.store.save_checkpoint(key, state, len(now)):
             w.covered, w.native = len(now), native
 
     def _adopt(self, key: str, now: list, head: str, covered: int, native: int) -> None:
@@ -123,7 +122,7 @@ class Saver:
         self._written.pop(key, None)
 
     # -- rebuilding
-    def rebuild(self, key: str) -> tuple[str, Session] | None:
+    def rebuild(self, key: str) -> tuple[str, EngineSession] | None:
         """(kind, session) saved under `key`, or None if there is none. A damaged
         checkpoint is passed over for a full replay."""
         self.flush()  # what was handed over last is part of it
@@ -133,9 +132,10 @@ class Saver:
         r = row["recipe"]
         covered = row["covered"] if row["checkpoint"] is not None else 0
         try:
-            s = from_recipe(r, row["checkpoint"], covered) if covered else from_recipe(r)
+            s = self.engines.start(Build.RECIPE, r, row["checkpoint"] if covered else None,
+                                   covered)
         except CheckpointError as e:
             log.error("checkpoint of %s not used: %s", key, e)
-            s, covered = from_recipe(r), 0
+            s, covered = self.engines.start(Build.RECIPE, r, None, 0), 0
         self.adopt(key, s, covered)
         return row["kind"], s

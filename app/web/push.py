@@ -27,8 +27,9 @@ class Pusher:
     def __init__(self, socketio: SocketIO, bridge: Bridge) -> None:
         self.socketio, self.bridge = socketio, bridge
 
-    def __call__(self, ws: Workspace, events: list[dict], snapshot: bool | None = None) -> None:
-        history = ws.session.history_view()
+    def __call__(self, ws: Workspace, events: list[dict], snapshot: bool | None = None,
+                 history: dict | None = None) -> None:
+        history = history or ws.session.history_view()
         for e in events:
             if e["kind"] not in _WHOLE:
                 e["history"] = history

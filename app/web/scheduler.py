@@ -71,7 +71,11 @@ class Scheduler:
         nice = nice or {}
         self.max_waiting = max_waiting
         self.wait = waiter or (lambda future, timeout=None: future.result(timeout))
-        self._cv = threading.Condition()
+        # one lock; a condition per lane and one for the timers, so that a job wakes
+        # one thread of its lane, not every engine thread
+        lock = threading.Lock()
+        self._cv = threading.Condition(lock)  # the timers'
+        self._lane_cv = {lane: threading.Condition(lock) for lane in Lane}
         self._queues: dict[Hashable, deque[_Job]] = {}
         self._busy: set[Hashable] = set()
         self._ready: dict[Lane, deque[Hashable]] = {lane: deque() for lane in Lane}
@@ -105,7 +109,6 @@ class Scheduler:
             self._waiting += 1
             self._queues.setdefault(key, deque()).append(job)
             self._make_ready(key)
-            self._cv.notify_all()
         return job.future
 
     def call(self, key: Hashable, fn: Callable[[], object],
@@ -144,6 +147,8 @@ class Scheduler:
         with self._cv:
             self._closed = True
             self._cv.notify_all()
+            for cv in self._lane_cv.values():
+                cv.notify_all()
 
     # -- inside
     def _make_ready(self, key: Hashable) -> None:
@@ -151,6 +156,7 @@ class Scheduler:
         if q and key not in self._busy and key not in self._queued:
             self._ready[q[0].lane].append(key)
             self._queued.add(key)
+            self._lane_cv[q[0].lane].notify()
 
     def _take(self, lane: Lane) -> tuple[Hashable, _Job] | None:
         if not self._ready[lane]:
@@ -172,7 +178,7 @@ class Scheduler:
                 while got is None:
                     if self._closed:
                         return
-                    self._cv.wait()
+                    self._lane_cv[lane].wait()
                     got = self._take(lane)
             key, job = got
             began = time.monotonic()
@@ -187,7 +193,6 @@ class Scheduler:
                 if not self._queues.get(key):
                     self._queues.pop(key, None)
                 self._make_ready(key)
-                self._cv.notify_all()
 
     def _clock(self) -> None:
         while True:

@@ -5,14 +5,8 @@ changed is pushed to every tab in the workspace's room: a command's step events
 
 from __future__ import annotations
 
-from app.session import (
-    LoadBudget,
-    Session,
-    SessionError,
-    example_names,
-    example_source,
-    parse_offset,
-)
+from app.engine import Build
+from app.session import SessionError, example_names, example_source, parse_offset
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
 
@@ -30,9 +24,9 @@ def register(hub, dispatch) -> None:
     publish, config = hub.publish, hub.config
 
     def load(ws, source: str, mirror: str, offset: int, compare: bool) -> None:
-        # a load no tab waits for any more (all closed) stops where it is
-        budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
-        hub.replace_session(ws, Session(source, mirror, offset, compare, budget=budget))
+        # a load no tab waits for any more (all closed) stops where it is (Hub.left)
+        hub.replace_session(ws, Build.PROGRAM, source, mirror, offset, compare,
+                            config["LOAD_SECONDS"])
 
     @dispatch.session("load", Lane.HEAVY)
     def on_load(ws, d, _sid):
@@ -102,7 +96,7 @@ def register(hub, dispatch) -> None:
     @dispatch.session("frame")
     def on_frame(ws, d, _sid):
         try:
-            return {"frame": d["frame"], "hex": hub.frame_hex(ws.session, d["frame"])}
+            return {"frame": d["frame"], "hex": ws.session.frame_hex(d["frame"])}
         except ValueError as e:
             raise Refused(str(e)) from None
 

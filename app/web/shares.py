@@ -13,14 +13,8 @@ from __future__ import annotations
 import json
 import secrets
 
-from app.session import (
-    LoadBudget,
-    SessionError,
-    check_replay,
-    document,
-    from_document,
-    trace,
-)
+from app.engine import Build
+from app.session import SessionError, check_replay
 from app.web.limits import Rates
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
@@ -35,7 +29,7 @@ def register(hub, dispatch) -> None:
 
     @dispatch.session("share")
     def on_share(ws, _d, sid):
-        doc = document(ws.session)
+        doc = ws.session.document()
         check_replay(doc, config["SHARE_NATIVE"])  # a refusal here costs no link
         wait = rates.take(hub.address_of(sid))
         if wait:
@@ -49,12 +43,11 @@ def register(hub, dispatch) -> None:
 
     @dispatch.session("export", Lane.HEAVY)
     def on_export(ws, d, _sid):
-        doc = document(ws.session)
+        doc = ws.session.document()
         if d["what"] == "recipe":
             return {"file": doc}
         check_replay(doc, config["SHARE_NATIVE"])
-        budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
-        return {"file": trace(ws.session, config["EXPORT_BYTES"], budget)}
+        return {"file": ws.session.trace(config["EXPORT_BYTES"], config["LOAD_SECONDS"])}
 
     @dispatch.session("import", Lane.HEAVY)
     def on_import(ws, d, _sid):
@@ -63,8 +56,8 @@ def register(hub, dispatch) -> None:
         except (UnicodeEncodeError, ValueError, RecursionError):
             raise Refused("this file has text that is not UTF-8, or is nested too "
                           "deeply") from None
-        budget = LoadBudget(config["LOAD_SECONDS"], cancelled=lambda: not ws.clients)
-        hub.replace_session(ws, from_document(d["file"], config["SHARE_NATIVE"], budget))
+        hub.replace_session(ws, Build.DOCUMENT, d["file"], config["SHARE_NATIVE"],
+                            config["LOAD_SECONDS"])
 
 
 def open_shared(hub, address: str, key: str, embed: bool):
@@ -76,8 +69,8 @@ def open_shared(hub, address: str, key: str, embed: bool):
 
     def make():
         try:
-            return from_document(doc, hub.config["SHARE_NATIVE"],
-                                 LoadBudget(hub.config["LOAD_SECONDS"]))
+            return hub.engines.start(Build.DOCUMENT, doc, hub.config["SHARE_NATIVE"],
+                                     hub.config["LOAD_SECONDS"])
         except SessionError as e:
             raise Refused(f"the shared session does not replay here: {e.message}") from None
     return hub.new_workspace(make, address, kind="embed" if embed else "solo")

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from app.session import Session, snapshot
+from app.engine import EngineSession
 
 IDLE_SECONDS = 30 * 60
 
@@ -33,7 +33,7 @@ class Room:
 
 
 class Workspace:
-    def __init__(self, session: Session, address: str = "", kind: str = "solo",
+    def __init__(self, session: EngineSession, address: str = "", kind: str = "solo",
                  wid: str | None = None) -> None:
         self.id = wid or secrets.token_urlsafe(12)
         self.session = session
@@ -57,8 +57,8 @@ class Workspace:
     def running(self) -> bool:
         return self.run is not None
 
-    def replace(self, session: Session) -> None:
-        self.session = session
+    def forget_points(self) -> None:
+        """A new program: the old one's breakpoints and watchpoints mean nothing."""
         self.breakpoints.clear()
         self.watchpoints.clear()
 
@@ -74,7 +74,7 @@ class Workspace:
                      "running": self.running}
             if self.error:
                 extra["error"] = self.error
-            self._snapshot = (key, snapshot(self.session, extra))
+            self._snapshot = (key, self.session.snapshot(extra))
         return self._snapshot[1]
 
 
@@ -101,7 +101,7 @@ class Workspaces:
         """Bytes the sessions hold, about."""
         return sum(w.session.footprint() for w in list(self._all.values()))
 
-    def add(self, session: Session, address: str = "", pinned: bool = False,
+    def add(self, session: EngineSession, address: str = "", pinned: bool = False,
             kind: str = "solo", wid: str | None = None) -> Workspace:
         """A new workspace around a session (under the id `wid` if given: one rebuilt
         after a restart), if there is room for it (Busy if not)."""
@@ -109,8 +109,13 @@ class Workspaces:
         ws.pinned = pinned
         with self._lock:
             if ws.id in self._all:
+                session.close()
                 return self._all[ws.id]  # rebuilt twice at once: the first one stays
-            self._make_room(session.footprint(), address, pinned)
+            try:
+                self._make_room(session.footprint(), address, pinned)
+            except Busy:
+                session.close()
+                raise
             self._all[ws.id] = ws
         return ws
 
@@ -129,6 +134,7 @@ class Workspaces:
             for sid in list(ws.clients):
                 self._by_sid.pop(sid, None)
             ws.clients.clear()
+        ws.session.close()
 
     def attach_to(self, sid: str, ws: Workspace) -> None:
         with self._lock:
@@ -170,6 +176,7 @@ class Workspaces:
                 break
             if not dry:
                 del self._all[w.id]
+                w.session.close()
             count, held = count - 1, held - w.session.footprint()
         if not pinned and (count >= lim.workspaces or held + footprint > lim.memory):
             raise Busy(f"the server is full ({count} sessions, {held / (1 << 20):.0f} MiB "
