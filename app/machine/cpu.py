@@ -128,11 +128,9 @@ class VCpu:
         self._fault: tuple[int, int, int] | None = None
         self._unmapped: tuple[int, int] | None = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_intr)
-        # Unmapped-access hooks cover only what is not RAM: above it, and each frame taken
-        # out of the map (its own hook, for as long as it is out). While any memory hook
-        # covers a frame, Unicorn never clears TLB_NOTDIRTY for it (notdirty_write, in
-        # cputlb.c), so every store there leaves the translated code for the C helper:
-        # one hook over all of memory made stores ten times slower than loads.
+        # Unmapped-access hooks cover only what is not RAM (above it; each frame out of
+        # the map has its own while it is out): while any memory hook covers a frame,
+        # Unicorn keeps TLB_NOTDIRTY on it and every store there calls C (cputlb.c).
         self.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, begin=mem.size,
                          end=(1 << 64) - 1)
         self._hole_hooks: dict[int, int] = {}  # frame -> its unmapped-access hook
