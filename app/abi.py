@@ -1,7 +1,7 @@
 """The guest ABI: every address and number shared by the loader, the hypervisor, the
 rewriter and the guest kernel. One place, so that the layers cannot disagree.
 
-Guest virtual layout (all below the default mirror offset, 128 MiB):
+Guest virtual layout (all below the default mirror offset, 128 MiB + 640 KiB):
 
     0x0010_0000  kernel text        (mirrored)
     0x0014_0000  kernel data        (mirrored)
@@ -21,7 +21,14 @@ STACK_TOP = 0x1000000
 STACK_PAGES = 16
 UART_PA = 0xFE000000  # device frame, outside RAM
 
-DEFAULT_OFFSET = 0x8000000  # the authors' xv6 demo used 128 MiB
+# 128 MiB + 160 pages. The authors' xv6 demo used 128 MiB (PAPER_OFFSET), but the
+# emulated CPU's TLB is direct-mapped on the page number (256 slots, fewer when QEMU
+# shrinks it for a long session: 64 at least), and 128 MiB is a multiple of every
+# size: a page and its mirror took the same slot and evicted each other at every store
+# pair. 160 pages puts the mirror of page p at p + 160 (mod 256), p + 32 (mod 64): clear
+# of the guest's own pages, which start at 1 MiB boundaries and at the stack's top.
+DEFAULT_OFFSET = 0x80A0000
+PAPER_OFFSET = 0x8000000
 MAX_OFFSET = 1 << 44       # mirrors must stay inside the 47-bit user half
 MIRROR_COPIES = {"off": 0, "on": 1, "nmr3": 2}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from app.abi import DEFAULT_OFFSET
 from app.cli import main
 from app.examples import source
 
@@ -91,19 +92,19 @@ def test_plain_output_is_readable(capsys, program):
 def test_rewrite_json(capsys, program):
     code, out = _cli(capsys, "rewrite", program(source("sum_array")), "--json")
     r = json.loads(out)
-    assert code == 0 and r["offset"] == 0x8000000
+    assert code == 0 and r["offset"] == DEFAULT_OFFSET
     line = next(x for x in r["lines"] if x["native"]["text"].startswith("movl    %edx"))
     assert set(line["native"]) >= {"line", "address", "text"}
     roles = [m["role"] for m in line["rewritten"]]
     assert roles == ["native", "mirror"]
-    assert "table+0x8000000" in line["rewritten"][1]["text"]
+    assert f"table+{DEFAULT_OFFSET:#x}" in line["rewritten"][1]["text"]
     assert all(set(m) == {"address", "text", "role"} for m in line["rewritten"])
 
 
 def test_rewrite_side_by_side(capsys, program):
     code, out = _cli(capsys, "rewrite", program(source("sum_array")), "--mirror", "nmr3")
     assert code == 0
-    assert "0x10000000" in out and " M " in out and " E " in out
+    assert f"{2 * DEFAULT_OFFSET:#x}" in out and " M " in out and " E " in out  # copy 2
 
 
 def test_large_offset_uses_a_scratch_sequence(capsys, program):

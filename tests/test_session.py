@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from app.abi import DEFAULT_OFFSET
 from app.examples import source
 from app.session import Session, SessionError, validate_event
 
@@ -139,7 +140,7 @@ def _refusals(src: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("va,pte,reason", [
-    ("0x8000000", "0x7", "address conflict"),               # the mirror range
+    (f"{DEFAULT_OFFSET:#x}", "0x7", "address conflict"),     # the mirror range
     ("0x3000000", "0x0000000000001003", "not this VM's"),   # a hypervisor frame
     ("0x3000000", "0x0000000000002003", "page table"),      # PML4 (frame 16+): writable
     ("0x3001000", "0xfe000003", "not machine memory"),      # outside RAM
@@ -195,7 +196,8 @@ def test_mmu_update_keeps_code_and_data_apart(page, change, reason):
 
 
 def test_guest_view_hides_mirror_ptes():
-    src = """
+    mirror = 0x900000 + DEFAULT_OFFSET  # the mirror of .data
+    src = f"""
     main:
         pushq %rbx
         movq $0x900000, %rdi       # .data, mapped by the kernel at boot
@@ -204,7 +206,7 @@ def test_guest_view_hides_mirror_ptes():
         xorl %ebx, %ebx
         testq %rax, %rax
         setnz %bl                  # 1: the guest sees its own PTE
-        movq $0x8900000, %rdi      # the mirror of .data
+        movq ${mirror:#x}, %rdi      # the mirror of .data
         movl $4, %eax
         int $0x82
         testq %rax, %rax
@@ -220,7 +222,7 @@ def test_guest_view_hides_mirror_ptes():
     s = Session(src, "on")
     s.run()
     assert s.result()["exit_code"] == 3
-    assert s.vms[0].read_pte(0x8900000) != 0   # but the hypervisor did write it
+    assert s.vms[0].read_pte(mirror) != 0   # but the hypervisor did write it
 
 
 def test_run_stops_after_the_group_that_writes_a_watched_word():

@@ -243,9 +243,9 @@ class VM:
                     mf = mirror_frames[k - 1]
                 else:
                     mf = self.mem.allocate(Owner("mirror", self.id, k), self.mirror_dimm(k),
-                                           avoid={NATIVE_DIMM} | self.failed_dimms())
-                    if kind == "ram":
-                        self.mem.write(mf * PAGE, self.mem.frame_bytes(frame))
+                                           avoid={NATIVE_DIMM} | self.failed_dimms(),
+                                           data=self.mem.frame_bytes(frame)
+                                           if kind == "ram" else None)
                 page.mirrors.append(mf)
                 self.rmap[mf] = (va, k)
                 self.write_pte(va + k * self.offset, make_pte(mf, flags))

@@ -128,7 +128,12 @@ class VCpu:
         self._fault: tuple[int, int, int] | None = None
         self._unmapped: tuple[int, int] | None = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_intr)
-        self.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+        # Unmapped-access hooks cover only what is not RAM (above it; each frame out of
+        # the map has its own while it is out): while any memory hook covers a frame,
+        # Unicorn keeps TLB_NOTDIRTY on it and every store there calls C (cputlb.c).
+        self.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, begin=mem.size,
+                         end=(1 << 64) - 1)
+        self._hole_hooks: dict[int, int] = {}  # frame -> its unmapped-access hook
         uc = self.uc
         uc.reg_write(X.UC_X86_REG_CR3, cr3)
         uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4)
@@ -163,6 +168,9 @@ class VCpu:
             with self._no_fault_left():
                 self.uc.mem_unmap(frame * PAGE, PAGE)
             self.holes.add(frame)
+            pa = frame * PAGE
+            self._hole_hooks[frame] = self.uc.hook_add(
+                UC_HOOK_MEM_UNMAPPED, self._on_unmapped, begin=pa, end=pa + PAGE - 1)
             self.flush_tlb()
 
     def remap_frame(self, frame: int) -> None:
@@ -171,6 +179,7 @@ class VCpu:
             with self._no_fault_left():
                 self.uc.mem_map_ptr(pa, PAGE, self._perms(frame), self.mem.address + pa)
             self.holes.discard(frame)
+            self.uc.hook_del(self._hole_hooks.pop(frame))
             self.flush_tlb()
 
     # -- frames whose stores stop the CPU before they retire (a UC_HOOK_MEM_WRITE_PROT

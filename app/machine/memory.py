@@ -71,6 +71,9 @@ class MachineMemory:
         per = self.frames // dimms
         self.dimms = [Dimm(i, i * per, per) for i in range(dimms)]
         self.owners: list[Owner] = [FREE] * self.frames
+        # per DIMM, a frame below which none is free: allocate() starts there (every
+        # mirrored page takes a frame when it is mapped, at a VM's boot)
+        self._free_from = [d.first_frame for d in self.dimms]
         self.owners_changed = 0  # counts changes of owner: what has seen them can tell
         self._rows: tuple[int, list] | None = None
         # while a step is recorded, every write made through this API (the hypervisor's,
@@ -86,6 +89,7 @@ class MachineMemory:
             raise ValueError("the saved memory is not this machine's size")
         self.view[:] = state.data
         self.owners[:] = state.owners
+        self._free_from = [d.first_frame for d in self.dimms]
         self.owners_changed += 1
 
     def dimm_of(self, frame: int) -> Dimm:
@@ -118,18 +122,25 @@ class MachineMemory:
         if pa < 0 or pa + size > self.size:
             raise ValueError(f"machine address {pa:#x}+{size} outside memory")
 
-    def allocate(self, owner: Owner, dimm: int, avoid: set[int] = frozenset()) -> int:
-        """A free frame, preferring `dimm`, never on a DIMM in `avoid`; zeroed."""
+    def allocate(self, owner: Owner, dimm: int, avoid: set[int] = frozenset(),
+                 data: bytes | None = None) -> int:
+        """A free frame, preferring `dimm`, never on a DIMM in `avoid`; zeroed, or
+        filled with the page `data` (one write: a mirror frame is a copy at once)."""
         order = [dimm] + [d.index for d in self.dimms if d.index != dimm]
+        owners = self.owners
         for d in order:
             if d in avoid:
                 continue
             dm = self.dimms[d]
-            for f in range(dm.first_frame, dm.first_frame + dm.frames):
-                if self.owners[f] == FREE:
+            for f in range(self._free_from[d], dm.first_frame + dm.frames):
+                # the kind alone (FREE is the only free owner): a dataclass's __eq__ is
+                # a Python call per frame passed
+                if owners[f].kind == "free":
+                    self._free_from[d] = f + 1
                     self.set_owner(f, owner)
-                    self.write(f << PAGE_SHIFT, bytes(PAGE))
+                    self.write(f << PAGE_SHIFT, bytes(PAGE) if data is None else data)
                     return f
+            self._free_from[d] = dm.first_frame + dm.frames
         raise MemoryError(f"machine memory exhausted (no free frame for {owner.kind})")
 
     def owner_rows(self) -> list[list]:
@@ -154,4 +165,7 @@ class MachineMemory:
         if self.owner_journal is not None and self.owners[frame] != owner:
             self.owner_journal.append((frame, self.owners[frame], owner))
         self.owners[frame] = owner
+        if owner.kind == "free":
+            d = frame // self.dimms[0].frames
+            self._free_from[d] = min(self._free_from[d], frame)
         self.owners_changed += 1

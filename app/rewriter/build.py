@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.abi import kernel_symbols
+from app.abi import DEFAULT_OFFSET, kernel_symbols
 from app.asm.budget import LoadBudget
 from app.asm.errors import AsmError
 from app.asm.layout import Image, assemble
@@ -63,7 +63,7 @@ def link(text: str, budget: LoadBudget | None = None) -> Program:
     return prog
 
 
-def build(text: str, mode: str = "on", offset: int = 0x8000000,
+def build(text: str, mode: str = "on", offset: int = DEFAULT_OFFSET,
           entry: str = "liveness", budget: LoadBudget | None = None) -> Build:
     """Assemble `text` with the kernel; raise AsmError (with a line) on bad input.
 
