@@ -65,6 +65,12 @@ class Forker:
         self._chan: socket.socket | None = None
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        """Start the zygote now (it warms up while the server starts), not at the
+        first engine."""
+        with self._lock:
+            self._zygote()
+
     def fork(self, nice: int) -> EngineProcess:
         """A new engine process (its long work at `nice`)."""
         with self._lock:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 
+from app.abi import DEFAULT_OFFSET
 from app.session import (
     DEFAULT_EXAMPLE,
     ERROR_CARDS,
@@ -51,6 +52,7 @@ def page_context(classroom: str | None, share: str | None = None,
     allows no inline script)."""
     names = example_names()
     return {"examples": names, "default": DEFAULT_EXAMPLE, "kinds": ERROR_KINDS,
+            "default_offset": f"{DEFAULT_OFFSET:#x}",
             "shortcuts": SHORTCUTS, "panels": PANELS, "classroom": classroom,
             "share": share, "embed": embed,
             "data": {"kinds": ERROR_KINDS, "cards": ERROR_CARDS,

@@ -13,6 +13,7 @@ import sys
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from app.engine import Engines
 from app.web import DEFAULTS, create_app
 from app.web.security import host_allowed
 
@@ -30,6 +31,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, config: dict | None = None)
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.setswitchinterval(SWITCH_INTERVAL)
     app = create_app(config)
+    Engines.prepare()  # the engine processes' zygote warms up while the server starts
     try:
         server = WSGIServer((host, port), app, log=None, error_log=_ErrorLog(),
                             backlog=2048, handler_class=_Handler)
