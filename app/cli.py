@@ -102,7 +102,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return assemble(json_output=args.json)
     if args.which == "webrun":
         from app.bench.webrun import main as webrun
-        return webrun(json_output=args.json, budget=args.budget, rounds=args.rounds)
+        return webrun(json_output=args.json, budget=args.budget, rounds=args.rounds,
+                      settings=tuple(args.set))
     if args.which == "paths":
         from app.bench.run_paths import main as paths
         return paths(json_output=args.json, steps=args.steps, scale=args.scale)
@@ -187,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--budget", type=_positive, default=20_000_000,
                    help="webrun: native instructions per run")
     b.add_argument("--rounds", type=_positive, default=3, help="webrun: runs of each kind")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="webrun: a setting of the server it starts (as serve --set)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("check", help="check lessons: schema, then the script run headless")

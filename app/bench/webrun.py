@@ -103,9 +103,10 @@ def ratios(rows: list[dict]) -> list[dict]:
 
 
 def measure(budget: int = BUDGET, rounds: int = ROUNDS,
-            programs: dict[str, str] = PROGRAMS) -> dict:
+            programs: dict[str, str] = PROGRAMS, settings: tuple[str, ...] = ()) -> dict:
+    """The rows and ratios; `settings` are the server's (`serve --set`, e.g. RUN_CHUNK)."""
     port = free_port()
-    proc = start_server(port)
+    proc = start_server(port, *settings)
     try:
         rows = asyncio.run(_measure(f"http://127.0.0.1:{port}", programs, budget, rounds))
     finally:
@@ -120,14 +121,16 @@ def measure(budget: int = BUDGET, rounds: int = ROUNDS,
             raise RuntimeError(f"{r['program']} {r['mirror']}: the page ran "
                                f"{r['web']['native_instructions']} native instructions, "
                                f"the CLI {r['cli']['native_instructions']}")
-    return {"budget": budget, "rounds": rounds, "load_average": os.getloadavg(),
+    return {"budget": budget, "rounds": rounds, "settings": list(settings),
+            "load_average": os.getloadavg(),
             "rows": rows, "ratios": ratios(rows)}
 
 
 def table(result: dict) -> str:
     out = [f"Full-speed runs of {result['budget']:,} native instructions, one VM, offset "
            f"{DEFAULT_OFFSET:#x}: the CLI's path in-process and the page's through "
-           f"kmemvisor serve over Socket.IO (best of {result['rounds']}, interleaved)",
+           f"kmemvisor serve over Socket.IO (best of {result['rounds']}, interleaved)"
+           + "".join(f", --set {x}" for x in result["settings"]),
            f"{'program':11} {'mirror':>6} {'CLI M/s':>8} {'web M/s':>8} {'web/CLI':>8}"]
     for r in result["rows"]:
         out.append(f"{r['program']:11} {r['mirror']:>6} {r['cli']['speed'] / 1e6:8.2f} "
@@ -143,7 +146,8 @@ def table(result: dict) -> str:
     return "\n".join(out)
 
 
-def main(json_output: bool = False, budget: int = BUDGET, rounds: int = ROUNDS) -> int:
-    result = measure(budget, rounds)
+def main(json_output: bool = False, budget: int = BUDGET, rounds: int = ROUNDS,
+         settings: tuple[str, ...] = ()) -> int:
+    result = measure(budget, rounds, settings=settings)
     print(json.dumps(result) if json_output else table(result))
     return 0
