@@ -100,6 +100,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.which == "assemble":
         from app.bench.assemble import main as assemble
         return assemble(json_output=args.json)
+    if args.which == "webrun":
+        from app.bench.webrun import main as webrun
+        return webrun(json_output=args.json, budget=args.budget, rounds=args.rounds,
+                      settings=tuple(args.set))
     if args.which == "paths":
         from app.bench.run_paths import main as paths
         return paths(json_output=args.json, steps=args.steps, scale=args.scale)
@@ -166,10 +170,11 @@ def main(argv: list[str] | None = None) -> int:
                        "the step round trip, the classroom fan-out over Socket.IO, or "
                        "the engine's slow paths (single steps, watchpoints, patrols), or "
                        "a class at once (an unrelated step's round trip under load), or "
-                       "loading programs (beside GNU as), or the memory an undoable step holds")
+                       "loading programs (beside GNU as), or the memory an undoable step holds, "
+                       "or a full-speed run from the page against the same from the CLI")
     b.add_argument("which", nargs="?",
                    choices=("overhead", "roundtrip", "fanout", "paths", "load", "assemble",
-                            "memory"),
+                            "memory", "webrun"),
                    default="overhead")
     b.add_argument("--students", type=_positive, default=None,
                    help="fanout: clients following (200); load: students following (100)")
@@ -180,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="paths: single steps to measure")
     b.add_argument("--scale", type=_positive, default=1,
                    help="paths: multiplies the runs' sizes")
+    b.add_argument("--budget", type=_positive, default=20_000_000,
+                   help="webrun: native instructions per run")
+    b.add_argument("--rounds", type=_positive, default=3, help="webrun: runs of each kind")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="webrun: a setting of the server it starts (as serve --set)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("check", help="check lessons: schema, then the script run headless")

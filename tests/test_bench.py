@@ -1,0 +1,58 @@
+"""The plumbing of the overhead table's timing and of the web-run benchmark, at small
+sizes. Nothing here asserts a time: the machine is shared."""
+
+from __future__ import annotations
+
+from app.abi import HC_EXIT
+from app.bench import overhead, webrun
+from app.hypervisor import runner
+from app.rewriter.build import build
+from tests.conftest import needs_gcc
+
+
+@needs_gcc
+def test_the_boot_ends_just_before_main_and_the_program_runs_on(tmp_path):
+    b = build(overhead.compile_workload("cpu_bound", tmp_path), "on")
+    for mode in ("off", "on"):
+        whole = overhead.counted(b, mode)
+        hv, vm = overhead._vm(b, mode)
+        overhead.boot(hv, vm)
+        assert vm.status == "running" and vm.pages  # the page-table hypercall was served
+        runner.run(hv, vm)
+        assert (vm.status, vm.exit_code) == ("exited", whole["exit_code"])
+        # what the boot ran: five kernel instructions and its hypercall, before the
+        # eleven in front of main
+        assert whole["native_instructions"] - vm.counters.native_instructions == 5
+        hv, vm = overhead._vm(b, mode)
+        overhead.boot(hv, vm)
+        overhead.to_exit(hv, vm)
+        assert vm.status == "running" and vm.cpu.reg("rax") == HC_EXIT
+        hv.hypercall(vm)
+        assert vm.exit_code == whole["exit_code"]
+
+
+@needs_gcc
+def test_the_overhead_row_has_the_boot_and_the_exit_apart(tmp_path, monkeypatch):
+    monkeypatch.setattr(overhead, "REPEATS", 1)
+    monkeypatch.setattr(overhead, "MIN_SECONDS", 0)
+    row = overhead.measure("cpu_bound", overhead.compile_workload("cpu_bound", tmp_path))
+    assert row["timed_runs"] == 1
+    for key in ("time_native_s", "time_mirrored_s", "boot_native_s", "boot_mirrored_s",
+                "exit_native_s", "exit_mirrored_s", "whole_native_s", "whole_mirrored_s"):
+        assert row[key] > 0
+    assert row["whole_mirrored_s"] >= row["time_mirrored_s"] + row["boot_mirrored_s"]
+    text = overhead.table([row])
+    assert all(h in text.splitlines()[0] for h, _, _ in overhead.TIMES)
+
+
+def test_the_web_run_and_the_cli_run_the_same_instructions():
+    result = webrun.measure(budget=30_000, rounds=1,
+                            programs={"store loop": webrun.STORE_LOOP})
+    assert [(r["mirror"], r["cli"]["stopped"], r["web"]["stopped"])
+            for r in result["rows"]] == [("off", "limit", "limit"), ("on", "limit", "limit")]
+    for r in result["rows"]:
+        assert r["cli"]["native_instructions"] == r["web"]["native_instructions"] >= 30_000
+    assert [q["path"] for q in result["ratios"]] == ["cli", "web"]
+    # a store and a push in five instructions (the boot, without, is a few more)
+    assert abs(result["ratios"][0]["floor"] - 0.4) < 0.001
+    assert "web/CLI" in webrun.table(result)
