@@ -31,7 +31,7 @@ from app.web.workspaces import Room, Workspaces
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = {
-    "RUN_CHUNK": 2_000_000, "RUN_BUDGET": 20_000_000, "RUN_SNAPSHOT_EVERY": 1.0,
+    "RUN_CHUNK": 20_000_000, "RUN_BUDGET": 20_000_000, "RUN_SNAPSHOT_EVERY": 1.0,
     "STEP_THREADS": 16, "RUN_THREADS": os.cpu_count() or 2, "LOAD_THREADS": 2,
     "ENGINE_NICE": 19, "LOAD_SECONDS": DEFAULT_LOAD_SECONDS,
     "MAX_WORKSPACES": Room.workspaces, "MEMORY_BUDGET": Room.memory,

@@ -20,7 +20,7 @@ MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
 # a turn's share of a run thread: steps have threads of their own, so a turn can be
 # long enough that its bookkeeping is small beside the emulation in it
 TURN_SECONDS = 0.03
-MIN_CHUNK, MAX_CHUNK = 2_000, 2_000_000
+MIN_CHUNK, MAX_CHUNK = 2_000, 20_000_000
 
 
 @dataclass
