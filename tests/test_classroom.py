@@ -7,14 +7,14 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.web_helpers import Client, make_app
+from tests.web_helpers import Client, app_for_a_test, make_app
 
 LESSON = "01-why-mirror"
 
 
 @pytest.fixture
 def app():
-    return make_app()
+    yield from app_for_a_test()
 
 
 def open_class(app, lesson: str = LESSON) -> tuple[str, str]:

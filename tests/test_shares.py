@@ -11,14 +11,14 @@ import pytest
 
 from app.session import example_source, validate_event
 from app.session.recipe import STEP_COST
-from tests.web_helpers import Client, make_app
+from tests.web_helpers import Client, app_for_a_test, make_app
 
 PROGRAM = example_source("sum_array")
 
 
 @pytest.fixture(scope="module")
 def app():
-    return make_app()
+    yield from app_for_a_test()
 
 
 def recorded(c: Client) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.session import example_source
-from tests.web_helpers import Client, make_app
+from tests.web_helpers import Client, app_for_a_test, make_app
 
 PROGRAM = example_source("sum_array")
 RUNAWAY = "    .text\n    .globl main\nmain:\n1:  incq %rax\n    movq %rax, x(%rip)\n" \
@@ -15,7 +15,7 @@ RUNAWAY = "    .text\n    .globl main\nmain:\n1:  incq %rax\n    movq %rax, x(%r
 
 @pytest.fixture(scope="module")
 def app():
-    return make_app()
+    yield from app_for_a_test()
 
 
 def load(c: Client, source: str = PROGRAM, **kw) -> dict:

@@ -87,3 +87,13 @@ class Client:
 
 def make_app(**config):
     return create_app({"RUN_CHUNK": 2_000, "DATABASE": ":memory:", **config})
+
+
+def app_for_a_test(**config):
+    """A fixture's app; afterwards its sessions' engine processes end (else each test's
+    would live on until the whole run ends)."""
+    app = make_app(**config)
+    yield app
+    workspaces = app.extensions["kmemvisor.hub"].workspaces
+    for ws in workspaces.all():
+        workspaces.drop(ws)
