@@ -109,7 +109,8 @@ class EngineSession:
         """End the process (from any thread, never waits)."""
         if not self._closed:
             self._closed = True
-            self._proc.end()
+            with self._send_lock:  # its "exit" never lands inside another message
+                self._proc.end()
 
     def _send(self, message) -> None:
         with self._send_lock:
@@ -130,7 +131,7 @@ class EngineSession:
     def alive(self) -> bool:
         return not self._closed and self._proc.alive()
 
-    # -- building (engine_child.Host.prepare)
+    # -- building (host.Host.prepare)
     def build(self, how: str, *args) -> None:
         self.prepare(how, *args)
         self.commit()

@@ -66,7 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     socketio = SocketIO(app, async_mode="gevent", max_http_buffer_size=1 << 20,
                         async_handlers=True, serializer=wire.Frame, manage_session=False,
                         transports=["websocket"], logger=False, engineio_logger=False)
-    # the engine threads only wait for the engine processes (engines.py), which the
+    # the engine threads only wait for the engine processes (app/engine), which the
     # system shares out between the cores; long work in them yields (ENGINE_NICE)
     scheduler = Scheduler({Lane.INTERACTIVE: c["STEP_THREADS"], Lane.RUN: c["RUN_THREADS"],
                            Lane.HEAVY: c["LOAD_THREADS"]}, waiter=bridge.wait)

@@ -12,18 +12,15 @@ run in the order they came) and served by lane:
                bounded but slower
 
 Each lane has threads of its own, so that a step never waits behind a run's turn or a
-load, and the threads of runs and loads have a lower processor priority.
-
-The engine (Unicorn) releases the interpreter while it emulates, so two engine
-threads keep two cores busy while the connection threads go on serving.
+load. A job calls into its session's engine process (app/engine) and waits there, so
+these threads hold the interpreter only briefly; the processes' priorities say what
+the processor does first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
-import os
 import threading
 import time
 from collections import deque
@@ -60,15 +57,11 @@ def _percentiles(ordered: list[float]) -> dict:
 
 class Scheduler:
     def __init__(self, threads: dict[Lane, int] | None = None,
-                 nice: dict[Lane, int] | None = None, max_waiting: int = 4096,
-                 waiter=None) -> None:
+                 max_waiting: int = 4096, waiter=None) -> None:
         """`threads` per lane, each serving its lane alone (a step never waits behind a
-        run's turn or a load); `nice` lowers the processor priority of a lane's threads
-        (runs and loads yield the processor to steps and to the connections' thread).
-        `waiter(future, timeout)` waits for a job's answer (the connections' side must
-        not block its thread: see bridge.Bridge.wait)."""
+        run's turn or a load). `waiter(future, timeout)` waits for a job's answer (the
+        connections' side must not block its thread: see bridge.Bridge.wait)."""
         threads = threads or {Lane.INTERACTIVE: 2, Lane.RUN: 2, Lane.HEAVY: 1}
-        nice = nice or {}
         self.max_waiting = max_waiting
         self.wait = waiter or (lambda future, timeout=None: future.result(timeout))
         # one lock; a condition per lane and one for the timers, so that a job wakes
@@ -86,7 +79,7 @@ class Scheduler:
         self._closed = False
         # the last jobs' (waited, ran) seconds per lane: what /status reports
         self._timings: dict[Lane, deque] = {lane: deque(maxlen=2000) for lane in Lane}
-        self._threads = [threading.Thread(target=self._serve, args=(lane, nice.get(lane, 0)),
+        self._threads = [threading.Thread(target=self._serve, args=(lane,),
                                           daemon=True, name=f"{lane.name.lower()}-{i}")
                          for lane, n in threads.items() for i in range(n)]
         self._threads.append(threading.Thread(target=self._clock, daemon=True, name="timers"))
@@ -168,10 +161,7 @@ class Scheduler:
         self._waiting -= 1
         return key, job
 
-    def _serve(self, lane: Lane, nice: int) -> None:
-        if nice and hasattr(os, "setpriority"):
-            with contextlib.suppress(OSError):  # this thread only (Linux)
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    def _serve(self, lane: Lane) -> None:
         while True:
             with self._cv:
                 got = self._take(lane)
