@@ -12,10 +12,10 @@ import ctypes
 import itertools
 from bisect import bisect_left
 
-from unicorn import UC_HOOK_BLOCK
-
 from app.asm.layout import Image
 from app.hypervisor import native_counter as nc
+from app.machine import hooks, native
+from app.machine.cpu import Hook, VCpu
 from app.rewriter.classify import classify, decode
 
 _FIELDS = ("native_instructions", "executed_instructions", "native_writes", "mirror_writes")
@@ -76,24 +76,24 @@ class Counting:
             c.regions[r] = nc.Region(lo, hi - lo, ctypes.cast(index,
                                                               ctypes.POINTER(ctypes.c_uint32)))
         self._nregions = len(regions)  # set while a run counts, 0 otherwise
-        c.emu_stop = nc.emu_stop_address()
+        c.emu_stop = hooks.C_STOP
         blocks, seen = (nc.Block * n)(), (ctypes.c_uint32 * n)()
         keep += [blocks, seen]
         c.blocks = ctypes.cast(blocks, ctypes.POINTER(nc.Block))
         c.seen = ctypes.cast(seen, ctypes.POINTER(ctypes.c_uint32))
         self._keep = keep
-        self._callback = ctypes.cast(lib.on_block, ctypes.c_void_p).value
+        self._callback = native.function(lib, "on_block")
         self._fold = lib.fold
         self._fold.argtypes = [ctypes.POINTER(nc.Counter)]
         self._fold.restype = None
         return c
 
-    def attach(self, uc) -> None:
-        """Install the run-mode block hook (native when it could be built)."""
+    def attach(self, cpu: VCpu) -> None:
+        """Install the run-mode block hook (C when it could be built)."""
         if self.native is not None:
-            nc.hook_add(uc, self._callback, self.native, UC_HOOK_BLOCK)
+            cpu.add_c_hook(Hook.BLOCK, self._callback, self.native)
         else:
-            uc.hook_add(UC_HOOK_BLOCK, self.on_block)
+            cpu.add_hook(Hook.BLOCK, self.on_block)
 
     def begin_run(self, budget: int | None) -> None:
         self.budget = budget
@@ -151,7 +151,7 @@ class Counting:
             self.vm.counters.executed_instructions += 1
 
     # -- the block hook used by run mode
-    def on_block(self, uc, address: int, size: int, _data) -> None:
+    def on_block(self, address: int, size: int) -> None:
         if not self.active:
             return
         i0, i1 = self.span(address, address + size)
@@ -163,7 +163,7 @@ class Counting:
         if self.budget is not None and (
                 self.vm.counters.native_instructions > self.budget or before >= self.budget):
             self.stopped_for_budget = True
-            uc.emu_stop()
+            self.vm.cpu.stop()
 
     def settle(self, rip: int) -> None:
         """After a stop at `rip`: take back what the last block did not execute (all of

@@ -34,20 +34,30 @@ class Recovery:
 
     # -- NMR-3: every read of RAM by a native instruction is voted before it is used
     def voted_read(self, vm: VM):
-        """The read hook of an NMR-3 VM. Only native instructions' reads are voted:
-        between a native store and its mirror stores (and from a call to its callee's
-        entry) the copies differ by design, and the mirror instructions' own reads must
-        not be out-voted by stale copies. For the same reason a native rep movs does not
-        vote the words it has itself stored so far in this instance."""
+        """read_voter's hook as the engine's binding calls one (voting.py's, until it
+        adds read_voter's through the vCPU)."""
+        read = self.read_voter(vm)
+
+        def on_read(_engine, access: int, pa: int, size: int, value: int, _data) -> None:
+            read(access, pa, size, value)
+        return on_read
+
+    def read_voter(self, vm: VM):
+        """The read hook of an NMR-3 VM (a Hook.READ callback). Only native
+        instructions' reads are voted: between a native store and its mirror stores
+        (and from a call to its callee's entry) the copies differ by design, and the
+        mirror instructions' own reads must not be out-voted by stale copies. For the
+        same reason a native rep movs does not vote the words it has itself stored so
+        far in this instance."""
         mem = self.mem  # (self.faults is looked up each time: undo replaces it)
-        rip_reg = vm.cpu.RIP
+        cpu = vm.cpu
         voters = {a for a, role in vm.role_at.items() if role == "native"}
         # rep movs/stos: the register holding the instance's first rdi, and element size
         stores = {a: (W.rep_saves(vm.group_of[a]).get("rdi"), vm.group_of[a].wclass.size)
                   for a in vm.rep_at & voters if vm.group_of[a].wclass.kind == "string"}
 
-        def on_read(uc, access, pa: int, size: int, value, data) -> None:
-            rip = uc.reg_read(rip_reg)
+        def on_read(access: int, pa: int, size: int, value: int) -> None:
+            rip = cpu.reg("rip")
             if rip not in voters:
                 return
             hit = vm.rmap.get(pa >> 12)
@@ -65,7 +75,7 @@ class Recovery:
                     # the voter reads every copy: a pending error in one is met here
                     self._settle_word(vm, page, word)
                     if vm.status != "running":
-                        uc.emu_stop()
+                        cpu.stop()
                         return
                 a, b, c = (mem.view[f * PAGE + word:f * PAGE + word + 8]
                            for f in (page.frame, *page.mirrors))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 
-from unicorn import UC_HOOK_CODE
-
 from app.abi import STACK_PAGES, STACK_TOP
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.vm import VM
@@ -22,8 +20,7 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
         hv.hypercall(vm)
         return "ok" if vm.status == "running" else vm.status
     if stop.kind == "unmapped":
-        size = cpu._unmapped[1] if cpu._unmapped else 1
-        action = hv.on_unmapped(vm, stop.address, size)
+        action = hv.on_unmapped(vm, stop.address, stop.size or 1)
         if action == "passthrough":
             frame = stop.address // 0x1000
             cpu.remap_frame(frame)
@@ -117,15 +114,15 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
     what is left of one group (a rep instruction in it runs freely)."""
     cpu, counting = vm.cpu, vm.counting
     if not getattr(vm, "_block_hook", False):
-        counting.attach(cpu.uc)
+        counting.attach(cpu)
         vm._block_hook = True
     # one code hook per breakpoint, ranged to its address: free everywhere else.
     # (Unicorn's exits raise a spurious page fault on the page before an exit.)
     armed = [False]  # breakpoints only stop the free run, not the single steps
 
-    def stop_here(uc, address: int, size: int, _data) -> None:
+    def stop_here(address: int, size: int) -> None:
         if armed[0]:
-            uc.emu_stop()
+            cpu.stop()
 
     hooks = []
     try:
@@ -298,7 +295,7 @@ def _run_to(vm: VM, target: int, armed: list[bool], budget: int | None = None):
     (so the hook is compiled in) and after (so they run without it)."""
     cpu, counting = vm.cpu, vm.counting
     start = cpu.reg("rip")
-    h = cpu.uc.hook_add(UC_HOOK_CODE, lambda uc, *_: uc.emu_stop(), begin=target, end=target)
+    h = cpu.stop_at(target)
     cpu.flush_code(start, target + 1 - start)
     counting.begin_run(budget)
     armed[0] = True

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import ctypes
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_WRITE_PROT
-from unicorn import x86_const as X
-
 from app.hypervisor import native_counter as nc
 from app.hypervisor import window as W
 from app.hypervisor.vm import VM
+from app.machine import hooks, native
+from app.machine.cpu import Hook
 from app.machine.memory import PAGE
 
 MAX_RANGES = 64  # pieces of pages watched at once (16 spots of up to a page: 32)
@@ -102,17 +101,15 @@ class Watch:
                               HELPER_STORES.intersection(m.text.split()[:2])}
         cpu = vm.cpu
         self.state = _State(armed=1, memory=vm.mem.address, size=vm.mem.size,
-                            reg_read=ctypes.cast(nc.uclib.uc_reg_read, ctypes.c_void_p),
-                            rip_id=X.UC_X86_REG_RIP)
+                            reg_read=hooks.C_REG_READ, rip_id=hooks.C_RIP)
         lib = nc.library("storewatch")
         if lib is not None:
-            self._hooks = [cpu.add_c_hook(kind, ctypes.cast(fn, ctypes.c_void_p).value,
-                                          self.state)
-                           for kind, fn in ((UC_HOOK_MEM_WRITE_PROT, lib.on_store),
-                                            (UC_HOOK_BLOCK, lib.on_block))]
+            self._hooks = [cpu.add_c_hook(kind, native.function(lib, name), self.state)
+                           for kind, name in ((Hook.WATCHED_WRITE, "on_store"),
+                                              (Hook.BLOCK, "on_block"))]
         else:
-            self._hooks = [cpu.uc.hook_add(UC_HOOK_MEM_WRITE_PROT, self._on_store),
-                           cpu.uc.hook_add(UC_HOOK_BLOCK, self._on_block)]
+            self._hooks = [cpu.add_hook(Hook.WATCHED_WRITE, self._on_store),
+                           cpu.add_hook(Hook.BLOCK, self._on_block)]
         self.refresh()
 
     def __enter__(self) -> Watch:
@@ -170,14 +167,14 @@ class Watch:
         return span if span is not None else (0, 0)
 
     # -- the same as storewatch.c, for when it cannot be built
-    def _on_block(self, uc, address: int, size: int, _data) -> None:
+    def _on_block(self, address: int, size: int) -> None:
         self.state.blocks += 1
 
-    def _on_store(self, uc, access: int, pa: int, size: int, value: int, _data) -> bool:
+    def _on_store(self, access: int, pa: int, size: int, value: int) -> bool:
         st, view = self.state, self.vm.mem.view
         if st.refused or not 0 < size <= 8 or pa + size > st.size:
             return False
-        rip = uc.reg_read(X.UC_X86_REG_RIP)
+        rip = self.vm.cpu.reg("rip")
         if (rip, st.blocks) != (st.at_rip, st.at_block):
             st.at_rip, st.at_block, st.njournal = rip, st.blocks, 0
         if st.armed and any(pa < st.hi[k] and st.lo[k] < pa + size

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,10 +18,8 @@ from unicorn import (
     UC_ERR_READ_UNMAPPED,
     UC_ERR_WRITE_PROT,
     UC_ERR_WRITE_UNMAPPED,
-    UC_HOOK_CODE,
     UC_HOOK_INTR,
     UC_HOOK_MEM_UNMAPPED,
-    UC_HOOK_MEM_WRITE,
     UC_MODE_64,
     UC_PROT_ALL,
     UC_PROT_WRITE,
@@ -33,34 +30,22 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from app.abi import HYPERCALL_VECTOR
+from app.machine.hooks import Hook, HookTable
 from app.machine.memory import PAGE, MachineMemory
+from app.machine.registers import (
+    ENGINE_ID,
+    GPRS,
+    LAYOUT,
+    PLAN,
+    REG_WIDTH,
+    SLOT,
+    STATE_IDS,
+    STATE_REGS,
+    WIDE,
+)
 
-GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
-        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
-STATE_REGS = (*GPRS, "rip", "rflags", "fs_base", "gs_base", "mxcsr", "fpcw", "fpsw", "fptag",
-              *(f"xmm{i}" for i in range(16)), *(f"st{i}" for i in range(8)))
-_UC_REG = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in (
-    *GPRS, "rip", "rflags", "fs_base", "gs_base", "mxcsr", "fptag",
-    *(f"xmm{i}" for i in range(16)), *(f"st{i}" for i in range(8)))}
-_UC_REG["fpcw"] = X.UC_X86_REG_FPCW
-_UC_REG["fpsw"] = X.UC_X86_REG_FPSW
-_IDS = [_UC_REG[n] for n in STATE_REGS]
-# bytes of each register's value as Unicorn writes it (x87 registers: 80 bits)
-_WIDTH = [16 if n.startswith("xmm") else 10 if n.startswith("st") else
-          4 if n == "mxcsr" else 2 if n.startswith("fp") else 8 for n in STATE_REGS]
-_SLOT = 16
-REG_WIDTH = tuple(_WIDTH)
-# the batch buffer read by one struct, slot by slot: a register of up to 64 bits is
-# one value, a wider one its low 64 bits and the rest (XMM 64+64, x87 64+16)
-_CODES = {8: "Q8x", 4: "I12x", 2: "H14x", 16: "QQ", 10: "QH6x"}
-_LAYOUT = struct.Struct("<" + "".join(_CODES[w] for w in _WIDTH))
-_PLAN = []  # (name, index of its (low) part, index of its high part or None)
-_at = 0
-for _n, _w in zip(STATE_REGS, _WIDTH, strict=True):
-    _PLAN.append((_n, _at, _at + 1 if _w > 8 else None))
-    _at += 2 if _w > 8 else 1
-del _at, _n, _w
-_WIDE = {n for n, w in zip(STATE_REGS, _WIDTH, strict=True) if w > 8}
+__all__ = ["GPRS", "REG_WIDTH", "STATE_REGS", "CpuState", "Hook", "Stop", "VCpu"]
+
 EFER = 0xC0000080
 CR0_PE, CR0_WP, CR0_PG = 1, 1 << 16, 1 << 31
 CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT = 1 << 5, 1 << 9, 1 << 10
@@ -82,6 +67,7 @@ class Stop:
     vector: int | None = None
     address: int | None = None
     message: str = ""
+    size: int | None = None  # unmapped: the size of the access
 
 
 @dataclass(frozen=True)
@@ -97,7 +83,8 @@ class CpuState:
 
 
 class VCpu:
-    RIP = X.UC_X86_REG_RIP
+    """One vCPU. Everything above the machine hooks it through add_hook, add_c_hook
+    and add_code_hook (app/machine/hooks.py says how a hook is called)."""
 
     def __init__(self, mem: MachineMemory, cr3: int,
                  mmio: list[tuple[int, Callable, Callable]] = ()) -> None:
@@ -108,18 +95,18 @@ class VCpu:
         # the code and store hooks of single steps: present while translations call them
         self._step_hooks: tuple[int, int] | None = None
         self._seen = 0
-        # told of every store a single step makes (uc, access, pa, size, value, data)
+        # told of every store a single step makes, before it: (access, pa, size, value)
         self.store_listener: Callable | None = None
-        self._c_hooks: set[int] = set()
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self._hooks = HookTable(self.uc)
         self.before_run: list = []  # called before every start of the CPU
         # the batch read of every register, its buffers made once
-        self._ids = (ctypes.c_int * len(_IDS))(*_IDS)
+        self._ids = (ctypes.c_int * len(STATE_IDS))(*STATE_IDS)
         self._one = ctypes.c_uint64()
-        self._buffer = (ctypes.c_ubyte * (_SLOT * len(_IDS)))()
+        self._buffer = (ctypes.c_ubyte * (SLOT * len(STATE_IDS)))()
         base = ctypes.addressof(self._buffer)
-        self._ptrs = (ctypes.c_void_p * len(_IDS))(*(base + i * _SLOT
-                                                      for i in range(len(_IDS))))
+        self._ptrs = (ctypes.c_void_p * len(STATE_IDS))(*(base + i * SLOT
+                                                          for i in range(len(STATE_IDS))))
         self.uc.ctl_set_tcg_buffer_size(TRANSLATION_CACHE)  # before anything translates
         self.holes: set[int] = set()  # frames taken out of the map
         self.watched: set[int] = set()  # frames mapped without write permission
@@ -214,28 +201,28 @@ class VCpu:
 
     # -- registers
     def reg(self, name: str) -> int:
-        if name in _WIDE:
-            return self.uc.reg_read(_UC_REG[name])
+        if name in WIDE:
+            return self.uc.reg_read(ENGINE_ID[name])
         # 64 bits or fewer: straight into one buffer (rip is read around every step)
         self._one.value = 0
-        status = uclib.uc_reg_read(self.uc._uch, _UC_REG[name], ctypes.byref(self._one))
+        status = uclib.uc_reg_read(self.uc._uch, ENGINE_ID[name], ctypes.byref(self._one))
         if status != 0:
             raise UcError(status)
         return self._one.value
 
     def set_reg(self, name: str, value: int) -> None:
-        self.uc.reg_write(_UC_REG[name], value)
+        self.uc.reg_write(ENGINE_ID[name], value)
 
     def state(self) -> dict[str, int]:
         """Every register of STATE_REGS, in one call into the engine: every step and
         turn reads them twice, and the binding's own batch read picks a ctypes class
         per register each time."""
-        status = uclib.uc_reg_read_batch(self.uc._uch, self._ids, self._ptrs, len(_IDS))
+        status = uclib.uc_reg_read_batch(self.uc._uch, self._ids, self._ptrs, len(STATE_IDS))
         if status != 0:
             raise UcError(status)
-        parts = _LAYOUT.unpack_from(self._buffer)
+        parts = LAYOUT.unpack_from(self._buffer)
         return {name: parts[lo] if hi is None else parts[lo] | parts[hi] << 64
-                for name, lo, hi in _PLAN}
+                for name, lo, hi in PLAN}
 
     def restore(self, values: dict[str, int]) -> None:
         for name, v in values.items():
@@ -243,11 +230,11 @@ class VCpu:
                 continue
             if name in ("fpsw", "fpcw", "fptag") or name.startswith("st"):
                 with contextlib.suppress(UcError):  # x87 tags/status refuse odd values
-                    self.uc.reg_write(_UC_REG[name], v)
+                    self.uc.reg_write(ENGINE_ID[name], v)
                 continue
-            self.uc.reg_write(_UC_REG[name], v)
+            self.uc.reg_write(ENGINE_ID[name], v)
         if "rip" in values:
-            self.uc.reg_write(_UC_REG["rip"], values["rip"])
+            self.uc.reg_write(ENGINE_ID["rip"], values["rip"])
 
     def save(self) -> CpuState:
         return CpuState(tuple(self.state().values()), frozenset(self.holes))
@@ -301,7 +288,11 @@ class VCpu:
         try:
             uc.emu_start(rip, until or self.until, 0, count)
         except UcError as e:
+            self._hooks.take_error()  # as the binding does: the engine's error wins
             return self._error_stop(e)
+        error = self._hooks.take_error()
+        if error is not None:
+            raise error
         if self._fault is not None:
             return self._fault_stop()
         if self._hypercall:
@@ -315,8 +306,8 @@ class VCpu:
         if e.errno == UC_ERR_INSN_INVALID:
             return Stop("fault", now, 6, None, "invalid instruction")
         if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED):
-            addr = self._unmapped[0] if self._unmapped else None
-            return Stop("unmapped", now, None, addr, str(e))
+            addr, size = self._unmapped if self._unmapped else (None, 1)
+            return Stop("unmapped", now, None, addr, str(e), size)
         if e.errno == UC_ERR_WRITE_PROT:
             return Stop("watch", now, None, None, "store into a watched frame")
         return Stop("error", now, None, None, str(e))
@@ -332,8 +323,8 @@ class VCpu:
         comes with it, whether anyone listens or not: a translation made without a
         store hook never calls one added later."""
         if self._step_hooks is None:
-            self._step_hooks = (self.uc.hook_add(UC_HOOK_CODE, self._on_step),
-                                self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_store))
+            self._step_hooks = (self.add_hook(Hook.CODE, self._on_step),
+                                self.add_hook(Hook.WRITE, self._on_store))
             # code translated before the hooks existed would run without calling them
             self.uc.ctl_flush_tb()
         self.steps += 1
@@ -344,41 +335,49 @@ class VCpu:
         finally:
             self._stepping = False
 
-    def _on_step(self, uc: Uc, address: int, size: int, _data) -> None:
+    def _on_step(self, address: int, size: int) -> None:
         self._seen += 1
         if self._seen > 1:
-            uc.emu_stop()
+            self._hooks.stop()
 
-    def _on_store(self, uc: Uc, access: int, pa: int, size: int, value: int, data) -> None:
+    def _on_store(self, access: int, pa: int, size: int, value: int) -> None:
         if self.store_listener is not None:
-            self.store_listener(uc, access, pa, size, value, data)
+            self.store_listener(access, pa, size, value)
 
-    def add_code_hook(self, callback, address: int) -> int:
+    # -- hooks (app/machine/hooks.py: how each kind is called)
+    def add_hook(self, kind: Hook, callback: Callable, begin: int = 1, end: int = 0) -> int:
+        """A Python hook on [begin, end] (everywhere by default). Code translated before
+        it was added does not call it: see add_code_hook."""
+        return self._hooks.add(kind, callback, begin, end)
+
+    def add_code_hook(self, callback: Callable, address: int) -> int:
         """A code hook on one address, effective at once (cached code is retranslated)."""
-        h = self.uc.hook_add(UC_HOOK_CODE, callback, begin=address, end=address)
+        h = self.add_hook(Hook.CODE, callback, address, address)
         self.uc.ctl_flush_tb()
         return h
 
-    def add_c_hook(self, kind: int, callback: int, data: ctypes.Structure) -> int:
+    def stop_at(self, address: int) -> int:
+        """A hook that stops the CPU in front of `address`; the caller drops the
+        translations that must call it (flush_code) and removes it."""
+        return self.add_hook(Hook.CODE, self._stop_here, address, address)
+
+    def _stop_here(self, _address: int, _size: int) -> None:
+        self._hooks.stop()
+
+    def add_c_hook(self, kind: Hook, function: int, data: ctypes.Structure) -> int:
         """A hook whose callback is C (its address), called with `data` (which the
         caller keeps alive), everywhere."""
-        handle = ctypes.c_size_t()
-        status = uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind,
-                                   ctypes.c_void_p(callback), ctypes.byref(data),
-                                   ctypes.c_uint64(1), ctypes.c_uint64(0))
-        if status != 0:
-            raise UcError(status)
-        self._c_hooks.add(handle.value)
-        return handle.value
+        return self._hooks.add_c(kind, function, data)
 
     def remove_hook(self, handle: int) -> None:
         """Delete a hook (a code or block hook's translations are dropped with it)."""
         with self._no_fault_left():
-            if handle in self._c_hooks:
-                self._c_hooks.discard(handle)
-                uclib.uc_hook_del(self.uc._uch, ctypes.c_size_t(handle))
-            else:
-                self.uc.hook_del(handle)
+            self._hooks.remove(handle)
+
+    def stop(self) -> None:
+        """Stop the CPU from inside a hook: a code or block hook's stop keeps its
+        instruction or block from running, a memory hook's lets the block finish."""
+        self._hooks.stop()
 
     def _fault_stop(self) -> Stop:
         vector, cr2, _ = self._fault

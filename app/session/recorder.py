@@ -56,11 +56,11 @@ class Recorder:
         if trace_writes:
             vm.cpu.store_listener = self._on_write
 
-    def _on_write(self, uc, access, pa: int, size: int, value, _data) -> None:
+    def _on_write(self, access: int, pa: int, size: int, value: int) -> None:
         # the hook runs before the store: the buffer still holds the old bytes
         mem = self.vm.mem
         if pa >= 0 and pa + size <= mem.size:
-            rip = uc.reg_read(self.vm.cpu.RIP)
+            rip = self.vm.cpu.reg("rip")
             self.writes.append((pa, size, bytes(mem.view[pa:pa + size]), rip))
 
     def finish(self) -> tuple[dict, Undo]:
