@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
-from capstone import x86_const as C
 
 from app.asm import AsmError, assemble, parse
+from app.asm.decoder import OP_IMM, OP_MEM, decoder, first
 from app.rewriter.build import build
-
-_CS = Cs(CS_ARCH_X86, CS_MODE_64)
-_CS.detail = True
 
 
 def _decode(img, index=0):
     p = img.insns[index]
-    return next(_CS.disasm(p.encoding, p.address))
+    return first(p.encoding, p.address)
 
 
 def test_decimal_displacement_stays_decimal():
     img = assemble(parse("main:\n movq $4, 144(%rdi)\n"))
     insn = _decode(img)
-    mem = next(op for op in insn.operands if op.type == C.X86_OP_MEM)
-    imm = next(op for op in insn.operands if op.type == C.X86_OP_IMM)
+    mem = next(op for op in insn.operands if op.type == OP_MEM)
+    imm = next(op for op in insn.operands if op.type == OP_IMM)
     assert mem.mem.disp == 144
     assert imm.imm == 4
 
@@ -36,8 +32,8 @@ def test_decimal_displacement_stays_decimal():
 ])
 def test_numbers_round_trip_through_capstone(text, disp, imm):
     insn = _decode(assemble(parse(f"main:\n {text}\n")))
-    mem = next(op for op in insn.operands if op.type == C.X86_OP_MEM)
-    got = next(op for op in insn.operands if op.type == C.X86_OP_IMM)
+    mem = next(op for op in insn.operands if op.type == OP_MEM)
+    got = next(op for op in insn.operands if op.type == OP_IMM)
     assert mem.mem.disp == disp
     assert got.imm & 0xFFFF == imm & 0xFFFF
 
@@ -80,7 +76,7 @@ def test_sections_labels_and_data():
     assert int.from_bytes(data[21:25], "little") == 70000
     assert img.symbols["big"] % 32 == 0
     lea = _decode(img, 0)
-    mem = next(op for op in lea.operands if op.type == C.X86_OP_MEM)
+    mem = next(op for op in lea.operands if op.type == OP_MEM)
     target = lea.address + lea.size + mem.mem.disp
     assert target == img.symbols["msg"]
 
@@ -93,7 +89,7 @@ def test_code_alignment_pads_with_long_nops(pad):
     img = assemble(parse(src))
     text = bytes(img.sections["text"].data)
     assert img.symbols["loop"] == img.symbols["main"] + 16
-    nops = list(Cs(CS_ARCH_X86, CS_MODE_64).disasm(text[16 - pad:16], 0))
+    nops = list(decoder().disasm(text[16 - pad:16], 0))
     assert [i.mnemonic for i in nops] == ["nop"] * len(nops)
     assert sum(i.size for i in nops) == pad and len(nops) == (1 if pad <= 9 else 2)
     assert bytes(img.sections["data"].data) == b"\x01" + bytes(15) + b"\x02"  # data: zeros

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from capstone import x86_const as C
-
-from app.asm.decoder import first
+from app.asm.decoder import OP_IMM, OP_MEM, OP_REG, first
 from app.asm.errors import AsmError
 from app.asm.operand import Imm, Indirect, Mem, Reg
 from app.asm.registers import family
@@ -56,7 +54,7 @@ def _check(placed, lookup) -> None:
                        insn.line, insn.origin)
     mems = [op.inner if isinstance(op, Indirect) else op for op in insn.operands]
     mems = [m for m in mems if isinstance(m, Mem)]
-    got = [op for op in decoded.operands if op.type == C.X86_OP_MEM]
+    got = [op for op in decoded.operands if op.type == OP_MEM]
     end = placed.address + placed.size
     for want, have in zip(mems, got, strict=False):
         disp = want.disp.value(lookup) if want.disp is not None else 0
@@ -73,7 +71,7 @@ def _check(placed, lookup) -> None:
                            f"produced '{decoded.mnemonic} {decoded.op_str}')",
                            insn.line, insn.origin)
     imms = [op.expr.value(lookup) for op in insn.operands if isinstance(op, Imm)]
-    have_imms = [op for op in decoded.operands if op.type == C.X86_OP_IMM]
+    have_imms = [op for op in decoded.operands if op.type == OP_IMM]
     for want, have in zip(imms, have_imms, strict=False):
         bits = 8 * (have.size or 8)
         fits = -(1 << (bits - 1)) <= want < (1 << bits)
@@ -83,7 +81,7 @@ def _check(placed, lookup) -> None:
     want_regs = {op.name for op in insn.operands if isinstance(op, Reg)
                  and family(op.name)}
     have_regs = {decoded.reg_name(op.reg) for op in decoded.operands
-                 if op.type == C.X86_OP_REG}
+                 if op.type == OP_REG}
     if not want_regs <= have_regs:
         raise AsmError(f"'{insn.text()}' does not encode as written (the encoder "
                        f"produced '{decoded.mnemonic} {decoded.op_str}')",

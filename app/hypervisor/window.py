@@ -28,9 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from capstone import x86_const as C
-
-from app.asm.decoder import first
+from app.asm.decoder import OP_MEM, OP_REG, first
 from app.hypervisor.vm import VM
 from app.machine.cpu import GPRS
 from app.machine.memory import PAGE
@@ -132,7 +130,7 @@ def _complete(vm: VM, rip: int, k: int, j: int) -> None:
         return
     name = insn.insn_name()
     if name[:4] in ("stos", "movs") and name[4:] in _ELEMENT and not any(
-            op.type == C.X86_OP_REG and insn.reg_name(op.reg).startswith("xmm")
+            op.type == OP_REG and insn.reg_name(op.reg).startswith("xmm")
             for op in insn.operands):
         # (movsd with an xmm register is the SSE store, not the string instruction)
         size = _ELEMENT[name[4:]]
@@ -207,7 +205,7 @@ def decode_at(vm: VM, rip: int):
 def operand_span(vm: VM, insn) -> tuple[int, int] | None:
     """The guest address and size of the instruction's memory operand."""
     for op in insn.operands:
-        if op.type != C.X86_OP_MEM or op.mem.segment:
+        if op.type != OP_MEM or op.mem.segment:
             continue
         total = op.mem.disp
         for reg, scale in ((op.mem.base, 1), (op.mem.index, op.mem.scale)):

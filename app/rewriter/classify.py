@@ -25,10 +25,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from capstone import CS_GRP_BRANCH_RELATIVE
-from capstone import x86_const as C
-
-from app.asm.decoder import first
+from app.asm.decoder import GROUP_BRANCH_RELATIVE, OP_IMM, OP_MEM, OP_REG, first
 
 _STORE = {
     "mov", "movabs", "movnti", "movbe", "movaps", "movups", "movapd", "movupd", "movdqa", "movdqu",
@@ -94,7 +91,7 @@ def decode(code: bytes, address: int) -> Decoded:
     if known is not None:
         return replace(known, address=address)
     d = _decode(code, address)
-    if CS_GRP_BRANCH_RELATIVE not in d.groups:
+    if GROUP_BRANCH_RELATIVE not in d.groups:
         with _DECODED_LOCK:  # loads on several threads
             _DECODED[code] = d
             if len(_DECODED) > _DECODED_ENTRIES:
@@ -107,7 +104,7 @@ def _decode(code: bytes, address: int) -> Decoded:
     if insn is None:
         raise ValueError(f"cannot decode bytes {code.hex()} at {address:#x}")
     read, written = insn.regs_access()
-    mems = [op for op in insn.operands if op.type == C.X86_OP_MEM]
+    mems = [op for op in insn.operands if op.type == OP_MEM]
     seg = None
     for op in mems:
         if op.mem.segment != 0:
@@ -119,7 +116,7 @@ def _decode(code: bytes, address: int) -> Decoded:
         frozenset(insn.reg_name(r) for r in read), frozenset(insn.reg_name(r) for r in written),
         insn.prefix[0] in (0xF2, 0xF3), seg, frozenset(insn.groups),
         tuple(op.type for op in insn.operands),
-        tuple(op.imm for op in insn.operands if op.type == C.X86_OP_IMM),
+        tuple(op.imm for op in insn.operands if op.type == OP_IMM),
     )
 
 
@@ -131,11 +128,11 @@ class WriteClass:
 
 
 def _has_mem(d: Decoded) -> bool:
-    return C.X86_OP_MEM in d.op_types
+    return OP_MEM in d.op_types
 
 
 def _mem_is_last(d: Decoded) -> bool:
-    return bool(d.op_types) and d.op_types[-1] == C.X86_OP_MEM
+    return bool(d.op_types) and d.op_types[-1] == OP_MEM
 
 
 def classify(d: Decoded) -> WriteClass:
@@ -146,13 +143,13 @@ def classify(d: Decoded) -> WriteClass:
         return WriteClass("refuse", reason="AVX stores are not supported by the emulated CPU")
     if name in _REFUSE:
         return WriteClass("refuse", reason=_REFUSE[name])
-    string_movsd = name == "movsd" and d.op_types == (C.X86_OP_MEM, C.X86_OP_MEM)
+    string_movsd = name == "movsd" and d.op_types == (OP_MEM, OP_MEM)
     if name in ("stosb", "stosw", "stosd", "stosq", "movsb", "movsw", "movsq") or string_movsd:
         if d.segment not in (None, "es"):
             return WriteClass("refuse", reason="string store with a segment override")
         return WriteClass("string", {"b": 1, "w": 2, "d": 4, "q": 8}[name[-1]])
     if name in ("push", "pushq", "pushw"):
-        if d.op_types and d.op_types[0] in (C.X86_OP_REG, C.X86_OP_IMM) and "rsp" not in (
+        if d.op_types and d.op_types[0] in (OP_REG, OP_IMM) and "rsp" not in (
                 d.op_str.replace("%", "").split(",")):
             return WriteClass("push", 2 if name == "pushw" else 8)
         return WriteClass("stack", 2 if name == "pushw" else 8)
