@@ -100,7 +100,7 @@ def timed(b, mode: str, counting: bool, code: int | None = None) -> tuple[float,
 
 
 def measure(name: str, text: str) -> dict:
-    mirrored = build(text, "on")
+    mirrored = build(text, "on", also=("off",))
     paper = build(text, "on", entry="paper")
     native = counted(mirrored, "off")
     on = counted(mirrored, "on")

@@ -50,8 +50,8 @@ class Session:
         had reached."""
         if mirror not in MIRROR_COPIES:
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
-        self._setup(build_program(source, mirror, offset, budget), mirror, offset, compare,
-                    memory, mirror_devices)
+        self._setup(build_program(source, mirror, offset, compare, budget), mirror, offset,
+                    compare, memory, mirror_devices)
 
     def save(self) -> SavedSession:
         """The whole state, to load into other sessions (a fork, a checkpoint)."""
