@@ -2,6 +2,9 @@
 so that whoever drives the run (the web's scheduler, a lesson, the CLI) decides when
 the next turn comes and can stop between two. The turns of one run make one history
 entry: one `back` undoes the whole run.
+
+A paced run (PacedRun) has the same face, one traced native step a turn (so the page
+can flash every write), each step its own history entry.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING
 from app.hypervisor import VM, runner, watch
 from app.machine.memory import PAGE
 from app.session.errors import SessionError
+from app.session.inspect import stop_reason
 from app.session.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -149,3 +153,35 @@ class Run:
         last = [e["stopped"] for t in self.entries for e in t.events
                 if e["stopped"] != "running"]
         return last[0] if last else "limit"
+
+
+class PacedRun:
+    """Use as Run: each turn is one native step of every running VM, traced and recorded
+    as a step is; it stops at the first VM's end, a native store into a watched range,
+    a breakpoint reached, or after `max_steps`."""
+
+    def __init__(self, s: Session, max_steps: int, breakpoints: set[int],
+                 watchpoints: list[tuple[int, int]]) -> None:
+        for va, n in watchpoints:
+            s.check_watchable(va, n)
+        self.session, self.left = s, max_steps
+        self.breakpoints, self.watchpoints = set(breakpoints), list(watchpoints)
+        self.done = False
+        self._reason: str | None = None
+
+    def turn(self, _chunk: int | None = None) -> list[dict]:
+        if self.done:
+            return []
+        events = self.session.step("native")
+        self.left -= 1
+        self._reason = stop_reason(self.session, events, self.breakpoints,
+                                   self.watchpoints) or ("limit" if self.left <= 0 else None)
+        self.done = self._reason is not None
+        return events
+
+    def reason(self) -> str:
+        return self._reason or "limit"
+
+    def finish(self) -> list[dict]:
+        self.done = True
+        return []
