@@ -127,10 +127,13 @@ class Run:
                        for va, page in vm.pages.items()
                        if page.kind == "ram" and page.frame * PAGE in changed)
         for _unlabelled, va, pa in pages:
-            before, now = changed[pa], view[pa:pa + PAGE]
-            for off in range(0, PAGE, 8):
-                if before[off:off + 8] != now[off:off + 8]:
-                    return vm.id, va + off, 8, "run"
+            # the lowest differing byte, from the lowest set bit of the pages' xor (one
+            # pass in C, not 512 slices compared in Python)
+            diff = int.from_bytes(changed[pa], "little") ^ \
+                int.from_bytes(view[pa:pa + PAGE], "little")
+            if diff:
+                off = ((diff & -diff).bit_length() - 1) // 8
+                return vm.id, va + (off & ~7), 8, "run"
         return None
 
     def _changed_pages(self, undos: list) -> list[tuple[int, bytes]]:
@@ -144,7 +147,8 @@ class Run:
         out = []
         for f, before in self.memory.items():
             pa = f * PAGE
-            if f in touched or view[pa:pa + PAGE] != before:
+            # bytes against bytes: a memoryview compares item by item, several times slower
+            if f in touched or view[pa:pa + PAGE].tobytes() != before:
                 out.append((pa, before))
         return out
 
