@@ -201,6 +201,14 @@ class VCpu:
         # rewriting CR3 drops the emulated TLB, as on real hardware
         self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
 
+    def flush_translations(self) -> None:
+        """Drop every translation. Whether a load or store leaves the translated code
+        for the slow path that calls memory hooks is decided at translation, from the
+        read and write hooks listed then: a read hook added later is not called by
+        older code, and code translated while one was listed stays slow after it is
+        deleted (a deleted hook stays listed until the end of the next run)."""
+        self.uc.ctl_flush_tb()
+
     def flush_code(self, va: int, size: int) -> None:
         """Drop translations of code at guest-virtual [va, va + size). Unicorn translates
         the address as a fetch: it must be mapped and executable (a machine address is
@@ -343,6 +351,11 @@ class VCpu:
             return self.run()
         finally:
             self._stepping = False
+
+    @property
+    def stepping(self) -> bool:
+        """Whether the run being prepared (see before_run) is a single step."""
+        return self._stepping
 
     def _on_step(self, uc: Uc, address: int, size: int, _data) -> None:
         self._seen += 1
