@@ -1,6 +1,6 @@
 """NMR-3's read hook, attached to a VM: C for the reads that need nothing (voteread.c),
-Python's voter (Recovery.voted_read) for the ones that do, or Python for all of them
-when no C compiler is at hand. The outcome is the same either way: the C part passes
+Python's voter (Recovery.voted_read) for the ones that do, or Python for all of them,
+in every run, when no C compiler is at hand. The outcome is the same either way: the C part passes
 up every read the Python voter would act on.
 
 The C part reads its tables (which frames hold a voted page and its two mirrors,
@@ -13,8 +13,8 @@ error pending in a voted frame, or with a voted word whose three copies differ. 
 read hook sends every load of the run through the slow path, and a run that starts
 with equal copies and nothing pending never gives the voter anything to do: only the
 hypervisor makes copies differ or errors pend, and only between runs; the guest's own
-stores reach every copy before a native instruction reads them (docs/design.md,
-"Voting at full speed").
+stores reach every copy before a native instruction reads them (but for a rep movs
+reading back its own, which the voter skips: docs/design.md, "Voting at full speed").
 """
 
 from __future__ import annotations

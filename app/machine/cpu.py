@@ -202,11 +202,8 @@ class VCpu:
         self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
 
     def flush_translations(self) -> None:
-        """Drop every translation. Whether a load or store leaves the translated code
-        for the slow path that calls memory hooks is decided at translation, from the
-        read and write hooks listed then: a read hook added later is not called by
-        older code, and code translated while one was listed stays slow after it is
-        deleted (a deleted hook stays listed until the end of the next run)."""
+        """Drop every translation: whether a load or store calls memory hooks is decided
+        when it is translated (docs/design.md, "Unicorn traps found here")."""
         self.uc.ctl_flush_tb()
 
     def flush_code(self, va: int, size: int) -> None:
