@@ -167,3 +167,22 @@ def test_an_error_injected_between_two_turns_of_a_long_run(tmp_path, python_vote
     clean = hv.create_vm(b, "nmr3")
     runner.run(hv, clean)
     assert story()[1] == fast and fast[:2] == ("exited", clean.exit_code)
+
+
+def test_turns_that_end_inside_groups_go_alike(python_voter):
+    """Budgets of a few instructions stop runs between a native store and its mirror
+    stores: the next run starts with copies that differ and has the hook, as before."""
+    def story() -> tuple:
+        hv = Hypervisor(16 << 20)
+        vm = hv.create_vm(build(SUM_ARRAY, "nmr3"), "nmr3")
+        n = 0
+        while vm.status == "running":
+            n += 7
+            runner.run(hv, vm, max_native=n)
+        return vm, _end(hv, vm)
+    vm, fast = story()
+    assert fast[:2] == ("exited", 1240)
+    if vm.voter is not None:
+        assert vm.voter.installs >= 1
+    python_voter()
+    assert story()[1] == fast
