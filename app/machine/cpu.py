@@ -201,6 +201,11 @@ class VCpu:
         # rewriting CR3 drops the emulated TLB, as on real hardware
         self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
 
+    def flush_translations(self) -> None:
+        """Drop every translation: whether a load or store calls memory hooks is decided
+        when it is translated (docs/design.md, "Unicorn traps found here")."""
+        self.uc.ctl_flush_tb()
+
     def flush_code(self, va: int, size: int) -> None:
         """Drop translations of code at guest-virtual [va, va + size). Unicorn translates
         the address as a fetch: it must be mapped and executable (a machine address is
@@ -343,6 +348,11 @@ class VCpu:
             return self.run()
         finally:
             self._stepping = False
+
+    @property
+    def stepping(self) -> bool:
+        """Whether the run being prepared (see before_run) is a single step."""
+        return self._stepping
 
     def _on_step(self, uc: Uc, address: int, size: int, _data) -> None:
         self._seen += 1
