@@ -139,3 +139,19 @@ def test_an_offset_below_the_guest_is_an_address_conflict():
     from app.session import Session, SessionError
     with pytest.raises(SessionError, match="address conflict"):
         Session("    .text\n    .globl main\nmain:\n    ret\n", "on", 0x1000)
+
+
+def test_the_unmirrored_image_is_the_native_layout_as_assembling_it_gives():
+    """An unmirrored rewriting adds nothing, so it takes the native image instead of
+    assembling the same program again: byte for byte what assembling would give."""
+    from app.abi import kernel_symbols
+    from app.examples import source
+
+    b = build(source("calls_and_stack"), "on", also=("off",))
+    off = b.for_mode("off")
+    again = assemble(off.program, extra_symbols=kernel_symbols())
+    assert {n: bytes(s.data) for n, s in off.image.sections.items()} == \
+        {n: bytes(s.data) for n, s in again.sections.items()}
+    assert off.image.symbols == again.symbols
+    assert [(p.address, p.encoding, p.insn.meta) for p in off.image.insns] == \
+        [(p.address, p.encoding, p.insn.meta) for p in again.insns]

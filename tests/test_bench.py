@@ -12,7 +12,7 @@ from tests.conftest import needs_gcc
 
 @needs_gcc
 def test_the_boot_ends_just_before_main_and_the_program_runs_on(tmp_path):
-    b = build(overhead.compile_workload("cpu_bound", tmp_path), "on")
+    b = build(overhead.compile_workload("cpu_bound", tmp_path), "on", also=("off",))
     for mode in ("off", "on"):
         whole = overhead.counted(b, mode)
         hv, vm = overhead._vm(b, mode)

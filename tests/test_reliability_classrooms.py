@@ -156,6 +156,7 @@ def test_a_rebuild_after_a_restart_blocks_only_its_own_classroom(tmp_path):
     try:
         big, big_key = open_classroom(server.url, LESSON)
         small, _ = open_classroom(server.url, LESSON)
+        alike, _ = open_classroom(server.url, LESSON)  # to time a small rebuild alone
 
         async def long_history():
             teacher = server.tab()
@@ -174,6 +175,10 @@ def test_a_rebuild_after_a_restart_blocks_only_its_own_classroom(tmp_path):
         server.start()
 
         async def after():
+            first = server.tab()
+            alone, ack = await timed(hello(first, {"classroom": alike, "name": "Bo"}))
+            assert ack["ok"], ack
+            await first.close()
             teacher, student = server.tab(), server.tab()
             back = asyncio.ensure_future(hello(teacher, {"classroom": big, "key": big_key}))
             await asyncio.sleep(0.05)                     # its rebuild is under way
@@ -183,9 +188,11 @@ def test_a_rebuild_after_a_restart_blocks_only_its_own_classroom(tmp_path):
             assert back_ack["ok"], back_ack
             await teacher.close()
             await student.close()
-            return took, rebuilt_in
-        took, rebuilt_in = run(after())
-        assert took < 1.0, took
+            return alone, took, rebuilt_in
+        alone, took, rebuilt_in = run(after())
+        # another classroom's rebuild takes what it takes alone (on a busy machine, more
+        # than the 1 s of an idle one), not the big one's
+        assert took < max(1.0, 3 * alone), (took, alone)
         assert rebuilt_in < 10.0, rebuilt_in   # from the checkpoint: 60 M instructions not replayed
     finally:
         server.stop()

@@ -350,3 +350,20 @@ def test_a_watchpoint_on_a_page_mapped_later_still_stops_a_run():
             s.address_of("0x900000*0x900000*0x900000*0x900000")
         with pytest.raises(SessionError):
             s.address_of("-8")
+
+
+def test_every_image_is_built_with_the_program_before_any_vm_exists(monkeypatch):
+    """The twin's rewriting is done by the load (within its budget), never later by a
+    VM being created: a reset or a fork only boots what was built."""
+    import app.rewriter.build as toolchain
+
+    s = Session(source("sum_array"), "on", compare=True)
+
+    def no_more(*_args, **_kw):
+        raise AssertionError("rewritten after the load")
+    monkeypatch.setattr(toolchain, "rewrite", no_more)
+    s.reset()
+    copy = Session.restore(s.save())
+    assert [vm.mode for vm in copy.vms] == ["on", "off"]
+    with pytest.raises(ValueError, match="not built for mode 'nmr3'"):
+        s.build.for_mode("nmr3")

@@ -100,7 +100,7 @@ def timed(b, mode: str, counting: bool, code: int | None = None) -> tuple[float,
 
 
 def measure(name: str, text: str) -> dict:
-    mirrored = build(text, "on")
+    mirrored = build(text, "on", also=("off",))
     paper = build(text, "on", entry="paper")
     native = counted(mirrored, "off")
     on = counted(mirrored, "on")
@@ -205,8 +205,9 @@ def table(rows: list[dict]) -> str:
             "exit (its last scrub); whole: all three, as one run; "
             f"time@128M: time ovh at the paper's offset {PAPER_OFFSET:#x}; "
             "run/raw: run mode (counting) speed against a free run of the same "
-            "mirrored code; nmr3/on: NMR-3 run mode (every native read voted) against "
-            "one mirror's run mode (these three from the boot's end, the exit included)"]
+            "mirrored code; nmr3/on: NMR-3 run mode (three copies; reads voted where "
+            "copies differ) against one mirror's run mode (these three from the boot's "
+            "end, the exit included)"]
     return "\n".join(out)
 
 

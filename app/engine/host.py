@@ -57,7 +57,7 @@ class Build:
 # what may be asked of the session as it is (the rest are the host's own methods)
 SESSION_CALLS = frozenset({
     "step", "back", "forward", "seek", "reset", "inject", "address_of", "check_watchable",
-    "native_addresses", "comparing", "settings", "stop_reason", "result"})
+    "native_addresses", "comparing", "settings", "result"})
 # calls that run on the thread of lower priority (`nice`): a step of any session comes
 # before them. (Not SCHED_IDLE: a thread starved of the processor while it holds the
 # interpreter would stall this process's quick calls behind it.)
@@ -219,12 +219,18 @@ class Host:
         return to_bytes(self.session.save())
 
     # -- runs
-    def start_run(self, budget: int, breakpoints: set[int], watchpoints: list) -> None:
-        self.run = self.session.start_run(budget, breakpoints, watchpoints)
+    def start_run(self, budget: int, breakpoints: set[int], watchpoints: list,
+                  paced: bool = False) -> None:
+        self.run = self.session.start_run(budget, breakpoints, watchpoints, paced)
 
     def run_turn(self, chunk: int) -> tuple[list[dict], bool]:
         events = self.run.turn(chunk)
         return events, self.run.done
+
+    def paced_turn(self) -> tuple[list[dict], bool]:
+        """A paced run's turn: one step, on the steps' thread (run_turn is on the
+        slow one)."""
+        return self.run_turn(1)
 
     def run_reason(self) -> str:
         return self.run.reason()

@@ -203,12 +203,10 @@ class EngineSession:
     def settings(self):
         return self.call("settings")
 
-    def stop_reason(self, events: list[dict], breakpoints, watchpoints) -> str | None:
-        return self.call("stop_reason", events, breakpoints, watchpoints)
-
-    def start_run(self, budget: int, breakpoints, watchpoints) -> EngineRun:
-        self.call("start_run", budget, set(breakpoints), list(watchpoints))
-        return EngineRun(self)
+    def start_run(self, budget: int, breakpoints, watchpoints, paced: bool = False
+                  ) -> EngineRun:
+        self.call("start_run", budget, set(breakpoints), list(watchpoints), paced)
+        return EngineRun(self, paced)
 
     # -- read models, files, lessons, saving
     def snapshot(self, extra: dict) -> dict:
@@ -241,12 +239,15 @@ class EngineSession:
 class EngineRun:
     """A run going on in the process (see app.session's Run)."""
 
-    def __init__(self, engine: EngineSession) -> None:
-        self.engine = engine
+    def __init__(self, engine: EngineSession, paced: bool) -> None:
+        self.engine, self.paced = engine, paced
         self.done = False
 
     def turn(self, chunk: int) -> list[dict]:
-        events, self.done = self.engine.call("run_turn", chunk)
+        if self.paced:
+            events, self.done = self.engine.call("paced_turn")
+        else:
+            events, self.done = self.engine.call("run_turn", chunk)
         return events
 
     def reason(self) -> str:

@@ -5,7 +5,10 @@
  * is pending. Everything else -- reads of pages that are not voted, of words whose
  * copies agree (checked first: it needs no register read), and, where copies differ,
  * reads by mirror, save and restore instructions -- is what the Python voter would
- * have left alone. */
+ * have left alone.
+ *
+ * copies_differ() decides whether a run needs the hook at all (voting.py): while it is
+ * installed every load of the run leaves the emulated CPU's fast path. */
 #include <stdint.h>
 #include <string.h>
 
@@ -52,4 +55,26 @@ void on_read(void *uc, int type, uint64_t pa, int size, int64_t value, vote_t *v
     if (rip < v->code_lo || rip >= v->code_hi || !v->voter[rip - v->code_lo])
         return;
     v->slow(uc, type, pa, size, value);
+}
+
+/* Whether some word of a voted page differs between its three copies, the word at
+ * machine address `skip` left out (a return address in flight at a function's entry;
+ * ~0: none). Each page is compared once, by its native frame. */
+int copies_differ(const vote_t *v, uint64_t skip) {
+    const uint8_t *m = v->memory;
+    for (uint64_t f = 1; f < v->nframes; f++) {
+        const uint32_t *t = &v->frames[3 * f];
+        if (t[0] != f)
+            continue;
+        const uint8_t *a = m + (f << 12);
+        const uint8_t *b = m + ((uint64_t)t[1] << 12), *c = m + ((uint64_t)t[2] << 12);
+        if (!memcmp(a, b, 4096) && !memcmp(a, c, 4096))
+            continue;
+        if (skip >> 12 != f)
+            return 1;
+        for (uint64_t w = 0; w < 4096; w += 8)
+            if ((f << 12) + w != skip && (memcmp(a + w, b + w, 8) || memcmp(a + w, c + w, 8)))
+                return 1;
+    }
+    return 0;
 }

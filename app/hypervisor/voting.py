@@ -1,12 +1,20 @@
 """NMR-3's read hook, attached to a VM: C for the reads that need nothing (voteread.c),
-Python's voter (Recovery.voted_read) for the ones that do, or Python for all of them
-when no C compiler is at hand. The outcome is the same either way: the C part passes
+Python's voter (Recovery.voted_read) for the ones that do, or Python for all of them,
+in every run, when no C compiler is at hand. The outcome is the same either way: the C part passes
 up every read the Python voter would act on.
 
 The C part reads its tables (which frames hold a voted page and its two mirrors,
 which instructions vote, whether an error is pending) from memory this module keeps
 current: before every start of the CPU, and after every call up to Python (a vote or
 a machine check may rebuild a page on a new frame, or settle the pending errors).
+
+The C hook is installed only for the runs that may need it: those that start with an
+error pending in a voted frame, or with a voted word whose three copies differ. Any
+read hook sends every load of the run through the slow path, and a run that starts
+with equal copies and nothing pending never gives the voter anything to do: only the
+hypervisor makes copies differ or errors pend, and only between runs; the guest's own
+stores reach every copy before a native instruction reads them (but for a rep movs
+reading back its own, which the voter skips: docs/design.md, "Voting at full speed").
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from unicorn import x86_const as X
 
 from app.hypervisor import native_counter as nc
 from app.hypervisor.vm import VM
+from app.machine.memory import PAGE
 
+_NOTHING = (1 << 64) - 1  # no word in flight (copies_differ's `skip`)
 _SLOW = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int,
                          ctypes.c_int64)
 
@@ -60,9 +70,60 @@ class _CVoter:
                             rip_id=X.UC_X86_REG_RIP,
                             slow=ctypes.cast(self._slow, ctypes.c_void_p))
         self._mapped: tuple | None = None
-        vm.cpu.add_c_hook(UC_HOOK_MEM_READ, ctypes.cast(lib.on_read, ctypes.c_void_p).value,
-                          self.state)
-        vm.cpu.before_run.append(self.refresh)
+        self._hook_fn = ctypes.cast(lib.on_read, ctypes.c_void_p).value
+        self._differ = lib.copies_differ
+        self._differ.argtypes = (ctypes.POINTER(_State), ctypes.c_uint64)
+        self.hook: int | None = None  # the read hook's handle while it is installed
+        self.installs = 0  # how often it was installed (a run with no error: never)
+        # translations made while a memory hook was listed (this one, or a single
+        # step's store hook) send every load and store the slow way until dropped
+        self._slow_code = False
+        self._after_step = False
+        vm.cpu.before_run.append(self.before_run)
+
+    def before_run(self) -> None:
+        """Before every start of the CPU: the tables, then the hook if the run may vote.
+        A single step always has it, as before: its code goes the slow way anyway (the
+        step's store hook), so the hook costs it little, and steps that stop inside
+        groups would otherwise add and delete it over and over."""
+        self.refresh()
+        cpu = self.vm.cpu
+        after_step, self._after_step = self._after_step, cpu.stepping
+        needed = cpu.stepping or self._needed()
+        if needed and self.hook is None:
+            self.hook = cpu.add_c_hook(UC_HOOK_MEM_READ, self._hook_fn, self.state)
+            cpu.flush_translations()  # older code would not call it
+            self.installs += 1
+        elif not needed and self.hook is not None:
+            cpu.remove_hook(self.hook)  # listed until this run ends: its code stays slow
+            self.hook = None
+        elif not needed and self._slow_code and not after_step:
+            cpu.flush_translations()
+            self._slow_code = False
+        if self.hook is not None or after_step:
+            self._slow_code = True
+
+    def _needed(self) -> bool:
+        """Whether this run may give the voter something to do: an error pending in a
+        voted frame, or a voted word whose copies differ (but the one in flight at a
+        function's entry, which the entry's own instructions copy before anything
+        reads it, as the voter lets them)."""
+        frames = self.frames
+        if any(f < self.state.nframes and frames[3 * f] for f in self.recovery.faults.frames()):
+            return True
+        return bool(self._differ(ctypes.byref(self.state), self._in_flight()))
+
+    def _in_flight(self) -> int:
+        """The machine address of the return address a call has pushed on the native
+        stack only, if the CPU stands at a function's entry; else _NOTHING."""
+        vm = self.vm
+        if vm.cpu.reg("rip") not in vm.entry_at:
+            return _NOTHING
+        rsp = vm.cpu.reg("rsp")
+        page = vm.pages.get(rsp & ~(PAGE - 1))
+        if page is None or rsp & 7:
+            return _NOTHING
+        return page.frame * PAGE + (rsp & (PAGE - 1))
 
     def refresh(self) -> None:
         """Follow the pages (mapped, rebuilt on a new frame, undone) and the errors."""

@@ -30,6 +30,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from app.abi import HYPERCALL_VECTOR
+from app.machine import registers as R
 from app.machine.hooks import Hook, HookTable
 from app.machine.memory import PAGE, MachineMemory
 from app.machine.registers import (
@@ -42,14 +43,11 @@ from app.machine.registers import (
     STATE_IDS,
     STATE_REGS,
     WIDE,
+    CpuState,
 )
 
 __all__ = ["GPRS", "REG_WIDTH", "STATE_REGS", "CpuState", "Hook", "Stop", "VCpu"]
 
-EFER = 0xC0000080
-CR0_PE, CR0_WP, CR0_PG = 1, 1 << 16, 1 << 31
-CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT = 1 << 5, 1 << 9, 1 << 10
-EFER_LME, EFER_LMA, EFER_NXE = 1 << 8, 1 << 10, 1 << 11
 HYPERCALL = b"\xcd\x82"  # int $0x82, the vector of Xen's old PV hypercalls
 # The translation cache's size. QEMU's default (1 GiB) is only given back when it is
 # full: code translated again and again (a breakpoint, a stop at an exact instruction)
@@ -68,18 +66,6 @@ class Stop:
     address: int | None = None
     message: str = ""
     size: int | None = None  # unmapped: the size of the access
-
-
-@dataclass(frozen=True)
-class CpuState:
-    """What a vCPU holds beyond machine memory: its registers and the frames taken
-    out of its map."""
-
-    regs: tuple[int, ...]  # in the order of STATE_REGS
-    holes: frozenset[int]
-
-    def values(self) -> dict[str, int]:
-        return dict(zip(STATE_REGS, self.regs, strict=True))
 
 
 class VCpu:
@@ -124,10 +110,11 @@ class VCpu:
         uc = self.uc
         uc.reg_write(X.UC_X86_REG_CR3, cr3)
         uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4)
-                     | CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT)
-        efer = uc.reg_read(X.UC_X86_REG_MSR, EFER)
-        uc.reg_write(X.UC_X86_REG_MSR, (EFER, efer | EFER_LME | EFER_LMA | EFER_NXE))
-        uc.reg_write(X.UC_X86_REG_CR0, uc.reg_read(X.UC_X86_REG_CR0) | CR0_PE | CR0_WP | CR0_PG)
+                     | R.CR4_PAE | R.CR4_OSFXSR | R.CR4_OSXMMEXCPT)
+        efer = uc.reg_read(X.UC_X86_REG_MSR, R.EFER)
+        uc.reg_write(X.UC_X86_REG_MSR, (R.EFER, efer | R.EFER_LME | R.EFER_LMA | R.EFER_NXE))
+        uc.reg_write(X.UC_X86_REG_CR0,
+                     uc.reg_read(X.UC_X86_REG_CR0) | R.CR0_PE | R.CR0_WP | R.CR0_PG)
         self._context = uc.context_save()
 
     def _map_all(self) -> None:
@@ -187,6 +174,11 @@ class VCpu:
     def flush_tlb(self) -> None:
         # rewriting CR3 drops the emulated TLB, as on real hardware
         self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
+
+    def flush_translations(self) -> None:
+        """Drop every translation: whether a load or store calls memory hooks is decided
+        when it is translated (docs/design.md, "Unicorn traps found here")."""
+        self.uc.ctl_flush_tb()
 
     def flush_code(self, va: int, size: int) -> None:
         """Drop translations of code at guest-virtual [va, va + size). Unicorn translates
@@ -335,6 +327,11 @@ class VCpu:
         finally:
             self._stepping = False
 
+    @property
+    def stepping(self) -> bool:
+        """Whether the run being prepared (see before_run) is a single step."""
+        return self._stepping
+
     def _on_step(self, address: int, size: int) -> None:
         self._seen += 1
         if self._seen > 1:
@@ -359,10 +356,7 @@ class VCpu:
     def stop_at(self, address: int) -> int:
         """A hook that stops the CPU in front of `address`; the caller drops the
         translations that must call it (flush_code) and removes it."""
-        return self.add_hook(Hook.CODE, self._stop_here, address, address)
-
-    def _stop_here(self, _address: int, _size: int) -> None:
-        self._hooks.stop()
+        return self.add_hook(Hook.CODE, lambda _a, _n: self._hooks.stop(), address, address)
 
     def add_c_hook(self, kind: Hook, function: int, data: ctypes.Structure) -> int:
         """A hook whose callback is C (its address), called with `data` (which the

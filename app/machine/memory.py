@@ -154,8 +154,10 @@ class MachineMemory:
         """The bytes of every frame in use: what a run may change (a frame taken
         from the free ones is cleared through `write`, so a journal holds its past)."""
         view = self.view
+        # by kind (FREE is the only free owner): a dataclass's __eq__ per frame costs
+        # more than copying the frames in use
         return {f: bytes(view[f << PAGE_SHIFT:(f + 1) << PAGE_SHIFT])
-                for f, o in enumerate(self.owners) if o != FREE}
+                for f, o in enumerate(self.owners) if o.kind != "free"}
 
     def release(self, frame: int) -> None:
         if self.owners[frame].kind != "poisoned":

@@ -7,6 +7,7 @@ The state is read in one batch into a buffer of 16-byte slots, unpacked by one s
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from unicorn import x86_const as X
 
@@ -42,3 +43,21 @@ def _plan() -> list[tuple[str, int, int | None]]:
 
 PLAN = _plan()
 WIDE = {n for n, w in zip(STATE_REGS, _WIDTH, strict=True) if w > 8}
+# the control registers' bits the vCPU sets: long mode with paging, write protection
+# and no-execute, SSE on
+EFER = 0xC0000080
+CR0_PE, CR0_WP, CR0_PG = 1, 1 << 16, 1 << 31
+CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT = 1 << 5, 1 << 9, 1 << 10
+EFER_LME, EFER_LMA, EFER_NXE = 1 << 8, 1 << 10, 1 << 11
+
+
+@dataclass(frozen=True)
+class CpuState:
+    """What a vCPU holds beyond machine memory: its registers and the frames taken
+    out of its map."""
+
+    regs: tuple[int, ...]  # in the order of STATE_REGS
+    holes: frozenset[int]
+
+    def values(self) -> dict[str, int]:
+        return dict(zip(STATE_REGS, self.regs, strict=True))

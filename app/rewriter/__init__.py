@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from app.abi import MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
-from app.asm.layout import Image, assemble
+from app.asm.layout import Image, Placed, assemble
 from app.asm.operand import Imm, Mem, Target
 from app.asm.parser import Data, Insn, Label, Program
 from app.rewriter.classify import Decoded, WriteClass, classify, decode
@@ -228,7 +228,12 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             raise MirrorRefused(f"the mirrored program would have more than {MAX_REWRITTEN} "
                                 "instructions", p.insn.line, p.insn.origin)
     out = _planned_program(program, plan, kind if offsets else None)
-    mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
+    if offsets:
+        mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
+    else:  # nothing added: the native layout is the image, each instruction with its role
+        mirrored = Image(image.sections, image.symbols,
+                         [Placed(plan[id(p.insn)][1], p.address, p.encoding)
+                          for p in image.insns])
     return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
 
 

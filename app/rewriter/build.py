@@ -3,6 +3,7 @@ functions the program calls, assemble natively, then rewrite for the mirror mode
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.abi import DEFAULT_OFFSET, kernel_symbols
@@ -29,14 +30,17 @@ class Build:
         return self.rewritten.image
 
     def for_mode(self, mode: str) -> Rewritten:
-        """The program rewritten for `mode`: the build's own, or made once and kept (a
-        session's unmirrored twin, every reset, every fork share it)."""
+        """The program rewritten for `mode`: the build's own (its listing) or one of the
+        others it was built for (a session's unmirrored twin; every reset and fork
+        shares them). Every image is made by `build`, within its budget, before any VM
+        exists."""
         if mode == self.rewritten.mode:
             return self.rewritten
-        if mode not in self._modes:
-            self._modes[mode] = rewrite(self.program, self.native, mode,
-                                        self.rewritten.offset, kernel_symbols())
-        return self._modes[mode]
+        try:
+            return self._modes[mode]
+        except KeyError:
+            raise ValueError(f"this program was not built for mode '{mode}' (built: "
+                             f"{', '.join([self.rewritten.mode, *self._modes])})") from None
 
 
 def link(text: str, budget: LoadBudget | None = None) -> Program:
@@ -64,8 +68,11 @@ def link(text: str, budget: LoadBudget | None = None) -> Program:
 
 
 def build(text: str, mode: str = "on", offset: int = DEFAULT_OFFSET,
-          entry: str = "liveness", budget: LoadBudget | None = None) -> Build:
-    """Assemble `text` with the kernel; raise AsmError (with a line) on bad input.
+          entry: str = "liveness", budget: LoadBudget | None = None,
+          also: Iterable[str] = ()) -> Build:
+    """Assemble `text` with the kernel, rewritten for `mode` (the build's own: its
+    listing) and for every mode in `also` (the other VMs it will run in); raise
+    AsmError (with a line) on bad input.
 
     The whole build runs within `budget` (a new LoadBudget() when None: the default
     deadline): out of time or cancelled, it raises LoadStopped naming the line it had
@@ -74,8 +81,10 @@ def build(text: str, mode: str = "on", offset: int = DEFAULT_OFFSET,
     prog = link(text, budget)
     extra = kernel_symbols()
     native = assemble(prog, extra_symbols=extra, budget=budget)
-    return Build(text, prog, native,
-                 rewrite(prog, native, mode, offset, extra, entry, budget))
+    others = {m: rewrite(prog, native, m, offset, extra, entry, budget)
+              for m in dict.fromkeys(also) if m != mode}
+    return Build(text, prog, native, rewrite(prog, native, mode, offset, extra, entry, budget),
+                 others)
 
 
 __all__ = ["Build", "Label", "build", "link"]

@@ -18,20 +18,22 @@ _BUILT: OrderedDict[tuple, Build] = OrderedDict()
 _BUILT_LOCK = threading.Lock()
 
 
-def build_program(source: str, mirror: str, offset: int,
+def build_program(source: str, mirror: str, offset: int, compare: bool = False,
                   budget: LoadBudget | None = None) -> Build:
-    """The program assembled and rewritten for `mirror` (SessionError with its line).
+    """The program assembled and rewritten for `mirror` and, with `compare`, for the
+    unmirrored twin too (SessionError with its line).
     `budget` bounds the time it may take and lets another thread cancel it (the
     default budget when None). Small programs are built once and shared: every new
     tab loads the default example, every student of a lesson its program."""
     if len(source) <= CACHED_SOURCE:
-        key = (source, mirror, offset)
+        key = (source, mirror, offset, compare)
         with _BUILT_LOCK:
             hit = _BUILT.get(key)
             if hit is not None:
                 _BUILT.move_to_end(key)
                 return hit
-    built = _build(source, mirror, offset, budget or LoadBudget())
+    runs = (mirror, "off") if compare else (mirror,)
+    built = _build(source, mirror, offset, runs, budget or LoadBudget())
     if len(source) <= CACHED_SOURCE:
         with _BUILT_LOCK:
             _BUILT[key] = built
@@ -40,10 +42,12 @@ def build_program(source: str, mirror: str, offset: int,
     return built
 
 
-def _build(source: str, mirror: str, offset: int, budget: LoadBudget) -> Build:
+def _build(source: str, mirror: str, offset: int, runs: tuple[str, ...],
+           budget: LoadBudget) -> Build:
     try:
         try:  # unmirrored too, the listing shows what mirroring would add
-            return build(source, mirror if mirror != "off" else "on", offset, budget=budget)
+            return build(source, mirror if mirror != "off" else "on", offset, budget=budget,
+                         also=runs)
         except MirrorRefused:
             if mirror != "off":
                 raise

@@ -85,7 +85,7 @@ def _from_checkpoint(r: dict, checkpoint: bytes, covered: int) -> Session:
     history.forgotten = [tuple(c) for c in r["history"][:covered]]
     history.base = head["native"]
     history.before = {st[0]: tuple(st) for st in head.get("stores", ())}
-    program = build_program(r["source"], st.mirror, st.offset)
+    program = build_program(r["source"], st.mirror, st.offset, st.compare)
     return Session.restore(saved.SavedSession(program, st, machine, head["seq"], history))
 
 

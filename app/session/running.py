@@ -2,6 +2,9 @@
 so that whoever drives the run (the web's scheduler, a lesson, the CLI) decides when
 the next turn comes and can stop between two. The turns of one run make one history
 entry: one `back` undoes the whole run.
+
+A paced run (PacedRun) has the same face, one traced native step a turn (so the page
+can flash every write), each step its own history entry.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING
 from app.hypervisor import VM, runner, watch
 from app.machine.memory import PAGE
 from app.session.errors import SessionError
+from app.session.inspect import stop_reason
 from app.session.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -123,10 +127,13 @@ class Run:
                        for va, page in vm.pages.items()
                        if page.kind == "ram" and page.frame * PAGE in changed)
         for _unlabelled, va, pa in pages:
-            before, now = changed[pa], view[pa:pa + PAGE]
-            for off in range(0, PAGE, 8):
-                if before[off:off + 8] != now[off:off + 8]:
-                    return vm.id, va + off, 8, "run"
+            # the lowest differing byte, from the lowest set bit of the pages' xor (one
+            # pass in C, not 512 slices compared in Python)
+            diff = int.from_bytes(changed[pa], "little") ^ \
+                int.from_bytes(view[pa:pa + PAGE], "little")
+            if diff:
+                off = ((diff & -diff).bit_length() - 1) // 8
+                return vm.id, va + (off & ~7), 8, "run"
         return None
 
     def _changed_pages(self, undos: list) -> list[tuple[int, bytes]]:
@@ -140,7 +147,8 @@ class Run:
         out = []
         for f, before in self.memory.items():
             pa = f * PAGE
-            if f in touched or view[pa:pa + PAGE] != before:
+            # bytes against bytes: a memoryview compares item by item, several times slower
+            if f in touched or view[pa:pa + PAGE].tobytes() != before:
                 out.append((pa, before))
         return out
 
@@ -149,3 +157,35 @@ class Run:
         last = [e["stopped"] for t in self.entries for e in t.events
                 if e["stopped"] != "running"]
         return last[0] if last else "limit"
+
+
+class PacedRun:
+    """Use as Run: each turn is one native step of every running VM, traced and recorded
+    as a step is; it stops at the first VM's end, a native store into a watched range,
+    a breakpoint reached, or after `max_steps`."""
+
+    def __init__(self, s: Session, max_steps: int, breakpoints: set[int],
+                 watchpoints: list[tuple[int, int]]) -> None:
+        for va, n in watchpoints:
+            s.check_watchable(va, n)
+        self.session, self.left = s, max_steps
+        self.breakpoints, self.watchpoints = set(breakpoints), list(watchpoints)
+        self.done = False
+        self._reason: str | None = None
+
+    def turn(self, _chunk: int | None = None) -> list[dict]:
+        if self.done:
+            return []
+        events = self.session.step("native")
+        self.left -= 1
+        self._reason = stop_reason(self.session, events, self.breakpoints,
+                                   self.watchpoints) or ("limit" if self.left <= 0 else None)
+        self.done = self._reason is not None
+        return events
+
+    def reason(self) -> str:
+        return self._reason or "limit"
+
+    def finish(self) -> list[dict]:
+        self.done = True
+        return []

@@ -14,10 +14,10 @@ from app.hypervisor import VM, Hypervisor, runner
 from app.rewriter.build import Build
 from app.session.errors import SessionError
 from app.session.history import Entry, History
-from app.session.inspect import VmFacts, facts, instruction_at, stop_reason
+from app.session.inspect import VmFacts, facts, instruction_at
 from app.session.program import build_program
 from app.session.recorder import Recorder, apply_undo
-from app.session.running import Run
+from app.session.running import PacedRun, Run
 from app.session.saved import SavedSession, Settings
 from app.session.targets import resolve_target
 
@@ -40,7 +40,7 @@ class Session:
         "save", "restore", "settings", "step", "back", "forward", "seek", "replay", "reset",
         "start_run", "run", "inject", "address_of", "check_watchable", "native_addresses",
         "running", "footprint", "history_view", "result", "native_count", "state_key",
-        "comparing", "inspect", "instruction_at", "stop_reason"})
+        "comparing", "inspect", "instruction_at"})
 
     def __init__(self, source: str, mirror: str = "on", offset: int = DEFAULT_OFFSET,
                  compare: bool = False, memory: int = 8 << 20,
@@ -50,8 +50,8 @@ class Session:
         had reached."""
         if mirror not in MIRROR_COPIES:
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
-        self._setup(build_program(source, mirror, offset, budget), mirror, offset, compare,
-                    memory, mirror_devices)
+        self._setup(build_program(source, mirror, offset, compare, budget), mirror, offset,
+                    compare, memory, mirror_devices)
 
     def save(self) -> SavedSession:
         """The whole state, to load into other sessions (a fork, a checkpoint)."""
@@ -253,10 +253,14 @@ class Session:
 
     # -- running
     def start_run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
-                  watchpoints: list[tuple[int, int]] = ()) -> Run:
+                  watchpoints: list[tuple[int, int]] = (), paced: bool = False
+                  ) -> Run | PacedRun:
         """A run in turns (see running.Run): until exit, kill, fault, a breakpoint
         (native addresses), a write to a watched (virtual address, size) range, or the
-        budget of native instructions (counted per VM from now)."""
+        budget of native instructions (counted per VM from now). `paced`: a turn is one
+        traced step, and the budget counts steps (running.PacedRun)."""
+        if paced:
+            return PacedRun(self, max_native or 0, breakpoints, watchpoints)
         return Run(self, max_native, breakpoints, watchpoints)
 
     def run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
@@ -350,11 +354,6 @@ class Session:
     def instruction_at(self, target: str) -> int | None:
         """The native address of `line N`, a label or an instruction's text."""
         return instruction_at(self, target)
-
-    def stop_reason(self, events: list[dict], breakpoints: set[int],
-                    watchpoints: list[tuple[int, int]]) -> str | None:
-        """Why a run of single steps stops after one that gave `events` (None: go on)."""
-        return stop_reason(self, events, breakpoints, watchpoints)
 
     def result(self) -> dict:
         vm = self.vms[0]

@@ -96,16 +96,25 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _wire(app: Flask, hub: Hub) -> None:
-    from app.web import class_sockets, classes, connections, pages, session_commands, shares
+    from app.web import classes, pages
+    from app.web.class_sockets import ForkCommands, LessonCommands
+    from app.web.connections import ConnectionCommands, register_frames
     from app.web.dispatch import Dispatch
+    from app.web.protocol import commands
+    from app.web.quiz_sockets import QuizCommands
     from app.web.runs import Runs
+    from app.web.session_commands import SoloCommands
+    from app.web.shares import ShareCommands
     hub.publish = Pusher(hub.socketio, hub.bridge)
     hub.runs = Runs(hub.scheduler, hub.publish, hub.config, hub.saved)
     dispatch = Dispatch(hub)
-    connections.register(hub, dispatch)
-    session_commands.register(hub, dispatch)
-    class_sockets.register(hub, dispatch)
-    shares.register(hub, dispatch)
+    for area in (ConnectionCommands, SoloCommands, LessonCommands, ForkCommands,
+                 QuizCommands, ShareCommands):
+        dispatch.add(area(hub))
+    register_frames(hub, dispatch)
+    unanswered = set(commands()) ^ dispatch.names
+    if unanswered:  # a command of protocol.json without a handler, or the reverse
+        raise RuntimeError(f"commands without a handler or a schema: {sorted(unanswered)}")
     app.register_blueprint(pages.bp)
     app.register_blueprint(classes.bp)
 

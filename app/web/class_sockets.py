@@ -1,14 +1,16 @@
 """Classroom commands: join (as instructor with the key, or student with a name), lesson
-advance and jump, quiz open/answer/close, fork and follow, end. Pushes: `classroom` to
-every member, `roster` to the instructor only (names and the live tally)."""
+advance and jump, fork and follow, end (the quiz: quiz_sockets.py). Pushes: `classroom`
+to every member, `roster` to the instructor only (names and the live tally)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from functools import wraps
 
 from app.engine import Build
 from app.lessons import LessonError
+from app.web.areas import on_connection
 from app.web.classroom import Classroom, Member, Role
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
@@ -87,45 +89,63 @@ def leave(hub, sid: str) -> None:
         hub.socketio.emit("roster", room.roster(), to=room.teach_room)
 
 
-def register(hub, dispatch) -> None:
-    def member_of(sid: str, role: Role | None = None) -> tuple[Classroom, Member]:
-        room = hub.classrooms.of(sid)
+def as_member(name: str, role: Role | None = None):
+    """Marks a classroom command: its handler gets (room, member, data, sid) for a tab in
+    a classroom (with `role`, if given); the classroom's lesson state is saved after an
+    instructor's command."""
+    def mark(fn):
+        @wraps(fn)
+        def handler(self: MemberCommands, sid: str, data: dict):
+            room, member = self.member_of(sid, role)
+            result = fn(self, room, member, data, sid) or {}
+            if member.role == Role.INSTRUCTOR:
+                room.save()
+            return result
+        return on_connection(name)(handler)
+    return mark
+
+
+class MemberCommands:
+    """What every classroom area needs: the hub, and who is asking."""
+
+    def __init__(self, hub) -> None:
+        self.hub = hub
+
+    def member_of(self, sid: str, role: Role | None = None) -> tuple[Classroom, Member]:
+        room = self.hub.classrooms.of(sid)
         member = room.member(sid) if room else None
         if room is None or member is None:
             raise Refused("you are not in a classroom")
         if role and member.role != role:
-            hub.store.refused(room.code, member.student, "classroom command",
-                              f"needs the {role.value}")
+            self.hub.store.refused(room.code, member.student, "classroom command",
+                                   f"needs the {role.value}")
             log.warning("classroom %s: refused a %s command from %s", room.code,
                         role.value, member.name)
             raise Refused(f"only the {role.value} can do that")
         return room, member
 
-    def on(name: str, role: Role | None = None):
-        def wrap(fn):
-            @dispatch.connection(name)
-            def handler(sid, data):
-                room, member = member_of(sid, role)
-                result = fn(room, member, data, sid) or {}
-                if member.role == Role.INSTRUCTOR:
-                    room.save()
-                return result
-            return fn
-        return wrap
+    def roster_changed(self, room: Classroom) -> None:
+        self.hub.socketio.emit("roster", room.roster(), to=room.teach_room)
 
-    @on("advance", Role.INSTRUCTOR)
-    def advance(room: Classroom, _m, _d, _sid):
+
+class LessonCommands(MemberCommands):
+    """The instructor leads the lesson: the next step (its actions run on the shared
+    session), a jump to any step, the end."""
+
+    @as_member("advance", Role.INSTRUCTOR)
+    def advance(self, room: Classroom, _m, _d, _sid):
         ws = room.workspace
         if ws.running:
             raise Refused("the VMs are running: pause first")
         with room.lock:
             if room.position + 1 >= len(room.lesson.steps):
                 raise Refused("this was the lesson's last step")
-        hub.scheduler.call(ws.id, lambda: _do_step(room), Lane.HEAVY, timeout=120)
-        push_state(hub, room)
+        self.hub.scheduler.call(ws.id, lambda: self._next_step(room), Lane.HEAVY,
+                                timeout=120)
+        push_state(self.hub, room)
 
-    def _do_step(room: Classroom) -> None:
-        ws = room.workspace
+    def _next_step(self, room: Classroom) -> None:
+        hub, ws = self.hub, room.workspace
         if ws.running:
             raise Refused("the VMs are running: pause first")
         with room.lock:
@@ -135,8 +155,8 @@ def register(hub, dispatch) -> None:
         checks = []
         try:
             for action in step.actions:
-                events = ws.session.perform(action,
-                                            progress=lambda p: hub.publish(ws, *p[:1], False, p[1]))
+                events = ws.session.perform(
+                    action, progress=lambda p: hub.publish(ws, *p[:1], False, p[1]))
                 hub.publish(ws, events,
                             True if action.verb in ("run", "run_to", "back") else None)
         except LessonError as e:
@@ -147,47 +167,26 @@ def register(hub, dispatch) -> None:
             room.checks = checks
         hub.saved(ws)
 
-    @on("goto", Role.INSTRUCTOR)
-    def goto(room: Classroom, _m, d, _sid):
+    @as_member("goto", Role.INSTRUCTOR)
+    def goto(self, room: Classroom, _m, d, _sid):
         position = int(d["position"])
         with room.lock:
             if not -1 <= position < len(room.lesson.steps):
                 raise Refused(f"the lesson has steps 0 to {len(room.lesson.steps) - 1}")
             room.position, room.quiz, room.checks = position, None, []
-        push_state(hub, room)
+        push_state(self.hub, room)
 
-    @on("quiz_open", Role.INSTRUCTOR)
-    def quiz_open(room: Classroom, _m, _d, _sid):
-        with room.lock:
-            if room.position < 0 or room.lesson.steps[room.position].quiz is None:
-                raise Refused("this step has no quiz")
-            room.store.clear_answers(room.code, room.position)
-            room.quiz = {"step": room.position, "open": True}
-        push_state(hub, room)
+    @as_member("end", Role.INSTRUCTOR)
+    def end(self, room: Classroom, _m, _d, _sid):
+        end_classroom(self.hub, room, ENDED_BY_INSTRUCTOR)
 
-    @on("quiz_close", Role.INSTRUCTOR)
-    def quiz_close(room: Classroom, _m, _d, _sid):
-        with room.lock:
-            if room.quiz is None:
-                raise Refused("no quiz is open")
-            room.quiz = {**room.quiz, "open": False}
-        push_state(hub, room)
 
-    @on("answer", Role.STUDENT)
-    def answer(room: Classroom, member: Member, d, _sid):
-        with room.lock:
-            if room.quiz is None or not room.quiz["open"]:
-                raise Refused("no quiz is open")
-            step = room.quiz["step"]
-            choices = room.lesson.steps[step].quiz.choices
-            if not 0 <= d["choice"] < len(choices):
-                raise Refused(f"choose 0 to {len(choices) - 1}")
-        room.store.answer(room.code, step, member.student, d["choice"])
-        hub.socketio.emit("roster", room.roster(), to=room.teach_room)
-        return {"choice": d["choice"], "step": step}
+class ForkCommands(MemberCommands):
+    """A student leaves the class's session for a copy of their own, and comes back."""
 
-    @on("fork", Role.STUDENT)
-    def fork(room: Classroom, member: Member, _d, sid):
+    @as_member("fork", Role.STUDENT)
+    def fork(self, room: Classroom, member: Member, _d, sid):
+        hub = self.hub
         # the class's state is copied in one short job (shared by every fork of the
         # same moment); the copy is built on the new workspace's own line
         saved = hub.scheduler.call(room.workspace.id, lambda: hub.saved_state(room.workspace),
@@ -198,37 +197,33 @@ def register(hub, dispatch) -> None:
         with room.lock:
             member.following, member.fork = False, mine.id
         room.store.set_fork(room.code, member.student, mine.id)
-        hub.socketio.emit("roster", room.roster(), to=room.teach_room)
+        self.roster_changed(room)
         return {"following": False}
 
-    @on("checks", Role.STUDENT)
-    def fork_checks(room: Classroom, member: Member, _d, _sid):
+    @as_member("checks", Role.STUDENT)
+    def fork_checks(self, room: Classroom, member: Member, _d, _sid):
         """A forked student's checkpoints of the lesson's step, verified on the fork."""
         with room.lock:
             position, fork = room.position, member.fork
         if member.following or fork is None:
             raise Refused("you follow the class: its checkpoints are the ones shown")
-        ws = hub.workspaces.get(fork)
+        ws = self.hub.workspaces.get(fork)
         if ws is None or position < 0:
             return {"position": position, "checks": []}
         step = room.lesson.steps[position]
-        found = hub.scheduler.call(ws.id, lambda: ws.session.checked(step.checks),
-                                   Lane.INTERACTIVE, timeout=30)
+        found = self.hub.scheduler.call(ws.id, lambda: ws.session.checked(step.checks),
+                                        Lane.INTERACTIVE, timeout=30)
         return {"position": position, "checks": found}
 
-    @on("follow", Role.STUDENT)
-    def follow(room: Classroom, member: Member, _d, sid):
-        hub.attach(sid, room.workspace)
+    @as_member("follow", Role.STUDENT)
+    def follow(self, room: Classroom, member: Member, _d, sid):
+        self.hub.attach(sid, room.workspace)
         with room.lock:
             member.following, member.fork = True, None
         room.store.set_fork(room.code, member.student, None)
-        push_state(hub, room, to=sid)
-        hub.socketio.emit("roster", room.roster(), to=room.teach_room)
+        push_state(self.hub, room, to=sid)
+        self.roster_changed(room)
         return {"following": True}
-
-    @on("end", Role.INSTRUCTOR)
-    def end(room: Classroom, _m, _d, _sid):
-        end_classroom(hub, room, ENDED_BY_INSTRUCTOR)
 
 
 def end_classroom(hub, room: Classroom, why: str) -> None:

@@ -9,17 +9,23 @@ from app.abi import DEFAULT_OFFSET
 from app.engine import Build
 from app.session import DEFAULT_EXAMPLE, example_source
 from app.web import class_sockets, shares
+from app.web.areas import on_connection
 from app.web.dispatch import answer
 from app.web.gate import GREETED
 from app.web.protocol import Refused
 from app.web.wire import MALFORMED
 
 
-def register(hub, dispatch) -> None:
-    socketio = hub.socketio
+class ConnectionCommands:
+    """`hello`: the tab's workspace (found again after a reconnect or a restart, a new
+    one, a share's copy) or its classroom."""
 
-    @dispatch.connection("hello")
-    def hello(sid, data):
+    def __init__(self, hub) -> None:
+        self.hub = hub
+
+    @on_connection("hello")
+    def hello(self, sid, data):
+        hub = self.hub
         address = hub.address_of(sid)
         if "classroom" in data:
             result = class_sockets.join(hub, sid, address, data)
@@ -27,9 +33,9 @@ def register(hub, dispatch) -> None:
             wid = data.get("workspace")
             ws = (hub.find_workspace(wid, address) if wid else None) or shares.open_shared(
                 hub, address, data["share"], data.get("embed", False))
-            result = _enter(sid, ws, "viewer" if ws.kind == "embed" else "solo")
+            result = self._enter(sid, ws, "viewer" if ws.kind == "embed" else "solo")
         else:
-            result = _solo(sid, address, data.get("workspace"))
+            result = self._solo(sid, address, data.get("workspace"))
         request.environ[GREETED] = True
         problem = hub.store.status()["problem"]
         if problem:  # said to every tab that comes, not only in the health check
@@ -38,7 +44,8 @@ def register(hub, dispatch) -> None:
             result["note"] = f"{result['note']}; {said}" if result.get("note") else said
         return result
 
-    def _solo(sid: str, address: str, wid: str | None) -> dict:
+    def _solo(self, sid: str, address: str, wid: str | None) -> dict:
+        hub = self.hub
         found = hub.find_workspace(wid, address) if wid else None
         note = None
         if wid and found is None:
@@ -48,16 +55,21 @@ def register(hub, dispatch) -> None:
             lambda: hub.engines.start(Build.PROGRAM, example_source(DEFAULT_EXAMPLE), "on",
                                       DEFAULT_OFFSET, True, hub.config["LOAD_SECONDS"]),
             address)
-        out = _enter(sid, ws, "solo")
+        out = self._enter(sid, ws, "solo")
         if note:
             out["note"] = note
         return out
 
-    def _enter(sid: str, ws, role: str) -> dict:
+    def _enter(self, sid: str, ws, role: str) -> dict:
         """The tab leaves any classroom and joins `ws` (it gets the whole state)."""
-        class_sockets.leave(hub, sid)
-        hub.attach(sid, ws)
+        class_sockets.leave(self.hub, sid)
+        self.hub.attach(sid, ws)
         return {"workspace": ws.id, "role": role}
+
+
+def register_frames(hub, dispatch) -> None:
+    """What is no command: malformed and unknown frames, and the end of a connection."""
+    socketio = hub.socketio
 
     # frames that are no command count against the tab's rate like commands: a flood
     # of them is answered as cheaply as possible, and the same way

@@ -17,6 +17,7 @@ from functools import wraps
 from flask import request
 
 from app.session import SessionError
+from app.web.areas import Where, handlers
 from app.web.classrooms import ClassroomsFull, NoSuchLesson
 from app.web.protocol import ProtocolError, Refused, check
 from app.web.scheduler import Lane, Overloaded
@@ -55,6 +56,20 @@ def answer(name: str, run: Callable[[], dict | None]) -> dict:
 class Dispatch:
     def __init__(self, hub) -> None:
         self.hub = hub
+        self.names: set[str] = set()  # the commands answered so far
+
+    def add(self, area: object) -> None:
+        """Registers every marked handler of a command area (see app/web/areas.py)."""
+        for command, fn in handlers(area):
+            if command.where is Where.SESSION:
+                self.session(command.name, command.lane, command.while_running)(fn)
+            else:
+                self.connection(command.name)(fn)
+
+    def _claim(self, name: str) -> None:
+        if name in self.names:
+            raise ValueError(f"two handlers for the command '{name}'")
+        self.names.add(name)
 
     def limit(self, sid: str) -> None:
         wait = self.hub.command_rates.take(sid)
@@ -64,6 +79,8 @@ class Dispatch:
     def connection(self, name: str):
         """A command about the connection itself (hello, the classroom's own): the
         handler gets (sid, data) on the connection thread and schedules what it needs."""
+        self._claim(name)
+
         def wrap(fn):
             @wraps(fn)
             def handler(payload=None, *_extra):
@@ -81,6 +98,7 @@ class Dispatch:
         """A command on the tab's workspace: the handler gets (ws, data, sid) inside a
         job of that workspace (while_running: on the connection thread, for `pause`)."""
         hub = self.hub
+        self._claim(name)
 
         def wrap(fn):
             @wraps(fn)

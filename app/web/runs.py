@@ -29,9 +29,8 @@ class RunState:
 
     speed: float | None          # steps a second; None: full speed
     budget: int
-    engine: object = None        # the session's Run (full speed)
+    engine: object = None        # the session's run (a step a turn when paced)
     chunk: int = 50_000          # native instructions per turn, tuned to TURN_SECONDS
-    steps: int = 0               # paced steps taken
     stop: threading.Event = field(default_factory=threading.Event)
     last_snapshot: float = 0.0
 
@@ -44,10 +43,11 @@ class Runs:
 
     def start(self, ws, speed, budget: int) -> None:
         """Called in a job of the workspace: the first turn follows on its line."""
-        run = RunState(None if speed == "max" else float(speed), budget)
-        if run.speed is None:
-            run.engine = ws.session.start_run(budget, ws.breakpoints, ws.watchpoints)
-            run.chunk = min(run.chunk, self.max_chunk)
+        paced = speed != "max"
+        run = RunState(float(speed) if paced else None, budget)
+        run.engine = ws.session.start_run(min(budget, MAX_PACED_STEPS) if paced else budget,
+                                          ws.breakpoints, ws.watchpoints, paced)
+        run.chunk = min(run.chunk, self.max_chunk)
         run.last_snapshot = time.monotonic()
         ws.run = run
         ws.error = None
@@ -106,15 +106,11 @@ class Runs:
         return None
 
     def _paced(self, ws, run: RunState) -> str | None:
-        events = ws.session.step("native")
-        self.publish(ws, events)
-        run.steps += 1
-        stop = ws.session.stop_reason(events, ws.breakpoints, ws.watchpoints)
-        return stop or ("limit" if run.steps >= min(run.budget, MAX_PACED_STEPS) else None)
+        self.publish(ws, run.engine.turn(1))
+        return run.engine.reason() if run.engine.done else None
 
     def _end(self, ws, run: RunState, reason: str) -> None:
-        if run.engine is not None:
-            run.engine.finish()
+        run.engine.finish()
         ws.run = None
         self.publish.raw(ws, "snapshot", {**ws.snapshot(), "stopped": reason})
         self.saved(ws)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from app.engine import Build
 from app.session import SessionError, example_names, example_source, parse_offset
+from app.web.areas import on_session
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
 
@@ -20,60 +21,65 @@ def _offset(value) -> int:
         raise Refused(str(e)) from None
 
 
-def register(hub, dispatch) -> None:
-    publish, config = hub.publish, hub.config
+class SoloCommands:
+    """The commands on a workspace's own session."""
 
-    def load(ws, source: str, mirror: str, offset: int, compare: bool) -> None:
+    def __init__(self, hub) -> None:
+        self.hub = hub
+
+    def _load(self, ws, source: str, mirror: str, offset: int, compare: bool) -> None:
         # a load no tab waits for any more (all closed) stops where it is (Hub.left)
-        hub.replace_session(ws, Build.PROGRAM, source, mirror, offset, compare,
-                            config["LOAD_SECONDS"])
+        self.hub.replace_session(ws, Build.PROGRAM, source, mirror, offset, compare,
+                                 self.hub.config["LOAD_SECONDS"])
 
-    @dispatch.session("load", Lane.HEAVY)
-    def on_load(ws, d, _sid):
+    @on_session("load", Lane.HEAVY)
+    def on_load(self, ws, d, _sid):
         now = ws.session.settings()
-        load(ws, d["source"], d.get("mirror", now.mirror),
-             _offset(d.get("offset", now.offset)), d.get("compare", ws.session.comparing()))
+        self._load(ws, d["source"], d.get("mirror", now.mirror),
+                   _offset(d.get("offset", now.offset)),
+                   d.get("compare", ws.session.comparing()))
 
-    @dispatch.session("example", Lane.HEAVY)
-    def on_example(ws, d, _sid):
+    @on_session("example", Lane.HEAVY)
+    def on_example(self, ws, d, _sid):
         if d["name"] not in example_names():
             raise Refused(f"there is no example '{d['name'][:60]}'")
         now = ws.session.settings()
-        load(ws, example_source(d["name"]), now.mirror, now.offset, ws.session.comparing())
+        self._load(ws, example_source(d["name"]), now.mirror, now.offset,
+                   ws.session.comparing())
 
-    @dispatch.session("step")
-    def on_step(ws, d, _sid):
+    @on_session("step")
+    def on_step(self, ws, d, _sid):
         if not ws.session.running():
             raise Refused("no VM is running: reset or load a program")
-        publish(ws, ws.session.step(d.get("granularity", "native")))
+        self.hub.publish(ws, ws.session.step(d.get("granularity", "native")))
 
-    @dispatch.session("back")
-    def on_back(ws, _d, _sid):
-        publish(ws, ws.session.back(), snapshot=True)
+    @on_session("back")
+    def on_back(self, ws, _d, _sid):
+        self.hub.publish(ws, ws.session.back(), snapshot=True)
 
-    @dispatch.session("forward", Lane.HEAVY)
-    def on_forward(ws, _d, _sid):
-        publish(ws, ws.session.forward(), snapshot=True)
+    @on_session("forward", Lane.HEAVY)
+    def on_forward(self, ws, _d, _sid):
+        self.hub.publish(ws, ws.session.forward(), snapshot=True)
 
-    @dispatch.session("seek", Lane.HEAVY)
-    def on_seek(ws, d, _sid):
+    @on_session("seek", Lane.HEAVY)
+    def on_seek(self, ws, d, _sid):
         ws.session.seek(d["position"])
-        publish(ws, [], snapshot=True)
+        self.hub.publish(ws, [], snapshot=True)
 
-    @dispatch.session("reset", Lane.HEAVY)
-    def on_reset(ws, _d, _sid):
+    @on_session("reset", Lane.HEAVY)
+    def on_reset(self, ws, _d, _sid):
         ws.error = None
-        publish(ws, ws.session.reset(), snapshot=True)
+        self.hub.publish(ws, ws.session.reset(), snapshot=True)
 
-    @dispatch.session("breakpoint")
-    def on_breakpoint(ws, d, _sid):
+    @on_session("breakpoint")
+    def on_breakpoint(self, ws, d, _sid):
         if d["address"] not in ws.session.native_addresses():
             raise Refused(f"{d['address']:#x} is not an instruction of the program")
         (ws.breakpoints.add if d["on"] else ws.breakpoints.discard)(d["address"])
-        publish(ws, [], snapshot=True)
+        self.hub.publish(ws, [], snapshot=True)
 
-    @dispatch.session("watchpoint")
-    def on_watchpoint(ws, d, _sid):
+    @on_session("watchpoint")
+    def on_watchpoint(self, ws, d, _sid):
         va = ws.session.address_of(d["target"])
         spot = (va, d.get("size", 8))
         if d["on"]:
@@ -84,34 +90,35 @@ def register(hub, dispatch) -> None:
                 ws.watchpoints.append(spot)
         else:
             ws.watchpoints = [w for w in ws.watchpoints if w[0] != va]
-        publish(ws, [], snapshot=True)
+        self.hub.publish(ws, [], snapshot=True)
         return {"va": va}
 
-    @dispatch.session("inject")
-    def on_inject(ws, d, _sid):
+    @on_session("inject")
+    def on_inject(self, ws, d, _sid):
         events = ws.session.inject(d["kind"], d["target"], d.get("vm"), d.get("bit", 0),
                                    d.get("copy", 0))
-        publish(ws, events, snapshot=True)
+        self.hub.publish(ws, events, snapshot=True)
 
-    @dispatch.session("frame")
-    def on_frame(ws, d, _sid):
+    @on_session("frame")
+    def on_frame(self, ws, d, _sid):
         try:
             return {"frame": d["frame"], "hex": ws.session.frame_hex(d["frame"])}
         except ValueError as e:
             raise Refused(str(e)) from None
 
-    @dispatch.session("run")
-    def on_run(ws, d, _sid):
+    @on_session("run")
+    def on_run(self, ws, d, _sid):
         if not ws.session.running():
             raise Refused("no VM is running: reset or load a program")
         try:
-            hub.runs.start(ws, d.get("speed", "max"), d.get("budget", config["RUN_BUDGET"]))
+            self.hub.runs.start(ws, d.get("speed", "max"),
+                                d.get("budget", self.hub.config["RUN_BUDGET"]))
         except SessionError as e:
             raise Refused(e.message) from None
 
-    @dispatch.session("pause", while_running=True)
-    def on_pause(ws, _d, _sid):
-        hub.runs.pause(ws)
+    @on_session("pause", while_running=True)
+    def on_pause(self, ws, _d, _sid):
+        self.hub.runs.pause(ws)
 
 
-__all__ = ["register", "SessionError"]
+__all__ = ["SoloCommands", "SessionError"]

@@ -15,6 +15,7 @@ import secrets
 
 from app.engine import Build
 from app.session import SessionError, check_replay
+from app.web.areas import on_session
 from app.web.limits import Rates
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
@@ -23,15 +24,19 @@ from app.web.scheduler import Lane
 VIEWING = frozenset({"frame", "back", "forward", "seek", "share", "export"})
 
 
-def register(hub, dispatch) -> None:
-    config = hub.config
-    rates = Rates(config["SHARES_PER_HOUR"] / 3600.0, max(1.0, config["SHARES_PER_HOUR"] / 3))
+class ShareCommands:
+    """A link to a copy of the session, a file of it, and a session from a file."""
 
-    @dispatch.session("share")
-    def on_share(ws, _d, sid):
-        doc = ws.session.document()
-        check_replay(doc, config["SHARE_NATIVE"])  # a refusal here costs no link
-        wait = rates.take(hub.address_of(sid))
+    def __init__(self, hub) -> None:
+        self.hub = hub
+        per_hour = hub.config["SHARES_PER_HOUR"]
+        self.rates = Rates(per_hour / 3600.0, max(1.0, per_hour / 3))
+
+    @on_session("share")
+    def share(self, ws, _d, sid):
+        hub, doc = self.hub, ws.session.document()
+        check_replay(doc, hub.config["SHARE_NATIVE"])  # a refusal here costs no link
+        wait = self.rates.take(hub.address_of(sid))
         if wait:
             raise Refused(f"too many links made from your address: wait {wait / 60:.0f} "
                           "minutes")
@@ -41,23 +46,24 @@ def register(hub, dispatch) -> None:
                           f"({hub.store.status()['problem']})")
         return {"share": key, "link": f"/s/{key}", "embed": f"/embed/{key}"}
 
-    @dispatch.session("export", Lane.HEAVY)
-    def on_export(ws, d, _sid):
-        doc = ws.session.document()
+    @on_session("export", Lane.HEAVY)
+    def export(self, ws, d, _sid):
+        config, doc = self.hub.config, ws.session.document()
         if d["what"] == "recipe":
             return {"file": doc}
         check_replay(doc, config["SHARE_NATIVE"])
         return {"file": ws.session.trace(config["EXPORT_BYTES"], config["LOAD_SECONDS"])}
 
-    @dispatch.session("import", Lane.HEAVY)
-    def on_import(ws, d, _sid):
+    @on_session("import", Lane.HEAVY)
+    def load_file(self, ws, d, _sid):
         try:
             json.dumps(d["file"], ensure_ascii=False).encode("utf-8")
         except (UnicodeEncodeError, ValueError, RecursionError):
             raise Refused("this file has text that is not UTF-8, or is nested too "
                           "deeply") from None
-        hub.replace_session(ws, Build.DOCUMENT, d["file"], config["SHARE_NATIVE"],
-                            config["LOAD_SECONDS"])
+        config = self.hub.config
+        self.hub.replace_session(ws, Build.DOCUMENT, d["file"], config["SHARE_NATIVE"],
+                                 config["LOAD_SECONDS"])
 
 
 def open_shared(hub, address: str, key: str, embed: bool):
@@ -76,4 +82,4 @@ def open_shared(hub, address: str, key: str, embed: bool):
     return hub.new_workspace(make, address, kind="embed" if embed else "solo")
 
 
-__all__ = ["VIEWING", "open_shared", "register"]
+__all__ = ["VIEWING", "ShareCommands", "open_shared"]

@@ -66,15 +66,20 @@ class Workspace:
         """The whole state; built once per state, however many tabs ask for it (never
         change the dict returned: copy it)."""
         key = (self.session, *self.session.state_key(),
-               tuple(sorted(self.breakpoints)), tuple(self.watchpoints), self.running,
-               repr(self.error))
-        if self._snapshot is None or self._snapshot[0] != key:
-            extra = {"breakpoints": sorted(self.breakpoints),
-                     "watchpoints": [{"va": va, "size": n} for va, n in self.watchpoints],
-                     "running": self.running}
-            if self.error:
-                extra["error"] = self.error
-            self._snapshot = (key, self.session.snapshot(extra))
+               tuple(sorted(self.breakpoints)), tuple(self.watchpoints), repr(self.error))
+        running = self.running
+        if self._snapshot is not None and self._snapshot[0] == key:
+            if self._snapshot[1]["running"] != running:
+                # a run that starts or ends changed nothing else the snapshot shows: no
+                # round trip to the engine for it
+                self._snapshot = (key, {**self._snapshot[1], "running": running})
+            return self._snapshot[1]
+        extra = {"breakpoints": sorted(self.breakpoints),
+                 "watchpoints": [{"va": va, "size": n} for va, n in self.watchpoints],
+                 "running": running}
+        if self.error:
+            extra["error"] = self.error
+        self._snapshot = (key, self.session.snapshot(extra))
         return self._snapshot[1]
 
 
