@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import ctypes
 
-# voting.py's way to the engine's register read, until it takes hooks.C_REG_READ
-from unicorn.unicorn_py3.unicorn import uclib  # noqa: F401
-
 from app.machine import native
 
 

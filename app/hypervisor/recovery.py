@@ -33,15 +33,6 @@ class Recovery:
         return next((v for v in self.vms if v.id == vid), None)
 
     # -- NMR-3: every read of RAM by a native instruction is voted before it is used
-    def voted_read(self, vm: VM):
-        """read_voter's hook as the engine's binding calls one (voting.py's, until it
-        adds read_voter's through the vCPU)."""
-        read = self.read_voter(vm)
-
-        def on_read(_engine, access: int, pa: int, size: int, value: int, _data) -> None:
-            read(access, pa, size, value)
-        return on_read
-
     def read_voter(self, vm: VM):
         """The read hook of an NMR-3 VM (a Hook.READ callback). Only native
         instructions' reads are voted: between a native store and its mirror stores

@@ -1,6 +1,6 @@
 /* NMR-3's read hook, the fast path: a read that needs no vote returns here without
  * calling up to Python (app/hypervisor/voting.py). Python's voter (recovery.py's
- * voted_read) is called for every read it could act on: a native instruction reading
+ * read_voter) is called for every read it could act on: a native instruction reading
  * a word whose three copies differ, and any native read of a voted page while an error
  * is pending. Everything else -- reads of pages that are not voted, of words whose
  * copies agree (checked first: it needs no register read), and, where copies differ,

@@ -1,5 +1,5 @@
 """NMR-3's read hook, attached to a VM: C for the reads that need nothing (voteread.c),
-Python's voter (Recovery.voted_read) for the ones that do, or Python for all of them,
+Python's voter (Recovery.read_voter) for the ones that do, or Python for all of them,
 in every run, when no C compiler is at hand. The outcome is the same either way: the C part passes
 up every read the Python voter would act on.
 
@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import ctypes
 
-from unicorn import UC_HOOK_MEM_READ
-from unicorn import x86_const as X
-
 from app.hypervisor import native_counter as nc
 from app.hypervisor.vm import VM
+from app.machine import hooks, native
+from app.machine.cpu import Hook
 from app.machine.memory import PAGE
 
 _NOTHING = (1 << 64) - 1  # no word in flight (copies_differ's `skip`)
@@ -44,10 +43,10 @@ class _State(ctypes.Structure):
 
 def attach_voter(recovery, vm: VM) -> None:
     """Every read of RAM by the VM's native instructions voted from now on."""
-    on_read = recovery.voted_read(vm)
+    on_read = recovery.read_voter(vm)
     lib = nc.library("voteread")
     if lib is None:
-        vm.cpu.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=0, end=vm.mem.size - 1)
+        vm.cpu.add_hook(Hook.READ, on_read, 0, vm.mem.size - 1)
         return
     vm.voter = _CVoter(recovery, vm, on_read, lib)
 
@@ -66,11 +65,10 @@ class _CVoter:
         self._slow = _SLOW(self._up)  # kept alive as long as the hook
         self.state = _State(memory=mem.address, size=mem.size, nframes=mem.frames,
                             frames=self.frames, code_lo=lo, code_hi=hi, voter=self.voters,
-                            reg_read=ctypes.cast(nc.uclib.uc_reg_read, ctypes.c_void_p),
-                            rip_id=X.UC_X86_REG_RIP,
+                            reg_read=hooks.C_REG_READ, rip_id=hooks.C_RIP,
                             slow=ctypes.cast(self._slow, ctypes.c_void_p))
         self._mapped: tuple | None = None
-        self._hook_fn = ctypes.cast(lib.on_read, ctypes.c_void_p).value
+        self._hook_fn = native.function(lib, "on_read")
         self._differ = lib.copies_differ
         self._differ.argtypes = (ctypes.POINTER(_State), ctypes.c_uint64)
         self.hook: int | None = None  # the read hook's handle while it is installed
@@ -91,7 +89,7 @@ class _CVoter:
         after_step, self._after_step = self._after_step, cpu.stepping
         needed = cpu.stepping or self._needed()
         if needed and self.hook is None:
-            self.hook = cpu.add_c_hook(UC_HOOK_MEM_READ, self._hook_fn, self.state)
+            self.hook = cpu.add_c_hook(Hook.READ, self._hook_fn, self.state)
             cpu.flush_translations()  # older code would not call it
             self.installs += 1
         elif not needed and self.hook is not None:
@@ -141,7 +139,7 @@ class _CVoter:
                 self.frames[3 * frame:3 * frame + 3] = [page.frame, *page.mirrors[:2]]
 
     def _up(self, _uc, access: int, pa: int, size: int, value: int) -> None:
-        self.on_read(self.vm.cpu.uc, access, pa, size, value, None)
+        self.on_read(access, pa, size, value)
         self.refresh()
 
 
