@@ -95,9 +95,49 @@ class CpuState:
     def values(self) -> dict[str, int]:
         return dict(zip(STATE_REGS, self.regs, strict=True))
 
+    def to_json(self) -> dict:
+        return {"regs": self.values(), "holes": sorted(self.holes)}
+
+    @classmethod
+    def from_json(cls, j: dict) -> CpuState:
+        return cls(tuple(j["regs"][n] for n in STATE_REGS), frozenset(j["holes"]))
+
+    def changed(self, now: dict[str, int]) -> list[tuple[int, int]]:
+        """(index in STATE_REGS, value in this state) of every register `now` (a
+        state()) holds otherwise: a step's registers as a reverse diff."""
+        return [(i, old) for i, (n, old) in enumerate(zip(STATE_REGS, self.regs,
+                                                           strict=True)) if now[n] != old]
+
+    @staticmethod
+    def pack_changed(changed: list[tuple[int, int]]) -> bytes:
+        """The diff of changed() in bytes: per register its index and its value."""
+        out = bytearray()
+        for i, old in changed:
+            out.append(i)
+            out += old.to_bytes(REG_WIDTH[i], "little")
+        return bytes(out)
+
+    @staticmethod
+    def unpack_changed(blob: bytes, at: int, count: int) -> tuple[dict[str, int], int]:
+        """(registers by name, the offset after them) of `count` packed registers."""
+        regs = {}
+        for _ in range(count):
+            i = blob[at]
+            w = REG_WIDTH[i]
+            regs[STATE_REGS[i]] = int.from_bytes(blob[at + 1:at + 1 + w], "little")
+            at += 1 + w
+        return regs, at
+
 
 class VCpu:
     RIP = X.UC_X86_REG_RIP
+    # what save() covers: the registers (in the engine, read by state()) and these;
+    # the rest is fixed at creation, or the hooks and bookkeeping of a run or a step
+    STATE = ("holes",)
+    DERIVED = ("mem", "until", "uc", "_ids", "_one", "_buffer", "_ptrs", "_mmio",
+               "_context", "before_run", "store_listener", "_c_hooks", "_hole_hooks",
+               "watched", "steps", "_stepping", "_step_hooks", "_seen", "_fault",
+               "_unmapped", "_hypercall", "_start_rip")
 
     def __init__(self, mem: MachineMemory, cr3: int,
                  mmio: list[tuple[int, Callable, Callable]] = ()) -> None:
@@ -253,11 +293,15 @@ class VCpu:
         return CpuState(tuple(self.state().values()), frozenset(self.holes))
 
     def load(self, saved: CpuState) -> None:
-        for f in self.holes - saved.holes:
-            self.remap_frame(f)
-        for f in saved.holes - self.holes:
-            self.unmap_frame(f)
+        self.set_holes(saved.holes)
         self.rewind(saved.values())
+
+    def set_holes(self, frames: frozenset[int]) -> None:
+        """Exactly `frames` out of the map (a saved state's holes)."""
+        for f in self.holes - frames:
+            self.remap_frame(f)
+        for f in frames - self.holes:
+            self.unmap_frame(f)
 
     def rewind(self, values: dict[str, int]) -> None:
         """Registers set back (after memory was), the TLB and the translations of
@@ -265,7 +309,6 @@ class VCpu:
         self.restore(values)
         self.flush_tlb()
         self.uc.ctl_flush_tb()
-        self.traced = True
 
     # -- running
     def _on_intr(self, uc: Uc, vector: int, _data) -> None:
