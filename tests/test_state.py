@@ -49,6 +49,39 @@ def state_of(x):
     return copy.deepcopy(x)  # pages, counters, buffers change in place
 
 
+def perturb(obj, name: str) -> None:
+    """Change one saved attribute in place, whatever its type (a part it holds is
+    perturbed on its own)."""
+    v = getattr(obj, name)
+    if isinstance(obj, VCpu) and name == "holes":
+        obj.unmap_frame(max(v, default=100) + 1)
+    elif isinstance(v, memoryview):
+        v[0] ^= 0xFF
+    elif isinstance(v, bytearray):
+        v += b"!"
+    elif isinstance(v, set):
+        v.add(-1)
+    elif isinstance(v, dict):
+        v[-1] = next(iter(v.values()), 0)
+    elif isinstance(v, list):
+        v.append(v[-1] if v else {})
+    elif dataclasses.is_dataclass(v):
+        first = dataclasses.fields(v)[0].name
+        setattr(obj, name, dataclasses.replace(v, **{first: getattr(v, first) + 1}))
+    elif isinstance(v, int):
+        setattr(obj, name, v + 1)
+    else:
+        setattr(obj, name, f"{v}!")
+
+
+def saved_attributes(hv: Hypervisor) -> list[tuple[str, object, str]]:
+    """(part, object, attribute) of every saved attribute that is not a part itself."""
+    return [(label, obj, name) for label, obj in parts(hv) for name in type(obj).STATE
+            if not isinstance(getattr(obj, name), COMPONENTS)
+            and not (isinstance(getattr(obj, name), list) and
+                     any(isinstance(x, COMPONENTS) for x in getattr(obj, name)))]
+
+
 def busy(mode: str = "on", compare: bool = True) -> Session:
     """A session that has mapped pages, recovered from errors, printed, counted."""
     s = Session(SUM_ARRAY, mode, compare=compare)
@@ -80,8 +113,14 @@ def test_every_attribute_is_saved_or_declared_derived(mode):
         assert set(kind.STATE) <= held, name
 
 
+# what a VM may hold as None from its creation on: nothing left for others to fill in
+MAY_BE_NONE = {"exit_code", "report", "fault_line", "watch", "voter", "_saved_mappings"}
+
+
 def test_a_vm_is_complete_when_constructed():
     s = Session(SUM_ARRAY, "nmr3", compare=True)
+    for vm in s.vms:
+        assert [n for n, v in vars(vm).items() if v is None and n not in MAY_BE_NONE] == []
     made = {vm.id: set(vars(vm)) for vm in s.vms}
     made_hv = set(vars(s.hv))
     s.run(max_native=AFTER_FILL)
@@ -93,6 +132,17 @@ def test_a_vm_is_complete_when_constructed():
     assert tuple(f.name for f in dataclasses.fields(VmState)) == VM.STATE
 
 
+def test_the_hypervisors_services_hold_nothing_of_their_own():
+    """Recovery and injection hold only what the hypervisor handed them (so its save
+    covers them): its parts, or another service's methods."""
+    hv = busy().hv
+    mine = (hv.mem, hv.faults, hv.vms)
+    for service in (hv.recovery, hv.injection):
+        for name, value in vars(service).items():
+            owner = getattr(value, "__self__", None)
+            assert any(value is p for p in mine) or owner in (hv, hv.recovery), name
+
+
 def test_the_hypervisor_saves_and_loads_every_part_whole():
     s = busy()
     saved, before = s.hv.save(), state_of(s.hv)
@@ -102,6 +152,42 @@ def test_the_hypervisor_saves_and_loads_every_part_whole():
     assert state_of(s.hv) != before
     s.hv.load(saved)
     assert state_of(s.hv) == before
+
+
+def test_a_load_puts_back_every_saved_attribute_changed_alone():
+    s = busy("nmr3")
+    hv = s.hv
+    for label, obj, name in saved_attributes(hv):
+        saved, before = hv.save(), state_of(hv)
+        perturb(obj, name)
+        assert state_of(hv) != before, (label, name)
+        hv.load(saved)
+        assert state_of(hv) == before, (label, name)
+    # a VM's register set too (it lives in the engine)
+    cpu = hv.vms[0].cpu
+    saved, before = hv.save(), state_of(hv)
+    cpu.set_reg("rax", cpu.reg("rax") + 1)
+    hv.load(saved)
+    assert state_of(hv) == before
+
+
+def test_a_step_undo_keeps_the_whole_vm_when_anything_else_changed():
+    """The cheap undo puts back registers, counters and console only: a change of any
+    other field of the VM must make the record keep the whole state."""
+    s = busy()
+    vm = s.vms[0]
+    for name in VM.STATE:
+        if name in ("cpu", "counters", "console"):
+            continue
+        state = vm.save()
+        assert vm.unchanged_since(state)
+        perturb(vm, name)
+        assert not vm.unchanged_since(state), name
+        vm.load(state)
+    state = vm.save()
+    vm.cpu.unmap_frame(max(vm.cpu.holes, default=100) + 1)
+    assert not vm.unchanged_since(state)
+    vm.load(state)
 
 
 def test_a_checkpoint_restores_every_part_whole():

@@ -139,7 +139,8 @@ class VM:
 
     def save(self) -> VmState:
         sig = self._signature()
-        if self._saved_mappings is None or self._saved_mappings[0] != sig:
+        saved = self._saved_mappings
+        if saved is None or saved[0] != sig or saved[2] != self.rmap:
             self._saved_mappings = (sig, _copy_pages(self.pages), dict(self.rmap))
         _, pages, rmap = self._saved_mappings
         return VmState(pages, rmap, sig[1], frozenset(self.code_frames), self.status,
@@ -159,7 +160,8 @@ class VM:
         return (self.cpu.holes == state.cpu.holes
                 and self._saved_mappings is not None
                 and self._saved_mappings[1] is state.pages
-                and self._saved_mappings[0] == self._signature())
+                and self._saved_mappings[0] == self._signature()
+                and self._saved_mappings[2] == self.rmap)
 
     def rewind(self, regs: dict[str, int], counters: Counters, console: int) -> None:
         """Back to a state that differed only in these (see unchanged_since)."""
