@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from app.hypervisor.faults import Faults
 from app.hypervisor.vm import VM
 from app.hypervisor.vmstate import COUNTER_FIELDS, Counters, VmState
-from app.machine.cpu import CpuState
+from app.machine.cpustate import CpuState
 from app.machine.memory import PAGE, MachineMemory, Owner
 from app.machine.paging import LEVELS, P, frame_of
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from app.hypervisor.console import ConsoleState
-from app.machine.cpu import CpuState
+from app.machine.cpustate import CpuState
 
 NATIVE_DIMM = 1
 TABLE_DIMM = 0
