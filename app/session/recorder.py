@@ -7,6 +7,7 @@ the hypervisor's undo record (app/hypervisor/change.py), kept by the history.
 from __future__ import annotations
 
 from app.hypervisor import VM, Hypervisor
+from app.hypervisor.change import Undo
 
 
 def hexv(v: int) -> str:
@@ -21,7 +22,7 @@ class Recorder:
         self.vm = vm
         self.change = hv.track(vm, trace_writes)
 
-    def finish(self) -> tuple[dict, object]:
+    def finish(self) -> tuple[dict, Undo]:
         vm, change = self.vm, self.change
         undo = change.finish()
         before, after = change.regs_before, change.regs_after
