@@ -33,23 +33,19 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from app.abi import HYPERCALL_VECTOR
+from app.machine.cpustate import GPRS, REG_WIDTH, STATE_REGS, CpuState
 from app.machine.memory import PAGE, MachineMemory
 
-GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
-        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
-STATE_REGS = (*GPRS, "rip", "rflags", "fs_base", "gs_base", "mxcsr", "fpcw", "fpsw", "fptag",
-              *(f"xmm{i}" for i in range(16)), *(f"st{i}" for i in range(8)))
+__all__ = ["GPRS", "REG_WIDTH", "STATE_REGS", "CpuState", "Stop", "VCpu"]
+
 _UC_REG = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in (
     *GPRS, "rip", "rflags", "fs_base", "gs_base", "mxcsr", "fptag",
     *(f"xmm{i}" for i in range(16)), *(f"st{i}" for i in range(8)))}
 _UC_REG["fpcw"] = X.UC_X86_REG_FPCW
 _UC_REG["fpsw"] = X.UC_X86_REG_FPSW
 _IDS = [_UC_REG[n] for n in STATE_REGS]
-# bytes of each register's value as Unicorn writes it (x87 registers: 80 bits)
-_WIDTH = [16 if n.startswith("xmm") else 10 if n.startswith("st") else
-          4 if n == "mxcsr" else 2 if n.startswith("fp") else 8 for n in STATE_REGS]
+_WIDTH = REG_WIDTH
 _SLOT = 16
-REG_WIDTH = tuple(_WIDTH)
 # the batch buffer read by one struct, slot by slot: a register of up to 64 bits is
 # one value, a wider one its low 64 bits and the rest (XMM 64+64, x87 64+16)
 _CODES = {8: "Q8x", 4: "I12x", 2: "H14x", 16: "QQ", 10: "QH6x"}
@@ -84,20 +80,15 @@ class Stop:
     message: str = ""
 
 
-@dataclass(frozen=True)
-class CpuState:
-    """What a vCPU holds beyond machine memory: its registers and the frames taken
-    out of its map."""
-
-    regs: tuple[int, ...]  # in the order of STATE_REGS
-    holes: frozenset[int]
-
-    def values(self) -> dict[str, int]:
-        return dict(zip(STATE_REGS, self.regs, strict=True))
-
-
 class VCpu:
     RIP = X.UC_X86_REG_RIP
+    # what save() covers: the registers (in the engine, read by state()) and these;
+    # the rest is fixed at creation, or the hooks and bookkeeping of a run or a step
+    STATE = ("holes",)
+    DERIVED = ("mem", "until", "uc", "_ids", "_one", "_buffer", "_ptrs", "_mmio",
+               "_context", "before_run", "store_listener", "_c_hooks", "_hole_hooks",
+               "watched", "steps", "_stepping", "_step_hooks", "_seen", "_fault",
+               "_unmapped", "_hypercall", "_start_rip")
 
     def __init__(self, mem: MachineMemory, cr3: int,
                  mmio: list[tuple[int, Callable, Callable]] = ()) -> None:
@@ -258,11 +249,15 @@ class VCpu:
         return CpuState(tuple(self.state().values()), frozenset(self.holes))
 
     def load(self, saved: CpuState) -> None:
-        for f in self.holes - saved.holes:
-            self.remap_frame(f)
-        for f in saved.holes - self.holes:
-            self.unmap_frame(f)
+        self.set_holes(saved.holes)
         self.rewind(saved.values())
+
+    def set_holes(self, frames: frozenset[int]) -> None:
+        """Exactly `frames` out of the map (a saved state's holes)."""
+        for f in self.holes - frames:
+            self.remap_frame(f)
+        for f in frames - self.holes:
+            self.unmap_frame(f)
 
     def rewind(self, values: dict[str, int]) -> None:
         """Registers set back (after memory was), the TLB and the translations of
@@ -270,7 +265,6 @@ class VCpu:
         self.restore(values)
         self.flush_tlb()
         self.uc.ctl_flush_tb()
-        self.traced = True
 
     # -- running
     def _on_intr(self, uc: Uc, vector: int, _data) -> None:
