@@ -31,15 +31,6 @@ MAY_IMPORT = {
     "bench": {"session", "web", "abi", "asm", "hypervisor", "rewriter", "machine"},
     "cli": {"session", "lessons", "web", "bench", "abi", "asm", "rewriter"},
 }
-# reaching past the layer below, still: the session's undo and snapshots read the
-# machine's parts directly (to go once each component saves and restores itself)
-STILL_PAST = {
-    "session/recorder.py": {"app.machine.paging", "app.machine.memory", "app.machine.cpu"},
-    "session/running.py": {"app.machine.memory"},
-    "session/saved.py": {"app.machine.memory", "app.machine.cpu"},
-    "session/snapshot.py": {"app.machine.paging", "app.machine.memory"},
-    "session/undo.py": {"app.machine.cpu"},
-}
 # still reaching the emulator past the vCPU: NMR-3's read hook is added through the
 # engine's binding (recovery.voted_read's form), with the register read from its library
 STILL_ENGINE = {"hypervisor/voting.py", "hypervisor/native_counter.py"}
@@ -71,8 +62,7 @@ def test_imports_go_downward_only():
             continue
         for module in _imports(path):
             theirs = _package(module)
-            if theirs is not None and theirs != mine and theirs not in MAY_IMPORT[mine] \
-                    and module not in STILL_PAST.get(str(rel), ()):
+            if theirs is not None and theirs != mine and theirs not in MAY_IMPORT[mine]:
                 wrong.append(f"{rel}: imports {module}")
     assert wrong == []
 
