@@ -31,15 +31,8 @@ MAY_IMPORT = {
     "bench": {"session", "web", "abi", "asm", "hypervisor", "rewriter", "machine"},
     "cli": {"session", "lessons", "web", "bench", "abi", "asm", "rewriter"},
 }
-# reaching past the layer below, still: the session's undo and snapshots read the
-# machine's parts directly (to go once each component saves and restores itself)
-STILL_PAST = {
-    "session/recorder.py": {"app.machine.paging", "app.machine.memory", "app.machine.cpu"},
-    "session/running.py": {"app.machine.memory"},
-    "session/saved.py": {"app.machine.memory", "app.machine.cpu"},
-    "session/snapshot.py": {"app.machine.paging", "app.machine.memory"},
-    "session/undo.py": {"app.machine.cpu"},
-}
+
+
 def _package(module: str) -> str | None:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[0] == "app" else None
@@ -66,8 +59,7 @@ def test_imports_go_downward_only():
             continue
         for module in _imports(path):
             theirs = _package(module)
-            if theirs is not None and theirs != mine and theirs not in MAY_IMPORT[mine] \
-                    and module not in STILL_PAST.get(str(rel), ()):
+            if theirs is not None and theirs != mine and theirs not in MAY_IMPORT[mine]:
                 wrong.append(f"{rel}: imports {module}")
     assert wrong == []
 

@@ -20,8 +20,19 @@ class ConsoleState:
     def data(self) -> bytes:
         return bytes(self.buffer[:self.length])
 
+    def text(self) -> str:
+        return self.data().decode("latin-1")
+
+    @classmethod
+    def from_text(cls, text: str) -> ConsoleState:
+        data = bytearray(text.encode("latin-1"))
+        return cls(data, len(data))
+
 
 class Console:
+    STATE = ("_buffer",)  # what save() covers: all it holds
+    DERIVED = ()
+
     def __init__(self, data: bytes = b"") -> None:
         self._buffer = bytearray(data[:MAX_CONSOLE])
 

@@ -17,17 +17,13 @@ from app.abi import (
     HC_MMU_UPDATE,
     HC_PTE_READ,
     HYPERCALLS,
-    UART_PA,
 )
 from app.hypervisor import faults as F
-from app.hypervisor.console import MAX_CONSOLE
-from app.hypervisor.counting import Counting
+from app.hypervisor.change import Change, RunChange, Undo, undo
 from app.hypervisor.injection import Injection
-from app.hypervisor.loader import load
 from app.hypervisor.recovery import Recovery
 from app.hypervisor.vm import VM, Patrol, VmState
 from app.hypervisor.voting import attach_voter
-from app.machine.cpu import VCpu
 from app.machine.memory import HYPERVISOR, PAGE, MachineMemory, MemoryState
 from app.machine.paging import ADDR_MASK, NX, PS, RW, canonical, frame_of
 from app.rewriter.build import Build
@@ -49,10 +45,26 @@ class HypervisorState:
     log: tuple[dict, ...]
     vms: tuple[VmState, ...]
 
+    def to_json(self) -> dict:
+        """All but the memory's bytes, as a checkpoint's head holds it."""
+        return {"owners": self.memory.owner_rows(), "faults": self.faults.to_json(),
+                "log": list(self.log), "vms": [v.to_json() for v in self.vms]}
+
+    @classmethod
+    def from_json(cls, head: dict, data: bytes) -> HypervisorState:
+        return cls(MemoryState.from_rows(data, head["owners"]),
+                   F.Faults.from_json(head["faults"]), tuple(head["log"]),
+                   tuple(VmState.from_json(v) for v in head["vms"]))
+
 
 class Hypervisor:
     """The VMs on one machine, their hypercalls and page tables; recovery and
     injection are services of their own, handed what they need."""
+
+    # what save() covers (memory, faults and the VMs save themselves); the services
+    # hold nothing of their own, only what they were handed
+    STATE = ("mem", "faults", "log", "vms")
+    DERIVED = ("recovery", "injection")
 
     def __init__(self, memory_size: int = 8 << 20, dimms: int = 4) -> None:
         self.mem = MachineMemory(memory_size, dimms)
@@ -81,62 +93,52 @@ class Hypervisor:
     def code_changed(self, pa: int, size: int) -> None:
         self.recovery.code_changed(pa, size)
 
-    def restore_faults(self, saved: F.Faults) -> None:
-        """The pending errors as `saved` says (undo)."""
-        self.faults.restore(saved)
-
     def note(self, kind: str, vm: VM | None, **data) -> None:
         self.log.append({"kind": kind, "vm": vm.id if vm else None, **data})
 
-    # -- the whole state (fork, checkpoints): loaded into a hypervisor that created the
-    # same VMs from the same build
+    # -- the whole state (fork, checkpoints), composed of its parts' own: loaded into
+    # a hypervisor that created the same VMs from the same build
     def save(self) -> HypervisorState:
-        return HypervisorState(self.mem.save(), self.faults.copy(), tuple(self.log),
+        return HypervisorState(self.mem.save(), self.faults.save(), tuple(self.log),
                                tuple(vm.save() for vm in self.vms))
 
     def load(self, state: HypervisorState) -> None:
         if len(state.vms) != len(self.vms):
             raise ValueError("the saved state has a different number of VMs")
-        self.mem.restore(state.memory)
-        self.faults.restore(state.faults)
+        self.mem.load(state.memory)
+        self.faults.load(state.faults)
         self.log[:] = state.log
         for vm, saved in zip(self.vms, state.vms, strict=True):
             vm.load(saved)
+
+    # -- a step's change, as a reverse diff (exact undo)
+    def track(self, vm: VM, trace_writes: bool = True) -> Change:
+        """Record what `vm`'s next step changes (see change.py), with the stores a
+        single step makes if `trace_writes`."""
+        return Change(self, vm, trace_writes)
+
+    def undo(self, record: Undo) -> None:
+        """Put everything back as before the step `record` was made of."""
+        undo(self, record)
+
+    def track_run(self) -> RunChange:
+        """The first images of the frames a run in turns changes (see RunChange)."""
+        return RunChange(self.mem)
 
     # -- VMs
     def create_vm(self, build: Build, mode: str, name: str = "",
                   mirror_devices: bool = False) -> VM:
         rw = build.for_mode(mode)
-        image, groups = rw.image, rw.groups
         vid = len(self.vms) + 1
-        vm = VM(vid, name or f"VM {vid}", self.mem, mode, build.rewritten.offset, groups)
-        vm.failed_dimms = lambda: self.faults.failed_dimms
-        vm.image = image
-        load(vm, image, mirror_devices)
-        vm.cpu = VCpu(self.mem, vm.cr3, [(UART_PA, self._uart_read, self._uart_write(vm))])
-        for frame in self.faults.frames():
-            vm.cpu.unmap_frame(frame)
-        vm.cpu.set_reg("rip", image.symbols["_start"])
-        vm.cpu.until = image.symbols["__until"]
-        vm.counting = Counting(vm, image)
-        if vm.copies >= 2:
-            # NMR-3: every read of RAM is voted before the load sees it
-            attach_voter(self.recovery, vm)
-        vm.patrol = Patrol(SCRUB_INTERVAL)
+        vm = VM(vid, name or f"VM {vid}", self.mem, mode, build.rewritten.offset, rw.image,
+                rw.groups, note=self.note, failed_dimms=lambda: self.faults.failed_dimms,
+                holes=self.faults.frames(), first_patrol=SCRUB_INTERVAL,
+                mirror_devices=mirror_devices,
+                # NMR-3: every read of RAM is voted before the load sees it
+                voter=lambda v: attach_voter(self.recovery, v))
         self.vms.append(vm)
         self.note("vm_created", vm, mode=mode, offset=vm.offset, name=vm.name)
         return vm
-
-    def _uart_read(self, uc, offset, size, data) -> int:
-        return 0
-
-    def _uart_write(self, vm: VM):
-        def on_write(uc, offset, size, value, data) -> None:
-            if offset == 0 and len(vm.console) < MAX_CONSOLE:
-                ch = value & 0xFF
-                vm.console.write(bytes((ch,)))
-                self.note("console", vm, text=chr(ch), via="uart")
-        return on_write
 
     # -- guest memory as the hypervisor reads it (through the guest's own tables)
     def read_guest(self, vm: VM, va: int, size: int) -> bytes | None:

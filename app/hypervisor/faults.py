@@ -78,13 +78,27 @@ class Faults:
     dead: set[int] = field(default_factory=set)                      # frames lost whole
     failed_dimms: set[int] = field(default_factory=set)
 
-    def copy(self) -> Faults:
+    # what save() covers: every field (tests/test_state.py holds it to that)
+    STATE = ("words", "dead", "failed_dimms")
+    DERIVED = ()
+
+    def save(self) -> Faults:
+        """The pending errors now, as a copy of their own (a memento)."""
         return Faults(dict(self.words), set(self.dead), set(self.failed_dimms))
 
-    def restore(self, saved: Faults) -> None:
+    def load(self, saved: Faults) -> None:
         """Become `saved` in place (the services that hold this object keep it)."""
         self.words, self.dead = dict(saved.words), set(saved.dead)
         self.failed_dimms = set(saved.failed_dimms)
+
+    def to_json(self) -> dict:
+        return {"words": [[pa, k, b] for pa, (k, b) in sorted(self.words.items())],
+                "dead": sorted(self.dead), "failed_dimms": sorted(self.failed_dimms)}
+
+    @classmethod
+    def from_json(cls, j: dict) -> Faults:
+        return cls({pa: (k, b) for pa, k, b in j["words"]}, set(j["dead"]),
+                   set(j["failed_dimms"]))
 
     def frames(self) -> set[int]:
         return {pa // PAGE for pa in self.words} | self.dead

@@ -4,12 +4,16 @@ leave the program's mappings for the guest kernel to request by hypercall."""
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from app.abi import SAVE_AREA_VA, STACK_PAGES, STACK_TOP, START_INFO_VA, UART_PA, UART_VA
 from app.asm.layout import Image
-from app.hypervisor.vm import NATIVE_DIMM, VM
+from app.hypervisor.vmstate import NATIVE_DIMM
 from app.machine.memory import PAGE, Owner
 from app.machine.paging import NX, RW, US, P, make_pte
+
+if TYPE_CHECKING:  # the VM calls this while it is made
+    from app.hypervisor.vm import VM
 
 _FLAGS = {"rx": P | US, "r": P | US | NX, "rw": P | RW | US | NX}
 
@@ -19,7 +23,7 @@ def _pages(base: int, data: bytes):
         yield base + off, data[off:off + PAGE]
 
 
-def load(vm: VM, image: Image, mirror_devices: bool = False) -> None:
+def load_image(vm: VM, image: Image, mirror_devices: bool = False) -> None:
     mem = vm.mem
     owner = Owner("native", vm.id)
 

@@ -113,9 +113,7 @@ def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
     stop; a code hook ends it at the exact instruction; single steps go only through
     what is left of one group (a rep instruction in it runs freely)."""
     cpu, counting = vm.cpu, vm.counting
-    if not getattr(vm, "_block_hook", False):
-        counting.attach(cpu)
-        vm._block_hook = True
+    vm.count_blocks()
     # one code hook per breakpoint, ranged to its address: free everywhere else.
     # (Unicorn's exits raise a spurious page fault on the page before an exit.)
     armed = [False]  # breakpoints only stop the free run, not the single steps

@@ -9,70 +9,32 @@ from __future__ import annotations
 
 import copy
 import struct
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
-from app.abi import MIRROR_COPIES
-from app.hypervisor.console import Console, ConsoleState
-from app.machine.cpu import CpuState, VCpu
+from app.abi import MIRROR_COPIES, UART_PA
+from app.asm.layout import Image
+from app.hypervisor.console import MAX_CONSOLE, Console
+from app.hypervisor.counting import Counting
+from app.hypervisor.loader import load_image
+from app.hypervisor.vmstate import (
+    NATIVE_DIMM,
+    TABLE_DIMM,
+    VM_STATE,
+    Counters,
+    Page,
+    Patrol,
+    VmState,
+)
+from app.machine.cpu import VCpu
 from app.machine.memory import PAGE, MachineMemory, Owner
 from app.machine.paging import LEVELS, RW, US, P, frame_of, indices, make_pte
 from app.rewriter import Group
 
-NATIVE_DIMM = 1
-TABLE_DIMM = 0
-
-
-@dataclass
-class Page:
-    """One guest page: its native frame and flags, and its mirror frames (one per copy)."""
-
-    va: int
-    frame: int
-    flags: int
-    mirrors: list[int] = field(default_factory=list)
-    kind: str = "ram"  # ram | device | save
-
-
-@dataclass(frozen=True)
-class Patrol:
-    """The patrol scrub's progress: the native instruction count at which it is next
-    due, and the differences it has reported (each is reported once)."""
-
-    next: int
-    seen: frozenset = frozenset()
-
-
-@dataclass
-class Counters:
-    native_instructions: int = 0
-    executed_instructions: int = 0
-    native_writes: int = 0
-    mirror_writes: int = 0
-    corrected_errors: int = 0
-    machine_checks: int = 0
-    recoveries: int = 0
-
-    def to_json(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class VmState:
-    """Everything a VM holds beyond machine memory, at one moment. Its containers are
-    private copies: a state can be loaded any number of times."""
-
-    pages: dict[int, Page]
-    rmap: dict[int, tuple[int, int]]
-    tables: frozenset[int]
-    code_frames: frozenset[int]
-    status: str
-    exit_code: int | None
-    report: str | None
-    fault_line: int | None
-    console: ConsoleState
-    counters: Counters
-    patrol: Patrol
-    cpu: CpuState
+__all__ = ["NATIVE_DIMM", "TABLE_DIMM", "VM", "Counters", "Page", "Patrol", "VmState"]
+# what rewind() sets back itself; the rest of a state must be unchanged for it
+_REWOUND = ("cpu", "counters", "console")
+_MAPPINGS = ("pages", "rmap", "tables")  # compared by their shared saved copy
 
 
 def _copy_pages(pages: dict[int, Page]) -> dict[int, Page]:
@@ -80,15 +42,66 @@ def _copy_pages(pages: dict[int, Page]) -> dict[int, Page]:
 
 
 class VM:
+    # what save() covers: VmState's fields, each the attribute of the same name; the
+    # rest is fixed at creation, derived from the program, or set only during a run
+    STATE = VM_STATE
+    DERIVED = ("id", "name", "mem", "mode", "copies", "offset", "image", "groups",
+               "group_at", "group_of", "role_at", "rep_at", "entry_at", "pml4", "sink",
+               "counting", "_counting_blocks", "voter", "watch", "failed_dimms", "_note",
+               "_saved_mappings")
+
     def __init__(self, vid: int, name: str, mem: MachineMemory, mode: str, offset: int,
-                 groups: list[Group]) -> None:
+                 image: Image, groups: list[Group], *, note: Callable,
+                 failed_dimms: Callable[[], set[int]], holes: Iterable[int] = (),
+                 first_patrol: int = 0, mirror_devices: bool = False,
+                 voter: Callable[[VM], None] | None = None) -> None:
+        """A VM booted to its kernel's first instruction: the image in its frames, the
+        kernel mapped, the vCPU made (without the frames in `holes`, which hold
+        pending errors). `note(kind, vm, **data)` tells the hypervisor's log;
+        `failed_dimms()` names the DIMMs not to allocate on; `voter(vm)` attaches
+        NMR-3's read voter (a mirror mode with two copies)."""
         self.id = vid
-        self.code_frames: set[int] = set()  # frames of the image's code (W^X)
         self.name = name
         self.mem = mem
         self.mode = mode
         self.copies = MIRROR_COPIES[mode]
         self.offset = offset
+        self.image = image
+        self._note = note
+        self.failed_dimms = failed_dimms
+        self._index(groups)
+        self.watch = None  # the watchpoints of the run in progress (see watch.py)
+        self.voter = None  # NMR-3's read voter in C, if it could be built (voting.py)
+        self.patrol = Patrol(first_patrol)
+        self.pages: dict[int, Page] = {}
+        self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)
+        self.code_frames: set[int] = set()  # frames of the image's code (W^X)
+        self.tables: set[int] = set()
+        self.pml4 = mem.allocate(Owner("pagetable", vid), TABLE_DIMM)
+        self.tables.add(self.pml4)
+        self.status = "running"  # running | exited | killed | fault
+        self.exit_code: int | None = None
+        self.console = Console()
+        self.counters = Counters()
+        self.report: str | None = None
+        self.fault_line: int | None = None  # program line of the instruction that faulted
+        self.sink = mem.allocate(Owner("sink", vid), self.mirror_dimm(1)) if self.copies else 0
+        # the last saved copies of the page bookkeeping, shared by the states saved
+        # while it does not change (most steps): a state then costs a few hundred bytes
+        self._saved_mappings: tuple | None = None
+        load_image(self, image, mirror_devices)
+        self.cpu = VCpu(mem, self.cr3, [(UART_PA, self._uart_read, self._uart_write)])
+        for frame in holes:
+            self.cpu.unmap_frame(frame)
+        self.cpu.set_reg("rip", image.symbols["_start"])
+        self.cpu.until = image.symbols["__until"]
+        self.counting = Counting(self, image)
+        self._counting_blocks = False
+        if voter is not None and self.copies >= 2:
+            voter(self)
+
+    def _index(self, groups: list[Group]) -> None:
+        """The program's instruction groups, looked up by address."""
         self.groups = groups
         self.group_at = {g.start: g for g in groups if g.members}
         self.group_of = {m.address: g for g in groups for m in g.members}
@@ -101,26 +114,23 @@ class VM:
         # own mirror instructions copy it
         self.entry_at = {g.start for g in groups if g.members and
                          any(m.role == "entry-mirror" for m in g.members)}
-        self.watch = None  # the watchpoints of the run in progress (see watch.py)
-        self.voter = None  # NMR-3's read voter in C, if it could be built (voting.py)
-        self.patrol = Patrol(0)  # the hypervisor sets the first due point
-        self.pages: dict[int, Page] = {}
-        self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)
-        self.tables: set[int] = set()
-        self.pml4 = mem.allocate(Owner("pagetable", vid), TABLE_DIMM)
-        self.tables.add(self.pml4)
-        self.status = "running"  # running | exited | killed | fault
-        self.exit_code: int | None = None
-        self.console = Console()
-        self.counters = Counters()
-        self.report: str | None = None
-        self.fault_line: int | None = None  # program line of the instruction that faulted
-        self.cpu: VCpu | None = None
-        self.failed_dimms = set  # replaced by the hypervisor: DIMMs not to allocate on
-        self.sink = mem.allocate(Owner("sink", vid), self.mirror_dimm(1)) if self.copies else 0
-        # the last saved copies of the page bookkeeping, shared by the states saved
-        # while it does not change (most steps): a state then costs a few hundred bytes
-        self._saved_mappings: tuple | None = None
+
+    def count_blocks(self) -> None:
+        """Run mode's block counter on the vCPU, from the first run on (a block hook
+        added at creation would slow every single step before it)."""
+        if not self._counting_blocks:
+            self.counting.attach(self.cpu)
+            self._counting_blocks = True
+
+    # -- the UART, the guest's console device
+    def _uart_read(self, uc, offset, size, data) -> int:
+        return 0
+
+    def _uart_write(self, uc, offset, size, value, data) -> None:
+        if offset == 0 and len(self.console) < MAX_CONSOLE:
+            ch = value & 0xFF
+            self.console.write(bytes((ch,)))
+            self._note("console", self, text=chr(ch), via="uart")
 
     # -- its state, saved and loaded whole (undo, fork, checkpoints)
     def _signature(self) -> tuple:
@@ -129,7 +139,8 @@ class VM:
 
     def save(self) -> VmState:
         sig = self._signature()
-        if self._saved_mappings is None or self._saved_mappings[0] != sig:
+        saved = self._saved_mappings
+        if saved is None or saved[0] != sig or saved[2] != self.rmap:
             self._saved_mappings = (sig, _copy_pages(self.pages), dict(self.rmap))
         _, pages, rmap = self._saved_mappings
         return VmState(pages, rmap, sig[1], frozenset(self.code_frames), self.status,
@@ -138,14 +149,19 @@ class VM:
 
     def unchanged_since(self, state: VmState) -> bool:
         """Whether all but the registers, counters and console are as in `state`
-        (saved by this VM): what a step's undo need not keep."""
-        return (self.status == state.status and self.exit_code == state.exit_code
-                and self.report == state.report and self.fault_line == state.fault_line
-                and self.patrol is state.patrol and self.code_frames == state.code_frames
-                and self.cpu.holes == state.cpu.holes
+        (saved by this VM): what a step's undo need not keep. Every field of the
+        state not named here is compared as it is, so a new one is never missed."""
+        for name in VM_STATE:
+            if name in _REWOUND or name in _MAPPINGS:
+                continue
+            mine, saved = getattr(self, name), getattr(state, name)
+            if mine is not saved and mine != saved:
+                return False
+        return (self.cpu.holes == state.cpu.holes
                 and self._saved_mappings is not None
                 and self._saved_mappings[1] is state.pages
-                and self._saved_mappings[0] == self._signature())
+                and self._saved_mappings[0] == self._signature()
+                and self._saved_mappings[2] == self.rmap)
 
     def rewind(self, regs: dict[str, int], counters: Counters, console: int) -> None:
         """Back to a state that differed only in these (see unchanged_since)."""
@@ -276,6 +292,15 @@ class VM:
             return None
         page, k = found
         return page.va + k * self.offset + (pa & 0xFFF), k
+
+    def writable_frames(self) -> set[int]:
+        """The frames of its writable RAM pages, native and mirror copies."""
+        out: set[int] = set()
+        for p in self.pages.values():
+            if p.kind == "ram" and p.flags & RW:
+                out.add(p.frame)
+                out.update(p.mirrors)
+        return out
 
     def mirror_mismatches(self) -> list[dict]:
         """Pages whose mirror copies differ from the native copy (byte-exact)."""

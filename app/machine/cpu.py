@@ -31,20 +31,10 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from app.abi import HYPERCALL_VECTOR
 from app.machine import registers as R
+from app.machine.cpustate import GPRS, REG_WIDTH, STATE_REGS, CpuState
 from app.machine.hooks import Hook, HookTable
 from app.machine.memory import PAGE, MachineMemory
-from app.machine.registers import (
-    ENGINE_ID,
-    GPRS,
-    LAYOUT,
-    PLAN,
-    REG_WIDTH,
-    SLOT,
-    STATE_IDS,
-    STATE_REGS,
-    WIDE,
-    CpuState,
-)
+from app.machine.registers import ENGINE_ID, LAYOUT, PLAN, SLOT, STATE_IDS, WIDE
 
 __all__ = ["GPRS", "REG_WIDTH", "STATE_REGS", "CpuState", "Hook", "Stop", "VCpu"]
 
@@ -71,6 +61,14 @@ class Stop:
 class VCpu:
     """One vCPU. Everything above the machine hooks it through add_hook, add_c_hook
     and add_code_hook (app/machine/hooks.py says how a hook is called)."""
+
+    # what save() covers: the registers (in the engine, read by state()) and these;
+    # the rest is fixed at creation, or the hooks and bookkeeping of a run or a step
+    STATE = ("holes",)
+    DERIVED = ("mem", "until", "uc", "_ids", "_one", "_buffer", "_ptrs", "_mmio",
+               "_context", "before_run", "store_listener", "_hooks", "_hole_hooks",
+               "watched", "steps", "_stepping", "_step_hooks", "_seen", "_fault",
+               "_unmapped", "_hypercall", "_start_rip")
 
     def __init__(self, mem: MachineMemory, cr3: int,
                  mmio: list[tuple[int, Callable, Callable]] = ()) -> None:
@@ -232,11 +230,15 @@ class VCpu:
         return CpuState(tuple(self.state().values()), frozenset(self.holes))
 
     def load(self, saved: CpuState) -> None:
-        for f in self.holes - saved.holes:
-            self.remap_frame(f)
-        for f in saved.holes - self.holes:
-            self.unmap_frame(f)
+        self.set_holes(saved.holes)
         self.rewind(saved.values())
+
+    def set_holes(self, frames: frozenset[int]) -> None:
+        """Exactly `frames` out of the map (a saved state's holes)."""
+        for f in self.holes - frames:
+            self.remap_frame(f)
+        for f in frames - self.holes:
+            self.unmap_frame(f)
 
     def rewind(self, values: dict[str, int]) -> None:
         """Registers set back (after memory was), the TLB and the translations of
@@ -244,7 +246,6 @@ class VCpu:
         self.restore(values)
         self.flush_tlb()
         self.uc.ctl_flush_tb()
-        self.traced = True
 
     # -- running
     def _on_intr(self, uc: Uc, vector: int, _data) -> None:

@@ -45,6 +45,14 @@ class MemoryState:
     data: bytes
     owners: tuple[Owner, ...]
 
+    def owner_rows(self) -> list[list]:
+        """The owners as a checkpoint writes them (the bytes travel beside)."""
+        return [[o.kind, o.vm, o.copy] for o in self.owners]
+
+    @classmethod
+    def from_rows(cls, data: bytes, rows: list[list]) -> MemoryState:
+        return cls(data, tuple(Owner(k, vm, c) for k, vm, c in rows))
+
 
 @dataclass(frozen=True)
 class Dimm:
@@ -57,6 +65,14 @@ class Dimm:
 
 
 class MachineMemory:
+    # what save() covers (the view: its bytes), and why the rest need not be saved
+    STATE = ("view", "owners")
+    DERIVED = (
+        "size", "_pages", "buffer", "address", "frames", "dimms",  # fixed at creation
+        "_free_from", "owners_changed", "_rows",  # follow the owners (caches)
+        "journal", "owner_journal",  # set only while a change is recorded
+    )
+
     def __init__(self, size: int = 8 << 20, dimms: int = 4) -> None:
         if size % (PAGE * dimms):
             raise ValueError("memory size must split evenly into DIMMs of whole frames")
@@ -84,13 +100,46 @@ class MachineMemory:
     def save(self) -> MemoryState:
         return MemoryState(bytes(self.view), tuple(self.owners))
 
-    def restore(self, state: MemoryState) -> None:
+    def load(self, state: MemoryState) -> None:
         if len(state.data) != self.size:
             raise ValueError("the saved memory is not this machine's size")
         self.view[:] = state.data
         self.owners[:] = state.owners
         self._free_from = [d.first_frame for d in self.dimms]
         self.owners_changed += 1
+
+    # -- a reverse diff of what changes through this API (exact undo)
+    def start_journal(self) -> tuple[list[tuple[int, bytes]], list[tuple[int, Owner, Owner]]]:
+        """From now on every write made through this API (the hypervisor's, not the
+        CPU's) keeps the old bytes, and every change of owner (frame, old, new)."""
+        self.journal, self.owner_journal = [], []
+        return self.journal, self.owner_journal
+
+    def stop_journal(self) -> None:
+        self.journal = self.owner_journal = None
+
+    def put_back(self, pieces) -> None:
+        """Write old bytes back, (machine address, bytes) in the order given, without
+        journaling them: the caller undoes a change it recorded."""
+        view = self.view
+        for pa, old in pieces:
+            view[pa:pa + len(old)] = old
+
+    def owner_at(self, pa: int) -> Owner:
+        return self.owners[pa >> PAGE_SHIFT]
+
+    def changed_frames(self, images: dict[int, bytes], touched: set[int]) -> list:
+        """(machine address, first image) of every frame of `images` (see images())
+        that differs now, or is in `touched` (changed and set back: its first image
+        must win over a later one)."""
+        view = self.view
+        out = []
+        for f, before in images.items():
+            pa = f << PAGE_SHIFT
+            # bytes against bytes: a memoryview compares item by item, several times slower
+            if f in touched or view[pa:pa + PAGE].tobytes() != before:
+                out.append((pa, before))
+        return out
 
     def dimm_of(self, frame: int) -> Dimm:
         return self.dimms[frame // self.dimms[0].frames]

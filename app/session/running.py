@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.hypervisor import VM, runner, watch
-from app.machine.memory import PAGE
 from app.session.errors import SessionError
 from app.session.inspect import stop_reason
 from app.session.recorder import Recorder
@@ -40,7 +39,7 @@ class Run:
         self.stopped: set[int] = set()  # VMs that stopped during this run stay stopped
         self.entries: list[Entry] = []
         # the frames in use as the run found them: undo restores every one it changed
-        self.memory = s.hv.mem.images()
+        self.memory = s.hv.track_run()
         self.done = False
         self.finished = False
 
@@ -102,55 +101,28 @@ class Run:
         if not self.entries:
             return []
         undos = [u for e in self.entries for u in e.undos]
-        undos[0].cpu_writes = self._changed_pages(undos)
-        changed = dict(undos[0].cpu_writes)
+        self.memory.finish(undos)
         ran = max(vm.counters.native_instructions - self.start[vm.id] for vm in s.vms)
         from app.session.session import Entry
         merged = Entry("run", [e for t in self.entries for e in t.events], undos,
                        {"max_native": ran, "breakpoints": set(self.breakpoints),
                         "watchpoints": list(self.watchpoints)})
         merged.stores = tuple(hit for vm in s.vms
-                              if (hit := self._changed_word(vm, changed)) is not None)
+                              if (hit := self._changed_word(vm)) is not None)
         events = merged.events
         s.record(merged)
         return events
 
-    def _changed_word(self, vm: VM, changed: dict[int, bytes]):
+    def _changed_word(self, vm: VM):
         """A word of `vm`'s memory the run changed, to show for it (a free run records
         no stores): the first changed word of the first changed page holding one of
         the program's labels, else of the first changed page. (vm, va, 8, 'run')."""
-        build, view = self.session.build, self.session.hv.mem.view
+        build = self.session.build
         syms = build.image.symbols
-        labelled = {syms[n] & ~(PAGE - 1) for n, lab in build.program.labels().items()
-                    if lab.origin == "program" and n in syms}
-        pages = sorted((va not in labelled, va, page.frame * PAGE)
-                       for va, page in vm.pages.items()
-                       if page.kind == "ram" and page.frame * PAGE in changed)
-        for _unlabelled, va, pa in pages:
-            # the lowest differing byte, from the lowest set bit of the pages' xor (one
-            # pass in C, not 512 slices compared in Python)
-            diff = int.from_bytes(changed[pa], "little") ^ \
-                int.from_bytes(view[pa:pa + PAGE], "little")
-            if diff:
-                off = ((diff & -diff).bit_length() - 1) // 8
-                return vm.id, va + (off & ~7), 8, "run"
-        return None
-
-    def _changed_pages(self, undos: list) -> list[tuple[int, bytes]]:
-        """The run's first images of every page it changed. The first turn's undo is
-        applied last, so these decide: a page the hypervisor touched and the CPU set
-        back is taken too, or an intermediate image from a later turn would stay.
-        (A frame that was free when the run began is only written through the
-        journals, which hold its first image themselves.)"""
-        view = self.session.hv.mem.view
-        touched = {pa // PAGE for u in undos for pa, _ in (*u.journal, *u.tables)}
-        out = []
-        for f, before in self.memory.items():
-            pa = f * PAGE
-            # bytes against bytes: a memoryview compares item by item, several times slower
-            if f in touched or view[pa:pa + PAGE].tobytes() != before:
-                out.append((pa, before))
-        return out
+        labels = {syms[n] for n, lab in build.program.labels().items()
+                  if lab.origin == "program" and n in syms}
+        va = self.memory.changed_word(vm, labels)
+        return None if va is None else (vm.id, va, 8, "run")
 
     def reason(self) -> str:
         """Why the run ended: the first VM's stop that is not 'running', else 'limit'."""

@@ -15,12 +15,7 @@ import json
 import zlib
 from dataclasses import dataclass
 
-from app.hypervisor.console import ConsoleState
 from app.hypervisor.core import HypervisorState
-from app.hypervisor.faults import Faults
-from app.hypervisor.vm import Counters, Page, Patrol, VmState
-from app.machine.cpu import STATE_REGS, CpuState
-from app.machine.memory import MemoryState, Owner
 from app.rewriter.build import Build
 from app.session.history import History
 
@@ -51,30 +46,15 @@ class CheckpointError(ValueError):
 
 
 def to_bytes(saved: SavedSession) -> bytes:
-    """The state without its build and history: JSON head, then machine memory."""
+    """The state without its build and history: JSON head (the machine's parts as
+    each writes itself), then machine memory."""
     m = saved.machine
     head = {"format": FORMAT, "settings": saved.settings.__dict__, "seq": saved.seq,
             "native": saved.history.done[-1].native if saved.history.done
             else saved.history.base,
-            "owners": [[o.kind, o.vm, o.copy] for o in m.memory.owners],
-            "faults": {"words": [[pa, k, b] for pa, (k, b) in sorted(m.faults.words.items())],
-                       "dead": sorted(m.faults.dead),
-                       "failed_dimms": sorted(m.faults.failed_dimms)},
-            "log": list(m.log), "vms": [_vm_json(v) for v in m.vms],
-            "stores": list(saved.history.stores().values())}
+            **m.to_json(), "stores": list(saved.history.stores().values())}
     text = json.dumps(head, separators=(",", ":")).encode()
     return zlib.compress(len(text).to_bytes(8, "little") + text + m.memory.data, 6)
-
-
-def _vm_json(v: VmState) -> dict:
-    return {"pages": [[p.va, p.frame, p.flags, p.mirrors, p.kind] for p in v.pages.values()],
-            "rmap": [[f, va, k] for f, (va, k) in v.rmap.items()],
-            "tables": sorted(v.tables), "code_frames": sorted(v.code_frames),
-            "status": v.status, "exit_code": v.exit_code, "report": v.report,
-            "fault_line": v.fault_line, "console": v.console.data().decode("latin-1"),
-            "counters": v.counters.to_json(),
-            "patrol": {"next": v.patrol.next, "seen": sorted(list(k) for k in v.patrol.seen)},
-            "regs": v.cpu.values(), "holes": sorted(v.cpu.holes)}
 
 
 def from_bytes(blob: bytes) -> tuple[dict, HypervisorState]:
@@ -93,26 +73,9 @@ def from_bytes(blob: bytes) -> tuple[dict, HypervisorState]:
         data = raw[8 + n:]
         if len(data) != head["settings"]["memory"]:
             raise CheckpointError("the checkpoint's memory is not its machine's size")
-        owners = tuple(Owner(k, vm, c) for k, vm, c in head["owners"])
-        f = head["faults"]
-        faults = Faults({pa: (k, b) for pa, k, b in f["words"]}, set(f["dead"]),
-                        set(f["failed_dimms"]))
-        state = HypervisorState(MemoryState(data, owners), faults, tuple(head["log"]),
-                                tuple(_vm_state(v) for v in head["vms"]))
+        state = HypervisorState.from_json(head, data)
     except CheckpointError:
         raise
     except (zlib.error, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"the checkpoint is damaged ({type(e).__name__})") from None
     return head, state
-
-
-def _vm_state(v: dict) -> VmState:
-    pages = {va: Page(va, frame, flags, list(mirrors), kind)
-             for va, frame, flags, mirrors, kind in v["pages"]}
-    console = bytearray(v["console"].encode("latin-1"))
-    patrol = Patrol(v["patrol"]["next"], frozenset(tuple(k) for k in v["patrol"]["seen"]))
-    cpu = CpuState(tuple(v["regs"][n] for n in STATE_REGS), frozenset(v["holes"]))
-    return VmState(pages, {f: (va, k) for f, va, k in v["rmap"]}, frozenset(v["tables"]),
-                   frozenset(v["code_frames"]), v["status"], v["exit_code"], v["report"],
-                   v["fault_line"], ConsoleState(console, len(console)),
-                   Counters(**v["counters"]), patrol, cpu)

@@ -16,7 +16,7 @@ from app.session.errors import SessionError
 from app.session.history import Entry, History
 from app.session.inspect import VmFacts, facts, instruction_at
 from app.session.program import build_program
-from app.session.recorder import Recorder, apply_undo
+from app.session.recorder import Recorder
 from app.session.running import PacedRun, Run
 from app.session.saved import SavedSession, Settings
 from app.session.targets import resolve_target
@@ -211,7 +211,7 @@ class Session:
                                else "the history does not go back further")
         entry = self.history.undo_last()
         for undo in reversed(entry.undos):
-            apply_undo(self.hv, self.vm(undo.vm), undo)
+            self.hv.undo(undo)
         self.seq += 1
         return [{"seq": self.seq, "kind": "back", "undone": list(entry.events),
                  "command": entry.command}]

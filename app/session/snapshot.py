@@ -8,13 +8,10 @@ code pages are in the listing already.
 
 from __future__ import annotations
 
-from app.machine.memory import PAGE
-from app.machine.paging import RW
 from app.session.recorder import hexv
 from app.session.session import Session
 
 LOG_TAIL = 400
-_ZERO_PAGE = bytes(PAGE)
 
 
 def snapshot(s: Session, extra: dict | None = None) -> dict:
@@ -83,14 +80,11 @@ def _memory(s: Session) -> dict[str, str]:
     mem = s.hv.mem
     frames: set[int] = set()
     for vm in s.vms:
-        for p in vm.pages.values():
-            if p.kind == "ram" and p.flags & RW:
-                frames.add(p.frame)
-                frames.update(p.mirrors)
+        frames |= vm.writable_frames()
     out = {}
     for f in sorted(frames):
         data = mem.frame_bytes(f)
-        if data != _ZERO_PAGE:  # compared in C: any() would walk it byte by byte
+        if data.count(0) != len(data):  # counted in C: any() would walk it in Python
             out[str(f)] = data.hex()
     return out
 
@@ -99,4 +93,4 @@ def frame_hex(s: Session, frame: int) -> str:
     """One frame's bytes, for a client that asks for a page it has not got."""
     if not 0 <= frame < s.hv.mem.frames:
         raise ValueError(f"there is no frame {frame}")
-    return s.hv.mem.read(frame * PAGE, PAGE).hex()
+    return s.hv.mem.frame_bytes(frame).hex()
