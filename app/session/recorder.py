@@ -1,6 +1,6 @@
 """Records one step: everything it changes, with old and new values.
 
-The public part is the step event (documented in schema.json); the private part is
+The public part is the step event (documented in app/contracts/event.json); the private part is
 what exact undo needs beyond it (hypervisor bookkeeping, journaled memory writes).
 """
 

@@ -1,4 +1,4 @@
-"""The whole state of a session as one JSON object (schema: snapshot.json).
+"""The whole state of a session as one JSON object (schema: app/contracts/snapshot.json).
 
 A client that arrives late, reconnects, or has just loaded a program draws everything
 from a snapshot; after that each step event updates it. Frames are sent only for the

@@ -1,0 +1,68 @@
+"""The contracts' one home: the schemas take their words from the enums, every note
+kind has a definition of its own, and the constants the page reads agree with the
+engine's."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from app.abi import MIRROR_COPIES
+from app.contracts import EVENT_NOTES, PTE_FRAME_MASK, Mode, NoteKind, constants, schemas
+from app.contracts.schemas import FILES, WORDS, document, validate
+from app.machine.paging import ADDR_MASK, LEVELS
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+def test_every_schema_is_valid_and_resolves():
+    for name in FILES:
+        jsonschema.Draft202012Validator.check_schema(document(name))
+        schemas.validator(name)
+
+
+def test_no_schema_spells_out_a_list_the_enums_hold():
+    lists = {frozenset(map(str, words)) for words in WORDS.values()}
+    spelled = [(name, node["enum"]) for name in FILES for node in _walk(document(name))
+               if "enum" in node and frozenset(node["enum"]) in lists]
+    assert spelled == []
+
+
+def test_every_note_kind_has_one_definition():
+    defs = document("event")["$defs"]
+    kinds = [defs[ref["$ref"].split("/")[-1]]["properties"]["kind"]["const"]
+             for ref in defs["note"]["oneOf"]]
+    assert sorted(kinds) == sorted(EVENT_NOTES) and len(set(kinds)) == len(kinds)
+    assert NoteKind.CONSOLE not in kinds
+
+
+def test_a_note_with_a_field_of_another_kind_is_refused():
+    note = {"kind": "exit", "vm": 1, "code": 0}
+    validate("event", note, "note")
+    with pytest.raises(jsonschema.ValidationError):
+        validate("event", {**note, "report": "no"}, "note")
+    with pytest.raises(jsonschema.ValidationError):
+        validate("event", {"kind": "console", "vm": 1, "text": "x"}, "note")
+
+
+def test_the_words_agree_with_the_engines():
+    assert {m: m.copies for m in Mode} == MIRROR_COPIES
+    assert PTE_FRAME_MASK == ADDR_MASK
+    assert [str(w) for w in WORDS["level"]] == list(LEVELS)
+
+
+def test_the_constants_document_is_json_and_complete():
+    doc = json.loads(json.dumps(constants()))
+    assert {m["mode"]: m["copies"] for m in doc["modes"]} == MIRROR_COPIES
+    assert int(doc["pte_frame_mask"], 16) == ADDR_MASK
+    assert set(doc["stops"]) == {str(s) for s in schemas.e.END_STOPS}
