@@ -12,6 +12,7 @@ from app.contracts.enums import (
     MARKS,
     NATIVE_COPY,
     RUN_STOPS,
+    STEPS,
     TELLING,
     WORD_ERRORS,
     Command,
@@ -43,8 +44,9 @@ from app.contracts.schemas import (
 
 __all__ = [
     "CHANGE_KINDS", "END_STOPS", "EVENT_NOTES", "MARKS", "NATIVE_COPY", "PTE_FRAME_MASK",
-    "RUN_STOPS", "TELLING", "WORD_ERRORS", "Command", "ErrorKind", "EventKind", "Granularity",
-    "Level", "Mode", "NoteKind", "Origin", "OwnerKind", "Role", "Status", "Stop", "WriteClass",
-    "command_names", "constants", "copy_name", "first_error", "stop_of", "validate",
-    "validate_event", "validate_push", "validate_recipe", "validate_snapshot", "validator",
+    "RUN_STOPS", "STEPS", "TELLING", "WORD_ERRORS", "Command", "ErrorKind", "EventKind",
+    "Granularity", "Level", "Mode", "NoteKind", "Origin", "OwnerKind", "Role", "Status", "Stop",
+    "WriteClass", "command_names", "constants", "copy_name", "first_error", "stop_of",
+    "validate", "validate_event", "validate_push", "validate_recipe", "validate_snapshot",
+    "validator",
 ]

@@ -91,9 +91,10 @@ class Command(StrEnum):
     def step(cls, granularity: str) -> Command:
         return cls(f"step:{Granularity(granularity)}")
 
-    @property
-    def is_step(self) -> bool:
-        return self in (Command.STEP_NATIVE, Command.STEP_REWRITTEN)
+
+
+# the commands that step (a recipe's history names them as they were given)
+STEPS = (Command.STEP_NATIVE, Command.STEP_REWRITTEN)
 
 
 class NoteKind(StrEnum):

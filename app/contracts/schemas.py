@@ -24,7 +24,7 @@ ENUMS_ID = "kmemvisor-lab/enums"
 WORDS: dict[str, tuple[StrEnum, ...]] = {
     "status": tuple(e.Status), "run_stop": e.RUN_STOPS, "end_stop": e.END_STOPS,
     "mode": tuple(e.Mode), "role": tuple(e.Role), "granularity": tuple(e.Granularity),
-    "step_command": (e.Command.STEP_NATIVE, e.Command.STEP_REWRITTEN),
+    "step_command": e.STEPS,
     "note_kind": e.EVENT_NOTES, "mark": e.MARKS, "change_kind": e.CHANGE_KINDS,
     "owner_kind": tuple(e.OwnerKind), "write_class": tuple(e.WriteClass),
     "level": tuple(e.Level), "error_kind": tuple(e.ErrorKind), "word_error": e.WORD_ERRORS,

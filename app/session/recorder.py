@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 
+from app.contracts import NoteKind, Role
 from app.hypervisor import VM, Hypervisor
 from app.machine.cpu import STATE_REGS
 from app.machine.memory import PAGE
@@ -86,15 +87,16 @@ class Recorder:
             writes.append({"va": where[0] if where else None, "pa": pa, "size": size,
                            "old": old.hex(), "new": mem.read(pa, size).hex(),
                            "copy": "native" if owner.copy == 0 else f"mirror {owner.copy}",
-                           "owner": owner.kind, "role": vm.role_at.get(rip, "native"),
+                           "owner": owner.kind, "role": vm.role_at.get(rip, Role.NATIVE),
                            "rip": rip})
         ptes = self._pte_changes()
         frames = [{"frame": f, "old": o.to_json(), "new": n.to_json()}
                   for f, o, n in self.undo.owners]
         notes = hv.log[self.log_start:]
-        console = "".join(n["text"] for n in notes if n["kind"] == "console")
+        console = "".join(n["text"] for n in notes if n["kind"] == NoteKind.CONSOLE)
         part = {"regs": regs, "writes": writes, "ptes": ptes, "frames": frames,
-                "console": console, "notes": [n for n in notes if n["kind"] != "console"],
+                "console": console,
+                "notes": [n for n in notes if n["kind"] != NoteKind.CONSOLE],
                 "counters": vm.counters.to_json()}
         return part, self.undo
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from app.contracts import Command, EventKind, Origin, Status, Stop
 from app.hypervisor import VM, runner, watch
 from app.machine.memory import PAGE
 from app.session.errors import SessionError
@@ -46,9 +47,9 @@ class Run:
         if self.done:
             return []
         from app.session.session import Entry
-        entry = Entry("run", [])
+        entry = Entry(Command.RUN, [])
         for vm in self.session.vms:
-            if vm.status != "running" or vm.id in self.stopped:
+            if vm.status != Status.RUNNING or vm.id in self.stopped:
                 continue
             event, undo = self._turn_of(vm, chunk)
             if event is None:
@@ -59,8 +60,8 @@ class Run:
             self.done = True
             return []
         self.entries.append(entry)
-        self.stopped |= {e["vm"] for e in entry.events if e["stopped"] != "running"}
-        if all(e["stopped"] != "running" for e in entry.events):
+        self.stopped |= {e["vm"] for e in entry.events if e["stopped"] != Stop.RUNNING}
+        if all(e["stopped"] != Stop.RUNNING for e in entry.events):
             self.done = True
         return entry.events
 
@@ -75,16 +76,16 @@ class Run:
         turn_end = limit if chunk is None else min(limit or now + chunk, now + chunk)
         rec = Recorder(s.hv, vm, trace_writes=False)
         try:
-            reason = runner.run(s.hv, vm, turn_end, stops, exact=turn_end == limit,
-                                watch=self.watchpoints)
+            reason = Stop(runner.run(s.hv, vm, turn_end, stops, exact=turn_end == limit,
+                                     watch=self.watchpoints))
         finally:
             part, undo = rec.finish()
-        if reason == "limit" and turn_end != limit:
+        if reason == Stop.LIMIT and turn_end != limit:
             # the turn ended, not the run; a turn may end right on a breakpoint
-            reason = "break" if vm.cpu.reg("rip") in stops else "running"
+            reason = Stop.BREAK if vm.cpu.reg("rip") in stops else Stop.RUNNING
         part["writes"] = []
         native, _ = s.group_json(vm, s.current_group(vm), set())
-        event = s.event(vm, "run", part, native)
+        event = s.event(vm, EventKind.RUN, part, native)
         event["stopped"] = reason
         return event, undo
 
@@ -102,7 +103,7 @@ class Run:
         changed = dict(undos[0].cpu_writes)
         ran = max(vm.counters.native_instructions - self.start[vm.id] for vm in s.vms)
         from app.session.session import Entry
-        merged = Entry("run", [e for t in self.entries for e in t.events], undos,
+        merged = Entry(Command.RUN, [e for t in self.entries for e in t.events], undos,
                        {"max_native": ran, "breakpoints": set(self.breakpoints),
                         "watchpoints": list(self.watchpoints)})
         merged.stores = tuple(hit for vm in s.vms
@@ -118,7 +119,7 @@ class Run:
         build, view = self.session.build, self.session.hv.mem.view
         syms = build.image.symbols
         labelled = {syms[n] & ~(PAGE - 1) for n, lab in build.program.labels().items()
-                    if lab.origin == "program" and n in syms}
+                    if lab.origin == Origin.PROGRAM and n in syms}
         pages = sorted((va not in labelled, va, page.frame * PAGE)
                        for va, page in vm.pages.items()
                        if page.kind == "ram" and page.frame * PAGE in changed)
@@ -144,8 +145,8 @@ class Run:
                 out.append((pa, before))
         return out
 
-    def reason(self) -> str:
+    def reason(self) -> Stop:
         """Why the run ended: the first VM's stop that is not 'running', else 'limit'."""
         last = [e["stopped"] for t in self.entries for e in t.events
-                if e["stopped"] != "running"]
-        return last[0] if last else "limit"
+                if e["stopped"] != Stop.RUNNING]
+        return last[0] if last else Stop.LIMIT

@@ -5,6 +5,7 @@ changed is pushed to every tab in the workspace's room: a command's step events
 
 from __future__ import annotations
 
+from app.contracts import Granularity
 from app.engine import Build
 from app.session import SessionError, example_names, example_source, parse_offset
 from app.web.protocol import Refused
@@ -45,7 +46,7 @@ def register(hub, dispatch) -> None:
     def on_step(ws, d, _sid):
         if not ws.session.running():
             raise Refused("no VM is running: reset or load a program")
-        publish(ws, ws.session.step(d.get("granularity", "native")))
+        publish(ws, ws.session.step(d.get("granularity", Granularity.NATIVE)))
 
     @dispatch.session("back")
     def on_back(ws, _d, _sid):
