@@ -5,6 +5,7 @@ engine's."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -66,3 +67,11 @@ def test_the_constants_document_is_json_and_complete():
     assert {m["mode"]: m["copies"] for m in doc["modes"]} == MIRROR_COPIES
     assert int(doc["pte_frame_mask"], 16) == ADDR_MASK
     assert set(doc["stops"]) == {str(s) for s in schemas.e.END_STOPS}
+
+
+def test_the_page_draws_every_note_kind():
+    """The log panel has a line of its own for each note kind of the contract (a new
+    kind would otherwise be shown by its bare name)."""
+    log_js = (Path(__file__).parents[1] / "static" / "js" / "log.js").read_text()
+    drawn = {k for k in EVENT_NOTES if f'case "{k}":' in log_js}
+    assert set(EVENT_NOTES) - drawn == {NoteKind.VM_CREATED}  # never in the log

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.contracts import MARKS
+from app.contracts import MARKS, NATIVE_COPY
 
 MAX_HISTORY = 10_000  # entries kept for `back`; the oldest go first
 # what an entry and its records cost beside their packed bytes (objects, a copy of the
@@ -24,7 +24,7 @@ def _newest_stores(events: list[dict]) -> tuple:
     out = {}
     for e in events:
         for w in e.get("writes", ()):
-            if w["copy"] == "native" and w["va"] is not None:
+            if w["copy"] == NATIVE_COPY and w["va"] is not None:
                 out[e["vm"]] = (e["vm"], w["va"], w["size"], "step")
     return tuple(out.values())
 

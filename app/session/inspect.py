@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.contracts import Origin, Status, Stop, stop_of
+from app.contracts import NATIVE_COPY, Origin, Status, Stop, stop_of
 from app.session.errors import SessionError
 
 
@@ -74,7 +74,7 @@ def stop_reason(s, events: list[dict], breakpoints: set[int],
         return stop_of(first.status)
     for e in events:
         for w in e.get("writes", ()):
-            if w["copy"] == "native" and w["va"] is not None and any(
+            if w["copy"] == NATIVE_COPY and w["va"] is not None and any(
                     va < w["va"] + w["size"] and w["va"] < va + n for va, n in watchpoints):
                 return Stop.WATCH
     here = s.current_group(first)

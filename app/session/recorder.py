@@ -86,7 +86,7 @@ class Recorder:
             owner = mem.owners[pa // PAGE]
             writes.append({"va": where[0] if where else None, "pa": pa, "size": size,
                            "old": old.hex(), "new": mem.read(pa, size).hex(),
-                           "copy": "native" if owner.copy == 0 else f"mirror {owner.copy}",
+                           "copy": owner.copy,
                            "owner": owner.kind, "role": vm.role_at.get(rip, Role.NATIVE),
                            "rip": rip})
         ptes = self._pte_changes()

@@ -24,7 +24,7 @@ def snapshot(s: Session, extra: dict | None = None) -> dict:
     out = {
         "kind": "snapshot",
         "seq": s.seq,
-        "settings": {"mirror": Mode(s.mirror), "offset": s.offset, "compare": len(s.vms) > 1},
+        "settings": {"mirror": s.mirror, "offset": s.offset, "compare": len(s.vms) > 1},
         "source": s.source,
         "listing": [_group(g) for g in first.groups if g.members],
         "symbols": _symbols(s),
