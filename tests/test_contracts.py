@@ -41,8 +41,10 @@ def test_no_schema_spells_out_a_list_the_enums_hold():
 
 def test_every_note_kind_has_one_definition():
     defs = document("event")["$defs"]
-    kinds = [defs[ref["$ref"].split("/")[-1]]["properties"]["kind"]["const"]
-             for ref in defs["note"]["oneOf"]]
+    chosen = [(case["if"]["properties"]["kind"]["const"], case["then"]["$ref"].split("/")[-1])
+              for case in defs["note"]["allOf"]]
+    assert all(defs[name]["properties"]["kind"]["const"] == kind for kind, name in chosen)
+    kinds = [kind for kind, _name in chosen]
     assert sorted(kinds) == sorted(EVENT_NOTES) and len(set(kinds)) == len(kinds)
     assert NoteKind.CONSOLE not in kinds
 

@@ -1,6 +1,7 @@
 """The one loader of the contracts: the JSON Schemas beside this file, and the schema
 of the shared words built from enums.py (`kmemvisor-lab/enums`), which the files
-refer to instead of listing the words themselves. Server and tests validate here."""
+refer to instead of listing the words themselves (the loader fills the lists in).
+Server and tests validate here."""
 
 from __future__ import annotations
 
@@ -45,9 +46,30 @@ def document(name: str) -> dict:
     return json.loads(resources.files(__package__).joinpath(FILES[name]).read_text())
 
 
+def _inline(node, words: dict):
+    """`node` with every reference to the shared words replaced by their list: a
+    reference into another resource costs a lookup at each validation, and the
+    commands are checked on every message."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("enums#/$defs/"):
+            return {**words[ref.rsplit("/", 1)[1]], **{k: v for k, v in node.items()
+                                                       if k != "$ref"}}
+        return {k: _inline(v, words) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, words) for v in node]
+    return node
+
+
+@cache
+def schema(name: str) -> dict:
+    """A contract's schema as validated: the file with the shared words filled in."""
+    return _inline(document(name), enums_schema()["$defs"])
+
+
 @cache
 def registry() -> Registry:
-    docs = [enums_schema(), *(document(n) for n in FILES)]
+    docs = [enums_schema(), *(schema(n) for n in FILES)]
     return Registry().with_resources(
         (doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012))
         for doc in docs)
@@ -59,16 +81,17 @@ def validator(name: str, part: str | None = None) -> jsonschema.Draft202012Valid
     (its `commands/<part>`), a push of `pushes` or any other `$defs/<part>`. Built
     once: checking the schema again for each instance would cost more than the
     instance."""
-    doc = document(name)
+    doc = schema(name)
     if part is None:
-        schema = doc
+        chosen = doc
     else:
         where = "commands" if name == "commands" else "$defs"
         if part not in doc[where]:
             raise KeyError(f"{name} has no '{part}'")
-        schema = {"$ref": f"{doc['$id']}#/{where}/{part}"}
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema, registry=registry())
+        # the part as a schema of its own, its file's definitions beside it
+        chosen = {**doc[where][part], "$defs": doc["$defs"]}
+    jsonschema.Draft202012Validator.check_schema(chosen)
+    return jsonschema.Draft202012Validator(chosen, registry=registry())
 
 
 def first_error(name: str, instance, part: str | None = None
