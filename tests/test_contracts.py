@@ -29,7 +29,10 @@ def _walk(node):
 def test_every_schema_is_valid_and_resolves():
     for name in FILES:
         jsonschema.Draft202012Validator.check_schema(document(name))
+        jsonschema.Draft202012Validator.check_schema(schemas.schema(name))
         schemas.validator(name)
+    for command in schemas.command_names():
+        schemas.validator("commands", command)
 
 
 def test_no_schema_spells_out_a_list_the_enums_hold():

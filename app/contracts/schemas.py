@@ -80,7 +80,8 @@ def validator(name: str, part: str | None = None) -> jsonschema.Draft202012Valid
     """The validator of a contract, or of one part of it: a command of `commands`
     (its `commands/<part>`), a push of `pushes` or any other `$defs/<part>`. Built
     once: checking the schema again for each instance would cost more than the
-    instance."""
+    instance. The schemas themselves are checked by the tests (tests/test_contracts.py),
+    not here: the first command of each kind would pay for it."""
     doc = schema(name)
     if part is None:
         chosen = doc
@@ -90,7 +91,6 @@ def validator(name: str, part: str | None = None) -> jsonschema.Draft202012Valid
             raise KeyError(f"{name} has no '{part}'")
         # the part as a schema of its own, its file's definitions beside it
         chosen = {**doc[where][part], "$defs": doc["$defs"]}
-    jsonschema.Draft202012Validator.check_schema(chosen)
     return jsonschema.Draft202012Validator(chosen, registry=registry())
 
 
