@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from app.abi import DEFAULT_OFFSET, parse_offset
+from app.contracts import ErrorKind, Mode, Stop
 
-_INJECT = re.compile(r"^(ce|ue|silent|dimm):(.+)@(\d+)$")
+_INJECT = re.compile(rf"^({'|'.join(ErrorKind)}):(.+)@(\d+)$")
 
 
 def _offset(text: str) -> int:
@@ -58,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         from app.session.headless import describe
         print(describe(result))
-    return 0 if result["status"] == "exited" else 1
+    return 0 if result["status"] == Stop.EXITED else 1
 
 
 def cmd_rewrite(args: argparse.Namespace) -> int:
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a program headless")
     r.add_argument("program")
-    r.add_argument("--mirror", choices=("off", "on", "nmr3"), default="on")
+    r.add_argument("--mirror", choices=[str(m) for m in Mode], default=Mode.ON.value)
     r.add_argument("--offset", type=_offset, default=DEFAULT_OFFSET, metavar="HEX")
     r.add_argument("--max-steps", type=int, default=10_000_000, metavar="N",
                    help="budget of native instructions (default 10 million)")
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     r.set_defaults(func=cmd_run)
     w = sub.add_parser("rewrite", help="show the mirrored program beside the native one")
     w.add_argument("program")
-    w.add_argument("--mirror", choices=("on", "nmr3"), default="on")
+    w.add_argument("--mirror", choices=[str(m) for m in Mode if m.copies],
+                   default=Mode.ON.value)
     w.add_argument("--offset", type=_offset, default=DEFAULT_OFFSET, metavar="HEX")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_rewrite)

@@ -1,6 +1,6 @@
 """Golden traces: what the examples and the lessons do, step by step, as digests of
 their events, so that a change meant to keep behaviour (a refactoring) shows the first
-command whose events changed.
+command whose events changed (and every event is validated against its schema).
 
     python -m tests.golden          # compare with tests/golden/traces.json
     python -m tests.golden --write  # record anew (only when a change of events is meant)
@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from app.contracts import validate_event
 from app.lessons import load, new_session, perform, verify
 from app.session import Session, example_names, example_source
 
@@ -25,6 +26,9 @@ GOLDEN = ROOT / "tests" / "golden" / "traces.json"
 
 
 def digest(events) -> str:
+    """The events' digest, once each is found to keep its contract."""
+    for event in events or ():
+        validate_event(event)
     text = json.dumps(events, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -83,7 +83,7 @@ def test_the_snapshot_names_the_store_worth_showing_after_steps_runs_and_back():
     stored = None
     while stored is None:
         stored = next((w for e in s.step() for w in e["writes"]
-                       if e["vm"] == 1 and w["copy"] == "native" and w["va"] is not None), None)
+                       if e["vm"] == 1 and w["copy"] == 0 and w["va"] is not None), None)
     assert snapshot(s)["vms"][0]["last_store"] == {"va": stored["va"], "size": stored["size"],
                                                    "by": "step"}
     s.inject("ce", "total", 1)            # an injection stores nothing: the store stays

@@ -1,5 +1,6 @@
 """The layers: imports go downward only (machine <- hypervisor <- session <- lessons
-<- web / CLI, with the assembler and the rewriter beside), and the web layer and the
+<- web / CLI, with the assembler and the rewriter beside, and the contracts beneath the
+session and everything above it), and the web layer and the
 lessons drive a session through its face (Session.FACE) only, never its parts."""
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ APP = Path(__file__).resolve().parents[1] / "app"
 # what each package may import from the project (besides itself)
 MAY_IMPORT = {
     "abi": set(), "guest": set(), "examples": set(),
+    # the shared words, schemas and constants: beneath every layer that talks to a client
+    # (the hypervisor and the machine still spell their words as plain strings)
+    "contracts": {"abi"},
     "asm": {"abi"},
     "machine": {"abi"},
     "rewriter": {"abi", "asm", "guest"},
     "hypervisor": {"abi", "asm", "machine", "rewriter", "guest"},
-    "session": {"abi", "asm", "rewriter", "hypervisor", "examples"},
-    "lessons": {"session", "abi"},
-    "engine": {"session", "lessons", "abi"},
-    "web": {"session", "lessons", "engine", "abi"},
-    "bench": {"session", "web", "abi", "asm", "hypervisor", "rewriter", "machine"},
-    "cli": {"session", "lessons", "web", "bench", "abi", "asm", "rewriter"},
+    "session": {"abi", "asm", "rewriter", "hypervisor", "examples", "contracts"},
+    "lessons": {"session", "abi", "contracts"},
+    "engine": {"session", "lessons", "abi", "contracts"},
+    "web": {"session", "lessons", "engine", "abi", "contracts"},
+    "bench": {"session", "web", "abi", "asm", "hypervisor", "rewriter", "machine", "contracts"},
+    "cli": {"session", "lessons", "web", "bench", "abi", "asm", "rewriter", "contracts"},
 }
 
 

@@ -219,7 +219,7 @@ def _state(s: Session) -> tuple:
 
 
 def _touches(events: list[dict], va: int, size: int) -> bool:
-    return any(w["copy"] == "native" and w["va"] is not None and
+    return any(w["copy"] == 0 and w["va"] is not None and
                w["va"] < va + size and va < w["va"] + w["size"]
                for e in events for w in e["writes"])
 

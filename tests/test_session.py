@@ -47,7 +47,7 @@ def test_step_shows_the_group_and_its_writes():
     assert roles == ["native", "mirror"]
     assert all(r["executed"] for r in e["rewritten"])
     native, mirror = e["writes"]
-    assert (native["copy"], mirror["copy"]) == ("native", "mirror 1")
+    assert (native["copy"], mirror["copy"]) == (0, 1)
     assert mirror["va"] - native["va"] == s.offset
     assert native["new"] == mirror["new"]
     assert "rip" in e["regs"]

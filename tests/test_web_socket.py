@@ -63,7 +63,7 @@ def test_stepping_into_main_shows_the_entry_mirror_of_the_return_address(app):
     ev = c.wait(lambda: len(c.events) == 2 and c.events[1])
     roles = [m["role"] for m in ev["rewritten"]]
     assert "entry-mirror" in roles
-    assert any(w["copy"] == "mirror 1" and w["role"] == "entry-mirror" for w in ev["writes"])
+    assert any(w["copy"] == 1 and w["role"] == "entry-mirror" for w in ev["writes"])
 
 
 def test_back_restores_the_state_exactly(app):

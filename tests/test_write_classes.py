@@ -126,7 +126,7 @@ def test_classification_matches_unicorn_and_mirror_holds(snippet):
     events = _body_events(_snippet_groups(native, "off"), snippet)
     assert events, "snippet did not run"
     for e in events:
-        wrote = any(w["copy"] == "native" and w["owner"] == "native" for w in e["writes"])
+        wrote = any(w["copy"] == 0 and w["owner"] == "native" for w in e["writes"])
         cls = e["native"]["class"]
         text = e["native"]["text"]
         may_skip = text.startswith("rep")  # a rep with %rcx == 0 writes nothing

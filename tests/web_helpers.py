@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import gevent
-import jsonschema
 
-from app.session import validate_event, validate_snapshot
+from app.contracts import validate_event, validate_push, validate_snapshot
 from app.web import create_app, socketio_of
-
-_PUSHES = json.loads((Path(__file__).parents[1] / "app" / "web" / "pushes.json").read_text())
-
-
-def validate_push(name: str, body: dict) -> None:
-    jsonschema.validate(body, {**_PUSHES["$defs"][name], "$defs": _PUSHES["$defs"]})
 
 
 class Client:

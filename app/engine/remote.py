@@ -18,6 +18,7 @@ import itertools
 import logging
 import threading
 
+from app.contracts import Granularity
 from app.engine.host import News
 from app.engine.processes import FORKER, EngineLost, EngineProcess
 
@@ -170,7 +171,7 @@ class EngineSession:
         only the others)."""
         return self._commands, self._head, self._news.native
 
-    def step(self, granularity: str = "native") -> list[dict]:
+    def step(self, granularity: str = Granularity.NATIVE) -> list[dict]:
         return self.call("step", granularity)
 
     def back(self) -> list[dict]:

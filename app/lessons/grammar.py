@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from app.contracts import ErrorKind, Granularity, Status
 from app.lessons.model import Action, Check, LessonError, Where
 
 _VM = re.compile(r"^(.*?)\s+in vm (\d+)$")
@@ -24,13 +25,13 @@ _ACTIONS = [
     ("run_to", re.compile(r"^run to\s+(.+)$")),
     ("run", re.compile(r"^run$")),
     ("reset", re.compile(r"^reset$")),
-    ("inject", re.compile(r"^inject\s+(ce|ue|silent|dimm)\s+(\S+)$")),
+    ("inject", re.compile(rf"^inject\s+({'|'.join(ErrorKind)})\s+(\S+)$")),
 ]
 _CHECKS = [
     ("mirror_equal", re.compile(r"^mirror equals native$")),
     ("mirror_differs", re.compile(r"^mirror differs from native$")),
     ("pte_mirror", re.compile(r"^pte for (\S+) has (a|no) mirror$")),
-    ("status", re.compile(r"^vm (\d+) (running|exited|killed|fault)$")),
+    ("status", re.compile(rf"^vm (\d+) ({'|'.join(Status)})$")),
     ("exit_code", re.compile(r"^exit code (-?\d+)$")),
     ("at_line", re.compile(r"^at line (\d+)$")),
     ("console", re.compile(r'^console shows "(.*)"$')),
@@ -41,7 +42,7 @@ _CHECKS = [
 ]
 ACTION_WORDS = "step [N] [rewritten], back [N], run, run to TARGET, reset, inject KIND TARGET"
 CHECK_WORDS = ("mirror equals native, mirror differs from native, pte for SYMBOL has a/no "
-               "mirror, vm N running/exited/killed/fault, exit code K, at line N, "
+               f"mirror, vm N {'/'.join(Status)}, exit code K, at line N, "
                'console shows "TEXT", log has KIND, register REG is VALUE, counter NAME is '
                "VALUE, overhead below P%")
 
@@ -59,7 +60,7 @@ def action(text: str, where: Where) -> Action:
             continue
         g = m.groups()
         if verb == "step":
-            args = {"count": int(g[0] or 1), "granularity": g[1] or "native"}
+            args = {"count": int(g[0] or 1), "granularity": g[1] or Granularity.NATIVE}
         elif verb == "back":
             args = {"count": int(g[0] or 1)}
         elif verb == "run_to":

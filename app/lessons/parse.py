@@ -13,6 +13,7 @@ import jsonschema
 import yaml
 
 from app.abi import DEFAULT_OFFSET, parse_offset
+from app.contracts import Mode
 from app.lessons import grammar
 from app.lessons.model import Lesson, LessonError, Quiz, Step, Where
 from app.lessons.render import to_html
@@ -26,7 +27,7 @@ HEADER = {
         "goals": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "program": {"type": "string", "minLength": 1},
         "example": {"enum": example_names()},
-        "mirror": {"enum": ["off", "on", "nmr3"]},
+        "mirror": {"enum": [str(m) for m in Mode]},
         "offset": {"type": ["integer", "string"]},
         "compare": {"type": "boolean"},
         "mirror_devices": {"type": "boolean"},

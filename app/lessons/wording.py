@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from app.contracts import NoteKind as N
+from app.contracts import Status
+
 # a log note's kind as a checkpoint says it: "the log has a machine check in VM 1"
 NOTE_WORDS = {
-    "vm_created": "a VM start", "hypercall": "a hypercall", "mmu_update": "a page-table update",
-    "refused": "a refused request", "exit": "an exit", "inject": "an injected error",
-    "ce": "a corrected error", "mce": "a machine check", "recovered": "a recovery",
-    "killed": "a killed VM", "fault": "a fault", "vote": "an NMR vote", "scrub": "a scrub",
-    "limit": "a limit reached", "watch": "a watchpoint hit",
+    N.VM_CREATED: "a VM start", N.HYPERCALL: "a hypercall", N.MMU_UPDATE: "a page-table update",
+    N.REFUSED: "a refused request", N.EXIT: "an exit", N.INJECT: "an injected error",
+    N.CE: "a corrected error", N.MCE: "a machine check", N.RECOVERED: "a recovery",
+    N.KILLED: "a killed VM", N.FAULT: "a fault", N.VOTE: "an NMR vote", N.SCRUB: "a scrub",
+    N.LIMIT: "a limit reached", N.WATCH: "a watchpoint hit",
 }
 
 
@@ -17,8 +20,8 @@ def note_words(kind: str, article: bool = True) -> str:
     return words if article else words.split(" ", 1)[1]
 
 
-STATUS_WORDS = {"running": "is running", "exited": "has exited", "killed": "was killed",
-                 "fault": "stopped on a fault"}
+STATUS_WORDS = {Status.RUNNING: "is running", Status.EXITED: "has exited",
+                Status.KILLED: "was killed", Status.FAULT: "stopped on a fault"}
 
 
 def counter_words(name: str) -> str:

@@ -1,10 +1,11 @@
 """Sessions: a program, a machine, its VMs and their history, driven by commands that
-return step events (see schema.json) and drawn whole by snapshots (snapshot.json).
+return step events and drawn whole by snapshots (schemas in app/contracts).
 The web and CLI layers use only this API."""
 
 from app.abi import parse_offset
 from app.asm import stop_worker as stop_assembler
 from app.asm.budget import DEFAULT_LOAD_SECONDS, LoadBudget
+from app.contracts import validate_event, validate_snapshot
 from app.examples import DEFAULT as DEFAULT_EXAMPLE
 from app.examples import names as example_names
 from app.examples import source as example_source
@@ -20,7 +21,6 @@ from app.session.recipe import (
     recipe,
     trace,
 )
-from app.session.schema import validate_event, validate_snapshot
 from app.session.session import Session, SessionError
 from app.session.snapshot import frame_hex, snapshot
 

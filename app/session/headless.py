@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from app.contracts import NoteKind, Status, Stop
 from app.session.session import Session, SessionError
+
+# the notes a CLI run lists, and the CLI's own: an injection it could not make
+_LISTED = (NoteKind.INJECT, NoteKind.CE, NoteKind.MCE, NoteKind.RECOVERED, NoteKind.KILLED,
+           NoteKind.FAULT, NoteKind.VOTE, NoteKind.SCRUB, NoteKind.REFUSED, "inject_skipped")
 
 
 def error_result(mirror: str, error: dict) -> dict:
     """The CLI's result for a program that never ran."""
-    return {"status": "error", "exit_code": None, "mirror": mirror,
+    return {"status": Stop.ERROR, "exit_code": None, "mirror": mirror,
             "mirror_consistent": None, "console": "",
             "counters": {"native_instructions": 0, "executed_instructions": 0,
                          "native_writes": 0, "mirror_writes": 0},
@@ -23,10 +28,11 @@ def run_program(source: str, mirror: str, offset: int, max_steps: int,
     vm = s.vms[0]
     skipped = []
     for kind, target, at in sorted(injections, key=lambda x: x[2]):
-        if vm.status == "running" and at <= max_steps and vm.counters.native_instructions < at:
+        if vm.status == Status.RUNNING and at <= max_steps and vm.counters.native_instructions < at:
             s.run(max_native=at - vm.counters.native_instructions)
-        if vm.status != "running" or at > max_steps:
-            ended = {"exited": "exited", "killed": "been killed"}.get(vm.status, "stopped")
+        if vm.status != Status.RUNNING or at > max_steps:
+            ended = {Status.EXITED: "exited", Status.KILLED: "been killed"}.get(vm.status,
+                                                                              "stopped")
             why = (f"the budget is {max_steps} native instructions" if at > max_steps else
                    f"the VM had {ended} after {vm.counters.native_instructions} native "
                    "instructions")
@@ -37,9 +43,9 @@ def run_program(source: str, mirror: str, offset: int, max_steps: int,
             s.inject(kind, target)
         except SessionError as e:
             result = s.result()
-            result.update(status="error", error=e.to_json(), events=_notes(s))
+            result.update(status=Stop.ERROR, error=e.to_json(), events=_notes(s))
             return result
-    if vm.status == "running":
+    if vm.status == Status.RUNNING:
         s.run(max_native=max_steps - vm.counters.native_instructions)
     result = s.result()
     result["events"] = _notes(s) + skipped
@@ -47,7 +53,7 @@ def run_program(source: str, mirror: str, offset: int, max_steps: int,
 
 
 def _notes(s: Session) -> list[dict]:
-    return [n for n in s.hv.log if n["kind"] not in ("console", "vm_created")]
+    return [n for n in s.hv.log if n["kind"] not in (NoteKind.CONSOLE, NoteKind.VM_CREATED)]
 
 
 def describe(result: dict) -> str:
@@ -64,8 +70,7 @@ def describe(result: dict) -> str:
                  f"{c['executed_instructions']} executed; writes: {c['native_writes']} "
                  f"native, {c['mirror_writes']} mirror")
     for e in result["events"]:
-        if e["kind"] in ("inject", "ce", "mce", "recovered", "killed", "fault", "vote",
-                         "scrub", "refused", "inject_skipped"):
+        if e["kind"] in _LISTED:
             detail = e.get("report") or e.get("reason") or e.get("outcome") or e.get("error")
             if e["kind"] in ("ce", "mce") and e.get("pa") is not None:
                 where = f"va {e['va']:#x}, " if e.get("va") is not None else ""

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.contracts import MARKS, NATIVE_COPY
+
 MAX_HISTORY = 10_000  # entries kept for `back`; the oldest go first
-# notes that mark an entry on the history slider ("the moment of the error")
 # what an entry and its records cost beside their packed bytes (objects, a copy of the
 # VM's bookkeeping when it changed), measured as docs/bench.md says
 ENTRY_BYTES, UNDO_BYTES, RARE_BYTES = 400, 200, 2000
 MAX_MARKS = 200  # a snapshot carries the newest marks
-MARKED = ("inject", "mce", "recovered", "killed", "fault", "exit", "vote", "watch")
 
 
 def _newest_stores(events: list[dict]) -> tuple:
     out = {}
     for e in events:
         for w in e.get("writes", ()):
-            if w["copy"] == "native" and w["va"] is not None:
+            if w["copy"] == NATIVE_COPY and w["va"] is not None:
                 out[e["vm"]] = (e["vm"], w["va"], w["size"], "step")
     return tuple(out.values())
 
@@ -36,7 +36,7 @@ class Entry:
     undos: list = field(default_factory=list)
     args: dict = field(default_factory=dict)  # to replay the command (forward)
     native: int = 0                           # the first VM's native count after it
-    marks: tuple[str, ...] = ()               # the MARKED notes its events carry
+    marks: tuple[str, ...] = ()               # the MARKS notes its events carry
     size: int = 0                             # bytes its undo records hold, about
     # per VM the store worth showing: (vm, va, size, by) -- a step's newest native
     # store, or a word a run changed (its events carry no stores)
@@ -70,7 +70,7 @@ class History:
 
     def record(self, entry: Entry, replaying: bool) -> int:
         """Append a new entry; returns how many recorded entries a new branch dropped."""
-        entry.marks = tuple(k for k in MARKED if any(
+        entry.marks = tuple(k for k in MARKS if any(
             n["kind"] == k for e in entry.events for n in e.get("notes", ())))
         if not entry.stores:
             entry.stores = _newest_stores(entry.events)

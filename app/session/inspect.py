@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.contracts import NATIVE_COPY, Origin, Status, Stop, stop_of
 from app.session.errors import SessionError
 
 
@@ -32,7 +33,7 @@ def facts(s, vid: int | None) -> VmFacts:
     return VmFacts(
         id=vm.id, name=vm.name, status=vm.status, exit_code=vm.exit_code,
         mirror_consistent=s.hv.mirror_consistent(vm),
-        line=here.line if here is not None and here.origin == "program" else None,
+        line=here.line if here is not None and here.origin == Origin.PROGRAM else None,
         console=vm.console.text(),
         log_kinds=frozenset(n["kind"] for n in s.hv.log if n.get("vm") in (vm.id, None)),
         registers=dict(vm.cpu.state()), counters=vm.counters.to_json(),
@@ -47,7 +48,7 @@ def instruction_at(s, target: str) -> int | None:
     """The native address of `line N`, a label of the program, or an instruction's
     text (the first such instruction); None if there is none. SessionError if `line
     N` is malformed."""
-    groups = [g for g in s.vms[0].groups if g.origin == "program" and g.members]
+    groups = [g for g in s.vms[0].groups if g.origin == Origin.PROGRAM and g.members]
     if target.startswith("line "):
         try:
             line = int(target[5:])
@@ -64,19 +65,20 @@ def instruction_at(s, target: str) -> int | None:
 
 
 def stop_reason(s, events: list[dict], breakpoints: set[int],
-                watchpoints: list[tuple[int, int]]) -> str | None:
+                watchpoints: list[tuple[int, int]]) -> Stop | None:
     """Why a paced run (one step at a time) stops after a step that gave `events`: the
     first VM's end, a native store into a watched range, a breakpoint reached; None
     to go on."""
     first = s.vms[0]
     if not events or not s.running():
-        return {"running": "limit"}.get(first.status, first.status)
+        return stop_of(first.status)
     for e in events:
         for w in e.get("writes", ()):
-            if w["copy"] == "native" and w["va"] is not None and any(
+            if w["copy"] == NATIVE_COPY and w["va"] is not None and any(
                     va < w["va"] + w["size"] and w["va"] < va + n for va, n in watchpoints):
-                return "watch"
+                return Stop.WATCH
     here = s.current_group(first)
-    if first.status == "running" and here is not None and here.native_address in breakpoints:
-        return "break"
+    if first.status == Status.RUNNING and here is not None and \
+            here.native_address in breakpoints:
+        return Stop.BREAK
     return None

@@ -12,11 +12,11 @@ import json
 import jsonschema
 
 from app.asm.budget import LoadBudget
+from app.contracts import validate_recipe
 from app.session import saved
 from app.session.errors import SessionError
 from app.session.history import History
 from app.session.program import build_program
-from app.session.schema import validate_recipe
 from app.session.session import Session
 
 FORMAT = {"format": "kmemvisor-recipe", "version": 1}
@@ -89,7 +89,7 @@ def _from_checkpoint(r: dict, checkpoint: bytes, covered: int) -> Session:
     return Session.restore(saved.SavedSession(program, st, machine, head["seq"], history))
 
 
-# -- the session as a file (recipe.json): downloaded, uploaded, shared
+# -- the session as a file (app/contracts/recipe.json): downloaded, uploaded, shared
 
 def document(s: Session) -> dict:
     """The recipe as a file: program, settings, history and recorded future."""

@@ -1,11 +1,12 @@
 """Records one step as its event: everything it changed, with old and new values.
 
-The public part is the step event (documented in schema.json); the private part is
-the hypervisor's undo record (app/hypervisor/change.py), kept by the history.
+The public part is the step event (documented in app/contracts/event.json); the private
+part is the hypervisor's undo record (app/hypervisor/change.py), kept by the history.
 """
 
 from __future__ import annotations
 
+from app.contracts import NoteKind, Role
 from app.hypervisor import VM, Hypervisor
 from app.hypervisor.change import Undo
 
@@ -32,16 +33,16 @@ class Recorder:
         for pa, size, old, new, rip, owner in change.stores():
             where = vm.va_of(pa)
             writes.append({"va": where[0] if where else None, "pa": pa, "size": size,
-                           "old": old.hex(), "new": new.hex(),
-                           "copy": "native" if owner.copy == 0 else f"mirror {owner.copy}",
-                           "owner": owner.kind, "role": vm.role_at.get(rip, "native"),
+                           "old": old.hex(), "new": new.hex(), "copy": owner.copy,
+                           "owner": owner.kind, "role": vm.role_at.get(rip, Role.NATIVE),
                            "rip": rip})
         ptes = [{**p, "old": hexv(p["old"]), "new": hexv(p["new"])} for p in change.ptes]
         frames = [{"frame": f, "old": o.to_json(), "new": n.to_json()}
                   for f, o, n in change.owners()]
         notes = change.notes()
-        console = "".join(n["text"] for n in notes if n["kind"] == "console")
+        console = "".join(n["text"] for n in notes if n["kind"] == NoteKind.CONSOLE)
         part = {"regs": regs, "writes": writes, "ptes": ptes, "frames": frames,
-                "console": console, "notes": [n for n in notes if n["kind"] != "console"],
+                "console": console,
+                "notes": [n for n in notes if n["kind"] != NoteKind.CONSOLE],
                 "counters": vm.counters.to_json()}
         return part, undo

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from app.contracts import Command, EventKind, Granularity, Origin, Status, Stop
 from app.hypervisor import VM, runner, watch
 from app.session.errors import SessionError
 from app.session.inspect import stop_reason
@@ -49,9 +50,9 @@ class Run:
         if self.done:
             return []
         from app.session.session import Entry
-        entry = Entry("run", [])
+        entry = Entry(Command.RUN, [])
         for vm in self.session.vms:
-            if vm.status != "running" or vm.id in self.stopped:
+            if vm.status != Status.RUNNING or vm.id in self.stopped:
                 continue
             event, undo = self._turn_of(vm, chunk)
             if event is None:
@@ -62,8 +63,8 @@ class Run:
             self.done = True
             return []
         self.entries.append(entry)
-        self.stopped |= {e["vm"] for e in entry.events if e["stopped"] != "running"}
-        if all(e["stopped"] != "running" for e in entry.events):
+        self.stopped |= {e["vm"] for e in entry.events if e["stopped"] != Stop.RUNNING}
+        if all(e["stopped"] != Stop.RUNNING for e in entry.events):
             self.done = True
         return entry.events
 
@@ -78,16 +79,16 @@ class Run:
         turn_end = limit if chunk is None else min(limit or now + chunk, now + chunk)
         rec = Recorder(s.hv, vm, trace_writes=False)
         try:
-            reason = runner.run(s.hv, vm, turn_end, stops, exact=turn_end == limit,
-                                watch=self.watchpoints)
+            reason = Stop(runner.run(s.hv, vm, turn_end, stops, exact=turn_end == limit,
+                                     watch=self.watchpoints))
         finally:
             part, undo = rec.finish()
-        if reason == "limit" and turn_end != limit:
+        if reason == Stop.LIMIT and turn_end != limit:
             # the turn ended, not the run; a turn may end right on a breakpoint
-            reason = "break" if vm.cpu.reg("rip") in stops else "running"
+            reason = Stop.BREAK if vm.cpu.reg("rip") in stops else Stop.RUNNING
         part["writes"] = []
         native, _ = s.group_json(vm, s.current_group(vm), set())
-        event = s.event(vm, "run", part, native)
+        event = s.event(vm, EventKind.RUN, part, native)
         event["stopped"] = reason
         return event, undo
 
@@ -104,7 +105,7 @@ class Run:
         self.memory.finish(undos)
         ran = max(vm.counters.native_instructions - self.start[vm.id] for vm in s.vms)
         from app.session.session import Entry
-        merged = Entry("run", [e for t in self.entries for e in t.events], undos,
+        merged = Entry(Command.RUN, [e for t in self.entries for e in t.events], undos,
                        {"max_native": ran, "breakpoints": set(self.breakpoints),
                         "watchpoints": list(self.watchpoints)})
         merged.stores = tuple(hit for vm in s.vms
@@ -120,15 +121,15 @@ class Run:
         build = self.session.build
         syms = build.image.symbols
         labels = {syms[n] for n, lab in build.program.labels().items()
-                  if lab.origin == "program" and n in syms}
+                  if lab.origin == Origin.PROGRAM and n in syms}
         va = self.memory.changed_word(vm, labels)
         return None if va is None else (vm.id, va, 8, "run")
 
-    def reason(self) -> str:
+    def reason(self) -> Stop:
         """Why the run ended: the first VM's stop that is not 'running', else 'limit'."""
         last = [e["stopped"] for t in self.entries for e in t.events
-                if e["stopped"] != "running"]
-        return last[0] if last else "limit"
+                if e["stopped"] != Stop.RUNNING]
+        return last[0] if last else Stop.LIMIT
 
 
 class PacedRun:
@@ -143,20 +144,20 @@ class PacedRun:
         self.session, self.left = s, max_steps
         self.breakpoints, self.watchpoints = set(breakpoints), list(watchpoints)
         self.done = False
-        self._reason: str | None = None
+        self._reason: Stop | None = None
 
     def turn(self, _chunk: int | None = None) -> list[dict]:
         if self.done:
             return []
-        events = self.session.step("native")
+        events = self.session.step(Granularity.NATIVE)
         self.left -= 1
         self._reason = stop_reason(self.session, events, self.breakpoints,
-                                   self.watchpoints) or ("limit" if self.left <= 0 else None)
+                                   self.watchpoints) or (Stop.LIMIT if self.left <= 0 else None)
         self.done = self._reason is not None
         return events
 
-    def reason(self) -> str:
-        return self._reason or "limit"
+    def reason(self) -> Stop:
+        return self._reason or Stop.LIMIT
 
     def finish(self) -> list[dict]:
         self.done = True

@@ -8,8 +8,19 @@ alone. Going forward replays the recorded future (the engine is deterministic).
 
 from __future__ import annotations
 
-from app.abi import DEFAULT_OFFSET, MIRROR_COPIES, STACK_PAGES, STACK_TOP
+from app.abi import DEFAULT_OFFSET, STACK_PAGES, STACK_TOP
 from app.asm.budget import LoadBudget
+from app.contracts import (
+    STEPS,
+    TELLING,
+    Command,
+    EventKind,
+    Granularity,
+    Mode,
+    Origin,
+    Status,
+    stop_of,
+)
 from app.hypervisor import VM, Hypervisor, runner
 from app.rewriter.build import Build
 from app.session.errors import SessionError
@@ -22,12 +33,9 @@ from app.session.saved import SavedSession, Settings
 from app.session.targets import resolve_target
 
 MAX_GROUP_STEPS = 100_000
-_PRIORITY = ("killed", "fault", "exit", "recovered", "mce", "refused", "vote", "ce", "scrub",
-             "hypercall", "inject")
-_GRANULARITIES = ("native", "rewritten")
 # a step's arguments, one dict per granularity for every step entry (never changed): a
 # dict of its own per step was a fifth of what a step's history holds
-_STEP_ARGS = {g: {"granularity": g} for g in _GRANULARITIES}
+_STEP_ARGS = {g: {"granularity": g} for g in Granularity}
 # measured: an engine with its translation cache, and what one program instruction costs
 # built, grouped and counted (docs/operations.md)
 VM_BYTES = 3 << 20
@@ -48,7 +56,7 @@ class Session:
         """`budget` bounds the time the program takes to assemble and lets another
         thread cancel it: a load that runs out raises SessionError naming the line it
         had reached."""
-        if mirror not in MIRROR_COPIES:
+        if mirror not in tuple(Mode):
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
         self._setup(build_program(source, mirror, offset, compare, budget), mirror, offset,
                     compare, memory, mirror_devices)
@@ -76,7 +84,7 @@ class Session:
     def _setup(self, program: Build, mirror: str, offset: int, compare: bool, memory: int,
                mirror_devices: bool) -> None:
         self.build = program
-        self.source, self.mirror, self.offset = program.source, mirror, offset
+        self.source, self.mirror, self.offset = program.source, Mode(mirror), offset
         self.compare, self.memory = compare, memory
         # a deliberately wrong hypervisor that mirrors device memory too (a lesson)
         self.mirror_devices = mirror_devices
@@ -91,10 +99,10 @@ class Session:
     def _boot(self) -> None:
         self.hv = Hypervisor(self.memory)
         self.vms: list[VM] = [self.hv.create_vm(self.build, self.mirror, "mirrored" if
-                                                self.mirror != "off" else "unmirrored",
+                                                self.mirror != Mode.OFF else "unmirrored",
                                                 self.mirror_devices)]
-        if self.compare and self.mirror != "off":
-            self.vms.append(self.hv.create_vm(self.build, "off", "unmirrored"))
+        if self.compare and self.mirror != Mode.OFF:
+            self.vms.append(self.hv.create_vm(self.build, Mode.OFF, "unmirrored"))
         self.hv.log.clear()
         self.history = History()
 
@@ -106,7 +114,7 @@ class Session:
         if not dropped:
             return []
         self.seq += 1
-        return [{"seq": self.seq, "kind": "branch", "dropped": dropped,
+        return [{"seq": self.seq, "kind": EventKind.BRANCH, "dropped": dropped,
                  "command": entry.command}]
 
     # -- helpers
@@ -121,12 +129,12 @@ class Session:
     def event(self, vm: VM, kind: str, part: dict, native=None, rewritten=None) -> dict:
         self.seq += 1
         notes = part.get("notes", [])
-        for k in _PRIORITY:
+        for k in TELLING:
             if any(n["kind"] == k for n in notes):
-                kind = k if kind == "step" else kind
+                kind = k if kind == EventKind.STEP else kind
                 break
         here = self.current_group(vm)
-        return {"seq": self.seq, "vm": vm.id, "kind": kind, "status": vm.status,
+        return {"seq": self.seq, "vm": vm.id, "kind": kind, "status": Status(vm.status),
                 "native": native, "rewritten": rewritten or [],
                 "at": None if here is None else here.native_address, **part}
 
@@ -134,7 +142,7 @@ class Session:
         if g is None:
             return None, []
         native = {"address": g.native_address, "text": g.native_text,
-                  "line": g.line if g.origin == "program" else None, "origin": g.origin,
+                  "line": g.line if g.origin == Origin.PROGRAM else None, "origin": g.origin,
                   "class": g.wclass.kind}
         rewritten = [{"address": m.address, "text": m.text, "role": m.role,
                       "executed": m.address in executed} for m in g.members]
@@ -153,7 +161,7 @@ class Session:
                 rip = vm.cpu.reg("rip")
                 executed.add(rip)
                 result = runner.step(self.hv, vm)
-                if result != "ok" or granularity == "rewritten":
+                if result != "ok" or granularity == Granularity.REWRITTEN:
                     break
                 now = vm.cpu.reg("rip")
                 # a native step ends at the start of a group; a rep instruction stays
@@ -166,22 +174,22 @@ class Session:
         finally:
             part, undo = rec.finish()
         native, rewritten = self.group_json(vm, group, executed)
-        return self.event(vm, "step", part, native, rewritten), undo
+        return self.event(vm, EventKind.STEP, part, native, rewritten), undo
 
-    def step(self, granularity: str = "native") -> list[dict]:
+    def step(self, granularity: str = Granularity.NATIVE) -> list[dict]:
         """One native instruction (or one rewritten one) in every running VM. After
         `back`, the recorded future is replayed instead, up to its next step or run
         of this kind (injections on the way included), so stepping reproduces it."""
-        if granularity not in _GRANULARITIES:
+        if granularity not in tuple(Granularity):
             raise SessionError("granularity is 'native' or 'rewritten'")
-        command = f"step:{granularity}"
+        command = Command.step(granularity)
         if not self._replaying:
             ahead = self._replay_to(command)
             if ahead is not None:
                 return ahead
         entry = Entry(command, [], args=_STEP_ARGS[granularity])
         for vm in self.vms:
-            if vm.status != "running":
+            if vm.status != Status.RUNNING:
                 continue
             event, undo = self._step_vm(vm, granularity)
             entry.events.append(event)
@@ -197,8 +205,8 @@ class Session:
         if not ahead:
             return None
         moving = next((i for i, e in enumerate(ahead)
-                       if e.command == "run" or e.command.startswith("step:")), None)
-        if moving is not None and ahead[moving].command not in (command, "run"):
+                       if e.command == Command.RUN or e.command in STEPS), None)
+        if moving is not None and ahead[moving].command not in (command, Command.RUN):
             return None
         events: list[dict] = []
         for _ in range(len(ahead) if moving is None else moving + 1):
@@ -213,7 +221,7 @@ class Session:
         for undo in reversed(entry.undos):
             self.hv.undo(undo)
         self.seq += 1
-        return [{"seq": self.seq, "kind": "back", "undone": list(entry.events),
+        return [{"seq": self.seq, "kind": EventKind.BACK, "undone": list(entry.events),
                  "command": entry.command}]
 
     def forward(self) -> list[dict]:
@@ -237,19 +245,19 @@ class Session:
 
     def replay(self, command: str, args: dict) -> list[dict]:
         """Run a command as a history entry records it."""
-        if command == "run":
+        if command == Command.RUN:
             return self.run(args["max_native"], set(args["breakpoints"]),
                             [tuple(w) for w in args["watchpoints"]])
-        if command == "inject":
+        if command == Command.INJECT:
             return self.inject(**args)
-        if command.startswith("step:"):
+        if command in STEPS:
             return self.step(**args)
         raise SessionError(f"cannot replay '{command}'")
 
     def reset(self) -> list[dict]:
         self._boot()
         self.seq += 1
-        return [{"seq": self.seq, "kind": "reset"}]
+        return [{"seq": self.seq, "kind": EventKind.RESET}]
 
     # -- running
     def start_run(self, max_native: int | None = None, breakpoints: set[int] = frozenset(),
@@ -289,8 +297,8 @@ class Session:
             rec.finish()
             raise SessionError(str(e)) from None
         part, undo = rec.finish()
-        event = self.event(v, "inject", part)
-        branch = self.record(Entry("inject", [event], [undo], {
+        event = self.event(v, EventKind.INJECT, part)
+        branch = self.record(Entry(Command.INJECT, [event], [undo], {
             "kind": kind, "target": target, "vm": vm, "bit": bit, "copy": copy}))
         return [event, *branch]
 
@@ -320,11 +328,11 @@ class Session:
     def native_addresses(self) -> set[int]:
         """Where a breakpoint may go: the program's native instructions."""
         return {g.native_address for g in self.vms[0].groups
-                if g.origin == "program" and g.members}
+                if g.origin == Origin.PROGRAM and g.members}
 
     def running(self) -> bool:
         """Whether any VM can still run."""
-        return any(vm.status == "running" for vm in self.vms)
+        return any(vm.status == Status.RUNNING for vm in self.vms)
 
     def footprint(self) -> int:
         """The memory this session holds, about: the machine, each VM's engine, the
@@ -357,12 +365,11 @@ class Session:
 
     def result(self) -> dict:
         vm = self.vms[0]
-        status = {"running": "limit"}.get(vm.status, vm.status)
-        return {"status": status, "exit_code": vm.exit_code, "mirror": vm.mode,
+        return {"status": stop_of(vm.status), "exit_code": vm.exit_code, "mirror": vm.mode,
                 "mirror_consistent": self.hv.mirror_consistent(vm),
                 "console": vm.console.text(),
                 "counters": {k: v for k, v in vm.counters.to_json().items()
                              if k in ("native_instructions", "executed_instructions",
                                       "native_writes", "mirror_writes")},
-                "error": None if vm.status not in ("killed", "fault") else {
+                "error": None if vm.status not in (Status.KILLED, Status.FAULT) else {
                     "message": vm.report, "line": vm.fault_line}}

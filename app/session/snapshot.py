@@ -1,4 +1,4 @@
-"""The whole state of a session as one JSON object (schema: snapshot.json).
+"""The whole state of a session as one JSON object (schema: app/contracts/snapshot.json).
 
 A client that arrives late, reconnects, or has just loaded a program draws everything
 from a snapshot; after that each step event updates it. Frames are sent only for the
@@ -8,6 +8,7 @@ code pages are in the listing already.
 
 from __future__ import annotations
 
+from app.contracts import Mode, NoteKind, Origin, Status
 from app.session.recorder import hexv
 from app.session.session import Session
 
@@ -27,7 +28,8 @@ def snapshot(s: Session, extra: dict | None = None) -> dict:
         "vms": [_vm(s, vm, stores.get(vm.id)) for vm in s.vms],
         "machine": _machine(s),
         "memory": _memory(s),
-        "log": [n for n in s.hv.log if n["kind"] not in ("console", "vm_created")][-LOG_TAIL:],
+        "log": [n for n in s.hv.log
+                if n["kind"] not in (NoteKind.CONSOLE, NoteKind.VM_CREATED)][-LOG_TAIL:],
         "history": s.history_view(marks=True),
     }
     if extra:
@@ -37,7 +39,7 @@ def snapshot(s: Session, extra: dict | None = None) -> dict:
 
 def _group(g) -> dict:
     return {"index": g.index, "address": g.native_address, "text": g.native_text,
-            "line": g.line if g.origin == "program" else None, "origin": g.origin,
+            "line": g.line if g.origin == Origin.PROGRAM else None, "origin": g.origin,
             "class": g.wclass.kind,
             "members": [{"address": m.address, "text": m.text, "role": m.role}
                         for m in g.members]}
@@ -47,13 +49,13 @@ def _symbols(s: Session) -> dict[str, int]:
     """The program's own labels (not the kernel's), as injection targets see them."""
     syms = s.build.image.symbols
     return {n: syms[n] for n, lab in sorted(s.build.program.labels().items())
-            if lab.origin == "program" and n in syms and not n.startswith(".L")}
+            if lab.origin == Origin.PROGRAM and n in syms and not n.startswith(".L")}
 
 
 def _vm(s: Session, vm, store: tuple | None) -> dict:
     group = s.current_group(vm)
-    return {"id": vm.id, "name": vm.name, "mode": vm.mode, "offset": vm.offset,
-            "status": vm.status, "exit_code": vm.exit_code, "report": vm.report,
+    return {"id": vm.id, "name": vm.name, "mode": Mode(vm.mode), "offset": vm.offset,
+            "status": Status(vm.status), "exit_code": vm.exit_code, "report": vm.report,
             "fault_line": vm.fault_line,
             "regs": {n: hexv(v) for n, v in vm.cpu.state().items()},
             "counters": vm.counters.to_json(),

@@ -1,10 +1,10 @@
 """From a Socket.IO event to an acknowledged command.
 
-Every command is checked against protocol.json, held to the tab's rate, refused with
-a message when it may not run now, and otherwise run as a job on its workspace's line
-of the scheduler (the connection thread only waits for the answer). The answer is
-`{"ok": true, ...}` or `{"ok": false, "error": {"message", "line"}}`; a bug answers
-too, and never reaches another session.
+Every command is checked against its schema (app/contracts/commands.json), held to the
+tab's rate, refused with a message when it may not run now, and otherwise run as a job
+on its workspace's line of the scheduler (the connection thread only waits for the
+answer). The answer is `{"ok": true, ...}` or `{"ok": false, "error": {"message",
+"line"}}`; a bug answers too, and never reaches another session.
 """
 
 from __future__ import annotations

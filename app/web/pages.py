@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 
-from app.abi import DEFAULT_OFFSET
+from app.contracts import constants
 from app.session import (
     DEFAULT_EXAMPLE,
     ERROR_CARDS,
@@ -49,13 +49,13 @@ def page_context(classroom: str | None, share: str | None = None,
                  embed: bool = False) -> dict:
     """What index.html needs, for the solo page, a classroom, a shared session and its
     read-only view alike. Data for the scripts travels in a JSON element (a strict CSP
-    allows no inline script)."""
+    allows no inline script), the contracts' constants document among it."""
     names = example_names()
+    contracts = constants()
     return {"examples": names, "default": DEFAULT_EXAMPLE, "kinds": ERROR_KINDS,
-            "default_offset": f"{DEFAULT_OFFSET:#x}",
-            "shortcuts": SHORTCUTS, "panels": PANELS, "classroom": classroom,
-            "share": share, "embed": embed,
-            "data": {"kinds": ERROR_KINDS, "cards": ERROR_CARDS,
+            "contracts": contracts, "shortcuts": SHORTCUTS, "panels": PANELS,
+            "classroom": classroom, "share": share, "embed": embed,
+            "data": {"kinds": ERROR_KINDS, "cards": ERROR_CARDS, "contracts": contracts,
                      "examples": {n: example_source(n) for n in names}}}
 
 

@@ -1,12 +1,9 @@
-"""Checks every command a browser sends against protocol.json before it reaches a session."""
+"""Checks every command a browser sends against its schema (app/contracts/commands.json)
+before it reaches a session."""
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
-
-import jsonschema
+from app.contracts import command_names, first_error
 
 
 class ProtocolError(Exception):
@@ -15,15 +12,6 @@ class ProtocolError(Exception):
 
 class Refused(Exception):
     """A well-formed command the server will not carry out now (the message says why)."""
-
-
-@cache
-def _validators() -> dict[str, jsonschema.Draft202012Validator]:
-    # built once: jsonschema.validate() would re-check the schema on every command
-    doc = json.loads((Path(__file__).parent / "protocol.json").read_text())
-    defs = doc["$defs"]
-    return {name: jsonschema.Draft202012Validator({**s, "$defs": defs})
-            for name, s in doc["commands"].items()}
 
 
 def _utf8(text) -> bool:
@@ -37,14 +25,13 @@ def _utf8(text) -> bool:
 
 
 def commands() -> list[str]:
-    return sorted(_validators())
+    return list(command_names())
 
 
 def check(command: str, payload) -> dict:
     """The payload if `command` is known and the payload fits its schema; else ProtocolError
     with a message that says what is wrong (never the whole payload back)."""
-    validator = _validators().get(command)
-    if validator is None:
+    if command not in command_names():
         raise ProtocolError(f"unknown command '{command}'")
     payload = {} if payload is None else payload
     if isinstance(payload, dict):
@@ -54,7 +41,7 @@ def check(command: str, payload) -> dict:
                 raise ProtocolError(f"bad '{command}' command: {where}: text with an "
                                     "invalid character (a lone UTF-16 surrogate)")
     try:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        error = first_error("commands", payload, command)
     except RecursionError:
         raise ProtocolError(f"bad '{command}' command: nested too deeply") from None
     if error is not None:

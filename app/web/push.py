@@ -6,18 +6,21 @@ from __future__ import annotations
 
 from flask_socketio import SocketIO
 
+from app.contracts import EventKind, NoteKind
 from app.web.bridge import Bridge
 from app.web.workspaces import Workspace
 
 # notes whose effects (memory the hypervisor rewrote) a step event does not carry
 # (and the end of a VM: its exit code and report are in the snapshot)
-_REDRAW = {"inject", "ce", "mce", "recovered", "killed", "vote", "scrub", "exit", "fault"}
-_WHOLE = ("back", "reset", "branch")  # events that are about the session, not one VM
+_REDRAW = {NoteKind.INJECT, NoteKind.CE, NoteKind.MCE, NoteKind.RECOVERED, NoteKind.KILLED,
+           NoteKind.VOTE, NoteKind.SCRUB, NoteKind.EXIT, NoteKind.FAULT}
+# events that are about the session, not one VM
+_WHOLE = (EventKind.BACK, EventKind.RESET, EventKind.BRANCH)
 
 
 def needs_snapshot(events: list[dict]) -> bool:
     return any(e.get("frames") or any(n["kind"] in _REDRAW for n in e.get("notes", ()))
-               or e["kind"] in ("back", "reset") for e in events)
+               or e["kind"] in (EventKind.BACK, EventKind.RESET) for e in events)
 
 
 class Pusher:

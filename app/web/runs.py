@@ -11,11 +11,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from app.contracts import Stop
 from app.web.scheduler import Lane, Scheduler
 
 log = logging.getLogger("kmemvisor.web")
 
-_STOPPED = {"exit": "exited"}
 MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
 # a turn's share of a run thread: steps have threads of their own, so a turn can be
 # long enough that its bookkeeping is small beside the emulation in it
@@ -76,16 +76,16 @@ class Runs:
         except Exception as e:  # the run must always end cleanly
             log.exception("run failed")
             ws.error = {"message": f"the run stopped on an internal error: {e}", "line": None}
-            reason = "error"
+            reason = Stop.ERROR
         if reason is None and run.stop.is_set():
-            reason = "paused"
+            reason = Stop.PAUSED
         if reason is None:
             delay = 0.0 if run.speed is None else max(0.0, 1.0 / run.speed)
             self._next(ws, run, delay)
             return
         self._end(ws, run, reason)
 
-    def _free_turn(self, ws, run: RunState) -> str | None:
+    def _free_turn(self, ws, run: RunState) -> Stop | None:
         started = time.monotonic()
         before = ws.session.native_count()
         events = run.engine.turn(run.chunk)
@@ -100,16 +100,13 @@ class Runs:
         # run events carry no writes (the free run hooks none): a snapshot now and
         # then lets memory, page tables and the host map follow a long run
         self.publish(ws, events, snapshot=due)
-        if run.engine.done:
-            reason = run.engine.reason()
-            return _STOPPED.get(reason, reason)
-        return None
+        return run.engine.reason() if run.engine.done else None
 
-    def _paced(self, ws, run: RunState) -> str | None:
+    def _paced(self, ws, run: RunState) -> Stop | None:
         self.publish(ws, run.engine.turn(1))
         return run.engine.reason() if run.engine.done else None
 
-    def _end(self, ws, run: RunState, reason: str) -> None:
+    def _end(self, ws, run: RunState, reason: Stop) -> None:
         run.engine.finish()
         ws.run = None
         self.publish.raw(ws, "snapshot", {**ws.snapshot(), "stopped": reason})

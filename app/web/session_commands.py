@@ -5,6 +5,7 @@ changed is pushed to every tab in the workspace's room: a command's step events
 
 from __future__ import annotations
 
+from app.contracts import Granularity
 from app.engine import Build
 from app.session import SessionError, example_names, example_source, parse_offset
 from app.web.areas import on_session
@@ -51,7 +52,7 @@ class SoloCommands:
     def on_step(self, ws, d, _sid):
         if not ws.session.running():
             raise Refused("no VM is running: reset or load a program")
-        self.hub.publish(ws, ws.session.step(d.get("granularity", "native")))
+        self.hub.publish(ws, ws.session.step(d.get("granularity", Granularity.NATIVE)))
 
     @on_session("back")
     def on_back(self, ws, _d, _sid):

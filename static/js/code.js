@@ -1,7 +1,8 @@
 // Panel 1: native | rewritten code side by side, paired by colour and number.
 
 import {esc, hex} from "./format.js";
-import {groupHue, groupNumbers, ROLE_MARK} from "./colours.js";
+import {groupHue, groupNumbers} from "./colours.js";
+import {ROLE_MARK} from "./contracts.js";
 import {focusInBox, keepInView} from "./scroll.js";
 
 // a snapshot brings a new listing array each time: redraw (and lose focus) only when

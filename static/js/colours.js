@@ -15,10 +15,6 @@ export function groupNumbers(listing) {
   return listing.map((g) => (g.origin === "kernel" ? `k${++kernel}` : String(++program)));
 }
 
-export const ROLE_MARK = {
-  native: "", mirror: "M", save: "S", restore: "R", "entry-mirror": "E",
-};
-
 export const OWNER_LABEL = {
   free: "free", hypervisor: "hypervisor", native: "VM native", mirror: "VM mirror",
   pagetable: "page table", sink: "mirror sink (MMIO)", poisoned: "poisoned",

@@ -4,6 +4,8 @@
 // choose in it (↑/↓, Space, Enter), so → after choosing an example steps instead of
 // loading the next example.
 
+import {STOP_WORDS} from "./contracts.js";
+
 const $ = (id) => document.getElementById(id);
 
 const TEXT_TYPES = new Set(["text", "search", "email", "url", "tel", "password", "number", ""]);
@@ -125,12 +127,9 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
     buttons.reset.disabled = follow;
     slider.disabled = follow || state.running;
     jump.disabled = slider.disabled || !(h.marks || []).length;
-    const why = {break: "stopped at a breakpoint", watch: "stopped at a watchpoint",
-                 limit: "stopped: budget used up", paused: "paused", exited: "exited",
-                 killed: "a VM was killed", fault: "a VM faulted", error: "stopped on an error"};
     const branched = state.branch && state.branch.seq === state.seq
       ? `a new branch: the ${state.branch.dropped} recorded step${state.branch.dropped === 1 ? "" : "s"} ahead were dropped` : "";
-    status.textContent = state.running ? "running…" : state.stopped ? why[state.stopped] || state.stopped : branched;
+    status.textContent = state.running ? "running…" : state.stopped ? STOP_WORDS[state.stopped] || state.stopped : branched;
   }
 
   // the marks: ticks on the slider, and the same moments by name in "Jump to"

@@ -1,5 +1,6 @@
 // Panel 8: error injection — a kind, a target and a VM.
 
+import {copiesOf} from "./contracts.js";
 import {hex} from "./format.js";
 
 // The one place that writes an injection target for a picked address: it names the
@@ -12,7 +13,7 @@ export function createInjectPanel({kinds, target, bitSelect, vmSelect, button, r
   function render(state) {
     const current = vmSelect.value;
     vmSelect.innerHTML = state.vms.map((vm) =>
-      `<option value="${vm.id}">VM ${vm.id}: ${vm.name} (${vm.mode === "off" ? "no mirror" : vm.mode})</option>`).join("");
+      `<option value="${vm.id}">VM ${vm.id}: ${vm.name} (${copiesOf(vm.mode) === 0 ? "no mirror" : vm.mode})</option>`).join("");
     if ([...vmSelect.options].some((o) => o.value === current)) vmSelect.value = current;
   }
   function kind() {

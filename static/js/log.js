@@ -1,5 +1,6 @@
 // Panel 6: guest console per VM, the hypervisor's event log and the counters.
 
+import {copiesOf} from "./contracts.js";
 import {esc, hex} from "./format.js";
 
 const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", inject: "⚡",
@@ -7,7 +8,7 @@ const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", 
               scrub: "⌕", limit: "◔", watch: "◉"};
 
 // the mmu_update line says what the hypervisor wrote for this VM's mode
-const MIRROR_PTES = {off: "", on: ", with their mirror PTEs", nmr3: ", with their two mirror PTEs each"};
+const MIRROR_PTES = ["", ", with their mirror PTEs", ", with their two mirror PTEs each"];
 
 // which bit of the word an injection flipped, named by its byte (an address names a byte)
 function bitOf(n) {
@@ -18,7 +19,7 @@ function bitOf(n) {
 export function describeNote(n, mode = "on") {
   switch (n.kind) {
     case "hypercall": return `hypercall ${esc(n.name)}(${(n.args || []).map(hex).join(", ")}) → ${n.result}`;
-    case "mmu_update": return `mmu_update: ${n.count} entr${n.count === 1 ? "y" : "ies"} validated and written${MIRROR_PTES[mode] ?? ""}`;
+    case "mmu_update": return `mmu_update: ${n.count} entr${n.count === 1 ? "y" : "ies"} validated and written${MIRROR_PTES[copiesOf(mode)] ?? ""}`;
     case "refused": return `refused: ${esc(n.reason)}`;
     case "exit": return `exit with code ${n.code}`;
     case "inject": return n.error === "dimm"

@@ -2,6 +2,8 @@
 // it, and one animation frame redraws whatever changed.
 
 import {connect} from "./connection.js";
+// the page's data travels as JSON (a strict CSP runs no inline script)
+import {DATA} from "./contracts.js";
 import {esc} from "./format.js";
 import {applyEvent, fromSnapshot} from "./state.js";
 import {createCodePanel} from "./code.js";
@@ -21,8 +23,6 @@ import {createSetup} from "./setup.js";
 import {createSharePanel} from "./share.js";
 
 const $ = (id) => document.getElementById(id);
-// the page's data travels as JSON (a strict CSP runs no inline script)
-const DATA = JSON.parse($("kmv-data").textContent);
 // a shared session's page (a copy to change) or its read-only view (the embed)
 const SHARE = document.body.dataset.share || null;
 const EMBED = document.body.dataset.embed !== undefined;

@@ -3,6 +3,7 @@
 // injection, recovery or watchpoint stop (spot.js), until the user picks a page or an
 // address; words as hex, bytes, ASCII or decimal; "go to" a symbol or an address.
 
+import {copiesOf, copyName, NATIVE} from "./contracts.js";
 import {esc, hex, leHex} from "./format.js";
 import {pagesOf} from "./state.js";
 import {keepInView} from "./scroll.js";
@@ -95,7 +96,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
       : "";
     if (nativeWrites.length) {
       return head + "<b>This step wrote:</b> " + nativeWrites.map((w) =>
-        `<span class="wr ${w.copy === "native" ? "native" : "mirror"}">${esc(w.copy)} ${hex(w.va)}
+        `<span class="wr ${w.copy === NATIVE ? "native" : "mirror"}">${copyName(w.copy)} ${hex(w.va)}
         (${w.size} B, machine ${hex(w.pa)}): ${leHex(w.old)} → ${leHex(w.new)}</span>`).join(" ");
     }
     if (head) return head;
@@ -126,9 +127,8 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     const flashed = new Set();
     for (const w of vm.lastWrites || []) {
       if (w.va === null) continue;
-      const k = w.copy === "native" ? 0 : Number(w.copy.split(" ")[1]);
-      const base = w.va - k * vm.offset;
-      for (let a = base - (base % 8); a < base + w.size; a += 8) flashed.add(`${k}:${a}`);
+      const base = w.va - w.copy * vm.offset;
+      for (let a = base - (base % 8); a < base + w.size; a += 8) flashed.add(`${w.copy}:${a}`);
     }
     const mark = chosen && chosen.word !== null ? {word: chosen.word, copy: chosen.copy}
       : spot && !flashed.size ? {word: spot.va - (spot.va % 8), copy: spot.copy} : null;
@@ -139,7 +139,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     view.innerHTML = tableHtml({page, copies, view: kind, flashed, spot: mark, stacked,
                                 symbolAt: (va) => symbolAt(state, va)});
     if (!page.mirrors.length) {
-      view.insertAdjacentHTML("afterbegin", vm.mode === "off" ? "<p class='muted'>This VM has no mirror.</p>"
+      view.insertAdjacentHTML("afterbegin", copiesOf(vm.mode) === 0 ? "<p class='muted'>This VM has no mirror.</p>"
         : "<p class='muted'>This page has no mirror copy: no mirror PTE maps it.</p>");
     }
     const target = view.querySelector(".spot-word") || view.querySelector(".written");

@@ -2,7 +2,7 @@
 // decoded, and the walk of the current access (native and mirror address) highlighted.
 
 import {esc, hex} from "./format.js";
-import {ENTRY_FRAME} from "./state.js";
+import {copiesOf, entryFrame as ENTRY_FRAME, NATIVE} from "./contracts.js";
 import {keepInView} from "./scroll.js";
 
 const BITS = [[0n, "P"], [1n, "RW"], [2n, "US"], [5n, "A"], [6n, "D"], [63n, "NX"]];
@@ -57,10 +57,10 @@ function changesHtml(ptes) {
 export function createPageTablePanel({walk, changes, tree}) {
   function render(state, vm, spot) {
     const mirrorStart = vm.offset;
-    const copies = vm.mode === "nmr3" ? 2 : vm.mode === "on" ? 1 : 0;
+    const copies = copiesOf(vm.mode);
     const inMirror = (t) => copies > 0 && t.va >= mirrorStart && t.va < (copies + 1) * mirrorStart;
     // the walk of this step's store, else of what the memory panel shows (spot.js)
-    const write = (vm.lastWrites || []).find((w) => w.copy === "native" && w.va !== null);
+    const write = (vm.lastWrites || []).find((w) => w.copy === NATIVE && w.va !== null);
     const va = write ? write.va : spot ? spot.va : null;
     const onWalk = new Map();
     if (va !== null) {

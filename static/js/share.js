@@ -1,5 +1,5 @@
 // Share and export: a short link to a copy of the session, a read-only embed of it,
-// the session's recipe and trace as files (app/session/recipe.json), and an upload.
+// the session's recipe and trace as files (app/contracts/recipe.json), and an upload.
 
 const MAX_UPLOAD = 1 << 20;  // what the server takes in one message
 

@@ -4,6 +4,7 @@
 // a watchpoint; after a run (whose events carry no stores) the newest of those notes,
 // else the word the snapshot names (a word the run changed, the last store before).
 
+import {copiesOf, NATIVE} from "./contracts.js";
 import {hex} from "./format.js";
 import {reverseMap} from "./state.js";
 
@@ -19,7 +20,7 @@ function vaOfNote(state, vm, n) {
 
 // a mirror address -> the native one and which copy it is
 export function splitCopy(vm, va) {
-  const copies = vm.mode === "nmr3" ? 2 : vm.mode === "on" ? 1 : 0;
+  const copies = copiesOf(vm.mode);
   const k = vm.offset ? Math.floor(va / vm.offset) : 0;
   return k >= 1 && k <= copies ? {va: va - k * vm.offset, copy: k} : {va, copy: 0};
 }
@@ -53,7 +54,7 @@ function fromNotes(state, vm, notes) {
 export function storyOf(state, vm) {
   const notes = fromNotes(state, vm, vm.lastNotes || []);
   if (notes) return notes;
-  const store = (vm.lastWrites || []).find((w) => w.copy === "native" && w.va !== null);
+  const store = (vm.lastWrites || []).find((w) => w.copy === NATIVE && w.va !== null);
   if (store) return {va: store.va, copy: 0, why: "the last store", kind: "store", size: store.size};
   const last = vm.last_store;   // from the snapshot: after a run, a reload, a shared link
   if (last && last.by === "run") {

@@ -1,10 +1,10 @@
 // The client's model of a session: built from a snapshot, then kept current by
 // applying step events (each carries new values, and old ones for display).
 
+import {copiesOf, entryFrame as ENTRY_FRAME, NATIVE} from "./contracts.js";
 import {fromHex} from "./format.js";
 
 const LOG_LIMIT = 1000;  // the event log keeps the newest notes
-const ENTRY_FRAME = (e) => Number((BigInt(e) >> 12n) & 0xffffffffffn);
 
 export function fromSnapshot(snap, previous) {
   const keepLast = previous && previous.source === snap.source && previous.seq === snap.seq;
@@ -65,7 +65,7 @@ export function applyEvent(state, ev) {
   }
   vm.lastWrites = ev.writes;
   // the newest store worth showing, as a snapshot would say it (after a run, a reload)
-  const stored = ev.writes.filter((w) => w.copy === "native" && w.va !== null).pop();
+  const stored = ev.writes.filter((w) => w.copy === NATIVE && w.va !== null).pop();
   if (stored) vm.last_store = {va: stored.va, size: stored.size, by: "step"};
   for (const p of ev.ptes) {
     const key = `${p.table_frame}:${p.index}`;
@@ -89,7 +89,7 @@ export function applyEvent(state, ev) {
 // guest pages: va -> {native frame, mirror frames[], flags}, from the PT entries
 export function pagesOf(vm) {
   const pages = new Map();
-  const copies = vm.mode === "nmr3" ? 2 : vm.mode === "on" ? 1 : 0;
+  const copies = copiesOf(vm.mode);
   const pts = [...vm.tables.values()].filter((t) => t.level === "PT");
   for (const t of pts) {
     const k = t.mirror ? Math.floor(t.va / vm.offset) : 0;
@@ -127,4 +127,3 @@ export function frameBytes(state, frame) {
   return state.frames.get(frame) || null;
 }
 
-export {ENTRY_FRAME};
