@@ -1,6 +1,7 @@
 """The engine's slow paths, measured: single steps (speed and native memory), a run
-with a watchpoint against the same run without, a spinning `main: jmp main` and a long
-`rep stosb` across the patrol scrub's due point.
+with a watchpoint against the same run without, a run right after single steps against
+one after none, a spinning `main: jmp main` and a long `rep stosb` across the patrol
+scrub's due point.
 
 Memory is the process's resident set (/proc/self/statm), not Python's heap: what the
 emulator holds natively does not show in tracemalloc. Speeds are ratios of runs made
@@ -124,6 +125,26 @@ def watched(n: int, near: str, repeats: int = 3) -> dict:
             "rss_growth_mb": grown / 2**20, "single_steps": steps}
 
 
+def after_steps(budget: int, repeats: int = 3) -> dict:
+    """A free run right after a few single steps against the same run after none,
+    interleaved, best of `repeats` each: the steps' hooks must not slow the run."""
+    def timed(steps: int) -> float:
+        s = Session(LOOP, "on")
+        s.run(max_native=10_000)
+        for _ in range(steps):
+            s.step()
+        began = time.perf_counter()
+        s.run(max_native=budget)
+        return budget / (time.perf_counter() - began)
+    plain, stepped = [], []
+    for _ in range(repeats):
+        plain.append(timed(0))
+        stepped.append(timed(5))
+    return {"part": "a run after single steps", "native_instructions": budget,
+            "instr_per_s": max(stepped), "without_steps_instr_per_s": max(plain),
+            "after_vs_without": max(stepped) / max(plain)}
+
+
 def spin(budget: int) -> dict:
     s, reason, native, took, grown, steps = _timed_run(SPIN, None, budget)
     return {"part": "main: jmp main", "stopped": reason, "native_instructions": native,
@@ -158,6 +179,7 @@ def main(json_output: bool = False, steps: int = 200_000, scale: int = 1) -> int
     """`scale` multiplies the runs' sizes (1: a few seconds each on this machine)."""
     parts = [lambda: single_steps(steps),
              lambda: watched(500_000 * scale, "buf"), lambda: watched(500_000 * scale, "far"),
+             lambda: after_steps(3_000_000 * scale),
              lambda: spin(3_000_000 * scale), lambda: rep(3_000_000 * scale)]
     rows = []
     for part in parts:

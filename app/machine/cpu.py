@@ -271,6 +271,7 @@ class VCpu:
             for h in self._step_hooks:
                 self.remove_hook(h)
             self._step_hooks = None
+            self._forget_deleted_hooks()
         for prepare in self.before_run:  # the hooks' tables follow the machine
             prepare()
         rip = uc.reg_read(X.UC_X86_REG_RIP)
@@ -291,6 +292,16 @@ class VCpu:
         if self._hypercall:
             return Stop("hypercall", uc.reg_read(X.UC_X86_REG_RIP))
         return Stop("done", uc.reg_read(X.UC_X86_REG_RIP))
+
+    def _forget_deleted_hooks(self) -> None:
+        """Unicorn keeps a deleted hook listed until an emulation ends, and what it
+        translates meanwhile (the TLB's entries included) still takes the slow path of
+        memory hooks: an empty emulation ends their listing before the free run
+        translates anything, and what it translated is dropped."""
+        rip = self.uc.reg_read(X.UC_X86_REG_RIP)
+        self.uc.emu_start(rip, rip, 0, 0)
+        self.uc.ctl_flush_tb()
+        self.flush_tlb()
 
     def _error_stop(self, e: UcError) -> Stop:
         now = self.uc.reg_read(X.UC_X86_REG_RIP)
