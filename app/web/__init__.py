@@ -113,7 +113,7 @@ def _wire(app: Flask, hub: Hub) -> None:
         dispatch.add(area(hub))
     register_frames(hub, dispatch)
     unanswered = set(commands()) ^ dispatch.names
-    if unanswered:  # a command of protocol.json without a handler, or the reverse
+    if unanswered:  # a command of commands.json without a handler, or the reverse
         raise RuntimeError(f"commands without a handler or a schema: {sorted(unanswered)}")
     app.register_blueprint(pages.bp)
     app.register_blueprint(classes.bp)
