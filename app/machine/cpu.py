@@ -294,10 +294,8 @@ class VCpu:
         return Stop("done", uc.reg_read(X.UC_X86_REG_RIP))
 
     def _forget_deleted_hooks(self) -> None:
-        """Unicorn keeps a deleted hook listed until an emulation ends, and what it
-        translates meanwhile (the TLB's entries included) still takes the slow path of
-        memory hooks: an empty emulation ends their listing before the free run
-        translates anything, and what it translated is dropped."""
+        """A deleted hook stays listed until an emulation ends, and code translated
+        meanwhile takes memory hooks' slow path: an empty emulation ends it first."""
         rip = self.uc.reg_read(X.UC_X86_REG_RIP)
         self.uc.emu_start(rip, rip, 0, 0)
         self.uc.ctl_flush_tb()
