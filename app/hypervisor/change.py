@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from app.hypervisor.faults import Faults
 from app.hypervisor.vm import VM
-from app.hypervisor.vmstate import COUNTER_FIELDS, Counters, VmState
+from app.hypervisor.vmstate import COUNTER_FIELDS, Counters, PageKind, VmState
 from app.machine.cpustate import CpuState
 from app.machine.memory import PAGE, MachineMemory, Owner
 from app.machine.paging import LEVELS, P, frame_of
@@ -241,7 +241,7 @@ class RunChange:
         changed, view = self.changed, self.mem.view
         pages = sorted((va not in labelled, va, page.frame * PAGE)
                        for va, page in vm.pages.items()
-                       if page.kind == "ram" and page.frame * PAGE in changed)
+                       if page.kind == PageKind.RAM and page.frame * PAGE in changed)
         for _unlabelled, va, pa in pages:
             # the lowest differing byte, from the lowest set bit of the pages' xor (one
             # pass in C, not 512 slices compared in Python)

@@ -18,11 +18,13 @@ from app.abi import (
     HC_PTE_READ,
     HYPERCALLS,
 )
+from app.contracts import NoteKind, OwnerKind, Status
 from app.hypervisor import faults as F
 from app.hypervisor.change import Change, RunChange, Undo, undo
 from app.hypervisor.injection import Injection
 from app.hypervisor.recovery import Recovery
 from app.hypervisor.vm import VM, Patrol, VmState
+from app.hypervisor.vmstate import PageKind
 from app.hypervisor.voting import attach_voter
 from app.machine.memory import HYPERVISOR, PAGE, MachineMemory, MemoryState
 from app.machine.paging import ADDR_MASK, NX, PS, RW, canonical, frame_of
@@ -137,7 +139,7 @@ class Hypervisor:
                 # NMR-3: every read of RAM is voted before the load sees it
                 voter=lambda v: attach_voter(self.recovery, v))
         self.vms.append(vm)
-        self.note("vm_created", vm, mode=mode, offset=vm.offset, name=vm.name)
+        self.note(NoteKind.VM_CREATED, vm, mode=mode, offset=vm.offset, name=vm.name)
         return vm
 
     # -- guest memory as the hypervisor reads it (through the guest's own tables)
@@ -145,7 +147,7 @@ class Hypervisor:
         out = bytearray()
         while size > 0:
             page = vm.pages.get(va & ~0xFFF)
-            if page is None or page.kind == "device":
+            if page is None or page.kind == PageKind.DEVICE:
                 return None
             n = min(size, PAGE - (va & 0xFFF))
             out += self.mem.read(page.frame * PAGE + (va & 0xFFF), n)
@@ -165,38 +167,38 @@ class Hypervisor:
         elif nr == HC_CONSOLE:
             data = self.read_guest(vm, args[0], min(args[1], 4096)) or b""
             vm.console.write(data)
-            self.note("console", vm, text=data.decode("latin-1"), via="hypercall")
+            self.note(NoteKind.CONSOLE, vm, text=data.decode("latin-1"), via="hypercall")
             result = len(data)
         elif nr == HC_EXIT:
             code = args[0] & 0xFFFF_FFFF
             vm.exit_code = code - (1 << 32) if code & 0x8000_0000 else code
-            vm.status = "exited"
+            vm.status = Status.EXITED
         elif nr == HC_PTE_READ:
             va = args[0] & 0xFFFF_FFFF_FFFF_FFFF
             result = 0 if vm.in_mirror_range(va) else vm.read_pte(va)
         else:
             result = EPERM
-        self.note("hypercall", vm, name=name, number=nr, args=args[:2], result=result)
+        self.note(NoteKind.HYPERCALL, vm, name=name, number=nr, args=args[:2], result=result)
         cpu.set_reg("rax", result & 0xFFFF_FFFF_FFFF_FFFF)
-        if vm.status == "exited":
+        if vm.status == Status.EXITED:
             self.scrub(vm)
-            self.note("exit", vm, code=vm.exit_code)
-        return vm.status == "running"
+            self.note(NoteKind.EXIT, vm, code=vm.exit_code)
+        return vm.status == Status.RUNNING
 
     def _mmu_update(self, vm: VM, reqs: int, count: int) -> int:
         if count > 4096:
-            self.note("refused", vm, reason=f"mmu_update of {count} entries is too many")
+            self.note(NoteKind.REFUSED, vm, reason=f"mmu_update of {count} entries is too many")
             return EPERM
         raw = self.read_guest(vm, reqs, 16 * count)
         if raw is None:
-            self.note("refused", vm, reason="mmu_update request list is not mapped")
+            self.note(NoteKind.REFUSED, vm, reason="mmu_update request list is not mapped")
             return EPERM
         done = 0
         for i in range(count):
             va, pte = struct.unpack_from("<QQ", raw, 16 * i)
             reason = self._validate(vm, va, pte)
             if reason:
-                self.note("refused", vm, va=va, pte=pte, reason=reason)
+                self.note(NoteKind.REFUSED, vm, va=va, pte=pte, reason=reason)
                 return EPERM
             if pte == 0:
                 vm.unmap_page(va)
@@ -204,7 +206,7 @@ class Hypervisor:
                 vm.map_page(va, frame_of(pte), pte & ~ADDR_MASK)
             done += 1
         vm.cpu.flush_tlb()
-        self.note("mmu_update", vm, count=done)
+        self.note(NoteKind.MMU_UPDATE, vm, count=done)
         return done
 
     def _validate(self, vm: VM, va: int, pte: int) -> str | None:
@@ -214,7 +216,7 @@ class Hypervisor:
             return (f"address conflict: va {va:#x} lies in the mirror range "
                     f"[{vm.offset:#x}, {(vm.copies + 1) * vm.offset:#x})")
         old = vm.pages.get(va)
-        if old is not None and old.kind != "ram":
+        if old is not None and old.kind != PageKind.RAM:
             return f"va {va:#x} belongs to the hypervisor's fixed layout"
         if pte == 0:
             return None
@@ -224,11 +226,11 @@ class Hypervisor:
         if frame >= self.mem.frames:
             return f"frame {frame:#x} is not machine memory"
         owner = self.mem.owners[frame]
-        if owner.kind == "pagetable" and pte & RW:
+        if owner.kind == OwnerKind.PAGETABLE and pte & RW:
             return f"frame {frame:#x} is a page table: it may never be mapped writable"
-        if owner.kind == "mirror" or owner.kind == "sink":
+        if owner.kind == OwnerKind.MIRROR or owner.kind == OwnerKind.SINK:
             return f"frame {frame:#x} belongs to the mirror pool, not to the guest"
-        if owner.kind not in ("native", "pagetable") or owner.vm != vm.id:
+        if owner.kind not in (OwnerKind.NATIVE, OwnerKind.PAGETABLE) or owner.vm != vm.id:
             whose = f"VM {owner.vm}" if owner.vm else owner.kind
             return f"frame {frame:#x} is not this VM's (it belongs to {whose})"
         # W^X on the guest's own frames: code the guest wrote itself would run without
@@ -252,7 +254,7 @@ class Hypervisor:
         word out rather than report, or vote away, a store that is simply not done."""
         due = vm.patrol.next
         n = vm.counters.native_instructions
-        if not vm.copies or n < due or vm.status != "running":
+        if not vm.copies or n < due or vm.status != Status.RUNNING:
             return
         rip = vm.cpu.reg("rip")
         if rip not in vm.group_at:

@@ -13,6 +13,7 @@ import itertools
 from bisect import bisect_left
 
 from app.asm.layout import Image
+from app.contracts import Role, WriteClass
 from app.hypervisor import native_counter as nc
 from app.machine import hooks, native
 from app.machine.cpu import Hook, VCpu
@@ -43,12 +44,12 @@ class Counting:
     @staticmethod
     def _weights(p) -> tuple[int, int, int, int]:
         """(native, executed, native store, mirror store) for one instruction."""
-        role = p.insn.meta.get("role", "native")
-        if role == "native":
+        role = p.insn.meta.get("role", Role.NATIVE)
+        if role == Role.NATIVE:
             wc = p.insn.meta.get("class")
-            return (1, 1, int(wc is not None and wc.kind != "none"), 0)
+            return (1, 1, int(wc is not None and wc.kind != WriteClass.NONE), 0)
         kind = classify(decode(p.encoding, p.address)).kind
-        return (0, 1, 0, int(role in ("mirror", "entry-mirror") and kind != "none"))
+        return (0, 1, 0, int(role in (Role.MIRROR, Role.ENTRY_MIRROR) and kind != WriteClass.NONE))
 
     def _native_counter(self, image: Image):
         lib = nc.library()

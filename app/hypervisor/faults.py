@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.contracts import ErrorKind, OwnerKind
 from app.machine.memory import PAGE, Owner
 
-KINDS = ("ce", "ue", "silent", "dimm")
+KINDS = tuple(ErrorKind)
 EXPLAIN = {
     "ce": "A correctable error: one bit flips in a DRAM word. ECC corrects it on the next "
           "read and the hypervisor counts it; nothing else happens.",
@@ -128,4 +129,4 @@ def flip(mem, pa: int, bits: list[int]) -> tuple[int, int]:
 
 
 def poisoned_owner(owner: Owner) -> Owner:
-    return Owner("poisoned", owner.vm, owner.copy)
+    return Owner(OwnerKind.POISONED, owner.vm, owner.copy)

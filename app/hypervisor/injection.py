@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from app.asm.layout import BASES
+from app.contracts import ErrorKind, NoteKind, OwnerKind
 from app.hypervisor import faults as F
 from app.hypervisor.vm import VM
+from app.hypervisor.vmstate import PageKind
 from app.machine.memory import PAGE, Owner
 
 
@@ -24,25 +26,26 @@ class Injection:
         (an uncorrectable error flips it and the next one)."""
         if kind not in F.KINDS:
             raise ValueError(f"unknown error kind '{kind}' (one of {', '.join(F.KINDS)})")
-        if kind == "dimm":
+        if kind == ErrorKind.DIMM:
             return self._fail_dimm(vm, va, frame, dimm)
         pa = self._target_pa(vm, va, frame)
         owner = self.mem.owners[pa // PAGE]
-        if owner.kind in ("free", "hypervisor", "pagetable", "poisoned"):
+        if owner.kind in (OwnerKind.FREE, OwnerKind.HYPERVISOR, OwnerKind.PAGETABLE,
+                          OwnerKind.POISONED):
             raise ValueError(f"frame {pa // PAGE:#x} is {owner.kind}: inject into a VM's "
                              "native or mirror frame")
         bit = ((pa & 7) * 8 + bit) % 64
         pa &= ~7
-        bits = [bit] if kind in ("ce", "silent") else [bit, (bit + 1) % 64]
+        bits = [bit] if kind in (ErrorKind.CE, ErrorKind.SILENT) else [bit, (bit + 1) % 64]
         old, new = F.flip(self.mem, pa, bits)
-        if kind in ("ce", "ue"):
+        if kind in (ErrorKind.CE, ErrorKind.UE):
             self.faults.words[pa] = (kind, bit)
             for v in self.vms:
                 v.cpu.unmap_frame(pa // PAGE)
         else:
             self.code_changed(pa, 8)
         note = self._describe(kind, pa, owner, old, new, bit)
-        self.note("inject", self._vm(owner.vm), **note)
+        self.note(NoteKind.INJECT, self._vm(owner.vm), **note)
         return note
 
     def _describe(self, kind: str, pa: int, owner: Owner, old: int, new: int,
@@ -67,7 +70,7 @@ class Injection:
             base = va - k * vm.offset
             page = vm.pages.get(base & ~0xFFF)
             if page is not None and (k == 0 or k <= len(page.mirrors)):
-                if page.kind != "ram":
+                if page.kind != PageKind.RAM:
                     raise ValueError(f"va {va:#x} is {page.kind} memory: errors are modelled "
                                      "in RAM pages only")
                 frame = page.frame if k == 0 else page.mirrors[k - 1]
@@ -90,12 +93,13 @@ class Injection:
         lost = []
         for f in range(self.mem.dimms[dimm].first_frame,
                        self.mem.dimms[dimm].first_frame + self.mem.dimms[dimm].frames):
-            if self.mem.owners[f].kind in ("native", "mirror", "sink"):
+            if self.mem.owners[f].kind in (OwnerKind.NATIVE, OwnerKind.MIRROR, OwnerKind.SINK):
                 self.faults.dead.add(f)
                 lost.append(f)
                 for v in self.vms:
                     v.cpu.unmap_frame(f)
-        note = {"error": "dimm", "dimm": dimm, "frames": lost, "explain": F.EXPLAIN["dimm"]}
-        self.note("inject", None, **note)
+        note = {"error": ErrorKind.DIMM, "dimm": dimm, "frames": lost,
+                "explain": F.EXPLAIN[ErrorKind.DIMM]}
+        self.note(NoteKind.INJECT, None, **note)
         return note
 

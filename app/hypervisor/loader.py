@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from app.abi import SAVE_AREA_VA, STACK_PAGES, STACK_TOP, START_INFO_VA, UART_PA, UART_VA
 from app.asm.layout import Image
-from app.hypervisor.vmstate import NATIVE_DIMM
+from app.contracts import OwnerKind
+from app.hypervisor.vmstate import NATIVE_DIMM, PageKind
 from app.machine.memory import PAGE, Owner
 from app.machine.paging import NX, RW, US, P, make_pte
 
@@ -25,7 +26,7 @@ def _pages(base: int, data: bytes):
 
 def load_image(vm: VM, image: Image, mirror_devices: bool = False) -> None:
     mem = vm.mem
-    owner = Owner("native", vm.id)
+    owner = Owner(OwnerKind.NATIVE, vm.id)
 
     def frame_with(data: bytes, code: bool = False) -> int:
         f = mem.allocate(owner, NATIVE_DIMM)
@@ -41,11 +42,11 @@ def load_image(vm: VM, image: Image, mirror_devices: bool = False) -> None:
             continue
         for va, chunk in _pages(sec.base, bytes(sec.data)):
             vm.map_page(va, frame_with(chunk, sec.perms == "rx"), _FLAGS[sec.perms])
-    vm.map_page(SAVE_AREA_VA, frame_with(b""), P | RW | NX, kind="save")
+    vm.map_page(SAVE_AREA_VA, frame_with(b""), P | RW | NX, kind=PageKind.SAVE)
     # device memory is never mirrored: the mirror of the UART page is a sink frame,
     # unless the lesson on what must not be mirrored asks for the wrong thing
     device_mirror = UART_PA // PAGE if mirror_devices else vm.sink
-    vm.map_page(UART_VA, UART_PA // PAGE, P | RW | NX, kind="device",
+    vm.map_page(UART_VA, UART_PA // PAGE, P | RW | NX, kind=PageKind.DEVICE,
                 mirror_frames=[device_mirror] * vm.copies)
 
     # the program and its stack: loaded now, mapped by the guest kernel's mmu_update

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from app.contracts import ErrorKind, NoteKind, OwnerKind, Role, Status, WriteClass
 from app.hypervisor import faults as F
 from app.hypervisor import window as W
 from app.hypervisor.vm import NATIVE_DIMM, VM
+from app.hypervisor.vmstate import PageKind
 from app.machine.memory import PAGE, Owner
 from app.machine.paging import NX, make_pte
 
@@ -42,10 +44,10 @@ class Recovery:
         far in this instance."""
         mem = self.mem  # (self.faults is looked up each time: undo replaces it)
         cpu = vm.cpu
-        voters = {a for a, role in vm.role_at.items() if role == "native"}
+        voters = {a for a, role in vm.role_at.items() if role == Role.NATIVE}
         # rep movs/stos: the register holding the instance's first rdi, and element size
         stores = {a: (W.rep_saves(vm.group_of[a]).get("rdi"), vm.group_of[a].wclass.size)
-                  for a in vm.rep_at & voters if vm.group_of[a].wclass.kind == "string"}
+                  for a in vm.rep_at & voters if vm.group_of[a].wclass.kind == WriteClass.STRING}
 
         def on_read(access: int, pa: int, size: int, value: int) -> None:
             rip = cpu.reg("rip")
@@ -55,7 +57,7 @@ class Recovery:
             if hit is None:
                 return
             page = vm.pages.get(hit[0])
-            if page is None or page.kind != "ram" or len(page.mirrors) < 2:
+            if page is None or page.kind != PageKind.RAM or len(page.mirrors) < 2:
                 return
             lo, hi = _stored_so_far(vm, *stores[rip]) if rip in stores else (0, 0)
             first, last = (pa & 0xFFF) & ~7, ((pa & 0xFFF) + size - 1) & ~7
@@ -65,7 +67,7 @@ class Recovery:
                 if self.faults.words or self.faults.dead:
                     # the voter reads every copy: a pending error in one is met here
                     self._settle_word(vm, page, word)
-                    if vm.status != "running":
+                    if vm.status != Status.RUNNING:
                         cpu.stop()
                         return
                 a, b, c = (mem.view[f * PAGE + word:f * PAGE + word + 8]
@@ -82,7 +84,7 @@ class Recovery:
                 self.machine_check(vm, f, pa, in_hook=True)
             elif pa in self.faults.words:
                 kind, bit = self.faults.words[pa]
-                if kind == "ce":
+                if kind == ErrorKind.CE:
                     self._correct(vm, pa, bit, remap=False)
                 else:
                     self.machine_check(vm, f, pa, in_hook=True)
@@ -99,12 +101,12 @@ class Recovery:
         if not hits:
             if self.faults.pending(frame):
                 return "passthrough"
-            if frame in vm.cpu.holes and self.mem.owners[frame].kind != "poisoned":
+            if frame in vm.cpu.holes and self.mem.owners[frame].kind != OwnerKind.POISONED:
                 self._remap(frame)  # corrected by the voter, which may not remap
                 return "retry"
             return "fault"
         for word, kind, _bit in hits:
-            if kind == "ue":
+            if kind == ErrorKind.UE:
                 return self.machine_check(vm, frame, word, by_cpu=True)
         for word, _kind, bit in hits:
             self._correct(vm, word, bit)
@@ -134,7 +136,7 @@ class Recovery:
         F.flip(self.mem, word, [bit])
         del self.faults.words[word]
         vm.counters.corrected_errors += 1
-        self.note("ce", vm, pa=word, frame=frame, bit=bit, va=(vm.va_of(word) or (None,))[0])
+        self.note(NoteKind.CE, vm, pa=word, frame=frame, bit=bit, va=(vm.va_of(word) or (None,))[0])
         if remap and not self.faults.pending(frame):
             self._remap(frame)
 
@@ -151,16 +153,16 @@ class Recovery:
         victim = self._vm(owner.vm) or vm
         found = victim.page_of_frame(frame)
         va = victim.va_of(pa)[0] if found else None
-        self.note("mce", victim, pa=pa, frame=frame, va=va, copy=owner.copy)
+        self.note(NoteKind.MCE, victim, pa=pa, frame=frame, va=va, copy=owner.copy)
         if found is None:
             return self.kill(victim, f"uncorrectable error in frame {frame:#x}, which no "
                                      "mirror covers")
         page, k = found
         copies = [page.frame, *page.mirrors]
         healthy = [j for j, c in enumerate(copies) if j != k and self._healthy(c)]
-        if not healthy or page.kind != "ram":
+        if not healthy or page.kind != PageKind.RAM:
             why = ("the VM is not mirrored" if victim.copies == 0 else
-                   "no healthy copy is left" if page.kind == "ram" else
+                   "no healthy copy is left" if page.kind == PageKind.RAM else
                    f"the {page.kind} page is never mirrored")
             return self.kill(victim, f"uncorrectable memory error at va {va:#x} (machine "
                                      f"frame {frame:#x}): {why}")
@@ -173,11 +175,11 @@ class Recovery:
         return "retry"
 
     def _healthy(self, frame: int) -> bool:
-        return not self.faults.pending(frame) and self.mem.owners[frame].kind != "poisoned"
+        return not self.faults.pending(frame) and self.mem.owners[frame].kind != OwnerKind.POISONED
 
     def _rebuild(self, vm: VM, page, k: int, source: int, flush: bool = True) -> None:
         old = page.frame if k == 0 else page.mirrors[k - 1]
-        owner = Owner("native", vm.id) if k == 0 else Owner("mirror", vm.id, k)
+        owner = Owner(OwnerKind.NATIVE, vm.id) if k == 0 else Owner(OwnerKind.MIRROR, vm.id, k)
         dimm = NATIVE_DIMM if k == 0 else vm.mirror_dimm(k)
         avoid = set(self.faults.failed_dimms) | {self.mem.dimm_of(source).index}
         new = self.mem.allocate(owner, dimm, avoid=avoid - {dimm} if dimm not in
@@ -200,7 +202,7 @@ class Recovery:
             for v in self.vms:
                 v.cpu.flush_tlb()
         vm.counters.recoveries += 1
-        self.note("recovered", vm, va=va, copy=k, old_frame=old, new_frame=new,
+        self.note(NoteKind.RECOVERED, vm, va=va, copy=k, old_frame=old, new_frame=new,
                   source_frame=source, steps=[
                       f"a good copy of the page is in frame {source:#x}, on DIMM "
                       f"{self.mem.dimm_of(source).index}",
@@ -211,9 +213,9 @@ class Recovery:
                       f"page copied from frame {source:#x}; the guest resumes"])
 
     def kill(self, vm: VM, report: str) -> str:
-        vm.status = "killed"
+        vm.status = Status.KILLED
         vm.report = report
-        self.note("killed", vm, report=report)
+        self.note(NoteKind.KILLED, vm, report=report)
         return "killed"
 
     def code_changed(self, pa: int, size: int) -> None:
@@ -238,14 +240,14 @@ class Recovery:
                 winner = v
                 break
         else:
-            self.note("vote", vm, va=page.va + word, outcome="no majority", values=[
+            self.note(NoteKind.VOTE, vm, va=page.va + word, outcome="no majority", values=[
                 f"{v:#x}" for v in vals])
             return
         for j, f in enumerate(frames):
             if vals[j] != winner:
                 self.mem.write_u64(f * PAGE + word, winner)
                 self.code_changed(f * PAGE + word, 8)
-                self.note("vote", vm, va=page.va + word + j * vm.offset, copy=j,
+                self.note(NoteKind.VOTE, vm, va=page.va + word + j * vm.offset, copy=j,
                           outcome="repaired", was=f"{vals[j]:#x}", now=f"{winner:#x}")
 
     def scrub(self, vm: VM, patrol: bool = False,
@@ -261,7 +263,7 @@ class Recovery:
         pending = bool(self.faults.words or self.faults.dead)
         view = self.mem.view
         for page in list(vm.pages.values()):
-            if page.kind != "ram":
+            if page.kind != PageKind.RAM:
                 continue
             if pending:
                 self._settle_page(vm, page)
@@ -287,7 +289,7 @@ class Recovery:
         if patrol and key in vm.patrol.seen:
             return [rec]
         vm.patrol = replace(vm.patrol, seen=vm.patrol.seen | {key})
-        self.note("scrub", vm, outcome="mismatch: cannot tell which copy is right",
+        self.note(NoteKind.SCRUB, vm, outcome="mismatch: cannot tell which copy is right",
                   patrol=patrol, native_instructions=vm.counters.native_instructions,
                   **rec)
         return [rec]
@@ -299,7 +301,7 @@ class Recovery:
                 continue
             for word in sorted(w for w in self.faults.words if w // PAGE == f):
                 kind, bit = self.faults.words[word]
-                if kind != "ce":
+                if kind != ErrorKind.CE:
                     self.machine_check(vm, f, word)
                     break
                 self._correct(vm, word, bit)

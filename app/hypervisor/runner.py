@@ -6,20 +6,25 @@ from __future__ import annotations
 import contextlib
 
 from app.abi import STACK_PAGES, STACK_TOP
+from app.contracts import NoteKind, Origin, Status
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.vm import VM
 from app.hypervisor.watch import Watch
+from app.machine.cpu import Stop, StopKind
+
+# how a VM's run ends, as a step or a run tells it
+ENDED = frozenset({Status.EXITED, Status.KILLED, Status.FAULT})
 
 
 def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
     """React to a stop that is not a plain completion. Returns ok | retry | the end."""
     cpu = vm.cpu
-    if stop.kind == "watch" and vm.watch is not None and vm.watch.take_hit(rip):
+    if stop.kind == StopKind.WATCH and vm.watch is not None and vm.watch.take_hit(rip):
         return "retry"  # the store did not retire: its instruction runs again, freely
-    if stop.kind == "hypercall":
+    if stop.kind == StopKind.HYPERCALL:
         hv.hypercall(vm)
-        return "ok" if vm.status == "running" else vm.status
-    if stop.kind == "unmapped":
+        return "ok" if vm.status == Status.RUNNING else vm.status
+    if stop.kind == StopKind.UNMAPPED:
         action = hv.on_unmapped(vm, stop.address, stop.size or 1)
         if action == "passthrough":
             frame = stop.address // 0x1000
@@ -28,7 +33,7 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
                 inner = cpu.step()
             finally:
                 cpu.unmap_frame(frame)
-            if inner.kind == "done":
+            if inner.kind == StopKind.DONE:
                 vm.counting.one(rip)
                 return "ok"
             return _handle(hv, vm, inner, rip)
@@ -36,18 +41,18 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
             return "retry"
         if action == "killed":
             group = vm.group_of.get(rip)
-            if group is not None and group.origin == "program" and vm.report:
+            if group is not None and group.origin == Origin.PROGRAM and vm.report:
                 vm.fault_line = group.line
                 vm.report += f" (read by line {group.line}: {group.native_text})"
-            return "killed"
-    vm.status = "fault"
+            return Status.KILLED
+    vm.status = Status.FAULT
     group = vm.group_of.get(rip)
-    line = group.line if group is not None and group.origin == "program" else None
+    line = group.line if group is not None and group.origin == Origin.PROGRAM else None
     vm.report = _describe_fault(stop, rip, group)
     vm.fault_line = line
-    hv.note("fault", vm, rip=rip, vector=stop.vector, address=stop.address,
+    hv.note(NoteKind.FAULT, vm, rip=rip, vector=stop.vector, address=stop.address,
             message=vm.report, line=line)
-    return "fault"
+    return Status.FAULT
 
 
 def _describe_fault(stop, rip: int, group) -> str:
@@ -60,20 +65,20 @@ def _describe_fault(stop, rip: int, group) -> str:
             what = f"page fault at address {a:#x} (unmapped, or a write to a read-only page)"
     if group is None:
         return f"{what}, at {rip:#x}"
-    where = f"line {group.line}" if group.origin == "program" else f"the kernel ({rip:#x})"
+    where = f"line {group.line}" if group.origin == Origin.PROGRAM else f"the kernel ({rip:#x})"
     return f"{what}, in {where}: {group.native_text}"
 
 
 def step(hv: Hypervisor, vm: VM) -> str:
-    """Execute one rewritten instruction: ok | exit | killed | fault. A patrol scrub
+    """Execute one rewritten instruction: ok | exited | killed | fault. A patrol scrub
     that is due runs at the first group boundary, before or after it."""
-    if vm.status != "running":
+    if vm.status != Status.RUNNING:
         return vm.status
     hv.patrol(vm)
-    result = _step(hv, vm) if vm.status == "running" else vm.status
+    result = _step(hv, vm) if vm.status == Status.RUNNING else vm.status
     if result == "ok":
         hv.patrol(vm)
-        return "ok" if vm.status == "running" else vm.status
+        return "ok" if vm.status == Status.RUNNING else vm.status
     return result
 
 
@@ -86,17 +91,17 @@ def _step(hv: Hypervisor, vm: VM) -> str:
             vm.cpu.set_reg("rip", rip + 2)
             vm.counting.one(rip)  # counted before it is served, as in run mode
             hv.hypercall(vm)
-            return "ok" if vm.status == "running" else vm.status
+            return "ok" if vm.status == Status.RUNNING else vm.status
         if vm.watch is not None:
             vm.watch.before(rip)
         stop = vm.cpu.step()
-        if stop.kind == "done":
+        if stop.kind == StopKind.DONE:
             vm.counting.one(rip)
-            return "ok" if vm.status == "running" else vm.status
+            return "ok" if vm.status == Status.RUNNING else vm.status
         result = _handle(hv, vm, stop, rip)
         if result != "retry":
             return result
-    return _handle(hv, vm, type(stop)("fault", rip, None, None, "machine check loop"), rip)
+    return _handle(hv, vm, Stop(StopKind.FAULT, rip, None, None, "machine check loop"), rip)
 
 
 def run(hv: Hypervisor, vm: VM, max_native: int | None = None,
@@ -154,9 +159,9 @@ class _Run:
 
     def loop(self) -> str:
         vm, first = self.vm, True
-        while vm.status == "running":
+        while vm.status == Status.RUNNING:
             self.hv.patrol(vm)  # where a stop left the CPU (step() looks after its own)
-            if vm.status != "running":
+            if vm.status != Status.RUNNING:
                 break
             if self.watch is not None:
                 self.watch.refresh()
@@ -191,8 +196,8 @@ class _Run:
         """The log says which store hit which watchpoint (the run stops after it)."""
         rip, va, size = hit if hit is not None else (None, None, None)
         group = self.vm.group_of.get(rip) if rip is not None else None
-        line = group.line if group is not None and group.origin == "program" else None
-        self.hv.note("watch", self.vm, va=va, size=size, rip=rip, line=line,
+        line = group.line if group is not None and group.origin == Origin.PROGRAM else None
+        self.hv.note(NoteKind.WATCH, self.vm, va=va, size=size, rip=rip, line=line,
                      text=group.native_text if group is not None else None)
 
     def _single_step_here(self, rip: int, first: bool) -> bool:
@@ -239,7 +244,7 @@ class _Run:
         finally:
             self.armed[0] = False
             counting.end_run()
-        if stop.kind == "done" and counting.stopped_for_budget:
+        if stop.kind == StopKind.DONE and counting.stopped_for_budget:
             self.short_of, self.block = stop_at, counting.last
         return self._settled(stop)
 
@@ -276,10 +281,10 @@ class _Run:
     def _settled(self, stop) -> str | None:
         now = self.cpu.reg("rip")
         self.counting.settle(now)
-        if stop.kind == "done":
-            return None if self.vm.status == "running" else self.vm.status
+        if stop.kind == StopKind.DONE:
+            return None if self.vm.status == Status.RUNNING else self.vm.status
         result = _handle(self.hv, self.vm, stop, now)
-        return result if result in ("exit", "killed", "fault") else None
+        return result if result in ENDED else None
 
 
 def _ok(result: str) -> str | None:
@@ -314,11 +319,11 @@ def run_free(hv: Hypervisor, vm: VM) -> str:
     """Run to the end with no counting at all: the benchmark's measure of raw speed
     (only hypercalls and faults stop the CPU). Counters are not kept, and no patrol
     scrub runs (only the one at exit)."""
-    while vm.status == "running":
+    while vm.status == Status.RUNNING:
         stop = vm.cpu.run(count=0)
-        if stop.kind == "done":
+        if stop.kind == StopKind.DONE:
             continue
         result = _handle(hv, vm, stop, vm.cpu.reg("rip"))
-        if result in ("exit", "exited", "killed", "fault"):
+        if result in ENDED:
             return result
     return vm.status

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from app.abi import MIRROR_COPIES, UART_PA
 from app.asm.layout import Image
+from app.contracts import NoteKind, OwnerKind, Role, Status
 from app.hypervisor.console import MAX_CONSOLE, Console
 from app.hypervisor.counting import Counting
 from app.hypervisor.loader import load_image
@@ -23,6 +24,7 @@ from app.hypervisor.vmstate import (
     VM_STATE,
     Counters,
     Page,
+    PageKind,
     Patrol,
     VmState,
 )
@@ -77,15 +79,16 @@ class VM:
         self.rmap: dict[int, tuple[int, int]] = {}  # frame -> (page va, copy)
         self.code_frames: set[int] = set()  # frames of the image's code (W^X)
         self.tables: set[int] = set()
-        self.pml4 = mem.allocate(Owner("pagetable", vid), TABLE_DIMM)
+        self.pml4 = mem.allocate(Owner(OwnerKind.PAGETABLE, vid), TABLE_DIMM)
         self.tables.add(self.pml4)
-        self.status = "running"  # running | exited | killed | fault
+        self.status = Status.RUNNING  # running | exited | killed | fault
         self.exit_code: int | None = None
         self.console = Console()
         self.counters = Counters()
         self.report: str | None = None
         self.fault_line: int | None = None  # program line of the instruction that faulted
-        self.sink = mem.allocate(Owner("sink", vid), self.mirror_dimm(1)) if self.copies else 0
+        self.sink = (mem.allocate(Owner(OwnerKind.SINK, vid), self.mirror_dimm(1))
+                     if self.copies else 0)
         # the last saved copies of the page bookkeeping, shared by the states saved
         # while it does not change (most steps): a state then costs a few hundred bytes
         self._saved_mappings: tuple | None = None
@@ -113,7 +116,7 @@ class VM:
         # return address the caller pushed, on the native stack only until the entry's
         # own mirror instructions copy it
         self.entry_at = {g.start for g in groups if g.members and
-                         any(m.role == "entry-mirror" for m in g.members)}
+                         any(m.role == Role.ENTRY_MIRROR for m in g.members)}
 
     def count_blocks(self) -> None:
         """Run mode's block counter on the vCPU, from the first run on (a block hook
@@ -130,7 +133,7 @@ class VM:
         if offset == 0 and len(self.console) < MAX_CONSOLE:
             ch = value & 0xFF
             self.console.write(bytes((ch,)))
-            self._note("console", self, text=chr(ch), via="uart")
+            self._note(NoteKind.CONSOLE, self, text=chr(ch), via="uart")
 
     # -- its state, saved and loaded whole (undo, fork, checkpoints)
     def _signature(self) -> tuple:
@@ -201,7 +204,7 @@ class VM:
             if not entry & P:
                 if not create:
                     return None
-                new = self.mem.allocate(Owner("pagetable", self.id), TABLE_DIMM)
+                new = self.mem.allocate(Owner(OwnerKind.PAGETABLE, self.id), TABLE_DIMM)
                 self.tables.add(new)
                 self.mem.write_u64(ea, make_pte(new, P | RW | US))
                 entry = self.mem.read_u64(ea)
@@ -242,7 +245,7 @@ class VM:
         return out
 
     # -- mappings
-    def map_page(self, va: int, frame: int, flags: int, kind: str = "ram",
+    def map_page(self, va: int, frame: int, flags: int, kind: PageKind = PageKind.RAM,
                  mirror_frames: list[int] | None = None) -> Page:
         """Write the native PTE and, for RAM, one mirror PTE per copy."""
         va &= ~0xFFF
@@ -251,17 +254,17 @@ class VM:
             self.unmap_page(va)
         page = Page(va, frame, flags, [], kind)
         self.write_pte(va, make_pte(frame, flags))
-        if kind != "device":
+        if kind != PageKind.DEVICE:
             self.rmap[frame] = (va, 0)
-        if kind != "save":
+        if kind != PageKind.SAVE:
             for k in range(1, self.copies + 1):
                 if mirror_frames is not None:
                     mf = mirror_frames[k - 1]
                 else:
-                    mf = self.mem.allocate(Owner("mirror", self.id, k), self.mirror_dimm(k),
+                    mf = self.mem.allocate(Owner(OwnerKind.MIRROR, self.id, k), self.mirror_dimm(k),
                                            avoid={NATIVE_DIMM} | self.failed_dimms(),
                                            data=self.mem.frame_bytes(frame)
-                                           if kind == "ram" else None)
+                                           if kind == PageKind.RAM else None)
                 page.mirrors.append(mf)
                 self.rmap[mf] = (va, k)
                 self.write_pte(va + k * self.offset, make_pte(mf, flags))
@@ -277,7 +280,7 @@ class VM:
         for k, mf in enumerate(page.mirrors, start=1):
             self.rmap.pop(mf, None)
             self.write_pte(page.va + k * self.offset, 0)
-            if page.kind == "ram":
+            if page.kind == PageKind.RAM:
                 self.mem.release(mf)
         return page
 
@@ -297,7 +300,7 @@ class VM:
         """The frames of its writable RAM pages, native and mirror copies."""
         out: set[int] = set()
         for p in self.pages.values():
-            if p.kind == "ram" and p.flags & RW:
+            if p.kind == PageKind.RAM and p.flags & RW:
                 out.add(p.frame)
                 out.update(p.mirrors)
         return out
@@ -306,7 +309,7 @@ class VM:
         """Pages whose mirror copies differ from the native copy (byte-exact)."""
         out = []
         for page in self.pages.values():
-            if page.kind != "ram":
+            if page.kind != PageKind.RAM:
                 continue
             native = self.mem.frame_bytes(page.frame)
             for k, mf in enumerate(page.mirrors, start=1):

@@ -8,12 +8,21 @@ need them, and the builder comes before the VM.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 
 from app.hypervisor.console import ConsoleState
 from app.machine.cpustate import CpuState
 
 NATIVE_DIMM = 1
 TABLE_DIMM = 0
+
+
+class PageKind(StrEnum):
+    """What a guest page is backed by, for the hypervisor."""
+
+    RAM = "ram"        # machine frames, mirrored (every copy a frame of its own)
+    DEVICE = "device"  # the UART's registers: never mirrored
+    SAVE = "save"      # the rewriter's save area: scratch, like registers, never mirrored
 
 
 @dataclass
@@ -24,7 +33,7 @@ class Page:
     frame: int
     flags: int
     mirrors: list[int] = field(default_factory=list)
-    kind: str = "ram"  # ram | device | save
+    kind: PageKind = PageKind.RAM
 
 
 @dataclass(frozen=True)

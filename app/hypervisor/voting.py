@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import ctypes
 
+from app.contracts import Role
 from app.hypervisor import native_counter as nc
 from app.hypervisor.vm import VM
+from app.hypervisor.vmstate import PageKind
 from app.machine import hooks, native
 from app.machine.cpu import Hook
 from app.machine.memory import PAGE
@@ -60,7 +62,7 @@ class _CVoter:
         lo, hi = (min(code), max(code) + 1) if code else (0, 0)
         self.voters = (ctypes.c_uint8 * max(1, hi - lo))()
         for a, role in vm.role_at.items():
-            if role == "native" and lo <= a < hi:
+            if role == Role.NATIVE and lo <= a < hi:
                 self.voters[a - lo] = 1
         self._slow = _SLOW(self._up)  # kept alive as long as the hook
         self.state = _State(memory=mem.address, size=mem.size, nframes=mem.frames,
@@ -135,7 +137,7 @@ class _CVoter:
         ctypes.memset(self.frames, 0, ctypes.sizeof(self.frames))
         for frame, (va, _copy) in vm.rmap.items():
             page = vm.pages.get(va)
-            if page is not None and page.kind == "ram" and len(page.mirrors) >= 2:
+            if page is not None and page.kind == PageKind.RAM and len(page.mirrors) >= 2:
                 self.frames[3 * frame:3 * frame + 3] = [page.frame, *page.mirrors[:2]]
 
     def _up(self, _uc, access: int, pa: int, size: int, value: int) -> None:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import ctypes
 
+from app.contracts import Role
 from app.hypervisor import native_counter as nc
 from app.hypervisor import window as W
 from app.hypervisor.vm import VM
+from app.hypervisor.vmstate import PageKind
 from app.machine import hooks, native
 from app.machine.cpu import Hook
 from app.machine.memory import PAGE
@@ -58,7 +60,7 @@ def machine_ranges(vm: VM, spots: list[tuple[int, int]]) -> list[tuple[int, int]
         while va < end:
             page = vm.pages.get(va & ~0xFFF)
             n = min(end - va, PAGE - (va & 0xFFF))
-            if page is not None and page.kind == "ram":
+            if page is not None and page.kind == PageKind.RAM:
                 pa = page.frame * PAGE + (va & 0xFFF)
                 out.append((pa, pa + n))
             va += n
@@ -79,7 +81,7 @@ def _frames(vm: VM, spots: list[tuple[int, int]]) -> set[int]:
         lo, hi = va - EDGE, va + max(size, 1) + EDGE
         for page_va in range(lo & ~0xFFF, hi, PAGE):
             page = vm.pages.get(page_va)
-            if page is not None and page.kind == "ram":
+            if page is not None and page.kind == PageKind.RAM:
                 frames.add(page.frame)
     return frames
 
@@ -97,7 +99,7 @@ class Watch:
         self.hit_at: int | None = None
         self.hit: tuple[int, int, int] | None = None  # the watched store: (rip, va, size)
         self.helper_stores = {m.address for g in vm.groups for m in g.members
-                              if m.role == "native" and
+                              if m.role == Role.NATIVE and
                               HELPER_STORES.intersection(m.text.split()[:2])}
         cpu = vm.cpu
         self.state = _State(armed=1, memory=vm.mem.address, size=vm.mem.size,
@@ -156,7 +158,7 @@ class Watch:
         """The guest-virtual (address, size) of a store into the native frame at `pa`."""
         frame = pa // PAGE
         for va, page in self.vm.pages.items():
-            if page.frame == frame and page.kind == "ram":
+            if page.frame == frame and page.kind == PageKind.RAM:
                 return va + pa % PAGE, size
         return 0, 0
 

@@ -29,7 +29,9 @@ import re
 from dataclasses import dataclass
 
 from app.asm.decoder import OP_MEM, OP_REG, first
+from app.contracts import Role, WriteClass
 from app.hypervisor.vm import VM
+from app.hypervisor.vmstate import PageKind
 from app.machine.cpu import GPRS
 from app.machine.memory import PAGE
 from app.rewriter import Group
@@ -59,7 +61,7 @@ class Fault:
         # on the native copy, a mirror instruction only ever reads what the native
         # store (or the call) has just written there for it to copy; fetching its own
         # code from a failed text page is an ordinary machine check
-        if self.k != 0 or self.role not in ("mirror", "entry-mirror"):
+        if self.k != 0 or self.role not in (Role.MIRROR, Role.ENTRY_MIRROR):
             return False
         insn = decode_at(self.vm, self.rip)
         span = operand_span(self.vm, insn) if insn is not None else None
@@ -71,7 +73,7 @@ class Fault:
     def report(self, va: int | None) -> str:
         where = f"va {va:#x}" if va is not None else "a native page"
         when = ("after a call stored its return address and before the callee's entry "
-                "copied it to the mirrors" if self.role == "entry-mirror" else
+                "copied it to the mirrors" if self.role == Role.ENTRY_MIRROR else
                 "after a native store and before its mirror sequence copied it")
         return (f"uncorrectable memory error at {where} {when}: the value was only in "
                 "the native copy, and no copy can rebuild it")
@@ -86,7 +88,7 @@ def fault_at(vm: VM, k: int, page_va: int) -> Fault | None:
         return None
     roles = [m.role for m in group.members]
     here = next(i for i, m in enumerate(group.members) if m.address == rip)
-    native = roles.index("native") if "native" in roles else len(roles)
+    native = roles.index(Role.NATIVE) if Role.NATIVE in roles else len(roles)
     return Fault(vm, rip, group, roles[here], here > native, k, page_va)
 
 
@@ -101,10 +103,10 @@ def resume(fault: Fault | None, j: int) -> None:
     if fault is None:
         return
     vm, k = fault.vm, fault.k
-    if k >= 1 and j < k and fault.role == "mirror" and fault.after_native:
+    if k >= 1 and j < k and fault.role == Role.MIRROR and fault.after_native:
         _complete(vm, fault.rip, k, j)
-    elif k == 0 and fault.role == "native" and fault.rip in vm.rep_at and \
-            fault.group.wclass.kind == "string":
+    elif k == 0 and fault.role == Role.NATIVE and fault.rip in vm.rep_at and \
+            fault.group.wclass.kind == WriteClass.STRING:
         _roll_back(vm, fault.rip, fault.group, j)
 
 
@@ -113,9 +115,9 @@ def rep_saves(group: Group) -> dict[str, str]:
     instruction: they hold that instance's starting values while it runs."""
     out = {}
     for m in group.members:
-        if m.role == "native":
+        if m.role == Role.NATIVE:
             break
-        found = _SAVE.match(m.text) if m.role == "save" else None
+        found = _SAVE.match(m.text) if m.role == Role.SAVE else None
         if found and found.group(2) in GPRS:
             out[found.group(1)] = found.group(2)
     return out
@@ -183,7 +185,7 @@ def _copy_range(vm: VM, lo: int, hi: int, k: int, j: int) -> None:
     while va < hi:
         n = min(hi - va, PAGE - (va & 0xFFF))
         page = vm.pages.get((va - k * vm.offset) & ~0xFFF)
-        if page is not None and page.kind == "ram" and max(j, k) <= len(page.mirrors):
+        if page is not None and page.kind == PageKind.RAM and max(j, k) <= len(page.mirrors):
             frames = [page.frame, *page.mirrors]
             off = va & 0xFFF
             mem.write(frames[k] * PAGE + off, mem.read(frames[j] * PAGE + off, n))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from unicorn import (
     UC_ARCH_X86,
@@ -35,27 +34,15 @@ from app.machine.cpustate import GPRS, REG_WIDTH, STATE_REGS, CpuState
 from app.machine.hooks import Hook, HookTable
 from app.machine.memory import PAGE, MachineMemory
 from app.machine.registers import ENGINE_ID, LAYOUT, PLAN, SLOT, STATE_IDS, WIDE
+from app.machine.stops import Stop, StopKind
 
-__all__ = ["GPRS", "REG_WIDTH", "STATE_REGS", "CpuState", "Hook", "Stop", "VCpu"]
+__all__ = ["GPRS", "REG_WIDTH", "STATE_REGS", "CpuState", "Hook", "Stop", "StopKind", "VCpu"]
 
 HYPERCALL = b"\xcd\x82"  # int $0x82, the vector of Xen's old PV hypercalls
 # The translation cache's size. QEMU's default (1 GiB) is only given back when it is
 # full: code translated again and again (a breakpoint, a stop at an exact instruction)
 # would take the process's memory up to it, per vCPU.
 TRANSLATION_CACHE = 16 << 20
-
-
-@dataclass
-class Stop:
-    """Why the CPU stopped. kind: done | hypercall | fault | unmapped | watch | error
-    (watch: a store into a write-watched frame was refused before it retired)."""
-
-    kind: str
-    rip: int
-    vector: int | None = None
-    address: int | None = None
-    message: str = ""
-    size: int | None = None  # unmapped: the size of the access
 
 
 class VCpu:
@@ -290,8 +277,8 @@ class VCpu:
         if self._fault is not None:
             return self._fault_stop()
         if self._hypercall:
-            return Stop("hypercall", uc.reg_read(X.UC_X86_REG_RIP))
-        return Stop("done", uc.reg_read(X.UC_X86_REG_RIP))
+            return Stop(StopKind.HYPERCALL, uc.reg_read(X.UC_X86_REG_RIP))
+        return Stop(StopKind.DONE, uc.reg_read(X.UC_X86_REG_RIP))
 
     def _forget_deleted_hooks(self) -> None:
         """A deleted hook stays listed until an emulation ends, and code translated
@@ -306,13 +293,13 @@ class VCpu:
         if self._fault is not None:
             return self._fault_stop()
         if e.errno == UC_ERR_INSN_INVALID:
-            return Stop("fault", now, 6, None, "invalid instruction")
+            return Stop(StopKind.FAULT, now, 6, None, "invalid instruction")
         if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED):
             addr, size = self._unmapped if self._unmapped else (None, 1)
-            return Stop("unmapped", now, None, addr, str(e), size)
+            return Stop(StopKind.UNMAPPED, now, None, addr, str(e), size)
         if e.errno == UC_ERR_WRITE_PROT:
-            return Stop("watch", now, None, None, "store into a watched frame")
-        return Stop("error", now, None, None, str(e))
+            return Stop(StopKind.WATCH, now, None, None, "store into a watched frame")
+        return Stop(StopKind.ERROR, now, None, None, str(e))
 
     def step(self) -> Stop:
         """Execute exactly one instruction (one element of a rep string instruction).
@@ -390,7 +377,7 @@ class VCpu:
                  14: "page fault", 17: "alignment check", 8: "double fault", 3: "breakpoint",
                  1: "debug"}
         msg = names.get(vector, f"exception {vector}")
-        return Stop("fault", rip, vector, cr2 if vector == 14 else None, msg)
+        return Stop(StopKind.FAULT, rip, vector, cr2 if vector == 14 else None, msg)
 
     def at_hypercall(self, rip: int) -> bool:
         return self._read_code(rip, 2) == HYPERCALL

@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
+from app.contracts import OwnerKind
+
 PAGE = 0x1000
 PAGE_SHIFT = 12
 
@@ -34,8 +36,8 @@ def _row(owner: Owner) -> list:
     return [owner.kind, owner.vm, owner.copy]
 
 
-FREE = Owner("free")
-HYPERVISOR = Owner("hypervisor")
+FREE = Owner(OwnerKind.FREE)
+HYPERVISOR = Owner(OwnerKind.HYPERVISOR)
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class MachineMemory:
             for f in range(self._free_from[d], dm.first_frame + dm.frames):
                 # the kind alone (FREE is the only free owner): a dataclass's __eq__ is
                 # a Python call per frame passed
-                if owners[f].kind == "free":
+                if owners[f].kind == OwnerKind.FREE:
                     self._free_from[d] = f + 1
                     self.set_owner(f, owner)
                     self.write(f << PAGE_SHIFT, bytes(PAGE) if data is None else data)
@@ -206,17 +208,17 @@ class MachineMemory:
         # by kind (FREE is the only free owner): a dataclass's __eq__ per frame costs
         # more than copying the frames in use
         return {f: bytes(view[f << PAGE_SHIFT:(f + 1) << PAGE_SHIFT])
-                for f, o in enumerate(self.owners) if o.kind != "free"}
+                for f, o in enumerate(self.owners) if o.kind != OwnerKind.FREE}
 
     def release(self, frame: int) -> None:
-        if self.owners[frame].kind != "poisoned":
+        if self.owners[frame].kind != OwnerKind.POISONED:
             self.set_owner(frame, FREE)
 
     def set_owner(self, frame: int, owner: Owner) -> None:
         if self.owner_journal is not None and self.owners[frame] != owner:
             self.owner_journal.append((frame, self.owners[frame], owner))
         self.owners[frame] = owner
-        if owner.kind == "free":
+        if owner.kind == OwnerKind.FREE:
             d = frame // self.dimms[0].frames
             self._free_from[d] = min(self._free_from[d], frame)
         self.owners_changed += 1
