@@ -142,3 +142,20 @@ def test_a_budget_reached_by_a_rep_element_stops_there(mode):
 
     for budget in range(1, 30):
         assert state(budget, "run") == state(budget, "step"), budget
+
+
+@pytest.mark.parametrize("mode", ["on", "nmr3"])
+@pytest.mark.parametrize("name", ["sum_array", "calls_and_stack", "gcc_linked_list"])
+def test_free_runs_after_single_steps_count_as_one_run(name, mode):
+    """A free run after single steps first ends the deleted step hooks' listing with an
+    empty emulation (VCpu.run): it must run and count nothing."""
+    whole = Session(source(name), mode)
+    whole.run()
+    mixed = Session(source(name), mode)
+    for k in (1, 3, 7):
+        for _ in range(k):
+            mixed.step()
+        mixed.run(max_native=50)
+    mixed.run()
+    assert mixed.vms[0].counters.to_json() == whole.vms[0].counters.to_json()
+    assert mixed.result() == whole.result()
