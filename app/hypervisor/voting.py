@@ -75,10 +75,9 @@ class _CVoter:
         self._differ.argtypes = (ctypes.POINTER(_State), ctypes.c_uint64)
         self.hook: int | None = None  # the read hook's handle while it is installed
         self.installs = 0  # how often it was installed (a run with no error: never)
-        # translations made while a memory hook was listed (this one, or a single
-        # step's store hook) send every load and store the slow way until dropped
+        # translations made while this hook was listed send every load the slow way
+        # until dropped (a single step's hooks: the vCPU drops their code itself)
         self._slow_code = False
-        self._after_step = False
         vm.cpu.before_run.append(self.before_run)
 
     def before_run(self) -> None:
@@ -88,7 +87,6 @@ class _CVoter:
         groups would otherwise add and delete it over and over."""
         self.refresh()
         cpu = self.vm.cpu
-        after_step, self._after_step = self._after_step, cpu.stepping
         needed = cpu.stepping or self._needed()
         if needed and self.hook is None:
             self.hook = cpu.add_c_hook(Hook.READ, self._hook_fn, self.state)
@@ -97,10 +95,10 @@ class _CVoter:
         elif not needed and self.hook is not None:
             cpu.remove_hook(self.hook)  # listed until this run ends: its code stays slow
             self.hook = None
-        elif not needed and self._slow_code and not after_step:
+        elif not needed and self._slow_code:
             cpu.flush_translations()
             self._slow_code = False
-        if self.hook is not None or after_step:
+        if self.hook is not None:
             self._slow_code = True
 
     def _needed(self) -> bool:
