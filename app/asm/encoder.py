@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 import threading
+from functools import lru_cache
 
 from keystone import KS_ERR_ASM_INVALIDOPERAND, KS_ERR_ASM_MNEMONICFAIL, KS_ERR_ASM_SYMBOL_MISSING
 
@@ -31,13 +32,19 @@ _MISSING = object()
 _RELATIVE = ("j", "call", "loop", "xbegin")
 
 
+@lru_cache(maxsize=1 << 16)  # asked for every instruction of every pass
+def address_free(text: str) -> bool:
+    """Whether Keystone's bytes for `text` are the same at every address (all but the
+    relative transfers it works a displacement out for)."""
+    mnemonic = next((w for w in text.split() if w not in _PREFIXES), "")
+    return not mnemonic.startswith(_RELATIVE)
+
+
 def _key(request: tuple[str, int]) -> tuple[str, int | None]:
     """The cache key of a (text, address) request: the text alone when the bytes
     cannot depend on the address (most instructions, in every layout pass)."""
     text, address = request
-    words = text.split()
-    mnemonic = next((w for w in words if w not in _PREFIXES), "")
-    return (text, address) if mnemonic.startswith(_RELATIVE) else (text, None)
+    return (text, None) if address_free(text) else (text, address)
 
 
 _PREFIXES = frozenset({"lock", "rep", "repe", "repz", "repne", "repnz", "data16", "addr32",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from app.asm.errors import AsmError
 
@@ -68,7 +69,12 @@ class Expr:
 
     tree: tuple
 
-    def symbols(self) -> set[str]:
+    def symbols(self) -> frozenset[str]:
+        return self._symbols
+
+    @cached_property
+    def _symbols(self) -> frozenset[str]:
+        # asked for in every layout pass of every load: walked once (the tree is frozen)
         out: set[str] = set()
 
         def walk(t: tuple) -> None:
@@ -79,7 +85,7 @@ class Expr:
                     walk(sub)
 
         walk(self.tree)
-        return out
+        return frozenset(out)
 
     def value(self, lookup: Callable[[str], int] | Mapping[str, int]) -> int:
         get = lookup.__getitem__ if isinstance(lookup, Mapping) else lookup

@@ -2,31 +2,28 @@
 
 Sections sit at fixed bases so that data keeps its address whatever the code
 around it grows to (the mirrored program's data lines up with the native one).
-Direct branches are encoded here (short form until a target is out of reach, never
-shrinking again, so the iteration converges); everything else goes to Keystone with
-every value printed in hex.
+Direct branches are encoded by the assembler itself (`branches.py`: short until a
+target is out of reach, never shrinking again, so the iteration converges); everything
+else goes to Keystone with every value printed in hex. A pass encodes only what may
+still change: the first pass everything, later ones the branches and what names a
+symbol.
 """
 
 from __future__ import annotations
 
-import struct
+import threading
 from dataclasses import dataclass, field
 
 from app.asm import verify
+from app.asm.branches import direct_branch, encode_branch
 from app.asm.budget import LoadBudget, within
-from app.asm.encoder import ENCODER, EncodeFailure
+from app.asm.encoder import ENCODER, EncodeFailure, address_free
 from app.asm.errors import AsmError
-from app.asm.operand import Indirect, Mem, Target
+from app.asm.operand import Indirect, Mem, symbols_of
 from app.asm.parser import Align, Bytes, Data, Fill, Insn, Item, Label, Program
 from app.asm.sections import BASES, LIMITS, PERMS
 from app.asm.symbols import Symbols
 
-_CC = {"o": 0, "no": 1, "b": 2, "c": 2, "nae": 2, "ae": 3, "nb": 3, "nc": 3, "e": 4, "z": 4,
-       "ne": 5, "nz": 5, "be": 6, "na": 6, "a": 7, "nbe": 7, "s": 8, "ns": 9, "p": 10,
-       "pe": 10, "np": 11, "po": 11, "l": 12, "nge": 12, "ge": 13, "nl": 13, "le": 14,
-       "ng": 14, "g": 15, "nle": 15}
-_SHORT_ONLY = {"loop": b"\xe2", "loope": b"\xe1", "loopz": b"\xe1", "loopne": b"\xe0",
-               "loopnz": b"\xe0", "jrcxz": b"\xe3", "jecxz": b"\x67\xe3"}
 _IGNORED_PREFIXES = {"notrack"}
 # encoded here because Keystone does not know them (gcc emits them with -fcf-protection
 # and older gcc writes `rep ret`); both run as plain instructions
@@ -61,7 +58,7 @@ class Section:
     perms: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Placed:
     insn: Insn
     address: int
@@ -86,52 +83,22 @@ class Image:
         return self.symbols[name]
 
 
-def _direct_branch(insn: Insn) -> tuple[str, str] | None:
-    """('jmp'|'jcc'|'call'|'short', cc) for a branch to a bare target, else None."""
-    if len(insn.operands) != 1 or not isinstance(insn.operands[0], Target):
-        return None
-    m = insn.mnemonic
-    if m in ("jmp", "jmpq"):
-        return ("jmp", "")
-    if m in ("call", "callq"):
-        return ("call", "")
-    if m in _SHORT_ONLY:
-        return ("short", m)
-    if m.startswith("j") and m[1:] in _CC:
-        return ("jcc", m[1:])
-    raise AsmError(f"unknown branch '{m}'", insn.line, insn.origin)
-
-
-def _encode_branch(kind: str, cc: str, address: int, target: int, long: bool) -> bytes:
-    if kind == "call":
-        return b"\xe8" + struct.pack("<i", _rel(target - (address + 5)))
-    if kind == "short":
-        op = _SHORT_ONLY[cc]
-        rel = target - (address + len(op) + 1)
-        if not -128 <= rel < 128:
-            raise AsmError(f"'{cc}' target out of short range")
-        return op + struct.pack("<b", rel)
-    short_op = b"\xeb" if kind == "jmp" else bytes([0x70 | _CC[cc]])
-    rel8 = target - (address + 2)
-    if not long and -128 <= rel8 < 128:
-        return short_op + struct.pack("<b", rel8)
-    if kind == "jmp":
-        return b"\xe9" + struct.pack("<i", _rel(target - (address + 5)))
-    return bytes([0x0F, 0x80 | _CC[cc]]) + struct.pack("<i", _rel(target - (address + 6)))
-
-
-def _rel(v: int) -> int:
-    if not -(1 << 31) <= v < 1 << 31:
-        raise AsmError("branch target out of range")
-    return v
-
-
 def _rip_mem(insn: Insn) -> Mem | None:
     for op in insn.operands:
         mem = op.inner if isinstance(op, Indirect) else op
         if isinstance(mem, Mem) and mem.rip_relative:
             return mem
     return None
+
+
+def _fixed_size(it: Item) -> int:
+    if isinstance(it, Data):
+        return it.size * len(it.exprs)
+    if isinstance(it, Bytes):
+        return len(it.data)
+    if isinstance(it, Fill):
+        return it.size
+    return 0  # a label
 
 
 def _origin(section: str) -> str:
@@ -156,19 +123,15 @@ class _Layout:
         self.encodings: dict[int, bytes] = {}
         self._texts: dict[int, str] = {}  # Keystone texts that cannot change (no symbol)
         self._varies: dict[int, bool] = {}  # whether an instruction's text may change
-
-    def item_size(self, it: Item, addr: int) -> int:
-        if isinstance(it, Insn):
-            return self.sizes.get(id(it), 2 if _direct_branch(it) else 8)
-        if isinstance(it, Data):
-            return it.size * len(it.exprs)
-        if isinstance(it, Bytes):
-            return len(it.data)
-        if isinstance(it, Fill):
-            return it.size
-        if isinstance(it, Align):
-            return _padding(it, addr)
-        return 0
+        self._final: dict[int, str] = {}  # the Keystone text of the latest encoding
+        self._branches = {id(it): direct_branch(it) for it in prog.instructions()}
+        # the instructions a pass encodes: at first all, then only those whose bytes may
+        # still change (branches, and what names a symbol or is RIP-relative); the others
+        # keep the bytes the first pass gave them
+        self._pending = prog.instructions()
+        # every item's size that does not depend on the layout (data, fills): once
+        self._fixed_size = {id(it): _fixed_size(it) for items in prog.sections.values()
+                            for it in items if not isinstance(it, Insn | Align)}
 
     def place(self) -> dict[int, int]:
         """Assign addresses from current sizes; returns id(item) -> address. Only
@@ -176,16 +139,25 @@ class _Layout:
         line that takes it past, before anything is allocated for it."""
         where: dict[int, int] = {}
         self.lookup.forget_equates()
+        sizes, fixed, branches, symbols = self.sizes, self._fixed_size, self._branches, \
+            self.symbols
         for sec, items in self.prog.sections.items():
             base = addr = self.bases[sec]
             room = LIMITS[sec] - (len(END_OF_CODE) if "x" in PERMS[sec] else 0)
             for n, it in enumerate(items):
                 if n % _CHECK_EVERY == 0:
                     self.budget.check(it.line, _origin(sec))
-                where[id(it)] = addr
-                if isinstance(it, Label):
-                    self.symbols[it.name] = addr
-                addr += self.item_size(it, addr)
+                key = id(it)
+                where[key] = addr
+                kind = type(it)
+                if kind is Insn:  # before the first pass: a guess
+                    addr += sizes.get(key) or (2 if branches[key] else 8)
+                elif kind is Label:
+                    symbols[it.name] = addr
+                elif kind is Align:
+                    addr += _padding(it, addr)
+                else:
+                    addr += fixed[key]
                 if addr - base > room:
                     raise AsmError(f"section .{sec} is full: it has room for {room:#x} "
                                    f"bytes ({room >> 10} KiB), and this line takes it to "
@@ -202,28 +174,25 @@ class _Layout:
                 seen[it.name] = it
 
     def encode_pass(self, where: dict[int, int]) -> bool:
-        requests, owners = [], []
-        changed = False
-        for it in self.prog.instructions():
+        """Encode what may still change at the addresses of `where`; whether any size
+        changed (then the layout must be placed again)."""
+        requests, owners, pending = [], [], []
+        for n, it in enumerate(self._pending):
             addr = where[id(it)]
-            self.budget.check(it.line, it.origin)
+            if n % _CHECK_EVERY == 0:
+                self.budget.check(it.line, it.origin)
             try:
                 fixed = _FIXED.get(it.mnemonic)
                 if fixed is not None and not it.operands:
                     self.encodings[id(it)] = bytes(len(it.prefixes) and [0xF3]) + fixed
                     continue
-                branch = _direct_branch(it)
+                branch = self._branches[id(it)]
                 if branch:
-                    target = it.operands[0].expr.value(self.lookup)
-                    try:
-                        enc = _encode_branch(*branch, addr, target, id(it) in self.long)
-                    except AsmError as e:
-                        raise AsmError(e.message, it.line, it.origin) from None
-                    if len(enc) > 2 and branch[0] in ("jmp", "jcc"):
-                        self.long.add(id(it))
-                    self.encodings[id(it)] = enc
+                    self.encodings[id(it)] = self.branch(it, branch, addr)
+                    pending.append(it)
                     continue
-                requests.append((self.keystone_text(it, addr), addr))
+                text = self._final[id(it)] = self.keystone_text(it, addr)
+                requests.append((text, addr))
                 owners.append(it)
             except AsmError as e:
                 raise e.placed(e.line or it.line, it.origin) from None
@@ -232,12 +201,29 @@ class _Layout:
             if not enc:
                 raise AsmError(f"cannot encode '{it.text()}'", it.line, it.origin)
             self.encodings[id(it)] = enc
-        for it in self.prog.instructions():
+            text = self._texts.get(id(it))
+            if text is None or not address_free(text):
+                pending.append(it)
+        changed = False
+        for it in self._pending:
             size = len(self.encodings[id(it)])
             if self.sizes.get(id(it)) != size:
                 changed = True
                 self.sizes[id(it)] = size
+        self._pending = pending
         return changed
+
+    def branch(self, it: Insn, branch: tuple[str, str], addr: int) -> bytes:
+        """A direct branch's bytes at `addr`, encoded here: short until its target is out
+        of reach, then long for good (so that the layout settles)."""
+        target = it.operands[0].expr.value(self.lookup)
+        try:
+            enc = encode_branch(*branch, addr, target, id(it) in self.long)
+        except AsmError as e:
+            raise AsmError(e.message, it.line, it.origin) from None
+        if len(enc) > 2 and branch[0] in ("jmp", "jcc"):
+            self.long.add(id(it))
+        return enc
 
     def encode(self, requests: list[tuple[str, int]], owners: list[Insn]) -> list[bytes]:
         encoded: list[bytes] = []
@@ -253,23 +239,33 @@ class _Layout:
     def keystone_text(self, it: Insn, addr: int) -> str:
         """The instruction as Keystone reads it: symbols resolved, a RIP-relative
         displacement worked out. An instruction that names no symbol has the same text
-        in every pass: it is made once."""
+        in every pass and every load: it is made once."""
         known = self._texts.get(id(it))
         if known is not None:
             return known
-        text = self._keystone_text(it, addr)
-        varies = self._varies.get(id(it))
-        if varies is None:
-            varies = self._varies[id(it)] = bool(_rip_mem(it)) or any(
-                _symbols_of(op) for op in it.operands)
-        if not varies:
-            self._texts[id(it)] = text
+        shape = (it.prefixes, it.mnemonic, it.operands)
+        text = _CONSTANT_TEXTS.get(shape)
+        if text is None:
+            text = self._keystone_text(it, addr)
+            varies = self._varies.get(id(it))
+            if varies is None:
+                varies = self._varies[id(it)] = bool(_rip_mem(it)) or any(
+                    symbols_of(op) for op in it.operands)
+            if varies:
+                return text
+            with _CONSTANT_LOCK:  # loads on several threads
+                _CONSTANT_TEXTS[shape] = text
+                if len(_CONSTANT_TEXTS) > _CONSTANT_ENTRIES:
+                    del _CONSTANT_TEXTS[next(iter(_CONSTANT_TEXTS))]
+        self._texts[id(it)] = text
         return text
 
-    def constant_text(self, it: Insn) -> str | None:
-        """The Keystone text of an instruction whose text is the same everywhere (no
-        symbol, no RIP-relative operand), else None."""
-        return self._texts.get(id(it))
+    def made_from(self, it: Insn) -> str:
+        """What the instruction's final bytes were made from: its Keystone text in the
+        last pass (symbols and displacements resolved), or for what is encoded here
+        (branches, fixed encodings) its mnemonic. The same text and bytes check alike
+        wherever they are, so the check of a pair is made once."""
+        return self._final.get(id(it), it.mnemonic)
 
     def _keystone_text(self, it: Insn, addr: int) -> str:
         prefixes = [p for p in it.prefixes if p not in _IGNORED_PREFIXES]
@@ -294,17 +290,15 @@ class _Layout:
                 text = target.render(disp_value=rel)
                 parts.append("*" + text if isinstance(op, Indirect) else text)
             else:
-                parts.append(op.render(self.lookup))
+                parts.append(op.render(self.lookup) if symbols_of(op) else op.constant_text)
         return f"{head} {', '.join(parts)}" if parts else head
 
 
-def _symbols_of(op) -> set[str]:
-    """The symbols an operand's expressions name."""
-    target = op.inner if isinstance(op, Indirect) else op
-    if isinstance(target, Mem):
-        return target.disp.symbols() if target.disp else set()
-    expr = getattr(target, "expr", None)
-    return expr.symbols() if expr is not None else set()
+# Keystone texts of instructions that name no symbol, by what they are made of: the
+# same instruction recurs all over a program, its rewritten copy and its next load
+_CONSTANT_TEXTS: dict[tuple, str] = {}
+_CONSTANT_ENTRIES = 1 << 16
+_CONSTANT_LOCK = threading.Lock()
 
 
 def _data_bytes(it: Data, lookup) -> bytes:
@@ -345,7 +339,7 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
     placed.sort(key=lambda p: p.address)
     for p in placed:
         lay.budget.check(p.insn.line, p.insn.origin)
-        verify.check(p, lay.lookup, lay.constant_text(p.insn))
+        verify.check(p, lay.lookup, lay.made_from(p.insn))
     return Image(sections, symbols, placed)
 
 

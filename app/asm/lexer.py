@@ -18,10 +18,19 @@ _SIMPLE = {"n": 10, "t": 9, "r": 13, "b": 8, "f": 12, "v": 11, "a": 7, "\\": 92,
            "'": 39}
 
 
+_SPECIAL = re.compile(r"[\"'#;]|/\*")  # what only the character walk below handles
+
+
 def statements(text: str) -> Iterator[tuple[int, str]]:
     """Yield (line number, statement) with comments removed and ';' split."""
     in_block = False
     for number, raw in enumerate(text.splitlines(), start=1):
+        if not in_block and not _SPECIAL.search(raw):
+            # most lines (gcc's included): no quote, comment or ';', so the line is the
+            # statement, and the walk a character at a time is not needed
+            if stmt := raw.strip():
+                yield number, stmt
+            continue
         out, i, quote = [], 0, None
         while i < len(raw):
             ch = raw[i]

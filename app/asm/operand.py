@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 
 from app.asm.errors import AsmError
 from app.asm.expr import Expr, number, parse_expr
@@ -16,8 +17,18 @@ from app.asm.expr import Expr, number, parse_expr
 _REG = re.compile(r"%(st\(\d\)|[a-z][a-z0-9]*)$")
 
 
+class _Printed:
+    """An operand that names no symbol prints the same in every layout pass of every
+    load, and (parsed once per text) is shared by every line that writes it."""
+
+    @cached_property
+    def constant_text(self) -> str:
+        """The operand with its values in hex; only for one that names no symbol."""
+        return self.render({})
+
+
 @dataclass(frozen=True)
-class Reg:
+class Reg(_Printed):
     name: str  # without '%', lower case
 
     def render(self, values: Mapping[str, int] | None = None) -> str:
@@ -25,7 +36,7 @@ class Reg:
 
 
 @dataclass(frozen=True)
-class Imm:
+class Imm(_Printed):
     expr: Expr
 
     def render(self, values: Mapping[str, int] | None = None) -> str:
@@ -35,7 +46,7 @@ class Imm:
 
 
 @dataclass(frozen=True)
-class Mem:
+class Mem(_Printed):
     disp: Expr | None
     base: str | None = None
     index: str | None = None
@@ -68,7 +79,7 @@ class Mem:
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(_Printed):
     """A direct branch or call target: a bare expression."""
 
     expr: Expr
@@ -78,7 +89,7 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Indirect:
+class Indirect(_Printed):
     """`*%reg` or `*mem` in a jump or call."""
 
     inner: Reg | Mem
@@ -193,6 +204,7 @@ def _regs_paren(text: str) -> int | None:
     return None
 
 
+@lru_cache(maxsize=1 << 14)  # operands recur all over a program (and its next load)
 def parse_operand(text: str, branch: bool = False) -> Operand:
     t = text.strip()
     if not t:
@@ -213,14 +225,14 @@ def parse_operand(text: str, branch: bool = False) -> Operand:
     return _mem(t)
 
 
-def symbols_of(op: Operand) -> set[str]:
+def symbols_of(op: Operand) -> frozenset[str]:
     if isinstance(op, Imm | Target):
         return op.expr.symbols()
     if isinstance(op, Mem):
-        return op.disp.symbols() if op.disp else set()
+        return op.disp.symbols() if op.disp else frozenset()
     if isinstance(op, Indirect):
         return symbols_of(op.inner)
-    return set()
+    return frozenset()
 
 
 def zero_disp(mem: Mem) -> Mem:

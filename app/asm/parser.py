@@ -8,13 +8,14 @@ matter to a linker or debugger are ignored; directives that would change meaning
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 
 from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
 from app.asm.expr import Expr, excerpt, parse_expr
 from app.asm.lexer import statements, string_literals
-from app.asm.operand import Imm, Operand, parse_operand, split_operands, symbols_of
+from app.asm.operand import Imm, Indirect, Operand, parse_operand, split_operands, symbols_of
 from app.asm.sections import check_fits
 
 SECTIONS = ("text", "rodata", "data", "bss", "ktext", "kdata")
@@ -35,7 +36,14 @@ _LABEL = re.compile(r"\s*([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
 _EQUATE = re.compile(r"\s*([A-Za-z_.$][\w.$@]*)\s*=\s*(.+)$")
 
 
-@dataclass
+# instructions as written, by what they are made of: every listing of every load prints
+# each of its instructions, and the same instruction recurs all over a program
+_TEXTS: dict[tuple, str] = {}
+_TEXTS_ENTRIES = 1 << 16
+_TEXTS_LOCK = threading.Lock()
+
+
+@dataclass(slots=True)  # one for every instruction of every image a load makes
 class Insn:
     mnemonic: str
     operands: tuple[Operand, ...]
@@ -45,9 +53,23 @@ class Insn:
     meta: dict = field(default_factory=dict)
 
     def text(self, values=None) -> str:
+        shape = (self.prefixes, self.mnemonic, self.operands)
+        if values is None and (known := _TEXTS.get(shape)) is not None:
+            return known
         ops = ", ".join(op.render(values) for op in self.operands)
         head = " ".join((*self.prefixes, self.mnemonic))
-        return f"{head} {ops}" if ops else head
+        text = f"{head} {ops}" if ops else head
+        if values is None:
+            with _TEXTS_LOCK:  # loads on several threads
+                _TEXTS[shape] = text
+                if len(_TEXTS) > _TEXTS_ENTRIES:
+                    del _TEXTS[next(iter(_TEXTS))]
+        return text
+
+    def with_meta(self, meta: dict) -> Insn:
+        """The same instruction with other metadata (the rewriter's roles and groups):
+        made for every instruction of every load, so built directly."""
+        return Insn(self.mnemonic, self.operands, self.line, self.origin, self.prefixes, meta)
 
     def symbols(self) -> set[str]:
         out: set[str] = set()
@@ -56,7 +78,7 @@ class Insn:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Label:
     name: str
     line: int
@@ -180,6 +202,20 @@ class _Parser:
                     mapping[s] = self.numeric_name(n, k + 1)
         return expr.rename(mapping) if mapping else expr
 
+    def numbered(self, op: Operand, line: int) -> Operand:
+        """`op` with its references to numeric labels (1b, 2f) made names; most
+        operands have none and are returned as they are (shared)."""
+        if isinstance(op, Indirect):
+            inner = self.numbered(op.inner, line)
+            return op if inner is op.inner else Indirect(inner)
+        for attr in ("expr", "disp"):
+            value = getattr(op, attr, None)
+            if value is not None:
+                resolved = self.resolve_numeric(value, line)
+                if resolved is not value:
+                    return replace(op, **{attr: resolved})
+        return op
+
     def emit(self, prog: Program, item: Item, line: int) -> None:
         if self.section is None:
             return  # inside a section we discard (debug info, notes)
@@ -297,18 +333,8 @@ class _Parser:
         if not re.fullmatch(r"[a-z][a-z0-9]*", word):
             raise AsmError(f"unknown mnemonic '{excerpt(word)}'", line)
         branch = is_branch(word)
-        ops = []
-        for text in split_operands(rest):
-            op = parse_operand(text, branch)
-            for attr in ("expr", "disp"):
-                val = getattr(op, attr, None)
-                if val is not None:
-                    op = type(op)(**{**op.__dict__, attr: self.resolve_numeric(val, line)})
-            if hasattr(op, "inner") and getattr(op.inner, "disp", None) is not None:
-                inner = op.inner
-                op = type(op)(type(inner)(**{**inner.__dict__,
-                                             "disp": self.resolve_numeric(inner.disp, line)}))
-            ops.append(op)
+        ops = [self.numbered(parse_operand(text, branch), line)
+               for text in split_operands(rest)]
         prefixes, self.pending_prefixes = tuple(self.pending_prefixes), []
         if self.section not in ("text", "ktext"):
             raise AsmError(f"instruction '{word}' outside a code section", line)

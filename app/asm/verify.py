@@ -19,17 +19,18 @@ def _mask(v: int) -> int:
     return v & 0xFFFF_FFFF_FFFF_FFFF
 
 
-# (text, encoding) pairs found right: an instruction whose text names no symbol and
-# no RIP-relative operand decodes alike wherever it is, so once is enough
+# (text, encoding) pairs found right. The text is what the bytes were made from, every
+# value in it resolved (a RIP-relative operand as its displacement), so the check's
+# outcome depends on the pair alone: the same pair anywhere, in any load, checks alike
 _RIGHT: dict[tuple[str, bytes], None] = {}
 _RIGHT_ENTRIES = 1 << 16
 _RIGHT_LOCK = threading.Lock()
 
 
 def check(placed, lookup, text: str | None = None) -> None:
-    """placed: an app.asm.layout.Placed; lookup: symbol -> value; `text`: the
-    instruction's Keystone text if it is the same at any address (the check is then
-    remembered)."""
+    """placed: an app.asm.layout.Placed; lookup: symbol -> value; `text`: what its
+    bytes were made from (the layout's `made_from`), to remember the check by; None
+    checks without remembering."""
     key = None if text is None else (text, placed.encoding)
     if key is not None and key in _RIGHT:
         return

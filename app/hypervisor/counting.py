@@ -30,11 +30,9 @@ class Counting:
         entries.sort()
         self.addrs = [a for a, _ in entries]
         self.index = {a: i for i, a in enumerate(self.addrs)}
-        cum = [[0] for _ in _FIELDS]
-        for _, w in entries:
-            for c, x in zip(cum, w, strict=True):
-                c.append(c[-1] + x)
-        self.cum = cum
+        self.cum = [[0, *itertools.accumulate(column)]
+                    for column in zip(*(w for _, w in entries), strict=True)] or \
+            [[0] for _ in _FIELDS]
         self.native = self._native_counter(image)
         self.last: tuple[int, int] | None = None
         self.budget: int | None = None
@@ -57,8 +55,9 @@ class Counting:
             return None
         c = nc.Counter()
         n = len(self.cum[0])
-        packed = (ctypes.c_uint64 * (4 * n))(
-            *(self.cum[f][i] for i in range(n) for f in range(4)))
+        packed = (ctypes.c_uint64 * (4 * n))()
+        for f in range(4):  # row-major: the four sums of an instruction side by side
+            packed[f::4] = self.cum[f]
         keep = [packed]  # the C side holds pointers into these arrays
         c.cum = ctypes.cast(packed, ctypes.POINTER(ctypes.c_uint64))
         regions = []
@@ -71,8 +70,7 @@ class Counting:
             return None
         regions.sort(key=lambda r: r[0] - r[1])  # the program's text before the kernel's
         for r, (lo, hi) in enumerate(regions):
-            index = (ctypes.c_uint32 * (hi - lo + 1))(
-                *(bisect_left(self.addrs, a) for a in range(lo, hi + 1)))
+            index = (ctypes.c_uint32 * (hi - lo + 1))(*_ranks(self.addrs, lo, hi))
             keep.append(index)
             c.regions[r] = nc.Region(lo, hi - lo, ctypes.cast(index,
                                                               ctypes.POINTER(ctypes.c_uint32)))
@@ -177,6 +175,18 @@ class Counting:
             k = self.index[rip]
             if i0 <= k < i1:
                 self.add(k, i1, -1)
+
+
+def _ranks(addrs: list[int], lo: int, hi: int) -> list[int]:
+    """bisect_left(addrs, a) for every a in [lo, hi], a run of equal ranks at a time:
+    a is in (addrs[k - 1], addrs[k]] for rank k."""
+    out: list[int] = []
+    k, a = bisect_left(addrs, lo), lo
+    while a <= hi:
+        stop = min(addrs[k], hi) + 1 if k < len(addrs) else hi + 1
+        out += [k] * (stop - a)
+        a, k = stop, k + 1
+    return out
 
 
 def _padding(image: Image) -> list[int]:

@@ -7,7 +7,9 @@ program, its image and the line map (native instruction -> rewritten group).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from app.abi import MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.budget import LoadBudget, within
@@ -27,7 +29,7 @@ TEXT = ("ktext", "text")
 MAX_REWRITTEN = 49_152
 
 
-@dataclass
+@dataclass(slots=True)
 class Member:
     address: int
     size: int
@@ -35,7 +37,7 @@ class Member:
     role: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     """One native instruction and what runs for it in the rewritten program."""
 
@@ -117,7 +119,19 @@ def _fall_through(image: Image, index: dict[int, int], end: int) -> int:
     return index.get(end, n)
 
 
-def _analyse(image: Image, budget: LoadBudget):
+class Analysis(NamedTuple):
+    """What the native image's code does, per instruction: its decoding, where control
+    goes next, what kind of transfer it is and its direct target. Made once a load and
+    shared by every mode the program is rewritten for."""
+
+    decoded: list[Decoded]
+    succ: list[list[int]]
+    kind: list[str]
+    target: list[int | None]
+
+
+def analyse(image: Image, budget: LoadBudget | None = None) -> Analysis:
+    budget = within(budget)
     insns = image.insns
     index = {p.address: i for i, p in enumerate(insns)}
     decoded: list[Decoded] = []
@@ -150,7 +164,7 @@ def _analyse(image: Image, budget: LoadBudget):
         else:
             kind.append("plain")
             succ.append([fall])
-    return decoded, succ, kind, target
+    return Analysis(decoded, succ, kind, target)
 
 
 def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
@@ -181,7 +195,9 @@ def _entries(image: Image, program: Program, target: list[int | None]) -> set[in
 
 def rewrite(program: Program, image: Image, mode: str, offset: int,
             extra_symbols: dict[str, int] | None = None, entry: str = "liveness",
-            budget: LoadBudget | None = None) -> Rewritten:
+            budget: LoadBudget | None = None, analysis: Analysis | None = None) -> Rewritten:
+    """The program rewritten for `mode`; `analysis` is `analyse(image)` when the caller
+    rewrites the same image for several modes."""
     if mode not in MIRROR_COPIES:
         raise ValueError(f"unknown mirror mode {mode}")
     if offset <= 0 or offset % 0x1000:
@@ -193,7 +209,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
         _check_conflict(image, offset)
-    decoded, succ, kind, target = _analyse(image, budget)
+    decoded, succ, kind, target = analysis or analyse(image, budget)
     outs = (live_out(decoded, succ, kind, target, _ticker(image, budget)) if offsets
             else [ALL] * len(decoded))
     entries = _entries(image, program, target) if offsets else set()
@@ -207,19 +223,22 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
                            p.insn.origin)
         wclass = classify(decoded[i])
-        native = replace(p.insn, meta={"role": "native", "group": i, "class": wclass})
+        native = p.insn.with_meta({"role": "native", "group": i, "class": wclass})
+        if not offsets:  # nothing is added: the instruction is its own group
+            plan[id(p.insn)] = ((), native, ())
+            size += 1
+            continue
         ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
                       ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
-        if offsets:
-            try:
-                if i in entries:
-                    rule_entry(ctx, entry)
-                if kind[i] == "icall":
-                    rule_indirect_call(ctx, _return_label(i))
-                mirror(ctx)
-            except RefuseError as e:
-                raise MirrorRefused(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
-                                    p.insn.origin) from None
+        try:
+            if i in entries:
+                rule_entry(ctx, entry)
+            if kind[i] == "icall":
+                rule_indirect_call(ctx, _return_label(i))
+            mirror(ctx)
+        except RefuseError as e:
+            raise MirrorRefused(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
+                                p.insn.origin) from None
         for extra in (*ctx.pre, *ctx.post):
             extra.meta["group"] = i
         plan[id(p.insn)] = (ctx.pre, native, ctx.post)
@@ -288,7 +307,7 @@ def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:
     groups: list[Group] = []
     for p in native.insns:
         groups.append(Group(len(groups), p.address, source_text(program, p.insn), p.insn.line,
-                            p.insn.origin, WriteClass("none"), []))
+                            p.insn.origin, _NO_WRITE, []))
     for p in rewritten.insns:
         g = groups[p.insn.meta["group"]]
         if p.insn.meta["role"] == "native":
@@ -297,16 +316,27 @@ def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:
     return groups
 
 
+_NO_WRITE = WriteClass("none")
+
+
 def source_text(program: Program, insn: Insn) -> str:
     """The instruction as the user wrote it (leading labels stripped)."""
-    text = _LABELS.sub("", program.lines.get((insn.origin, insn.line), ""), count=1)
+    written = _as_written(program.lines.get((insn.origin, insn.line), ""), insn.mnemonic,
+                          bool(insn.prefixes))
+    return written if written is not None else insn.text()
+
+
+@lru_cache(maxsize=1 << 14)  # a listing per mode of every load; lines recur
+def _as_written(line: str, mnemonic: str, prefixed: bool) -> str | None:
+    """The line without its labels if it holds the instruction, else None."""
+    text = _LABELS.sub("", line, count=1)
     words = text.split()
-    if words and (words[0].lower() == insn.mnemonic or insn.prefixes):
+    if words and (words[0].lower() == mnemonic or prefixed):
         return text.strip()
-    return insn.text()
+    return None
 
 
 _LABELS = re.compile(r"^(\s*[A-Za-z_.$0-9][\w.$@]*\s*:(?!:))+")
 
 
-__all__ = ["Group", "Label", "Member", "Rewritten", "rewrite"]
+__all__ = ["Analysis", "Group", "Label", "Member", "Rewritten", "analyse", "rewrite"]

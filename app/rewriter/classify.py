@@ -23,7 +23,8 @@ Classes:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.asm.decoder import GROUP_BRANCH_RELATIVE, OP_IMM, OP_MEM, OP_REG, first
 
@@ -59,9 +60,9 @@ _NEVER_WRITE = {"push", "pop", "call", "lea", "nop", "prefetcht0", "prefetcht1",
                 "prefetchnta", "clflush", "bt", "cmp", "test"}
 
 
-@dataclass(frozen=True)
-class Decoded:
-    """A decoded instruction with what the rewriter needs from Capstone."""
+class Decoded(NamedTuple):
+    """A decoded instruction with what the rewriter needs from Capstone (a tuple: the
+    same bytes decoded at another address is a cheap copy with one field changed)."""
 
     address: int
     size: int
@@ -89,7 +90,7 @@ _DECODED_LOCK = threading.Lock()
 def decode(code: bytes, address: int) -> Decoded:
     known = _DECODED.get(code)
     if known is not None:
-        return replace(known, address=address)
+        return known if known.address == address else known._replace(address=address)
     d = _decode(code, address)
     if GROUP_BRANCH_RELATIVE not in d.groups:
         with _DECODED_LOCK:  # loads on several threads
@@ -120,7 +121,7 @@ def _decode(code: bytes, address: int) -> Decoded:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WriteClass:
     kind: str
     size: int = 0          # bytes written per store (string: per element)
@@ -136,6 +137,22 @@ def _mem_is_last(d: Decoded) -> bool:
 
 
 def classify(d: Decoded) -> WriteClass:
+    """How the instruction's memory write (if any) must be mirrored."""
+    key = d[1:]  # everything but the address, which the class never depends on
+    known = _CLASSES.get(key)
+    if known is None:
+        known = _classify(d)
+        with _DECODED_LOCK:
+            _CLASSES[key] = known
+            if len(_CLASSES) > _DECODED_ENTRIES:
+                del _CLASSES[next(iter(_CLASSES))]
+    return known
+
+
+_CLASSES: dict[tuple, WriteClass] = {}  # the same instruction recurs all over a program
+
+
+def _classify(d: Decoded) -> WriteClass:
     name = d.name
     if name.startswith("set") and _has_mem(d):
         return WriteClass("repeat", 1)

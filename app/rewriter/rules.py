@@ -7,7 +7,7 @@ mirrored: it is scratch state, like the registers themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from app.abi import UART_VA, save_slot
 from app.asm.expr import Expr, number
@@ -292,7 +292,7 @@ def rule_string(ctx: Context) -> None:
         s = scratch.take()
         saved[r] = s
         ctx.emit(ctx.pre, "movq", (Reg(r), Reg(s)), "save")
-    native = replace(ctx.insn, meta={"role": "mirror"})
+    native = ctx.insn.with_meta({"role": "mirror"})
     for n, k in enumerate(ctx.offsets):
         for r in regs:
             if r == "rcx":
@@ -300,7 +300,7 @@ def rule_string(ctx: Context) -> None:
             else:
                 ctx.emit(ctx.post, "movq", (Reg(saved[r]), Reg(r)), "mirror")
                 _add_const(ctx, ctx.post, r, k, scratch, "mirror")
-        ctx.post.append(replace(native, meta={"role": "mirror"}))
+        ctx.post.append(native.with_meta({"role": "mirror"}))
         if n == len(ctx.offsets) - 1:
             for r in regs:
                 if r != "rcx":
