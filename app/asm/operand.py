@@ -105,8 +105,22 @@ def _hex(v: int) -> str:
     return f"-0x{-v:x}" if v < 0 else f"0x{v:x}"
 
 
-def split_operands(text: str) -> list[str]:
+# texts up to this long are remembered, parsed (the cache holds at most
+# 2 x 16,384 of them: a few MB, whatever the program)
+_CACHED_TEXT = 128
+
+
+def split_operands(text: str) -> tuple[str, ...]:
     """Split on commas that are outside parentheses and quotes."""
+    return _split_cached(text) if len(text) <= _CACHED_TEXT else _split(text)
+
+
+@lru_cache(maxsize=1 << 14)  # operand lists recur all over a program
+def _split_cached(text: str) -> tuple[str, ...]:
+    return _split(text)
+
+
+def _split(text: str) -> tuple[str, ...]:
     parts, depth, cur, quote = [], 0, [], None
     for ch in text:
         if quote:
@@ -128,7 +142,7 @@ def split_operands(text: str) -> list[str]:
     tail = "".join(cur).strip()
     if tail or parts:
         parts.append(tail)
-    return parts
+    return tuple(parts)
 
 
 _GPR64 = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
@@ -204,8 +218,17 @@ def _regs_paren(text: str) -> int | None:
     return None
 
 
-@lru_cache(maxsize=1 << 14)  # operands recur all over a program (and its next load)
 def parse_operand(text: str, branch: bool = False) -> Operand:
+    return (_parse_cached(text, branch) if len(text) <= _CACHED_TEXT
+            else _parse_operand(text, branch))
+
+
+@lru_cache(maxsize=1 << 14)  # operands recur all over a program (and its next load)
+def _parse_cached(text: str, branch: bool) -> Operand:
+    return _parse_operand(text, branch)
+
+
+def _parse_operand(text: str, branch: bool) -> Operand:
     t = text.strip()
     if not t:
         raise AsmError("empty operand")

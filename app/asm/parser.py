@@ -39,7 +39,7 @@ _EQUATE = re.compile(r"\s*([A-Za-z_.$][\w.$@]*)\s*=\s*(.+)$")
 # instructions as written, by what they are made of: every listing of every load prints
 # each of its instructions, and the same instruction recurs all over a program
 _TEXTS: dict[tuple, str] = {}
-_TEXTS_ENTRIES = 1 << 16
+_TEXTS_ENTRIES, _TEXTS_LONGEST = 1 << 16, 256  # at most 16 MB, whatever the programs
 _TEXTS_LOCK = threading.Lock()
 
 
@@ -59,7 +59,7 @@ class Insn:
         ops = ", ".join(op.render(values) for op in self.operands)
         head = " ".join((*self.prefixes, self.mnemonic))
         text = f"{head} {ops}" if ops else head
-        if values is None:
+        if values is None and len(text) <= _TEXTS_LONGEST:
             with _TEXTS_LOCK:  # loads on several threads
                 _TEXTS[shape] = text
                 if len(_TEXTS) > _TEXTS_ENTRIES:

@@ -80,9 +80,10 @@ class Decoded(NamedTuple):
     imm_values: tuple[int, ...]
 
 
-# decodings of bytes that mean the same at any address (no relative branch target in
-# them): the same instruction recurs all over a program and its rewritten copy
-_DECODED: dict[bytes, Decoded] = {}
+# decodings by their bytes when they mean the same at any address (no relative branch
+# target in them), else by bytes and address: the same instruction recurs all over a
+# program, its rewritten copy and its next load
+_DECODED: dict[bytes | tuple[bytes, int], Decoded] = {}
 _DECODED_ENTRIES = 1 << 16
 _DECODED_LOCK = threading.Lock()
 
@@ -91,12 +92,14 @@ def decode(code: bytes, address: int) -> Decoded:
     known = _DECODED.get(code)
     if known is not None:
         return known if known.address == address else known._replace(address=address)
+    known = _DECODED.get((code, address))  # a relative branch, where it was before
+    if known is not None:
+        return known
     d = _decode(code, address)
-    if GROUP_BRANCH_RELATIVE not in d.groups:
-        with _DECODED_LOCK:  # loads on several threads
-            _DECODED[code] = d
-            if len(_DECODED) > _DECODED_ENTRIES:
-                del _DECODED[next(iter(_DECODED))]
+    with _DECODED_LOCK:  # loads on several threads
+        _DECODED[code if GROUP_BRANCH_RELATIVE not in d.groups else (code, address)] = d
+        if len(_DECODED) > _DECODED_ENTRIES:
+            del _DECODED[next(iter(_DECODED))]
     return d
 
 
