@@ -19,6 +19,7 @@ import threading
 import traceback
 from dataclasses import dataclass
 
+from app.contracts import Stop
 from app.lessons import LessonError, checked, new_session, perform
 from app.session import (
     LoadBudget,
@@ -223,17 +224,16 @@ class Host:
                   paced: bool = False) -> None:
         self.run = self.session.start_run(budget, breakpoints, watchpoints, paced)
 
-    def run_turn(self, chunk: int) -> tuple[list[dict], bool]:
+    def run_turn(self, chunk: int) -> tuple[list[dict], Stop | None]:
+        """The turn's events, and why the run ended if it did (None: it goes on): one
+        answer, so that the end of a run costs no call of its own."""
         events = self.run.turn(chunk)
-        return events, self.run.done
+        return events, self.run.reason() if self.run.done else None
 
-    def paced_turn(self) -> tuple[list[dict], bool]:
+    def paced_turn(self) -> tuple[list[dict], Stop | None]:
         """A paced run's turn: one step, on the steps' thread (run_turn is on the
         slow one)."""
         return self.run_turn(1)
-
-    def run_reason(self) -> str:
-        return self.run.reason()
 
     def run_finish(self) -> list[dict]:
         run, self.run = self.run, None

@@ -242,17 +242,23 @@ class EngineRun:
 
     def __init__(self, engine: EngineSession, paced: bool) -> None:
         self.engine, self.paced = engine, paced
-        self.done = False
+        self._ended: str | None = None  # why, told by the turn that ended the run
+
+    @property
+    def done(self) -> bool:
+        return self._ended is not None
 
     def turn(self, chunk: int) -> list[dict]:
         if self.paced:
-            events, self.done = self.engine.call("paced_turn")
+            events, self._ended = self.engine.call("paced_turn")
         else:
-            events, self.done = self.engine.call("run_turn", chunk)
+            events, self._ended = self.engine.call("run_turn", chunk)
         return events
 
     def reason(self) -> str:
-        return self.engine.call("run_reason")
+        if self._ended is None:
+            raise RuntimeError("the run has not ended")
+        return self._ended
 
     def finish(self) -> list[dict]:
         return self.engine.call("run_finish")

@@ -30,7 +30,10 @@ class RunState:
     speed: float | None          # steps a second; None: full speed
     budget: int
     engine: object = None        # the session's run (a step a turn when paced)
-    chunk: int = 50_000          # native instructions per turn, tuned to TURN_SECONDS
+    # native instructions per turn, tuned to TURN_SECONDS after each; the first turn
+    # pays for translating the program's code whatever its length (4-9 ms measured), so
+    # it is not made short: a quarter of a second even at a watchpoint run's 1 M/s
+    chunk: int = 250_000
     stop: threading.Event = field(default_factory=threading.Event)
     last_snapshot: float = 0.0
 
