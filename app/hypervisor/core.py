@@ -20,6 +20,7 @@ from app.abi import (
 )
 from app.contracts import NoteKind, OwnerKind, Status
 from app.hypervisor import faults as F
+from app.hypervisor.answers import Answer
 from app.hypervisor.change import Change, RunChange, Undo, undo
 from app.hypervisor.injection import Injection
 from app.hypervisor.recovery import Recovery
@@ -83,7 +84,7 @@ class Hypervisor:
     def inject(self, kind: str, **target) -> dict:
         return self.injection.inject(kind, **target)
 
-    def on_unmapped(self, vm: VM, pa: int | None, size: int) -> str:
+    def on_unmapped(self, vm: VM, pa: int | None, size: int) -> Answer:
         return self.recovery.on_unmapped(vm, pa, size)
 
     def scrub(self, vm: VM, patrol: bool = False, **kw) -> list:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from app.contracts import ErrorKind, NoteKind, OwnerKind, Role, Status, WriteClass
 from app.hypervisor import faults as F
 from app.hypervisor import window as W
+from app.hypervisor.answers import Answer
 from app.hypervisor.vm import NATIVE_DIMM, VM
 from app.hypervisor.vmstate import PageKind
 from app.machine.memory import PAGE, Owner
@@ -90,27 +91,27 @@ class Recovery:
                     self.machine_check(vm, f, pa, in_hook=True)
 
     # -- the CPU touched a frame taken out of its map
-    def on_unmapped(self, vm: VM, pa: int | None, size: int) -> str:
-        """Returns 'retry' | 'killed' | 'passthrough' | 'fault'."""
+    def on_unmapped(self, vm: VM, pa: int | None, size: int) -> Answer:
+        """How the CPU's access to a frame taken out of its map goes on."""
         if pa is None:
-            return "fault"
+            return Answer.FAULT
         frame = pa // PAGE
         if frame in self.faults.dead:
             return self.machine_check(vm, frame, pa, by_cpu=True)
         hits = self.faults.hits(pa, max(size, self._reach(vm, pa)))
         if not hits:
             if self.faults.pending(frame):
-                return "passthrough"
+                return Answer.PASSTHROUGH
             if frame in vm.cpu.holes and self.mem.owners[frame].kind != OwnerKind.POISONED:
                 self._remap(frame)  # corrected by the voter, which may not remap
-                return "retry"
-            return "fault"
+                return Answer.RETRY
+            return Answer.FAULT
         for word, kind, _bit in hits:
             if kind == ErrorKind.UE:
                 return self.machine_check(vm, frame, word, by_cpu=True)
         for word, _kind, bit in hits:
             self._correct(vm, word, bit)
-        return "retry"
+        return Answer.RETRY
 
     @staticmethod
     def _reach(vm: VM, pa: int) -> int:
@@ -145,7 +146,7 @@ class Recovery:
             v.cpu.remap_frame(frame)
 
     def machine_check(self, vm: VM, frame: int, pa: int, by_cpu: bool = False,
-                      in_hook: bool = False) -> str:
+                      in_hook: bool = False) -> Answer:
         """A ue met at `pa`: by the CPU's current instruction (by_cpu), by the voter
         (in_hook) or by the scrub. Rebuilds the copy on a new frame or kills the VM."""
         vm.counters.machine_checks += 1
@@ -172,7 +173,7 @@ class Recovery:
         j = W.source_order(k, healthy)[0]
         self._rebuild(victim, page, k, copies[j], flush=not in_hook)
         W.resume(fault, j)
-        return "retry"
+        return Answer.RETRY
 
     def _healthy(self, frame: int) -> bool:
         return not self.faults.pending(frame) and self.mem.owners[frame].kind != OwnerKind.POISONED
@@ -212,11 +213,11 @@ class Recovery:
                       f"machine check: frame {new:#x} allocated, PTE for {va:#x} re-created",
                       f"page copied from frame {source:#x}; the guest resumes"])
 
-    def kill(self, vm: VM, report: str) -> str:
+    def kill(self, vm: VM, report: str) -> Answer:
         vm.status = Status.KILLED
         vm.report = report
         self.note(NoteKind.KILLED, vm, report=report)
-        return "killed"
+        return Answer.KILLED
 
     def code_changed(self, pa: int, size: int) -> None:
         """Machine bytes changed behind the CPU: drop their translations if they are the

@@ -7,6 +7,7 @@ import contextlib
 
 from app.abi import STACK_PAGES, STACK_TOP
 from app.contracts import NoteKind, Origin, Status
+from app.hypervisor.answers import Answer
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.vm import VM
 from app.hypervisor.watch import Watch
@@ -16,17 +17,17 @@ from app.machine.cpu import Stop, StopKind
 ENDED = frozenset({Status.EXITED, Status.KILLED, Status.FAULT})
 
 
-def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
-    """React to a stop that is not a plain completion. Returns ok | retry | the end."""
+def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> Answer | Status:
+    """React to a stop that is not a plain completion: go on, retry, or the VM's end."""
     cpu = vm.cpu
     if stop.kind == StopKind.WATCH and vm.watch is not None and vm.watch.take_hit(rip):
-        return "retry"  # the store did not retire: its instruction runs again, freely
+        return Answer.RETRY  # the store did not retire: its instruction runs again, freely
     if stop.kind == StopKind.HYPERCALL:
         hv.hypercall(vm)
-        return "ok" if vm.status == Status.RUNNING else vm.status
+        return Answer.OK if vm.status == Status.RUNNING else vm.status
     if stop.kind == StopKind.UNMAPPED:
         action = hv.on_unmapped(vm, stop.address, stop.size or 1)
-        if action == "passthrough":
+        if action == Answer.PASSTHROUGH:
             frame = stop.address // 0x1000
             cpu.remap_frame(frame)
             try:
@@ -35,11 +36,11 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> str:
                 cpu.unmap_frame(frame)
             if inner.kind == StopKind.DONE:
                 vm.counting.one(rip)
-                return "ok"
+                return Answer.OK
             return _handle(hv, vm, inner, rip)
-        if action == "retry":
-            return "retry"
-        if action == "killed":
+        if action == Answer.RETRY:
+            return Answer.RETRY
+        if action == Answer.KILLED:
             group = vm.group_of.get(rip)
             if group is not None and group.origin == Origin.PROGRAM and vm.report:
                 vm.fault_line = group.line
@@ -69,20 +70,20 @@ def _describe_fault(stop, rip: int, group) -> str:
     return f"{what}, in {where}: {group.native_text}"
 
 
-def step(hv: Hypervisor, vm: VM) -> str:
-    """Execute one rewritten instruction: ok | exited | killed | fault. A patrol scrub
+def step(hv: Hypervisor, vm: VM) -> Answer | Status:
+    """Execute one rewritten instruction: Answer.OK, or the status the VM ended in. A patrol scrub
     that is due runs at the first group boundary, before or after it."""
     if vm.status != Status.RUNNING:
         return vm.status
     hv.patrol(vm)
     result = _step(hv, vm) if vm.status == Status.RUNNING else vm.status
-    if result == "ok":
+    if result == Answer.OK:
         hv.patrol(vm)
-        return "ok" if vm.status == Status.RUNNING else vm.status
+        return Answer.OK if vm.status == Status.RUNNING else vm.status
     return result
 
 
-def _step(hv: Hypervisor, vm: VM) -> str:
+def _step(hv: Hypervisor, vm: VM) -> Answer | Status:
     for _ in range(8):
         rip = vm.cpu.reg("rip")
         if vm.cpu.at_hypercall(rip):
@@ -91,15 +92,15 @@ def _step(hv: Hypervisor, vm: VM) -> str:
             vm.cpu.set_reg("rip", rip + 2)
             vm.counting.one(rip)  # counted before it is served, as in run mode
             hv.hypercall(vm)
-            return "ok" if vm.status == Status.RUNNING else vm.status
+            return Answer.OK if vm.status == Status.RUNNING else vm.status
         if vm.watch is not None:
             vm.watch.before(rip)
         stop = vm.cpu.step()
         if stop.kind == StopKind.DONE:
             vm.counting.one(rip)
-            return "ok" if vm.status == Status.RUNNING else vm.status
+            return Answer.OK if vm.status == Status.RUNNING else vm.status
         result = _handle(hv, vm, stop, rip)
-        if result != "retry":
+        if result != Answer.RETRY:
             return result
     return _handle(hv, vm, Stop(StopKind.FAULT, rip, None, None, "machine check loop"), rip)
 
@@ -287,8 +288,8 @@ class _Run:
         return result if result in ENDED else None
 
 
-def _ok(result: str) -> str | None:
-    return None if result == "ok" else result
+def _ok(result: Answer | Status) -> Status | None:
+    return None if result == Answer.OK else result
 
 
 def _run_to(vm: VM, target: int, armed: list[bool], budget: int | None = None):

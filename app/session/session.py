@@ -21,7 +21,7 @@ from app.contracts import (
     Status,
     stop_of,
 )
-from app.hypervisor import VM, Hypervisor, runner
+from app.hypervisor import VM, Answer, Hypervisor, runner
 from app.rewriter.build import Build
 from app.session.errors import SessionError
 from app.session.history import Entry, History
@@ -161,7 +161,7 @@ class Session:
                 rip = vm.cpu.reg("rip")
                 executed.add(rip)
                 result = runner.step(self.hv, vm)
-                if result != "ok" or granularity == Granularity.REWRITTEN:
+                if result != Answer.OK or granularity == Granularity.REWRITTEN:
                     break
                 now = vm.cpu.reg("rip")
                 # a native step ends at the start of a group; a rep instruction stays
