@@ -145,6 +145,63 @@ def assert_console_holds_the_report(page, where: str) -> None:
     assert c["log"] >= 2.5 * c["em"], f"{where}: the event log was pushed away: {c}"
 
 
+# what of the listings lies beyond their box sideways, and where the memory box's first row
+# on view is: whole below the sticky header, and a word's first (with its address)
+FITS = """() => {
+  const wide = [...document.querySelectorAll('.listing')]
+    .filter((l) => l.scrollWidth > l.clientWidth + 1)
+    .map((l) => `${l.id} ${l.scrollWidth}/${l.clientWidth}`);
+  const box = document.querySelector('#memory');
+  const th = box.querySelector('thead th');
+  const head = th ? th.getBoundingClientRect().bottom
+    : box.getBoundingClientRect().top + box.clientTop;
+  const row = [...box.querySelectorAll('tbody tr')]
+    .find((r) => r.getBoundingClientRect().bottom > head + 0.5);
+  const r = row && row.getBoundingClientRect();
+  return {wide, memoryWide: box.scrollWidth > box.clientWidth + 1,
+          row: row && `${row.textContent.slice(0, 40)} at ${Math.round(r.top - head)} px`,
+          cut: Boolean(row) && r.top < head - 1,
+          copyRow: Boolean(row) && row.classList.contains('copy-row')};
+}"""
+
+
+def assert_fits(page, where: str) -> None:
+    f = page.evaluate(FITS)
+    assert not f["wide"], f"{where}: a listing scrolls sideways: {f['wide']}"
+    assert not f["memoryWide"], f"{where}: the memory box scrolls sideways"
+    assert not f["cut"], f"{where}: the memory box's first row is cut by its header: {f['row']}"
+    assert not f["copyRow"], f"{where}: the memory box starts with a copy's row: {f['row']}"
+
+
+@pytest.mark.parametrize("size", SIZES[:2], ids=[f"{w}x{h}" for w, h in SIZES[:2]])
+def test_on_a_laptop_listings_fit_and_memory_shows_whole_words(server, browser, size):
+    """At 1280×720 and 1366×768 every bundled example's listings (the guest kernel's lines
+    too) fit their boxes, long operands wrapped; and after each step the memory box shows
+    whole words under its sticky header, never the lower half of one (a copy's row or a
+    label's second line passing for the next word's)."""
+    w, h = size
+    tab = open_solo(browser, server, width=w, height=h)
+    page = tab.page
+    examples = page.eval_on_selector_all("#example option",
+                                         "os => os.map((o) => o.value).filter(Boolean)")
+    for name in examples:
+        if page.input_value("#example") != name:     # a new listing, drawn afresh
+            page.evaluate("window.drawn = document.querySelector('#native li')")
+            page.select_option("#example", name)
+            wait_js(page, "document.querySelector('#native li') !== window.drawn")
+        page.check("#show-kernel")
+        assert_fits(page, f"{name} with the guest kernel")
+        page.uncheck("#show-kernel")
+        click_blank(page)
+        for i in range(45 if name == "sum_array" else 20):
+            press(page, "ArrowRight")
+            assert_fits(page, f"{name} after {i + 1} steps")
+            if name == "sum_array" and i == 16:   # the call: its stores overfill their note
+                assert_axe_clean(page, f"{w}x{h} when the note of the stores scrolls")
+    shot(page, f"laptop-fit-{w}x{h}", full_page=False)
+    assert tab.close() == []
+
+
 BAR_SIZES = [(w, h, 1.0) for w, h in SIZES] + [(1280, 720, 1.5)]
 
 

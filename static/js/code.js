@@ -11,6 +11,38 @@ function listingKey(state) {
   return `${state.settings.mirror}:${state.settings.offset}:${state.listing.length}:${state.source}`;
 }
 
+// an instruction, escaped and laid out to wrap well where it is wider than its listing
+// (a listing never scrolls sideways): each operand is kept whole on a line where it fits
+// (.arg), and one too long for a line breaks before the `+` of an offset (`table` |
+// `+0x80a0000`) or before its addressing mode (`(,%rax,4)`). The text is kept as it is.
+const breaks = (s) => esc(s).replace(/(?<=[\w.$)])(?=[+(])/g, "<wbr>");
+
+function codeHtml(text) {
+  const cut = text.search(/\s/);
+  if (cut < 0) return esc(text);
+  let html = esc(text.slice(0, cut));
+  let arg = "";
+  let depth = 0;   // a comma inside parentheses does not end an operand
+  const flush = () => {
+    if (arg) html += `<span class="arg">${breaks(arg)}</span>`;
+    arg = "";
+  };
+  for (const c of text.slice(cut)) {
+    if (!depth && /\s/.test(c)) { flush(); html += c; continue; }
+    arg += c;
+    if (c === "(") depth++;
+    else if (c === ")") depth = Math.max(0, depth - 1);
+    else if (c === "," && !depth) flush();
+  }
+  flush();
+  return html;
+}
+
+// "◀ VM 1 ◀ VM 2"; where the listing is narrow only "◀1 ◀2" (app.css)
+function hereHtml(ids) {
+  return ids.map((id) => `◀<span class="here-vm"> VM </span>${id}`).join(" ");
+}
+
 export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayChange}) {
   let drawnFor = null;
 
@@ -26,13 +58,13 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
       const where = g.origin === "kernel" ? "k" : g.line;
       rows.push(`<li class="line ${g.origin}" data-g="${i}" data-address="${g.address}"
         tabindex="-1" aria-label="#${n}, line ${where}: ${esc(text)}"><span class="bp" aria-hidden="true"></span
-        ><span class="num">#${n}</span><span class="ln">${where}</span><code>${esc(text)}</code
-        ><span class="here" aria-hidden="true"></span></li>`);
+        ><span class="num">#${n}</span><span class="ln">${where}</span><span class="ins"
+        ><code>${codeHtml(text)}</code><span class="here" aria-hidden="true"></span></span></li>`);
       for (const m of g.members) {
         const mark = ROLE_MARK[m.role];
         rw.push(`<li class="member ${g.origin} role-${m.role}" data-g="${i}" data-address="${m.address}"
           ><span class="num">#${n}</span><span class="addr">${hex(m.address)}</span
-          ><span class="role role-${m.role}" title="${m.role}">${mark}</span><code>${esc(m.text)}</code></li>`);
+          ><span class="role role-${m.role}" title="${m.role}">${mark}</span><code>${codeHtml(m.text)}</code></li>`);
       }
     });
     native.innerHTML = rows.join("");
@@ -104,8 +136,10 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
       if (i === undefined) return;
       const line = native.children[i];
       line.classList.add(k === 0 ? "current" : "current2");
-      line.querySelector(".here").textContent =
-        state.vms.filter((v) => v.native === vm.native).map((v) => `◀ VM ${v.id}`).join(" ");
+      const here = line.querySelector(".here");
+      const ids = state.vms.filter((v) => v.native === vm.native).map((v) => v.id);
+      here.innerHTML = hereHtml(ids);
+      here.title = ids.map((id) => `VM ${id}`).join(" and ") + " here";
       if (k === 0) {
         keepInView(native, line);
         // a step (not a run's progress) brings the line back into the machine area's
@@ -126,6 +160,7 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
     });
     for (const line of native.querySelectorAll(".line:not(.current):not(.current2) .here")) {
       line.textContent = "";
+      line.removeAttribute("title");
     }
     const first = state.vms[0];
     for (const a of first.executed || []) {

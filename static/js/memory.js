@@ -6,12 +6,14 @@
 import {copiesOf, copyName, NATIVE} from "./contracts.js";
 import {esc, hex, leHex} from "./format.js";
 import {pagesOf} from "./state.js";
-import {keepInView} from "./scroll.js";
+import {keepUnitsInView} from "./scroll.js";
 import {splitCopy, storyInLog, storyOf} from "./spot.js";
 import {tableHtml, VIEWS} from "./memview.js";
 import {arrowsOwned} from "./controls.js";
 
 const ZERO = new Uint8Array(4096);
+// what the memory box scrolls by: a note above the table, and each word's <tbody>
+const UNITS = ":scope > p, :scope > table > tbody";
 
 export function createMemoryPanel({select, viewSelect, writes, view},
                                   {onPickWord, onProblem}) {
@@ -22,6 +24,9 @@ export function createMemoryPanel({select, viewSelect, writes, view},
   let lastVm = null;
   let cursor = 0;
   let shown = null;       // the spot drawn last (the page-table walk follows it)
+
+  // bring a word into view, the box's top on a word's first row
+  const show = (el) => keepUnitsInView(view, view.querySelectorAll(UNITS), el);
 
   select.addEventListener("change", () => {
     chosen = {page: Number(select.value), word: null, copy: 0};
@@ -62,13 +67,15 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     e.stopPropagation();
     view.querySelector(".cursor")?.classList.remove("cursor");
     words[cursor].classList.add("cursor");
-    keepInView(view, words[cursor]);
+    show(words[cursor]);
   });
 
   function symbolAt(state, va) {
-    // the labels that start inside this word
-    const names = Object.entries(state.symbols).filter(([, a]) => a >= va && a < va + 8);
-    return names.length ? names.map(([n, a]) => (a === va ? n : `${n} at +${a - va}`)).join(" · ") : null;
+    // the labels that start inside this word, the word's own first (a narrow panel shows
+    // only the start of the list: it breaks before a "·", never after it)
+    const names = Object.entries(state.symbols).filter(([, a]) => a >= va && a < va + 8)
+      .sort(([, a], [, b]) => a - b);
+    return names.length ? names.map(([n, a]) => (a === va ? n : `${n} at +${a - va}`)).join(" ·\u00a0") : null;
   }
 
   function story(state, vm) {
@@ -142,8 +149,8 @@ export function createMemoryPanel({select, viewSelect, writes, view},
       view.insertAdjacentHTML("afterbegin", copiesOf(vm.mode) === 0 ? "<p class='muted'>This VM has no mirror.</p>"
         : "<p class='muted'>This page has no mirror copy: no mirror PTE maps it.</p>");
     }
-    const target = view.querySelector(".spot-word") || view.querySelector(".written");
-    if (target) keepInView(view, target);
+    // with no word to show the box keeps its place, and a word cut at its top is shown whole
+    show(view.querySelector(".spot-word") || view.querySelector(".written"));
   }
   return {render, goto, spot: () => shown};
 }

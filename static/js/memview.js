@@ -1,6 +1,8 @@
 // The memory panel's table: one row per 8-byte word, a column per copy (native, mirror
 // 1, mirror 2) when they fit, else the copies stacked under each address; words shown as
-// hex, bytes, ASCII or decimal; runs of zero words folded.
+// hex, bytes, ASCII or decimal; runs of zero words folded. Each word (its stacked rows
+// too) is a <tbody> of its own: the panel scrolls by whole words (keepUnitsInView in
+// scroll.js), so a copy's row is never shown without its address.
 
 import {byteHex, esc, hex} from "./format.js";
 
@@ -42,7 +44,8 @@ export function tableHtml({page, copies, view, flashed, spot, symbolAt, stacked}
   let diverged = 0;
   const fold = () => {
     if (zeros > 3) {
-      rows.push(`<tr class="fold"><th scope="row">${hex(page.va + pending.first)}…</th><td colspan="${stacked ? 2 : copies.length}">${zeros} zero words</td></tr>`);
+      rows.push(`<tbody><tr class="fold"><th scope="row">${hex(page.va + pending.first)}…</th>` +
+        `<td colspan="${stacked ? 2 : copies.length}">${zeros} zero words</td></tr></tbody>`);
     } else rows.push(...pending.rows);
     zeros = 0;
     pending.rows = [];
@@ -56,7 +59,9 @@ export function tableHtml({page, copies, view, flashed, spot, symbolAt, stacked}
     const label = symbolAt(va);
     const marks = copies.map((c, k) => ["w-cell", flashed.has(`${k}:${va}`) ? "written" : "",
       differs ? "differs" : "", spot && spot.word === va && spot.copy === k ? "spot-word" : ""].join(" "));
-    const addr = `${hex(va)}${label ? `<span class="sym">${esc(label)}</span>` : ""}`;
+    // a label keeps to one line (a row as tall as three would fill a laptop's panel): the
+    // whole of it is in the title
+    const addr = `${hex(va)}${label ? `<span class="sym" title="${esc(label)}">${esc(label)}</span>` : ""}`;
     const cells = copies.map((c, k) => `${differs ? "≠ " : ""}${cellHtml(view, c.bytes, off, c.base + off, marks[k])}`);
     let row;
     if (stacked) {
@@ -65,6 +70,7 @@ export function tableHtml({page, copies, view, flashed, spot, symbolAt, stacked}
     } else {
       row = `<tr${differs ? " class='diverged'" : ""}><th scope="row">${addr}</th>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`;
     }
+    row = `<tbody>${row}</tbody>`;
     const plain = !differs && !label && marks.every((m) => m.trim() === "w-cell")
       && words.every((w) => w === "0000000000000000");
     if (plain) {
@@ -78,5 +84,5 @@ export function tableHtml({page, copies, view, flashed, spot, symbolAt, stacked}
   }
   fold();
   const alarm = diverged ? `<p class="divergence" role="alert">≠ ${diverged} word(s) differ between the native page and its mirror</p>` : "";
-  return `${alarm}<table class="hex">${head}<tbody>${rows.join("")}</tbody></table>`;
+  return `${alarm}<table class="hex">${head}${rows.join("")}</table>`;
 }
