@@ -70,12 +70,15 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
     ArrowLeft: (e) => (e.shiftKey ? "forward" : "back"), b: () => "back", r: () => "run",
     p: () => "pause", " ": () => "pause", 0: () => "reset",
   };
-  // how each arrow widget got its focus: by a pointer (a click picks a target) or not
-  let pointerAt = 0;
-  document.addEventListener("pointerdown", () => { pointerAt = performance.now(); }, true);
+  // how each arrow widget got its focus: by a pointer (a click picks a target) or by
+  // the keyboard. The last input decides, not a time window: a Tab pressed right after
+  // a click is the keyboard's (Tab's keydown comes before the focus it moves)
+  let byPointer = false;
+  document.addEventListener("pointerdown", () => { byPointer = true; }, true);
+  document.addEventListener("keydown", () => { byPointer = false; }, true);
   document.addEventListener("focusin", (e) => {
     const widget = e.target.closest && e.target.closest("[data-arrows]");
-    if (widget) widget.dataset.byPointer = String(performance.now() - pointerAt < 1000);
+    if (widget) widget.dataset.byPointer = String(byPointer);
   }, true);
 
   // capture phase: a focused dropdown or slider must not see → first
