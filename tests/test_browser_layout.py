@@ -65,6 +65,7 @@ def test_each_size_fits_and_a_step_never_moves_the_window(server, browser, size)
     page.keyboard.press("f")                              # presentation mode
     page.wait_for_selector("body.present")
     assert_stays_put(page)
+    assert not page.evaluate(FITS)["memoryWide"], "the memory box scrolls sideways"
     size_px = page.evaluate("parseFloat(getComputedStyle("
                             "document.querySelector('#native code')).fontSize)")
     if w == 1920:

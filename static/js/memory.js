@@ -28,7 +28,10 @@ export function createMemoryPanel({select, viewSelect, writes, view},
   // bring a word into view, the box's top on a word's first row
   const show = (el) => keepUnitsInView(view, view.querySelectorAll(UNITS), el);
 
+  // the select may be narrower than its text: the whole of it in the tooltip too
+  const titleSelect = () => { select.title = select.selectedOptions[0]?.textContent || ""; };
   select.addEventListener("change", () => {
+    titleSelect();
     chosen = {page: Number(select.value), word: null, copy: 0};
     render(lastState, lastVm);
   });
@@ -124,6 +127,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
         .map(([n]) => n).slice(0, 2).join(", ");
       return `<option value="${p.va}" ${p.va === pageVa ? "selected" : ""}>${hex(p.va)}${names ? " (" + esc(names) + ")" : ""}</option>`;
     }).join("");
+    titleSelect();
     writes.innerHTML = describe(state, vm, spot);
     const page = pages.find((p) => p.va === pageVa);
     if (!page) { view.innerHTML = "<p class='muted'>No writable page mapped yet.</p>"; return; }

@@ -42,10 +42,12 @@ export function tableHtml({page, copies, view, flashed, spot, symbolAt, stacked}
   const pending = [];
   let zeros = 0;   // a run of all-zero words folds into one row
   let diverged = 0;
+  // the "…" goes with the count: in the address cell it made that column a character
+  // wider than any word's address
   const fold = () => {
     if (zeros > 3) {
-      rows.push(`<tbody><tr class="fold"><th scope="row">${hex(page.va + pending.first)}…</th>` +
-        `<td colspan="${stacked ? 2 : copies.length}">${zeros} zero words</td></tr></tbody>`);
+      rows.push(`<tbody><tr class="fold"><th scope="row">${hex(page.va + pending.first)}</th>` +
+        `<td colspan="${stacked ? 2 : copies.length}">… ${zeros} zero words</td></tr></tbody>`);
     } else rows.push(...pending.rows);
     zeros = 0;
     pending.rows = [];
