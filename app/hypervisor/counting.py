@@ -8,6 +8,7 @@ string instruction counts once per element, as the emulated CPU dispatches it.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import itertools
 from bisect import bisect_left
@@ -19,6 +20,7 @@ from app.machine import hooks, native
 from app.machine.cpu import Hook, VCpu
 from app.rewriter.classify import classify, decode
 
+_U32 = next(t for t in "IL" if array.array(t).itemsize == 4)  # an array of uint32_t
 _FIELDS = ("native_instructions", "executed_instructions", "native_writes", "mirror_writes")
 
 
@@ -70,8 +72,9 @@ class Counting:
             return None
         regions.sort(key=lambda r: r[0] - r[1])  # the program's text before the kernel's
         for r, (lo, hi) in enumerate(regions):
-            index = (ctypes.c_uint32 * (hi - lo + 1))(*_ranks(self.addrs, lo, hi))
-            keep.append(index)
+            ranks = array.array(_U32, _ranks(self.addrs, lo, hi))
+            index = (ctypes.c_uint32 * len(ranks)).from_buffer(ranks)  # a view, no copy
+            keep += [ranks, index]
             c.regions[r] = nc.Region(lo, hi - lo, ctypes.cast(index,
                                                               ctypes.POINTER(ctypes.c_uint32)))
         self._nregions = len(regions)  # set while a run counts, 0 otherwise

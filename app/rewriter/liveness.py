@@ -10,6 +10,7 @@ Writes to 8- and 16-bit parts do not kill a register (the rest of it survives).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from app.asm.registers import FAMILY as _FAMILY
@@ -30,6 +31,25 @@ def mask(regs) -> int:
 
 
 def _use_def(d: Decoded) -> tuple[int, int]:
+    """The registers the instruction reads and those it overwrites whole, as masks."""
+    key = d[1:]  # everything but the address, which they never depend on
+    known = _USE_DEF.get(key)
+    if known is None:
+        known = _compute_use_def(d)
+        with _USE_DEF_LOCK:  # loads on several threads
+            _USE_DEF[key] = known
+            if len(_USE_DEF) > _USE_DEF_ENTRIES:
+                del _USE_DEF[next(iter(_USE_DEF))]
+    return known
+
+
+# the same instruction recurs all over a program: worked out once for every one
+_USE_DEF: dict[tuple, tuple[int, int]] = {}
+_USE_DEF_ENTRIES = 1 << 16
+_USE_DEF_LOCK = threading.Lock()
+
+
+def _compute_use_def(d: Decoded) -> tuple[int, int]:
     use = mask(d.regs_read)
     kill = 0
     for r in d.regs_written:
