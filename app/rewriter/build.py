@@ -3,10 +3,7 @@ functions the program calls, assemble natively, then rewrite for the mirror mode
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.abi import DEFAULT_OFFSET, kernel_symbols
@@ -14,6 +11,7 @@ from app.asm.budget import LoadBudget
 from app.asm.errors import AsmError
 from app.asm.layout import Image, assemble
 from app.asm.parser import Label, Program, parse
+from app.collector import collector_paused
 from app.guest import kernel_source, library_for
 from app.rewriter import Rewritten, analyse, rewrite
 
@@ -90,34 +88,6 @@ def build(text: str, mode: str = "on", offset: int = DEFAULT_OFFSET,
                   for m in dict.fromkeys(also) if m != mode}
         own = rewrite(prog, native, mode, offset, extra, entry, budget, analysis)
     return Build(text, prog, native, own, others)
-
-
-_paused = 0
-_paused_lock = threading.Lock()
-_resume = False
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic collector off while a build runs. A load makes hundreds of
-    thousands of objects that all live until it ends, and every collection pass the
-    allocations trigger walks them (and everything else the process holds): a third
-    of a load's time, to find no garbage. What a build leaves behind is bounded by the
-    load's own limits; the collector, back on, takes it. Builds on several threads
-    share one pause."""
-    global _paused, _resume
-    with _paused_lock:
-        if _paused == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _paused += 1
-    try:
-        yield
-    finally:
-        with _paused_lock:
-            _paused -= 1
-            if _paused == 0 and _resume:
-                gc.enable()
 
 
 __all__ = ["Build", "Label", "build", "link"]

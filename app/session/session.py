@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from app.abi import DEFAULT_OFFSET, STACK_PAGES, STACK_TOP
 from app.asm.budget import LoadBudget
+from app.collector import collector_paused
 from app.contracts import (
     STEPS,
     TELLING,
@@ -58,8 +59,9 @@ class Session:
         had reached."""
         if mirror not in tuple(Mode):
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
-        self._setup(build_program(source, mirror, offset, compare, budget), mirror, offset,
-                    compare, memory, mirror_devices)
+        with collector_paused():  # the load and the boot after it, as one
+            self._setup(build_program(source, mirror, offset, compare, budget), mirror,
+                        offset, compare, memory, mirror_devices)
 
     def save(self) -> SavedSession:
         """The whole state, to load into other sessions (a fork, a checkpoint)."""
@@ -97,6 +99,10 @@ class Session:
                 from None
 
     def _boot(self) -> None:
+        with collector_paused():  # each VM's tables: tens of thousands of objects
+            self._boot_vms()
+
+    def _boot_vms(self) -> None:
         self.hv = Hypervisor(self.memory)
         self.vms: list[VM] = [self.hv.create_vm(self.build, self.mirror, "mirrored" if
                                                 self.mirror != Mode.OFF else "unmirrored",
