@@ -11,7 +11,6 @@ symbol.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from app.asm import verify
@@ -19,6 +18,7 @@ from app.asm.branches import direct_branch, encode_branch
 from app.asm.budget import LoadBudget, within
 from app.asm.encoder import ENCODER, EncodeFailure, address_free
 from app.asm.errors import AsmError
+from app.asm.memo import Memo
 from app.asm.operand import Indirect, Mem, symbols_of
 from app.asm.parser import Align, Bytes, Data, Fill, Insn, Item, Label, Program
 from app.asm.sections import BASES, LIMITS, PERMS
@@ -122,13 +122,13 @@ class _Layout:
         self.long: set[int] = set()
         self.encodings: dict[int, bytes] = {}
         self._texts: dict[int, str] = {}  # Keystone texts that cannot change (no symbol)
-        self._varies: dict[int, bool] = {}  # whether an instruction's text may change
+        self._varies: set[int] = set()  # instructions whose text may change
         self._final: dict[int, str] = {}  # the Keystone text of the latest encoding
-        self._branches = {id(it): direct_branch(it) for it in prog.instructions()}
         # the instructions a pass encodes: at first all, then only those whose bytes may
         # still change (branches, and what names a symbol or is RIP-relative); the others
         # keep the bytes the first pass gave them
         self._pending = prog.instructions()
+        self._branches = {id(it): direct_branch(it) for it in self._pending}
         # every item's size that does not depend on the layout (data, fills): once
         self._fixed_size = {id(it): _fixed_size(it) for items in prog.sections.values()
                             for it in items if not isinstance(it, Insn | Align)}
@@ -243,20 +243,16 @@ class _Layout:
         known = self._texts.get(id(it))
         if known is not None:
             return known
+        if id(it) in self._varies:  # made again in every pass
+            return self._keystone_text(it, addr)
         shape = (it.prefixes, it.mnemonic, it.operands)
-        text = _CONSTANT_TEXTS.get(shape)
+        text = _CONSTANT_TEXTS.get(shape)  # only texts that cannot change are kept
         if text is None:
             text = self._keystone_text(it, addr)
-            varies = self._varies.get(id(it))
-            if varies is None:
-                varies = self._varies[id(it)] = bool(_rip_mem(it)) or any(
-                    symbols_of(op) for op in it.operands)
-            if varies:
+            if _rip_mem(it) or any(symbols_of(op) for op in it.operands):
+                self._varies.add(id(it))
                 return text
-            with _CONSTANT_LOCK:  # loads on several threads
-                _CONSTANT_TEXTS[shape] = text
-                if len(_CONSTANT_TEXTS) > _CONSTANT_ENTRIES:
-                    del _CONSTANT_TEXTS[next(iter(_CONSTANT_TEXTS))]
+            _CONSTANT_TEXTS.put(shape, text)
         self._texts[id(it)] = text
         return text
 
@@ -296,9 +292,7 @@ class _Layout:
 
 # Keystone texts of instructions that name no symbol, by what they are made of: the
 # same instruction recurs all over a program, its rewritten copy and its next load
-_CONSTANT_TEXTS: dict[tuple, str] = {}
-_CONSTANT_ENTRIES = 1 << 16
-_CONSTANT_LOCK = threading.Lock()
+_CONSTANT_TEXTS: Memo[str] = Memo()
 
 
 def _data_bytes(it: Data, lookup) -> bytes:

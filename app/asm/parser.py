@@ -8,13 +8,13 @@ matter to a linker or debugger are ignored; directives that would change meaning
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field, replace
 
 from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
 from app.asm.expr import Expr, excerpt, parse_expr
 from app.asm.lexer import statements, string_literals
+from app.asm.memo import Memo
 from app.asm.operand import Imm, Indirect, Operand, parse_operand, split_operands, symbols_of
 from app.asm.sections import check_fits
 
@@ -38,9 +38,8 @@ _EQUATE = re.compile(r"\s*([A-Za-z_.$][\w.$@]*)\s*=\s*(.+)$")
 
 # instructions as written, by what they are made of: every listing of every load prints
 # each of its instructions, and the same instruction recurs all over a program
-_TEXTS: dict[tuple, str] = {}
-_TEXTS_ENTRIES, _TEXTS_LONGEST = 1 << 16, 256  # at most 16 MB, whatever the programs
-_TEXTS_LOCK = threading.Lock()
+_TEXTS: Memo[str] = Memo()
+_TEXTS_LONGEST = 256  # so at most 16 MB, whatever the programs
 
 
 @dataclass(slots=True)  # one for every instruction of every image a load makes
@@ -53,17 +52,15 @@ class Insn:
     meta: dict = field(default_factory=dict)
 
     def text(self, values=None) -> str:
-        shape = (self.prefixes, self.mnemonic, self.operands)
-        if values is None and (known := _TEXTS.get(shape)) is not None:
-            return known
+        if values is None:
+            shape = (self.prefixes, self.mnemonic, self.operands)
+            if (known := _TEXTS.get(shape)) is not None:
+                return known
         ops = ", ".join(op.render(values) for op in self.operands)
         head = " ".join((*self.prefixes, self.mnemonic))
         text = f"{head} {ops}" if ops else head
         if values is None and len(text) <= _TEXTS_LONGEST:
-            with _TEXTS_LOCK:  # loads on several threads
-                _TEXTS[shape] = text
-                if len(_TEXTS) > _TEXTS_ENTRIES:
-                    del _TEXTS[next(iter(_TEXTS))]
+            _TEXTS.put(shape, text)
         return text
 
     def with_meta(self, meta: dict) -> Insn:

@@ -7,10 +7,9 @@ false, so any difference is an error naming the line.
 
 from __future__ import annotations
 
-import threading
-
 from app.asm.decoder import OP_IMM, OP_MEM, OP_REG, first
 from app.asm.errors import AsmError
+from app.asm.memo import Memo
 from app.asm.operand import Imm, Indirect, Mem, Reg
 from app.asm.registers import family
 
@@ -22,9 +21,7 @@ def _mask(v: int) -> int:
 # (text, encoding) pairs found right. The text is what the bytes were made from, every
 # value in it resolved (a RIP-relative operand as its displacement), so the check's
 # outcome depends on the pair alone: the same pair anywhere, in any load, checks alike
-_RIGHT: dict[tuple[str, bytes], None] = {}
-_RIGHT_ENTRIES = 1 << 16
-_RIGHT_LOCK = threading.Lock()
+_RIGHT: Memo[bool] = Memo()
 
 
 def check(placed, lookup, text: str | None = None) -> None:
@@ -36,10 +33,7 @@ def check(placed, lookup, text: str | None = None) -> None:
         return
     _check(placed, lookup)
     if key is not None:
-        with _RIGHT_LOCK:  # loads on several threads
-            _RIGHT[key] = None
-            if len(_RIGHT) > _RIGHT_ENTRIES:
-                del _RIGHT[next(iter(_RIGHT))]
+        _RIGHT.put(key, True)
 
 
 def _check(placed, lookup) -> None:

@@ -22,11 +22,11 @@ Classes:
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from app.asm.decoder import GROUP_BRANCH_RELATIVE, OP_IMM, OP_MEM, OP_REG, first
+from app.asm.memo import Memo
 
 _STORE = {
     "mov", "movabs", "movnti", "movbe", "movaps", "movups", "movapd", "movupd", "movdqa", "movdqu",
@@ -83,9 +83,7 @@ class Decoded(NamedTuple):
 # decodings by their bytes when they mean the same at any address (no relative branch
 # target in them), else by bytes and address: the same instruction recurs all over a
 # program, its rewritten copy and its next load
-_DECODED: dict[bytes | tuple[bytes, int], Decoded] = {}
-_DECODED_ENTRIES = 1 << 16
-_DECODED_LOCK = threading.Lock()
+_DECODED: Memo[Decoded] = Memo()
 
 
 def decode(code: bytes, address: int) -> Decoded:
@@ -96,11 +94,7 @@ def decode(code: bytes, address: int) -> Decoded:
     if known is not None:
         return known
     d = _decode(code, address)
-    with _DECODED_LOCK:  # loads on several threads
-        _DECODED[code if GROUP_BRANCH_RELATIVE not in d.groups else (code, address)] = d
-        if len(_DECODED) > _DECODED_ENTRIES:
-            del _DECODED[next(iter(_DECODED))]
-    return d
+    return _DECODED.put(code if GROUP_BRANCH_RELATIVE not in d.groups else (code, address), d)
 
 
 def _decode(code: bytes, address: int) -> Decoded:
@@ -143,16 +137,10 @@ def classify(d: Decoded) -> WriteClass:
     """How the instruction's memory write (if any) must be mirrored."""
     key = d[1:]  # everything but the address, which the class never depends on
     known = _CLASSES.get(key)
-    if known is None:
-        known = _classify(d)
-        with _DECODED_LOCK:
-            _CLASSES[key] = known
-            if len(_CLASSES) > _DECODED_ENTRIES:
-                del _CLASSES[next(iter(_CLASSES))]
-    return known
+    return known if known is not None else _CLASSES.put(key, _classify(d))
 
 
-_CLASSES: dict[tuple, WriteClass] = {}  # the same instruction recurs all over a program
+_CLASSES: Memo[WriteClass] = Memo()  # the same instruction recurs all over a program
 
 
 def _classify(d: Decoded) -> WriteClass:

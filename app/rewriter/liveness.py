@@ -10,9 +10,9 @@ Writes to 8- and 16-bit parts do not kill a register (the rest of it survives).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
+from app.asm.memo import Memo
 from app.asm.registers import FAMILY as _FAMILY
 from app.asm.registers import GPRS
 from app.rewriter.classify import Decoded
@@ -34,19 +34,11 @@ def _use_def(d: Decoded) -> tuple[int, int]:
     """The registers the instruction reads and those it overwrites whole, as masks."""
     key = d[1:]  # everything but the address, which they never depend on
     known = _USE_DEF.get(key)
-    if known is None:
-        known = _compute_use_def(d)
-        with _USE_DEF_LOCK:  # loads on several threads
-            _USE_DEF[key] = known
-            if len(_USE_DEF) > _USE_DEF_ENTRIES:
-                del _USE_DEF[next(iter(_USE_DEF))]
-    return known
+    return known if known is not None else _USE_DEF.put(key, _compute_use_def(d))
 
 
 # the same instruction recurs all over a program: worked out once for every one
-_USE_DEF: dict[tuple, tuple[int, int]] = {}
-_USE_DEF_ENTRIES = 1 << 16
-_USE_DEF_LOCK = threading.Lock()
+_USE_DEF: Memo[tuple[int, int]] = Memo()
 
 
 def _compute_use_def(d: Decoded) -> tuple[int, int]:

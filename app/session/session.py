@@ -100,15 +100,12 @@ class Session:
 
     def _boot(self) -> None:
         with collector_paused():  # each VM's tables: tens of thousands of objects
-            self._boot_vms()
-
-    def _boot_vms(self) -> None:
-        self.hv = Hypervisor(self.memory)
-        self.vms: list[VM] = [self.hv.create_vm(self.build, self.mirror, "mirrored" if
-                                                self.mirror != Mode.OFF else "unmirrored",
-                                                self.mirror_devices)]
-        if self.compare and self.mirror != Mode.OFF:
-            self.vms.append(self.hv.create_vm(self.build, Mode.OFF, "unmirrored"))
+            self.hv = Hypervisor(self.memory)
+            self.vms: list[VM] = [self.hv.create_vm(
+                self.build, self.mirror, "mirrored" if self.mirror != Mode.OFF else
+                "unmirrored", self.mirror_devices)]
+            if self.compare and self.mirror != Mode.OFF:
+                self.vms.append(self.hv.create_vm(self.build, Mode.OFF, "unmirrored"))
         self.hv.log.clear()
         self.history = History()
 
