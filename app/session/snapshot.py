@@ -1,13 +1,16 @@
 """The whole state of a session as one JSON object (schema: app/contracts/snapshot.json).
 
 A client that arrives late, reconnects, or has just loaded a program draws everything
-from a snapshot; after that each step event updates it. Frames are sent only for the
-writable RAM pages (native and mirror copies) and only if they are not all zero: the
-code pages are in the listing already.
+from a snapshot; after that each step event updates it. A snapshot goes to every tab
+of a classroom after a seek, a reset or an injection, so it is kept small: frames are
+sent only for the writable RAM pages (native and mirror copies), only if they are not
+all zero (the code pages are in the listing already), in base64; the frames' owners
+as runs of equal owners (a row per frame was half of a lesson's snapshot).
 """
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections import OrderedDict
 
@@ -99,7 +102,7 @@ def _machine(s: Session) -> dict:
     return {"frames": mem.frames,
             "dimms": [{"index": d.index, "first_frame": d.first_frame, "frames": d.frames,
                        "failed": d.index in faults.failed_dimms} for d in mem.dimms],
-            "owners": mem.owner_rows(),
+            "owner_runs": _owner_runs(mem.owner_rows()),
             "errors": [{"pa": pa, "kind": kind, "bit": bit}
                        for pa, (kind, bit) in sorted(faults.words.items())],
             "dead": sorted(faults.dead)}
@@ -114,8 +117,29 @@ def _memory(s: Session) -> dict[str, str]:
     for f in sorted(frames):
         data = mem.frame_bytes(f)
         if data.count(0) != len(data):  # counted in C: any() would walk it in Python
-            out[str(f)] = data.hex()
+            out[str(f)] = base64.b64encode(data).decode("ascii")
     return out
+
+
+def _owner_runs(rows: list[list]) -> list[list]:
+    """[kind, vm, copy, count] for each run of frames with the same owner, in frame
+    order. The rows are rebuilt only when an owner changes (Memory.owner_rows): the
+    runs made from the last rows are kept with them."""
+    global _RUNS
+    known = _RUNS
+    if known is not None and known[0] is rows:
+        return known[1]
+    runs: list[list] = []
+    for row in rows:
+        if runs and runs[-1][:3] == row:
+            runs[-1][3] += 1
+        else:
+            runs.append([*row, 1])
+    _RUNS = (rows, runs)
+    return runs
+
+
+_RUNS: tuple[list, list[list]] | None = None  # one pair, replaced whole (threads)
 
 
 def frame_hex(s: Session, frame: int) -> str:

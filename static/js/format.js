@@ -23,6 +23,13 @@ export function fromHex(text) {
   return out;
 }
 
+export function fromBase64(text) {
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
 export function byteHex(b) {
   return b.toString(16).padStart(2, "0");
 }

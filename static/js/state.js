@@ -2,7 +2,7 @@
 // applying step events (each carries new values, and old ones for display).
 
 import {copiesOf, entryFrame as ENTRY_FRAME, NATIVE} from "./contracts.js";
-import {fromHex} from "./format.js";
+import {fromBase64, fromHex} from "./format.js";
 
 const LOG_LIMIT = 1000;  // the event log keeps the newest notes
 
@@ -15,8 +15,8 @@ export function fromSnapshot(snap, previous) {
     listing: snap.listing,
     byAddress: new Map(snap.listing.map((g, i) => [g.address, i])),
     symbols: snap.symbols,
-    machine: snap.machine,
-    frames: new Map(Object.entries(snap.memory).map(([f, h]) => [Number(f), fromHex(h)])),
+    machine: {...snap.machine, owners: ownersOf(snap.machine.owner_runs)},
+    frames: new Map(Object.entries(snap.memory).map(([f, b]) => [Number(f), fromBase64(b)])),
     log: snap.log.slice(),
     logBase: 0,  // notes dropped from the front of `log` (LOG_LIMIT)
     history: snap.history,
@@ -39,6 +39,15 @@ export function fromSnapshot(snap, previous) {
     }),
   };
   return state;
+}
+
+// every frame's [kind, vm, copy], from the snapshot's runs of equal owners
+function ownersOf(runs) {
+  const owners = [];
+  for (const [kind, vm, copy, count] of runs) {
+    for (let i = 0; i < count; i++) owners.push([kind, vm, copy]);
+  }
+  return owners;
 }
 
 export function applyEvent(state, ev) {
