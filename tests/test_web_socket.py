@@ -278,3 +278,27 @@ def test_a_crashed_engine_ends_its_session_only_and_it_comes_back_from_the_datab
     assert again.last["history"]["position"] == 3
     again.ok("step")
     assert again.events[-1]["history"]["position"] == 4
+
+
+def test_a_program_is_sent_once_and_snapshots_name_it(app):
+    """A snapshot goes to every tab after a seek, a reset or an injection: the listing,
+    source and labels travel once per program, before the first snapshot naming it."""
+    c = Client(app)
+    assert len(c.programs) == 1 and c.programs[0]["id"] == c.snapshots[0]["program"]
+    before = c.programs[0]
+    for command in ("step", "back", "forward", "reset"):
+        c.ok(command)
+    c.wait(lambda: len(c.snapshots) >= 4)
+    assert len(c.programs) == 1        # the same program: never sent again
+    second = Client(app, workspace=c.workspace)   # a tab that joins gets it as it joins
+    assert second.programs == [before]
+    load(c, RUNAWAY)
+    assert len(c.programs) == 2 and c.programs[1]["source"] == RUNAWAY
+    assert c.programs[1]["id"] == c.last["program"] != before["id"]
+    second.wait(lambda: len(second.programs) == 2)
+    # a tab whose snapshot names a program it has not got asks for it
+    ack = c.ok("program")
+    assert {k: ack[k] for k in ("id", "source", "listing", "symbols")} == \
+        {k: c.programs[1][k] for k in ("id", "source", "listing", "symbols")}
+    load(c, RUNAWAY, mirror="off")      # the listing is the first VM's: a new program
+    assert len(c.programs) == 3 and c.programs[2]["id"] != c.programs[1]["id"]

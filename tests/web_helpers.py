@@ -9,6 +9,8 @@ import gevent
 from app.contracts import validate_event, validate_push, validate_snapshot
 from app.web import create_app, socketio_of
 
+_PROGRAM = ("source", "listing", "symbols")  # what a snapshot's program brings
+
 
 class Client:
     """A test client whose received pushes are each validated against the schemas."""
@@ -20,6 +22,7 @@ class Client:
         self.snapshots: list[dict] = []
         self.classroom: list[dict] = []
         self.rosters: list[dict] = []
+        self.programs: list[dict] = []  # every program push, in order
         if hello is None:
             hello = {"workspace": workspace} if workspace else {}
         self.welcome = self.send("hello", hello)
@@ -47,7 +50,12 @@ class Client:
                     self.events.append(event)
             elif m["name"] == "snapshot":
                 validate_snapshot(body)
-                self.snapshots.append(body)
+                # joined with the program it names, as the page draws it
+                assert self.programs and self.programs[-1]["id"] == body["program"]
+                self.snapshots.append({**body, **{k: self.programs[-1][k] for k in _PROGRAM}})
+            elif m["name"] == "program":
+                validate_push("program", body)
+                self.programs.append(body)
             elif m["name"] in ("classroom", "roster"):
                 validate_push(m["name"], body)
                 (self.classroom if m["name"] == "classroom" else self.rosters).append(body)

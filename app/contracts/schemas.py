@@ -120,7 +120,7 @@ def validate_recipe(doc: dict) -> None:
 
 
 def validate_push(name: str, body: dict) -> None:
-    """A classroom push (`classroom` or `roster`)."""
+    """A push beside events and snapshots (`program`, `classroom` or `roster`)."""
     validate("pushes", body, name)
 
 

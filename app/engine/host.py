@@ -31,6 +31,7 @@ from app.session import (
     frame_hex,
     from_document,
     from_recipe,
+    program,
     recipe,
     snapshot,
     stop_assembler,
@@ -158,6 +159,9 @@ class Host:
     # -- read models and files
     def snapshot(self, extra: dict) -> dict:
         return snapshot(self.session, extra)
+
+    def program(self) -> dict:
+        return program(self.session)
 
     def frame_hex(self, frame: int) -> str:
         return frame_hex(self.session, frame)

@@ -213,6 +213,9 @@ class EngineSession:
     def snapshot(self, extra: dict) -> dict:
         return self.call("snapshot", extra)
 
+    def program(self) -> dict:
+        return self.call("program")
+
     def frame_hex(self, frame: int) -> str:
         return self.call("frame_hex", frame)
 

@@ -11,6 +11,7 @@ as runs of equal owners (a row per frame was half of a lesson's snapshot).
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -21,16 +22,31 @@ from app.session.session import Session
 LOG_TAIL = 400
 
 
+def program(s: Session) -> dict:
+    """What a snapshot shows that stays the same while the program does: its source,
+    listing and labels (schema: pushes.json `program`). Sent to a tab once per
+    program, not with every snapshot: for 7,000 instructions it is 1.7 MB, and a
+    classroom's every tab gets every snapshot."""
+    return {"kind": "program", "id": program_id(s), "source": s.source,
+            "listing": _listing(s.vms[0].groups), "symbols": _symbols(s)}
+
+
+def program_id(s: Session) -> str:
+    """Names the program and the settings its listing depends on (the first VM's
+    mode and offset), the same in every process."""
+    digest = hashlib.blake2b(digest_size=9)
+    digest.update(f"{s.mirror}:{s.offset}:".encode())
+    digest.update(s.source.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
 def snapshot(s: Session, extra: dict | None = None) -> dict:
-    first = s.vms[0]
     stores = s.history.stores(len(s.vms))
     out = {
         "kind": "snapshot",
         "seq": s.seq,
         "settings": {"mirror": s.mirror, "offset": s.offset, "compare": len(s.vms) > 1},
-        "source": s.source,
-        "listing": _listing(first.groups),
-        "symbols": _symbols(s),
+        "program": program_id(s),
         "vms": [_vm(s, vm, stores.get(vm.id)) for vm in s.vms],
         "machine": _machine(s),
         "memory": _memory(s),

@@ -28,7 +28,7 @@ from app.web.workspaces import Busy
 log = logging.getLogger("kmemvisor.web")
 ANSWER_WITHIN = 60.0  # seconds a tab waits for its command's job
 # what a student may ask of the shared classroom session
-READ_ONLY = frozenset({"frame", "share", "export"})
+READ_ONLY = frozenset({"frame", "program", "share", "export"})
 _REFUSALS = (ProtocolError, Refused, Busy, Overloaded, NoSuchLesson, ClassroomsFull,
              StoreError)
 

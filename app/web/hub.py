@@ -46,7 +46,7 @@ class Hub:
     # -- tabs and workspaces
     def attach(self, sid: str, ws: Workspace) -> None:
         """Move the tab to `ws`: it leaves its old room, joins the new one and gets the
-        whole state."""
+        whole state (its program, then the snapshot)."""
         old = self.workspaces.of(sid)
         if old is not None and old is not ws:
             self.socketio.server.leave_room(sid, old.room, namespace="/")
@@ -55,8 +55,19 @@ class Hub:
             self.left(left)
         self.workspaces.attach_to(sid, ws)
         self.socketio.server.enter_room(sid, ws.room, namespace="/")
-        snap = self.scheduler.call(ws.id, ws.snapshot, Lane.INTERACTIVE, timeout=60)
+        program, snap = self.scheduler.call(ws.id, lambda: self._joined(ws),
+                                            Lane.INTERACTIVE, timeout=60)
+        self.socketio.emit("program", program, to=sid)
         self.socketio.emit("snapshot", snap, to=sid)
+
+    @staticmethod
+    def _joined(ws: Workspace) -> tuple[dict, dict]:
+        """What a tab that joins gets (in a job of the workspace). Every tab of the
+        room has this program now: each got it as it joined, and the room is sent
+        every new one (Pusher.snapshot)."""
+        program = ws.program()
+        ws.program_sent = program["id"]
+        return program, ws.snapshot()
 
     def detach(self, sid: str) -> None:
         ws = self.workspaces.of(sid)

@@ -1,6 +1,6 @@
 """What the server pushes to a workspace's tabs: a command's step events (one list per
-command, one event per VM), and a snapshot when the events cannot carry everything
-(see docs/web.md)."""
+command, one event per VM), a snapshot when the events cannot carry everything, and
+before it the program it names when that is new to them (see docs/web.md)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,16 @@ class Pusher:
         if events:  # one message per command: a classroom's fan-out halves with two VMs
             self.raw(ws, "events", events)
         if snapshot or (snapshot is None and needs_snapshot(events)):
-            self.raw(ws, "snapshot", ws.snapshot())
+            self.snapshot(ws)
+
+    def snapshot(self, ws: Workspace, extra: dict | None = None) -> None:
+        """The whole state to every tab, after the program it names if the room has
+        not been sent that one yet (a tab that joins gets it as it joins: Hub.attach)."""
+        snap = ws.snapshot()
+        if ws.program_sent != snap["program"]:
+            self.raw(ws, "program", ws.program())
+            ws.program_sent = snap["program"]
+        self.raw(ws, "snapshot", {**snap, **extra} if extra else snap)
 
     def raw(self, ws: Workspace, event: str, data) -> None:
         room = ws.room

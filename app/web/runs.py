@@ -112,6 +112,6 @@ class Runs:
     def _end(self, ws, run: RunState, reason: Stop) -> None:
         run.engine.finish()
         ws.run = None
-        self.publish.raw(ws, "snapshot", {**ws.snapshot(), "stopped": reason})
+        self.publish.snapshot(ws, {"stopped": reason})
         self.saved(ws)
 

@@ -100,6 +100,10 @@ class SoloCommands:
                                    d.get("copy", 0))
         self.hub.publish(ws, events, snapshot=True)
 
+    @on_session("program", while_running=True)
+    def on_program(self, ws, _d, _sid):
+        return ws.program()
+
     @on_session("frame")
     def on_frame(self, ws, d, _sid):
         try:

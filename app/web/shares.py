@@ -21,7 +21,7 @@ from app.web.protocol import Refused
 from app.web.scheduler import Lane
 
 # what a read-only view may do: look, and move along the recorded history
-VIEWING = frozenset({"frame", "back", "forward", "seek", "share", "export"})
+VIEWING = frozenset({"frame", "program", "back", "forward", "seek", "share", "export"})
 
 
 class ShareCommands:

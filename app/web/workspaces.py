@@ -48,6 +48,8 @@ class Workspace:
         self.pinned = False              # a classroom's workspace is never evicted
         self.classroom = None            # the Classroom that owns it, if any
         self._snapshot: tuple | None = None
+        self._program: dict | None = None
+        self.program_sent: str | None = None  # the program the room was last sent
 
     @property
     def room(self) -> str:
@@ -81,6 +83,14 @@ class Workspace:
             extra["error"] = self.error
         self._snapshot = (key, self.session.snapshot(extra))
         return self._snapshot[1]
+
+    def program(self) -> dict:
+        """The program the snapshot names (its source, listing, labels), fetched from
+        the engine once per program (never change the dict returned)."""
+        pid = self.snapshot()["program"]
+        if self._program is None or self._program["id"] != pid:
+            self._program = self.session.program()
+        return self._program
 
 
 class Workspaces:

@@ -1,5 +1,5 @@
 // The Socket.IO link: commands with acknowledgements, and a tab that rejoins after a
-// reconnect (the server answers every hello with a snapshot). `greeting()` says who we
+// reconnect (the server answers every hello with the program and a snapshot). `greeting()` says who we
 // are: a solo workspace, or a classroom as instructor or student.
 
 export function connect({greeting, onWelcome, onSnapshot, onEvents, onStatus, on = {}}) {
@@ -29,7 +29,22 @@ export function connect({greeting, onWelcome, onSnapshot, onEvents, onStatus, on
     onStatus(why ? `the server cannot take this tab now: ${why} — retrying…`
       : "cannot reach the server — retrying…");
   });
-  socket.on("snapshot", onSnapshot);
+  // snapshots name their program (source, listing, labels), sent apart once per program;
+  // the page draws them joined. A snapshot of a program not got (yet) asks for it; one
+  // overtaken by a newer snapshot meanwhile is dropped.
+  let program = null;
+  let latest = 0;
+  socket.on("program", (p) => { program = p; });
+  socket.on("snapshot", async (snap) => {
+    const mine = ++latest;
+    if (!program || program.id !== snap.program) {
+      const got = await send("program");
+      if (mine !== latest || !got.ok || got.id !== snap.program) return;
+      program = got;
+    }
+    onSnapshot({...snap, source: program.source, listing: program.listing,
+                symbols: program.symbols});
+  });
   socket.on("events", onEvents);
   for (const [name, fn] of Object.entries(on)) socket.on(name, fn);
 
