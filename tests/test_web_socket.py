@@ -302,3 +302,20 @@ def test_a_program_is_sent_once_and_snapshots_name_it(app):
         {k: c.programs[1][k] for k in ("id", "source", "listing", "symbols")}
     load(c, RUNAWAY, mirror="off")      # the listing is the first VM's: a new program
     assert len(c.programs) == 3 and c.programs[2]["id"] != c.programs[1]["id"]
+
+
+@pytest.mark.parametrize("speed", ["max", 50])
+def test_the_snapshot_a_run_ends_with_is_the_state_after_it(app, speed):
+    """The turn that ends a run brings the snapshot after it (no call of its own): a
+    tab that joins afterwards is sent the same state."""
+    c = Client(app)
+    load(c, "    .text\n    .globl main\nmain:\n    movq $5, x(%rip)\n    movq x(%rip), %rax"
+            "\n    ret\nnever:\n    nop\n    .data\nx: .quad 0\n")
+    never = native_address(c.last, "nop")
+    c.ok("breakpoint", {"address": never, "on": True})
+    c.ok("run", {"speed": speed})
+    c.wait(lambda: c.snapshots and c.last.get("stopped") == "exited")
+    ended = {k: v for k, v in c.last.items() if k != "stopped"}
+    assert not ended["running"] and ended["breakpoints"] == [never]
+    assert [v["status"] for v in ended["vms"]] == ["exited", "exited"]
+    assert Client(app, workspace=c.workspace).last == ended

@@ -228,16 +228,23 @@ class Host:
                   paced: bool = False) -> None:
         self.run = self.session.start_run(budget, breakpoints, watchpoints, paced)
 
-    def run_turn(self, chunk: int) -> tuple[list[dict], Stop | None]:
-        """The turn's events, and why the run ended if it did (None: it goes on): one
-        answer, so that the end of a run costs no call of its own."""
+    def run_turn(self, chunk: int, extra: dict | None = None
+                 ) -> tuple[list[dict], Stop | None, dict | None]:
+        """The turn's events, why the run ended if it did (None: it goes on) and then
+        the snapshot after it, `extra` added: the run is finished in the same answer,
+        so that its end costs no call of its own."""
         events = self.run.turn(chunk)
-        return events, self.run.reason() if self.run.done else None
+        if not self.run.done:
+            return events, None, None
+        reason = self.run.reason()
+        self.run_finish()
+        return events, reason, snapshot(self.session, extra)
 
-    def paced_turn(self) -> tuple[list[dict], Stop | None]:
+    def paced_turn(self, extra: dict | None = None
+                   ) -> tuple[list[dict], Stop | None, dict | None]:
         """A paced run's turn: one step, on the steps' thread (run_turn is on the
         slow one)."""
-        return self.run_turn(1)
+        return self.run_turn(1, extra)
 
     def run_finish(self) -> list[dict]:
         run, self.run = self.run, None

@@ -246,16 +246,19 @@ class EngineRun:
     def __init__(self, engine: EngineSession, paced: bool) -> None:
         self.engine, self.paced = engine, paced
         self._ended: str | None = None  # why, told by the turn that ended the run
+        self.final: dict | None = None  # the snapshot after it (the run is finished)
 
     @property
     def done(self) -> bool:
         return self._ended is not None
 
-    def turn(self, chunk: int) -> list[dict]:
+    def turn(self, chunk: int, extra: dict | None = None) -> list[dict]:
+        """A turn's events; the turn that ends the run finishes it too, and brings
+        the snapshot after it (`final`, with `extra`)."""
         if self.paced:
-            events, self._ended = self.engine.call("paced_turn")
+            events, self._ended, self.final = self.engine.call("paced_turn", extra)
         else:
-            events, self._ended = self.engine.call("run_turn", chunk)
+            events, self._ended, self.final = self.engine.call("run_turn", chunk, extra)
         return events
 
     def reason(self) -> str:
@@ -264,6 +267,7 @@ class EngineRun:
         return self._ended
 
     def finish(self) -> list[dict]:
-        return self.engine.call("run_finish")
+        """Ends a run that has not ended by itself (a pause; an error)."""
+        return [] if self.done else self.engine.call("run_finish")
 
 

@@ -91,7 +91,8 @@ class Runs:
     def _free_turn(self, ws, run: RunState) -> Stop | None:
         started = time.monotonic()
         before = ws.session.native_count()
-        events = run.engine.turn(run.chunk)
+        # the last turn brings the snapshot after the run (which is then not running)
+        events = run.engine.turn(run.chunk, ws.snapshot_extra(running=False))
         took = time.monotonic() - started
         ran = ws.session.native_count() - before
         if ran > 0 and took > 0:  # aim the next turn at TURN_SECONDS of emulation
@@ -106,12 +107,14 @@ class Runs:
         return run.engine.reason() if run.engine.done else None
 
     def _paced(self, ws, run: RunState) -> Stop | None:
-        self.publish(ws, run.engine.turn(1))
+        self.publish(ws, run.engine.turn(1, ws.snapshot_extra(running=False)))
         return run.engine.reason() if run.engine.done else None
 
     def _end(self, ws, run: RunState, reason: Stop) -> None:
         run.engine.finish()
         ws.run = None
+        if run.engine.final is not None and ws.error is None:
+            ws.adopt_snapshot(run.engine.final)
         self.publish.snapshot(ws, {"stopped": reason})
         self.saved(ws)
 

@@ -67,8 +67,7 @@ class Workspace:
     def snapshot(self) -> dict:
         """The whole state; built once per state, however many tabs ask for it (never
         change the dict returned: copy it)."""
-        key = (self.session, *self.session.state_key(),
-               tuple(sorted(self.breakpoints)), tuple(self.watchpoints), repr(self.error))
+        key = self._snapshot_key()
         running = self.running
         if self._snapshot is not None and self._snapshot[0] == key:
             if self._snapshot[1]["running"] != running:
@@ -76,13 +75,26 @@ class Workspace:
                 # round trip to the engine for it
                 self._snapshot = (key, {**self._snapshot[1], "running": running})
             return self._snapshot[1]
+        self._snapshot = (key, self.session.snapshot(self.snapshot_extra(running)))
+        return self._snapshot[1]
+
+    def snapshot_extra(self, running: bool) -> dict:
+        """What the workspace adds to the session's snapshot."""
         extra = {"breakpoints": sorted(self.breakpoints),
                  "watchpoints": [{"va": va, "size": n} for va, n in self.watchpoints],
                  "running": running}
         if self.error:
             extra["error"] = self.error
-        self._snapshot = (key, self.session.snapshot(extra))
-        return self._snapshot[1]
+        return extra
+
+    def adopt_snapshot(self, snap: dict) -> None:
+        """`snap`, made by the engine with `snapshot_extra` in the answer that changed
+        the state (a run's last turn), is the state now: no call to make it again."""
+        self._snapshot = (self._snapshot_key(), snap)
+
+    def _snapshot_key(self) -> tuple:
+        return (self.session, *self.session.state_key(),
+                tuple(sorted(self.breakpoints)), tuple(self.watchpoints), repr(self.error))
 
     def program(self) -> dict:
         """The program the snapshot names (its source, listing, labels), fetched from
