@@ -314,11 +314,10 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
     lay = _Layout(prog, bases or BASES, extra_symbols or {}, within(budget))
     lay.check_duplicates()
     for _ in range(24):
-        where = lay.place()
-        # RIP-relative operands need the instruction's final size: one more pass fixes them
-        if not lay.encode_pass(where):
-            where = lay.place()
-            lay.encode_pass(where)
+        # a pass that changed no size was made at the addresses and sizes it gave: its
+        # RIP-relative displacements and branches are final (another pass would be the
+        # same); one that changed sizes is made again at the new addresses
+        if not lay.encode_pass(lay.place()):
             break
     else:
         raise AsmError("code layout does not settle (branch sizes keep changing)")
