@@ -121,25 +121,32 @@ def _fall_through(image: Image, index: dict[int, int], end: int) -> int:
 
 class Analysis(NamedTuple):
     """What the native image's code does, per instruction: its decoding, where control
-    goes next, what kind of transfer it is and its direct target. Made once a load and
-    shared by every mode the program is rewritten for."""
+    goes next, what kind of transfer it is and its direct target, its write class, why
+    the program may not run it (None: it may), and its listing texts (as written, and as
+    printed). Made once a load and shared by every mode the program is rewritten for."""
 
     decoded: list[Decoded]
     succ: list[list[int]]
     kind: list[str]
     target: list[int | None]
+    wclass: list[WriteClass]
+    why: list[str | None]
+    written: list[str]
+    printed: list[str]
 
 
-def analyse(image: Image, budget: LoadBudget | None = None) -> Analysis:
+def analyse(image: Image, program: Program, budget: LoadBudget | None = None) -> Analysis:
     budget = within(budget)
     insns = image.insns
     index = {p.address: i for i, p in enumerate(insns)}
     decoded: list[Decoded] = []
-    succ, kind, target = [], [], []
+    succ, kind, target, wclass, why = [], [], [], [], []
     for p in insns:
         budget.check(p.insn.line, p.insn.origin)
         d = decode(p.encoding, p.address)
         decoded.append(d)
+        wclass.append(classify(d))
+        why.append(forbidden(d) if p.insn.origin == "program" else None)
         fall = _fall_through(image, index, p.address + p.size)
         direct = _target_of(image, index, p)
         name = d.name
@@ -164,7 +171,9 @@ def analyse(image: Image, budget: LoadBudget | None = None) -> Analysis:
         else:
             kind.append("plain")
             succ.append([fall])
-    return Analysis(decoded, succ, kind, target)
+    written = [source_text(program, p.insn) for p in insns]
+    printed = [p.insn.text() for p in insns]
+    return Analysis(decoded, succ, kind, target, wclass, why, written, printed)
 
 
 def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
@@ -196,8 +205,8 @@ def _entries(image: Image, program: Program, target: list[int | None]) -> set[in
 def rewrite(program: Program, image: Image, mode: str, offset: int,
             extra_symbols: dict[str, int] | None = None, entry: str = "liveness",
             budget: LoadBudget | None = None, analysis: Analysis | None = None) -> Rewritten:
-    """The program rewritten for `mode`; `analysis` is `analyse(image)` when the caller
-    rewrites the same image for several modes."""
+    """The program rewritten for `mode`; `analysis` is `analyse(image, program)` when
+    the caller rewrites the same image for several modes."""
     if mode not in MIRROR_COPIES:
         raise ValueError(f"unknown mirror mode {mode}")
     if offset <= 0 or offset % 0x1000:
@@ -209,7 +218,8 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
         _check_conflict(image, offset)
-    decoded, succ, kind, target = analysis or analyse(image, budget)
+    analysis = analysis or analyse(image, program, budget)
+    decoded, succ, kind, target = analysis[:4]
     outs = (live_out(decoded, succ, kind, target, _ticker(image, budget)) if offsets
             else [ALL] * len(decoded))
     entries = _entries(image, program, target) if offsets else set()
@@ -218,11 +228,11 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     size = 0
     for i, p in enumerate(image.insns):
         budget.check(p.insn.line, p.insn.origin)
-        why = forbidden(decoded[i]) if p.insn.origin == "program" else None
+        why = analysis.why[i]
         if why:
             raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
                            p.insn.origin)
-        wclass = classify(decoded[i])
+        wclass = analysis.wclass[i]
         native = p.insn.with_meta({"role": "native", "group": i, "class": wclass})
         if not offsets:  # nothing is added: the instruction is its own group
             plan[id(p.insn)] = ((), native, ())
@@ -253,7 +263,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
         mirrored = Image(image.sections, image.symbols,
                          [Placed(plan[id(p.insn)][1], p.address, p.encoding)
                           for p in image.insns])
-    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, analysis))
 
 
 def _planned_program(program: Program, plan: dict, kind: list[str] | None) -> Program:
@@ -303,16 +313,21 @@ def _check_conflict(image: Image, offset: int) -> None:
                            f"below the offset: use at least {STACK_TOP:#x}")
 
 
-def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:
-    groups: list[Group] = []
-    for p in native.insns:
-        groups.append(Group(len(groups), p.address, source_text(program, p.insn), p.insn.line,
-                            p.insn.origin, _NO_WRITE, []))
+def _groups(native: Image, rewritten: Image, analysis: Analysis) -> list[Group]:
+    groups = [Group(i, p.address, written, p.insn.line, p.insn.origin, _NO_WRITE, [])
+              for i, (p, written) in enumerate(zip(native.insns, analysis.written,
+                                                   strict=True))]
+    printed = analysis.printed
     for p in rewritten.insns:
-        g = groups[p.insn.meta["group"]]
-        if p.insn.meta["role"] == "native":
-            g.wclass = p.insn.meta["class"]
-        g.members.append(Member(p.address, p.size, p.insn.text(), p.insn.meta["role"]))
+        meta = p.insn.meta
+        g = groups[meta["group"]]
+        role = meta["role"]
+        if role == "native":  # the native instruction itself: its text is known
+            g.wclass = meta["class"]
+            text = printed[g.index]
+        else:
+            text = p.insn.text()
+        g.members.append(Member(p.address, len(p.encoding), text, role))
     return groups
 
 
