@@ -177,22 +177,29 @@ class _Layout:
         """Encode what may still change at the addresses of `where`; whether any size
         changed (then the layout must be placed again)."""
         requests, owners, pending = [], [], []
+        encodings, texts, final = self.encodings, self._texts, self._final
+        first = not self.sizes
         for n, it in enumerate(self._pending):
-            addr = where[id(it)]
+            key = id(it)
             if n % _CHECK_EVERY == 0:
                 self.budget.check(it.line, it.origin)
             try:
                 fixed = _FIXED.get(it.mnemonic)
                 if fixed is not None and not it.operands:
-                    self.encodings[id(it)] = bytes(len(it.prefixes) and [0xF3]) + fixed
+                    encodings[key] = bytes(len(it.prefixes) and [0xF3]) + fixed
                     continue
-                branch = self._branches[id(it)]
+                branch = self._branches[key]
                 if branch:
-                    self.encodings[id(it)] = self.branch(it, branch, addr)
+                    encodings[key] = self.branch(it, branch, where[key])
                     pending.append(it)
                     continue
-                text = self._final[id(it)] = self.keystone_text(it, addr)
-                requests.append((text, addr))
+                if first and (known := _SETTLED.get((it.prefixes, it.mnemonic,
+                                                     it.operands))) is not None:
+                    texts[key] = final[key] = known[0]
+                    encodings[key] = known[1]
+                    continue
+                text = final[key] = self.keystone_text(it, where[key])
+                requests.append((text, where[key]))
                 owners.append(it)
             except AsmError as e:
                 raise e.placed(e.line or it.line, it.origin) from None
@@ -200,10 +207,12 @@ class _Layout:
         for it, enc in zip(owners, encoded, strict=True):
             if not enc:
                 raise AsmError(f"cannot encode '{it.text()}'", it.line, it.origin)
-            self.encodings[id(it)] = enc
-            text = self._texts.get(id(it))
+            encodings[id(it)] = enc
+            text = texts.get(id(it))
             if text is None or not address_free(text):
                 pending.append(it)
+            else:  # the same bytes wherever it is, in every load
+                _SETTLED.put((it.prefixes, it.mnemonic, it.operands), (text, enc))
         changed = False
         for it in self._pending:
             size = len(self.encodings[id(it)])
@@ -293,6 +302,9 @@ class _Layout:
 # Keystone texts of instructions that name no symbol, by what they are made of: the
 # same instruction recurs all over a program, its rewritten copy and its next load
 _CONSTANT_TEXTS: Memo[str] = Memo()
+# and with the bytes Keystone made of that text when they are alike at any address: the
+# first pass of a layout takes them from here, as it would from the encoder's cache
+_SETTLED: Memo[tuple[str, bytes]] = Memo()
 
 
 def _data_bytes(it: Data, lookup) -> bytes:
