@@ -7,6 +7,7 @@ matter to a linker or debugger are ignored; directives that would change meaning
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +34,11 @@ _DATA_SIZES = {".byte": 1, ".value": 2, ".short": 2, ".hword": 2, ".word": 2, ".
 MAX_INSTRUCTIONS = 32_768
 MAX_PREFIXES = 4
 _LABEL = re.compile(r"\s*([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
+_MNEMONIC = re.compile(r"[a-z][a-z0-9]*")
+# operand lists by their text (and whether a branch's): those that name no numeric label
+# mean the same on every line, and are shared by every line that writes them
+_OPERANDS: Memo[tuple[Operand, ...]] = Memo()
+_CACHED_OPERANDS = 128  # characters: so at most a few MB, whatever the programs
 _EQUATE = re.compile(r"\s*([A-Za-z_.$][\w.$@]*)\s*=\s*(.+)$")
 
 
@@ -327,15 +333,29 @@ class _Parser:
                 return
             word, *more = rest.split(None, 1)  # gcc puts a tab before the operands
             word, rest = word.lower(), more[0].strip() if more else ""
-        if not re.fullmatch(r"[a-z][a-z0-9]*", word):
+        if not _MNEMONIC.fullmatch(word):
             raise AsmError(f"unknown mnemonic '{excerpt(word)}'", line)
         branch = is_branch(word)
-        ops = [self.numbered(parse_operand(text, branch), line)
-               for text in split_operands(rest)]
+        ops = _OPERANDS.get((rest, branch))
+        if ops is None:
+            ops = self.operands(rest, branch, line)
         prefixes, self.pending_prefixes = tuple(self.pending_prefixes), []
         if self.section not in ("text", "ktext"):
             raise AsmError(f"instruction '{word}' outside a code section", line)
-        self.emit(prog, Insn(word, tuple(ops), line, self.origin, prefixes), line)
+        self.emit(prog, Insn(word, ops, line, self.origin, prefixes), line)
+
+    def operands(self, rest: str, branch: bool, line: int) -> tuple[Operand, ...]:
+        """The operands of `rest`, parsed, with their numeric labels (1b, 2f) named;
+        remembered by their text when they have none (they then mean the same on every
+        line: a line of a program is often another's)."""
+        parsed, ops = [], []
+        for text in split_operands(rest):
+            op = parse_operand(text, branch)
+            parsed.append(op)
+            ops.append(self.numbered(op, line))
+        if len(rest) <= _CACHED_OPERANDS and all(map(operator.is_, parsed, ops)):
+            _OPERANDS.put((rest, branch), tuple(ops))
+        return tuple(ops)
 
 
 def _zeros(item: Item) -> bool:
