@@ -123,7 +123,8 @@ class Analysis(NamedTuple):
     """What the native image's code does, per instruction: its decoding, where control
     goes next, what kind of transfer it is and its direct target, its write class, why
     the program may not run it (None: it may), and its listing texts (as written, and as
-    printed). Made once a load and shared by every mode the program is rewritten for."""
+    printed); and the program's data in code, if it has any (`data_in_code`). Made once
+    a load and shared by every mode the program is rewritten for."""
 
     decoded: list[Decoded]
     succ: list[list[int]]
@@ -133,6 +134,7 @@ class Analysis(NamedTuple):
     why: list[str | None]
     written: list[str]
     printed: list[str]
+    refused: AsmError | None
 
 
 def analyse(image: Image, program: Program, budget: LoadBudget | None = None) -> Analysis:
@@ -173,7 +175,8 @@ def analyse(image: Image, program: Program, budget: LoadBudget | None = None) ->
             succ.append([fall])
     written = [source_text(program, p.insn) for p in insns]
     printed = [p.insn.text() for p in insns]
-    return Analysis(decoded, succ, kind, target, wclass, why, written, printed)
+    return Analysis(decoded, succ, kind, target, wclass, why, written, printed,
+                    data_in_code(program))
 
 
 def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
@@ -212,7 +215,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     if offset <= 0 or offset % 0x1000:
         raise AsmError(f"mirror offset {offset:#x} must be a positive multiple of 4 KiB")
     budget = within(budget)
-    refused = data_in_code(program)
+    refused = analysis.refused if analysis is not None else data_in_code(program)
     if refused:
         raise refused
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
