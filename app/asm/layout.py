@@ -18,7 +18,7 @@ from app.asm.branches import direct_branch, encode_branch
 from app.asm.budget import LoadBudget, within
 from app.asm.encoder import ENCODER, EncodeFailure, address_free
 from app.asm.errors import AsmError
-from app.asm.memo import Memo
+from app.asm.memo import Memo, ShapeMemo
 from app.asm.operand import Indirect, Mem, symbols_of
 from app.asm.parser import Align, Bytes, Data, Fill, Insn, Item, Label, Program
 from app.asm.sections import BASES, LIMITS, PERMS
@@ -193,8 +193,8 @@ class _Layout:
                     encodings[key] = self.branch(it, branch, where[key])
                     pending.append(it)
                     continue
-                if first and (known := _SETTLED.get((it.prefixes, it.mnemonic,
-                                                     it.operands))) is not None:
+                if first and (known := _SETTLED.get(it.prefixes, it.mnemonic,
+                                                    it.operands)) is not None:
                     texts[key] = final[key] = known[0]
                     encodings[key] = known[1]
                     continue
@@ -212,7 +212,7 @@ class _Layout:
             if text is None or not address_free(text):
                 pending.append(it)
             else:  # the same bytes wherever it is, in every load
-                _SETTLED.put((it.prefixes, it.mnemonic, it.operands), (text, enc))
+                _SETTLED.put(it.prefixes, it.mnemonic, it.operands, (text, enc))
         changed = False
         for it in self._pending:
             size = len(self.encodings[id(it)])
@@ -304,7 +304,7 @@ class _Layout:
 _CONSTANT_TEXTS: Memo[str] = Memo()
 # and with the bytes Keystone made of that text when they are alike at any address: the
 # first pass of a layout takes them from here, as it would from the encoder's cache
-_SETTLED: Memo[tuple[str, bytes]] = Memo()
+_SETTLED: ShapeMemo[tuple[str, bytes]] = ShapeMemo()
 
 
 def _data_bytes(it: Data, lookup) -> bytes:

@@ -15,7 +15,7 @@ from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
 from app.asm.expr import Expr, excerpt, parse_expr
 from app.asm.lexer import statements, string_literals
-from app.asm.memo import Memo
+from app.asm.memo import Memo, ShapeMemo
 from app.asm.operand import Imm, Indirect, Operand, parse_operand, split_operands, symbols_of
 from app.asm.sections import check_fits
 
@@ -44,7 +44,7 @@ _EQUATE = re.compile(r"\s*([A-Za-z_.$][\w.$@]*)\s*=\s*(.+)$")
 
 # instructions as written, by what they are made of: every listing of every load prints
 # each of its instructions, and the same instruction recurs all over a program
-_TEXTS: Memo[str] = Memo()
+_TEXTS: ShapeMemo[str] = ShapeMemo()
 _TEXTS_LONGEST = 256  # so at most 16 MB, whatever the programs
 
 
@@ -58,15 +58,14 @@ class Insn:
     meta: dict = field(default_factory=dict)
 
     def text(self, values=None) -> str:
-        if values is None:
-            shape = (self.prefixes, self.mnemonic, self.operands)
-            if (known := _TEXTS.get(shape)) is not None:
-                return known
+        if values is None and (known := _TEXTS.get(self.prefixes, self.mnemonic,
+                                                   self.operands)) is not None:
+            return known
         ops = ", ".join(op.render(values) for op in self.operands)
         head = " ".join((*self.prefixes, self.mnemonic))
         text = f"{head} {ops}" if ops else head
         if values is None and len(text) <= _TEXTS_LONGEST:
-            _TEXTS.put(shape, text)
+            _TEXTS.put(self.prefixes, self.mnemonic, self.operands, text)
         return text
 
     def with_meta(self, meta: dict) -> Insn:
