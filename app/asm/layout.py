@@ -12,6 +12,7 @@ symbol.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from app.asm import verify
 from app.asm.branches import direct_branch, encode_branch
@@ -341,10 +342,12 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
         symbols.setdefault(name, lay.lookup(name))
     for name, value in lay.lookup.extra.items():
         symbols.setdefault(name, value)
-    placed.sort(key=lambda p: p.address)
-    for p in placed:
-        lay.budget.check(p.insn.line, p.insn.origin)
-        verify.check(p, lay.lookup, lay.made_from(p.insn))
+    placed.sort(key=attrgetter("address"))
+    made_from = lay.made_from
+    for n, p in enumerate(placed):
+        if n % _CHECK_EVERY == 0:
+            lay.budget.check(p.insn.line, p.insn.origin)
+        verify.check(p, lay.lookup, made_from(p.insn))
     return Image(sections, symbols, placed)
 
 
