@@ -80,7 +80,9 @@ class Expr:
         return frozenset(out)
 
     def value(self, lookup: Callable[[str], int] | Mapping[str, int]) -> int:
-        get = lookup.__getitem__ if isinstance(lookup, Mapping) else lookup
+        # a dict without the Mapping check (an ABC's: a call of Python's)
+        get = lookup.__getitem__ if type(lookup) is dict or isinstance(lookup, Mapping) \
+            else lookup
         return _evaluate(self.tree, get)
 
     def rename(self, mapping: Mapping[str, str]) -> Expr:

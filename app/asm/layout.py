@@ -226,7 +226,11 @@ class _Layout:
     def branch(self, it: Insn, branch: tuple[str, str], addr: int) -> bytes:
         """A direct branch's bytes at `addr`, encoded here: short until its target is out
         of reach, then long for good (so that the layout settles)."""
-        target = it.operands[0].expr.value(self.lookup)
+        tree = it.operands[0].expr.tree
+        # a label, as most targets are: the lookup's first place, read directly
+        target = self.symbols.get(tree[1]) if tree[0] == "sym" else None
+        if target is None:
+            target = it.operands[0].expr.value(self.lookup)
         try:
             enc = encode_branch(*branch, addr, target, id(it) in self.long)
         except AsmError as e:
