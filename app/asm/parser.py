@@ -243,7 +243,7 @@ class _Parser:
         stmt = stmt[pos:].strip()
         if not stmt:
             return
-        m = _EQUATE.match(stmt)
+        m = _EQUATE.match(stmt) if "=" in stmt else None  # most lines have none
         if m and not stmt.startswith("."):
             prog.equates[m.group(1)] = Equate(parse_expr(m.group(2)), line)
             return
