@@ -20,7 +20,14 @@ from app.asm.parser import Data, Insn, Label, Program
 from app.rewriter.classify import Decoded, WriteClass, classify, decode
 from app.rewriter.forbidden import data_in_code, forbidden
 from app.rewriter.liveness import ALL, live_in_of, live_out
-from app.rewriter.rules import Context, RefuseError, mirror, rule_entry, rule_indirect_call
+from app.rewriter.rules import (
+    Context,
+    RefuseError,
+    mirror,
+    mirrors,
+    rule_entry,
+    rule_indirect_call,
+)
 
 TEXT = ("ktext", "text")
 # the mirrored program's instructions, counted before it is assembled: a store can grow
@@ -241,21 +248,15 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             plan[id(p.insn)] = ((), native, ())
             size += 1
             continue
-        ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
-                      ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
-        try:
-            if i in entries:
-                rule_entry(ctx, entry)
-            if kind[i] == "icall":
-                rule_indirect_call(ctx, _return_label(i))
-            mirror(ctx)
-        except RefuseError as e:
-            raise MirrorRefused(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
-                                p.insn.origin) from None
-        for extra in (*ctx.pre, *ctx.post):
-            extra.meta["group"] = i
-        plan[id(p.insn)] = (ctx.pre, native, ctx.post)
-        size += len(ctx.pre) + 1 + len(ctx.post)
+        if i not in entries and kind[i] != "icall" and not mirrors(wclass):
+            plan[id(p.insn)] = ((), native, ())  # no rule adds anything (most instructions)
+            size += 1
+        else:
+            ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
+                          ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
+            _add_mirrors(ctx, i, entry if i in entries else None, kind[i] == "icall")
+            plan[id(p.insn)] = (ctx.pre, native, ctx.post)
+            size += len(ctx.pre) + 1 + len(ctx.post)
         if size > MAX_REWRITTEN:
             raise MirrorRefused(f"the mirrored program would have more than {MAX_REWRITTEN} "
                                 "instructions", p.insn.line, p.insn.origin)
@@ -267,6 +268,22 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
                          [Placed(plan[id(p.insn)][1], p.address, p.encoding)
                           for p in image.insns])
     return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, analysis))
+
+
+def _add_mirrors(ctx: Context, i: int, entry: str | None, icall: bool) -> None:
+    """What runs before and after native instruction `i` (`entry`: the entry rule's
+    style when it is a function's entry, else None), into ctx.pre and ctx.post."""
+    try:
+        if entry is not None:
+            rule_entry(ctx, entry)
+        if icall:
+            rule_indirect_call(ctx, _return_label(i))
+        mirror(ctx)
+    except RefuseError as e:
+        raise MirrorRefused(f"cannot mirror '{ctx.insn.text()}': {e}", ctx.insn.line,
+                            ctx.insn.origin) from None
+    for extra in (*ctx.pre, *ctx.post):
+        extra.meta["group"] = i
 
 
 def _planned_program(program: Program, plan: dict, kind: list[str] | None) -> Program:
