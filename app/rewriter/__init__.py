@@ -156,7 +156,10 @@ def analyse(image: Image, program: Program, budget: LoadBudget | None = None) ->
         decoded.append(d)
         wclass.append(classify(d))
         why.append(forbidden(d) if p.insn.origin == "program" else None)
-        fall = _fall_through(image, index, p.address + p.size)
+        end = p.address + len(p.encoding)
+        fall = index.get(end)  # the next instruction, most often; else across padding
+        if fall is None:
+            fall = _fall_through(image, index, end)
         direct = _target_of(image, index, p)
         name = d.name
         if name == "call":
