@@ -55,7 +55,9 @@ class LoadBudget:
                 raise ValueError("a load budget must be a positive number of seconds")
         self.seconds, self.deadline = seconds, deadline
         self._ends = None if deadline is None else time.monotonic() + deadline
-        self._flag = threading.Event()
+        # set by cancel() from any thread (one store: atomic), read at every check (an
+        # attribute, where an Event's is_set() was a call)
+        self._stop = False
         self._poll = cancelled
         self._polled_at = 0.0
         self._thread: int | None = None  # the loading thread, known at its first check
@@ -65,17 +67,17 @@ class LoadBudget:
 
     def cancel(self) -> None:
         """Stop the load at its next check (safe from any thread)."""
-        self._flag.set()
+        self._stop = True
 
     @property
     def is_cancelled(self) -> bool:
-        if not self._flag.is_set() and self._poll is not None:
+        if not self._stop and self._poll is not None:
             now = time.monotonic()
             if now - self._polled_at >= POLL_S:
                 self._polled_at = now
                 if self._poll():
-                    self._flag.set()
-        return self._flag.is_set()
+                    self.cancel()
+        return self._stop
 
     def charge(self, seconds: float) -> None:
         """Count work done for this load outside its thread (the encoder's)."""
@@ -94,7 +96,7 @@ class LoadBudget:
         if self._thread is None:
             self._thread, self._cpu_at_start = threading.get_ident(), time.thread_time()
         self._calls += 1
-        if self._calls % CHECK_EVERY and not self._flag.is_set():
+        if self._calls % CHECK_EVERY and not self._stop:
             return
         if self.is_cancelled:
             raise LoadStopped("the load was cancelled", line, origin, cancelled=True)

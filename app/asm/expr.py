@@ -76,46 +76,17 @@ class Expr:
     def _symbols(self) -> frozenset[str]:
         # asked for in every layout pass of every load: walked once (the tree is frozen)
         out: set[str] = set()
-
-        def walk(t: tuple) -> None:
-            if t[0] == "sym":
-                out.add(t[1])
-            elif t[0] != "num":
-                for sub in t[1:]:
-                    walk(sub)
-
-        walk(self.tree)
+        _walk(self.tree, out)
         return frozenset(out)
 
     def value(self, lookup: Callable[[str], int] | Mapping[str, int]) -> int:
-        get = lookup.__getitem__ if isinstance(lookup, Mapping) else lookup
-
-        def ev(t: tuple) -> int:
-            kind = t[0]
-            if kind == "num":
-                return t[1]
-            if kind == "sym":
-                try:
-                    return get(t[1])
-                except KeyError:
-                    raise AsmError(f"undefined symbol '{t[1]}'") from None
-            if kind == "neg":
-                return -ev(t[1])
-            if kind == "not":
-                return ~ev(t[1])
-            return _BINARY[kind][1](ev(t[1]), ev(t[2]))
-
-        return ev(self.tree)
+        # a dict without the Mapping check (an ABC's: a call of Python's)
+        get = lookup.__getitem__ if type(lookup) is dict or isinstance(lookup, Mapping) \
+            else lookup
+        return _evaluate(self.tree, get)
 
     def rename(self, mapping: Mapping[str, str]) -> Expr:
-        def rn(t: tuple) -> tuple:
-            if t[0] == "sym":
-                return ("sym", mapping.get(t[1], t[1]))
-            if t[0] == "num":
-                return t
-            return (t[0], *(rn(s) for s in t[1:]))
-
-        return Expr(rn(self.tree))
+        return Expr(_renamed(self.tree, mapping))
 
     def plus(self, n: int) -> Expr:
         if n == 0:
@@ -129,24 +100,60 @@ class Expr:
         return self.tree[1] if self.tree[0] == "num" else None
 
     def __str__(self) -> str:
-        def fmt(t: tuple) -> str:
-            if t[0] == "num":
-                v = t[1]
-                return (f"-{-v:#x}" if v < 0 else f"{v:#x}") if abs(v) >= 0x1000 else str(v)
-            if t[0] == "sym":
-                return t[1]
-            if t[0] == "neg":
-                return f"-{fmt(t[1])}"
-            if t[0] == "not":
-                return f"~{fmt(t[1])}"
-            right = fmt(t[2])
-            if t[0] == "+" and right.startswith("-"):
-                return f"{fmt(t[1])}{right}"
-            if t[2][0] not in ("num", "sym", "neg"):
-                right = f"({right})"
-            return f"{fmt(t[1])}{t[0]}{right}"
+        return _printed(self.tree)
 
-        return fmt(self.tree)
+
+# the walks of a tree are functions of their own, not closures: a recursive closure is a
+# reference cycle, garbage that waits for the cyclic collector (paused during a load,
+# which evaluates thousands of expressions)
+def _walk(t: tuple, out: set[str]) -> None:
+    if t[0] == "sym":
+        out.add(t[1])
+    elif t[0] != "num":
+        for sub in t[1:]:
+            _walk(sub, out)
+
+
+def _evaluate(t: tuple, get: Callable[[str], int]) -> int:
+    kind = t[0]
+    if kind == "num":
+        return t[1]
+    if kind == "sym":
+        try:
+            return get(t[1])
+        except KeyError:
+            raise AsmError(f"undefined symbol '{t[1]}'") from None
+    if kind == "neg":
+        return -_evaluate(t[1], get)
+    if kind == "not":
+        return ~_evaluate(t[1], get)
+    return _BINARY[kind][1](_evaluate(t[1], get), _evaluate(t[2], get))
+
+
+def _renamed(t: tuple, mapping: Mapping[str, str]) -> tuple:
+    if t[0] == "sym":
+        return ("sym", mapping.get(t[1], t[1]))
+    if t[0] == "num":
+        return t
+    return (t[0], *(_renamed(s, mapping) for s in t[1:]))
+
+
+def _printed(t: tuple) -> str:
+    if t[0] == "num":
+        v = t[1]
+        return (f"-{-v:#x}" if v < 0 else f"{v:#x}") if abs(v) >= 0x1000 else str(v)
+    if t[0] == "sym":
+        return t[1]
+    if t[0] == "neg":
+        return f"-{_printed(t[1])}"
+    if t[0] == "not":
+        return f"~{_printed(t[1])}"
+    right = _printed(t[2])
+    if t[0] == "+" and right.startswith("-"):
+        return f"{_printed(t[1])}{right}"
+    if t[2][0] not in ("num", "sym", "neg"):
+        right = f"({right})"
+    return f"{_printed(t[1])}{t[0]}{right}"
 
 
 def number(value: int) -> Expr:

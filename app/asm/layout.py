@@ -12,13 +12,14 @@ symbol.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from app.asm import verify
 from app.asm.branches import direct_branch, encode_branch
 from app.asm.budget import LoadBudget, within
 from app.asm.encoder import ENCODER, EncodeFailure, address_free
 from app.asm.errors import AsmError
-from app.asm.memo import Memo
+from app.asm.memo import Memo, ShapeMemo
 from app.asm.operand import Indirect, Mem, symbols_of
 from app.asm.parser import Align, Bytes, Data, Fill, Insn, Item, Label, Program
 from app.asm.sections import BASES, LIMITS, PERMS
@@ -177,22 +178,29 @@ class _Layout:
         """Encode what may still change at the addresses of `where`; whether any size
         changed (then the layout must be placed again)."""
         requests, owners, pending = [], [], []
+        encodings, texts, final = self.encodings, self._texts, self._final
+        first = not self.sizes
         for n, it in enumerate(self._pending):
-            addr = where[id(it)]
+            key = id(it)
             if n % _CHECK_EVERY == 0:
                 self.budget.check(it.line, it.origin)
             try:
                 fixed = _FIXED.get(it.mnemonic)
                 if fixed is not None and not it.operands:
-                    self.encodings[id(it)] = bytes(len(it.prefixes) and [0xF3]) + fixed
+                    encodings[key] = bytes(len(it.prefixes) and [0xF3]) + fixed
                     continue
-                branch = self._branches[id(it)]
+                branch = self._branches[key]
                 if branch:
-                    self.encodings[id(it)] = self.branch(it, branch, addr)
+                    encodings[key] = self.branch(it, branch, where[key])
                     pending.append(it)
                     continue
-                text = self._final[id(it)] = self.keystone_text(it, addr)
-                requests.append((text, addr))
+                if first and (known := _SETTLED.get(it.prefixes, it.mnemonic,
+                                                    it.operands)) is not None:
+                    texts[key] = final[key] = known[0]
+                    encodings[key] = known[1]
+                    continue
+                text = final[key] = self.keystone_text(it, where[key])
+                requests.append((text, where[key]))
                 owners.append(it)
             except AsmError as e:
                 raise e.placed(e.line or it.line, it.origin) from None
@@ -200,10 +208,12 @@ class _Layout:
         for it, enc in zip(owners, encoded, strict=True):
             if not enc:
                 raise AsmError(f"cannot encode '{it.text()}'", it.line, it.origin)
-            self.encodings[id(it)] = enc
-            text = self._texts.get(id(it))
+            encodings[id(it)] = enc
+            text = texts.get(id(it))
             if text is None or not address_free(text):
                 pending.append(it)
+            else:  # the same bytes wherever it is, in every load
+                _SETTLED.put(it.prefixes, it.mnemonic, it.operands, (text, enc))
         changed = False
         for it in self._pending:
             size = len(self.encodings[id(it)])
@@ -216,7 +226,11 @@ class _Layout:
     def branch(self, it: Insn, branch: tuple[str, str], addr: int) -> bytes:
         """A direct branch's bytes at `addr`, encoded here: short until its target is out
         of reach, then long for good (so that the layout settles)."""
-        target = it.operands[0].expr.value(self.lookup)
+        tree = it.operands[0].expr.tree
+        # a label, as most targets are: the lookup's first place, read directly
+        target = self.symbols.get(tree[1]) if tree[0] == "sym" else None
+        if target is None:
+            target = it.operands[0].expr.value(self.lookup)
         try:
             enc = encode_branch(*branch, addr, target, id(it) in self.long)
         except AsmError as e:
@@ -293,6 +307,9 @@ class _Layout:
 # Keystone texts of instructions that name no symbol, by what they are made of: the
 # same instruction recurs all over a program, its rewritten copy and its next load
 _CONSTANT_TEXTS: Memo[str] = Memo()
+# and with the bytes Keystone made of that text when they are alike at any address: the
+# first pass of a layout takes them from here, as it would from the encoder's cache
+_SETTLED: ShapeMemo[tuple[str, bytes]] = ShapeMemo()
 
 
 def _data_bytes(it: Data, lookup) -> bytes:
@@ -314,11 +331,10 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
     lay = _Layout(prog, bases or BASES, extra_symbols or {}, within(budget))
     lay.check_duplicates()
     for _ in range(24):
-        where = lay.place()
-        # RIP-relative operands need the instruction's final size: one more pass fixes them
-        if not lay.encode_pass(where):
-            where = lay.place()
-            lay.encode_pass(where)
+        # a pass that changed no size was made at the addresses and sizes it gave: its
+        # RIP-relative displacements and branches are final (another pass would be the
+        # same); one that changed sizes is made again at the new addresses
+        if not lay.encode_pass(lay.place()):
             break
     else:
         raise AsmError("code layout does not settle (branch sizes keep changing)")
@@ -330,10 +346,12 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
         symbols.setdefault(name, lay.lookup(name))
     for name, value in lay.lookup.extra.items():
         symbols.setdefault(name, value)
-    placed.sort(key=lambda p: p.address)
-    for p in placed:
-        lay.budget.check(p.insn.line, p.insn.origin)
-        verify.check(p, lay.lookup, lay.made_from(p.insn))
+    placed.sort(key=attrgetter("address"))
+    made_from = lay.made_from
+    for n, p in enumerate(placed):
+        if n % _CHECK_EVERY == 0:
+            lay.budget.check(p.insn.line, p.insn.origin)
+        verify.check(p, lay.lookup, made_from(p.insn))
     return Image(sections, symbols, placed)
 
 

@@ -26,6 +26,12 @@ class _Printed:
         """The operand with its values in hex; only for one that names no symbol."""
         return self.render({})
 
+    @cached_property
+    def symbol_names(self) -> frozenset[str]:
+        """The symbols the operand names (asked for in every layout pass of every load:
+        found once, the operand being frozen)."""
+        return _symbols_of(self)
+
 
 @dataclass(frozen=True)
 class Reg(_Printed):
@@ -249,6 +255,10 @@ def _parse_operand(text: str, branch: bool) -> Operand:
 
 
 def symbols_of(op: Operand) -> frozenset[str]:
+    return op.symbol_names
+
+
+def _symbols_of(op: Operand) -> frozenset[str]:
     if isinstance(op, Imm | Target):
         return op.expr.symbols()
     if isinstance(op, Mem):

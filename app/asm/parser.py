@@ -7,6 +7,7 @@ matter to a linker or debugger are ignored; directives that would change meaning
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field, replace
 
@@ -14,7 +15,7 @@ from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
 from app.asm.expr import Expr, excerpt, parse_expr
 from app.asm.lexer import statements, string_literals
-from app.asm.memo import Memo
+from app.asm.memo import Memo, ShapeMemo
 from app.asm.operand import Imm, Indirect, Operand, parse_operand, split_operands, symbols_of
 from app.asm.sections import check_fits
 
@@ -33,12 +34,17 @@ _DATA_SIZES = {".byte": 1, ".value": 2, ".short": 2, ".hword": 2, ".word": 2, ".
 MAX_INSTRUCTIONS = 32_768
 MAX_PREFIXES = 4
 _LABEL = re.compile(r"\s*([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
+_MNEMONIC = re.compile(r"[a-z][a-z0-9]*")
+# operand lists by their text (and whether a branch's): those that name no numeric label
+# mean the same on every line, and are shared by every line that writes them
+_OPERANDS: Memo[tuple[Operand, ...]] = Memo()
+_CACHED_OPERANDS = 128  # characters: so at most a few MB, whatever the programs
 _EQUATE = re.compile(r"\s*([A-Za-z_.$][\w.$@]*)\s*=\s*(.+)$")
 
 
 # instructions as written, by what they are made of: every listing of every load prints
 # each of its instructions, and the same instruction recurs all over a program
-_TEXTS: Memo[str] = Memo()
+_TEXTS: ShapeMemo[str] = ShapeMemo()
 _TEXTS_LONGEST = 256  # so at most 16 MB, whatever the programs
 
 
@@ -52,15 +58,14 @@ class Insn:
     meta: dict = field(default_factory=dict)
 
     def text(self, values=None) -> str:
-        if values is None:
-            shape = (self.prefixes, self.mnemonic, self.operands)
-            if (known := _TEXTS.get(shape)) is not None:
-                return known
+        if values is None and (known := _TEXTS.get(self.prefixes, self.mnemonic,
+                                                   self.operands)) is not None:
+            return known
         ops = ", ".join(op.render(values) for op in self.operands)
         head = " ".join((*self.prefixes, self.mnemonic))
         text = f"{head} {ops}" if ops else head
         if values is None and len(text) <= _TEXTS_LONGEST:
-            _TEXTS.put(shape, text)
+            _TEXTS.put(self.prefixes, self.mnemonic, self.operands, text)
         return text
 
     def with_meta(self, meta: dict) -> Insn:
@@ -238,7 +243,7 @@ class _Parser:
         stmt = stmt[pos:].strip()
         if not stmt:
             return
-        m = _EQUATE.match(stmt)
+        m = _EQUATE.match(stmt) if "=" in stmt else None  # most lines have none
         if m and not stmt.startswith("."):
             prog.equates[m.group(1)] = Equate(parse_expr(m.group(2)), line)
             return
@@ -327,15 +332,29 @@ class _Parser:
                 return
             word, *more = rest.split(None, 1)  # gcc puts a tab before the operands
             word, rest = word.lower(), more[0].strip() if more else ""
-        if not re.fullmatch(r"[a-z][a-z0-9]*", word):
+        if not _MNEMONIC.fullmatch(word):
             raise AsmError(f"unknown mnemonic '{excerpt(word)}'", line)
         branch = is_branch(word)
-        ops = [self.numbered(parse_operand(text, branch), line)
-               for text in split_operands(rest)]
+        ops = _OPERANDS.get((rest, branch))
+        if ops is None:
+            ops = self.operands(rest, branch, line)
         prefixes, self.pending_prefixes = tuple(self.pending_prefixes), []
         if self.section not in ("text", "ktext"):
             raise AsmError(f"instruction '{word}' outside a code section", line)
-        self.emit(prog, Insn(word, tuple(ops), line, self.origin, prefixes), line)
+        self.emit(prog, Insn(word, ops, line, self.origin, prefixes), line)
+
+    def operands(self, rest: str, branch: bool, line: int) -> tuple[Operand, ...]:
+        """The operands of `rest`, parsed, with their numeric labels (1b, 2f) named;
+        remembered by their text when they have none (they then mean the same on every
+        line: a line of a program is often another's)."""
+        parsed, ops = [], []
+        for text in split_operands(rest):
+            op = parse_operand(text, branch)
+            parsed.append(op)
+            ops.append(self.numbered(op, line))
+        if len(rest) <= _CACHED_OPERANDS and all(map(operator.is_, parsed, ops)):
+            _OPERANDS.put((rest, branch), tuple(ops))
+        return tuple(ops)
 
 
 def _zeros(item: Item) -> bool:

@@ -29,7 +29,7 @@ def check(placed, lookup, text: str | None = None) -> None:
     bytes were made from (the layout's `made_from`), to remember the check by; None
     checks without remembering."""
     key = None if text is None else (text, placed.encoding)
-    if key is not None and key in _RIGHT:
+    if key is not None and _RIGHT.get(key):
         return
     _check(placed, lookup)
     if key is not None:

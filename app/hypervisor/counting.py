@@ -21,13 +21,18 @@ from app.machine.cpu import Hook, VCpu
 from app.rewriter.classify import classify, decode
 
 _U32 = next(t for t in "IL" if array.array(t).itemsize == 4)  # an array of uint32_t
+# an instruction's weights, one of four: (native, executed, native store, mirror store)
+_NATIVE, _NATIVE_STORE, _ADDED, _MIRROR_STORE = (1, 1, 0, 0), (1, 1, 1, 0), (0, 1, 0, 0), \
+    (0, 1, 0, 1)
+_MIRRORS = (Role.MIRROR, Role.ENTRY_MIRROR)
 _FIELDS = ("native_instructions", "executed_instructions", "native_writes", "mirror_writes")
 
 
 class Counting:
     def __init__(self, vm, image: Image) -> None:
         self.vm = vm
-        entries = [(p.address, self._weights(p)) for p in image.insns]
+        weights = self._weights
+        entries = [(p.address, weights(p)) for p in image.insns]
         entries += [(a, (0, 1, 0, 0)) for a in _padding(image)]
         entries.sort()
         self.addrs = [a for a, _ in entries]
@@ -44,12 +49,15 @@ class Counting:
     @staticmethod
     def _weights(p) -> tuple[int, int, int, int]:
         """(native, executed, native store, mirror store) for one instruction."""
-        role = p.insn.meta.get("role", Role.NATIVE)
+        meta = p.insn.meta
+        role = meta.get("role", Role.NATIVE)
         if role == Role.NATIVE:
-            wc = p.insn.meta.get("class")
-            return (1, 1, int(wc is not None and wc.kind != WriteClass.NONE), 0)
+            wc = meta.get("class")
+            return _NATIVE if wc is None or wc.kind == WriteClass.NONE else _NATIVE_STORE
+        if role not in _MIRRORS:
+            return _ADDED
         kind = classify(decode(p.encoding, p.address)).kind
-        return (0, 1, 0, int(role in (Role.MIRROR, Role.ENTRY_MIRROR) and kind != WriteClass.NONE))
+        return _ADDED if kind == WriteClass.NONE else _MIRROR_STORE
 
     def _native_counter(self, image: Image):
         lib = nc.library()
@@ -64,10 +72,11 @@ class Counting:
         c.cum = ctypes.cast(packed, ctypes.POINTER(ctypes.c_uint64))
         regions = []
         for p in image.insns:  # contiguous runs of code
+            end = p.address + len(p.encoding)
             if regions and p.address - regions[-1][1] < 0x1000:
-                regions[-1][1] = max(regions[-1][1], p.address + p.size)
+                regions[-1][1] = max(regions[-1][1], end)
             else:
-                regions.append([p.address, p.address + p.size])
+                regions.append([p.address, end])
         if len(regions) > 4:
             return None
         regions.sort(key=lambda r: r[0] - r[1])  # the program's text before the kernel's

@@ -106,17 +106,25 @@ class VM:
     def _index(self, groups: list[Group]) -> None:
         """The program's instruction groups, looked up by address."""
         self.groups = groups
-        self.group_at = {g.start: g for g in groups if g.members}
-        self.group_of = {m.address: g for g in groups for m in g.members}
-        self.role_at = {m.address: m.role for g in groups for m in g.members}
+        self.group_at, self.group_of, self.role_at = {}, {}, {}
         # a rep string instruction stays at its address until its last element is done
-        self.rep_at = {m.address for g in groups for m in g.members
-                       if m.text.startswith("rep")}
+        self.rep_at: set[int] = set()
         # function entries: the one group boundary where the copies differ, by the
         # return address the caller pushed, on the native stack only until the entry's
         # own mirror instructions copy it
-        self.entry_at = {g.start for g in groups if g.members and
-                         any(m.role == Role.ENTRY_MIRROR for m in g.members)}
+        self.entry_at: set[int] = set()
+        for g in groups:  # one walk for all five (tens of thousands of members)
+            if not g.members:
+                continue
+            start = g.members[0].address
+            self.group_at[start] = g
+            for m in g.members:
+                self.group_of[m.address] = g
+                self.role_at[m.address] = m.role
+                if m.text.startswith("rep"):
+                    self.rep_at.add(m.address)
+                if m.role == Role.ENTRY_MIRROR:
+                    self.entry_at.add(start)
 
     def count_blocks(self) -> None:
         """Run mode's block counter on the vCPU, from the first run on (a block hook

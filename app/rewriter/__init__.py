@@ -20,7 +20,14 @@ from app.asm.parser import Data, Insn, Label, Program
 from app.rewriter.classify import Decoded, WriteClass, classify, decode
 from app.rewriter.forbidden import data_in_code, forbidden
 from app.rewriter.liveness import ALL, live_in_of, live_out
-from app.rewriter.rules import Context, RefuseError, mirror, rule_entry, rule_indirect_call
+from app.rewriter.rules import (
+    Context,
+    RefuseError,
+    mirror,
+    mirrors,
+    rule_entry,
+    rule_indirect_call,
+)
 
 TEXT = ("ktext", "text")
 # the mirrored program's instructions, counted before it is assembled: a store can grow
@@ -121,26 +128,38 @@ def _fall_through(image: Image, index: dict[int, int], end: int) -> int:
 
 class Analysis(NamedTuple):
     """What the native image's code does, per instruction: its decoding, where control
-    goes next, what kind of transfer it is and its direct target. Made once a load and
-    shared by every mode the program is rewritten for."""
+    goes next, what kind of transfer it is and its direct target, its write class, why
+    the program may not run it (None: it may), and its listing texts (as written, and as
+    printed); and the program's data in code, if it has any (`data_in_code`). Made once
+    a load and shared by every mode the program is rewritten for."""
 
     decoded: list[Decoded]
     succ: list[list[int]]
     kind: list[str]
     target: list[int | None]
+    wclass: list[WriteClass]
+    why: list[str | None]
+    written: list[str]
+    printed: list[str]
+    refused: AsmError | None
 
 
-def analyse(image: Image, budget: LoadBudget | None = None) -> Analysis:
+def analyse(image: Image, program: Program, budget: LoadBudget | None = None) -> Analysis:
     budget = within(budget)
     insns = image.insns
     index = {p.address: i for i, p in enumerate(insns)}
     decoded: list[Decoded] = []
-    succ, kind, target = [], [], []
+    succ, kind, target, wclass, why = [], [], [], [], []
     for p in insns:
         budget.check(p.insn.line, p.insn.origin)
         d = decode(p.encoding, p.address)
         decoded.append(d)
-        fall = _fall_through(image, index, p.address + p.size)
+        wclass.append(classify(d))
+        why.append(forbidden(d) if p.insn.origin == "program" else None)
+        end = p.address + len(p.encoding)
+        fall = index.get(end)  # the next instruction, most often; else across padding
+        if fall is None:
+            fall = _fall_through(image, index, end)
         direct = _target_of(image, index, p)
         name = d.name
         if name == "call":
@@ -164,7 +183,10 @@ def analyse(image: Image, budget: LoadBudget | None = None) -> Analysis:
         else:
             kind.append("plain")
             succ.append([fall])
-    return Analysis(decoded, succ, kind, target)
+    written = [source_text(program, p.insn) for p in insns]
+    printed = [p.insn.text() for p in insns]
+    return Analysis(decoded, succ, kind, target, wclass, why, written, printed,
+                    data_in_code(program))
 
 
 def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
@@ -196,20 +218,21 @@ def _entries(image: Image, program: Program, target: list[int | None]) -> set[in
 def rewrite(program: Program, image: Image, mode: str, offset: int,
             extra_symbols: dict[str, int] | None = None, entry: str = "liveness",
             budget: LoadBudget | None = None, analysis: Analysis | None = None) -> Rewritten:
-    """The program rewritten for `mode`; `analysis` is `analyse(image)` when the caller
-    rewrites the same image for several modes."""
+    """The program rewritten for `mode`; `analysis` is `analyse(image, program)` when
+    the caller rewrites the same image for several modes."""
     if mode not in MIRROR_COPIES:
         raise ValueError(f"unknown mirror mode {mode}")
     if offset <= 0 or offset % 0x1000:
         raise AsmError(f"mirror offset {offset:#x} must be a positive multiple of 4 KiB")
     budget = within(budget)
-    refused = data_in_code(program)
+    refused = analysis.refused if analysis is not None else data_in_code(program)
     if refused:
         raise refused
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
         _check_conflict(image, offset)
-    decoded, succ, kind, target = analysis or analyse(image, budget)
+    analysis = analysis or analyse(image, program, budget)
+    decoded, succ, kind, target = analysis[:4]
     outs = (live_out(decoded, succ, kind, target, _ticker(image, budget)) if offsets
             else [ALL] * len(decoded))
     entries = _entries(image, program, target) if offsets else set()
@@ -218,31 +241,25 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     size = 0
     for i, p in enumerate(image.insns):
         budget.check(p.insn.line, p.insn.origin)
-        why = forbidden(decoded[i]) if p.insn.origin == "program" else None
+        why = analysis.why[i]
         if why:
             raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
                            p.insn.origin)
-        wclass = classify(decoded[i])
+        wclass = analysis.wclass[i]
         native = p.insn.with_meta({"role": "native", "group": i, "class": wclass})
         if not offsets:  # nothing is added: the instruction is its own group
             plan[id(p.insn)] = ((), native, ())
             size += 1
             continue
-        ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
-                      ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
-        try:
-            if i in entries:
-                rule_entry(ctx, entry)
-            if kind[i] == "icall":
-                rule_indirect_call(ctx, _return_label(i))
-            mirror(ctx)
-        except RefuseError as e:
-            raise MirrorRefused(f"cannot mirror '{p.insn.text()}': {e}", p.insn.line,
-                                p.insn.origin) from None
-        for extra in (*ctx.pre, *ctx.post):
-            extra.meta["group"] = i
-        plan[id(p.insn)] = (ctx.pre, native, ctx.post)
-        size += len(ctx.pre) + 1 + len(ctx.post)
+        if i not in entries and kind[i] != "icall" and not mirrors(wclass):
+            plan[id(p.insn)] = ((), native, ())  # no rule adds anything (most instructions)
+            size += 1
+        else:
+            ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
+                          ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
+            _add_mirrors(ctx, i, entry if i in entries else None, kind[i] == "icall")
+            plan[id(p.insn)] = (ctx.pre, native, ctx.post)
+            size += len(ctx.pre) + 1 + len(ctx.post)
         if size > MAX_REWRITTEN:
             raise MirrorRefused(f"the mirrored program would have more than {MAX_REWRITTEN} "
                                 "instructions", p.insn.line, p.insn.origin)
@@ -253,7 +270,23 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
         mirrored = Image(image.sections, image.symbols,
                          [Placed(plan[id(p.insn)][1], p.address, p.encoding)
                           for p in image.insns])
-    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, program))
+    return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, analysis))
+
+
+def _add_mirrors(ctx: Context, i: int, entry: str | None, icall: bool) -> None:
+    """What runs before and after native instruction `i` (`entry`: the entry rule's
+    style when it is a function's entry, else None), into ctx.pre and ctx.post."""
+    try:
+        if entry is not None:
+            rule_entry(ctx, entry)
+        if icall:
+            rule_indirect_call(ctx, _return_label(i))
+        mirror(ctx)
+    except RefuseError as e:
+        raise MirrorRefused(f"cannot mirror '{ctx.insn.text()}': {e}", ctx.insn.line,
+                            ctx.insn.origin) from None
+    for extra in (*ctx.pre, *ctx.post):
+        extra.meta["group"] = i
 
 
 def _planned_program(program: Program, plan: dict, kind: list[str] | None) -> Program:
@@ -303,16 +336,21 @@ def _check_conflict(image: Image, offset: int) -> None:
                            f"below the offset: use at least {STACK_TOP:#x}")
 
 
-def _groups(native: Image, rewritten: Image, program: Program) -> list[Group]:
-    groups: list[Group] = []
-    for p in native.insns:
-        groups.append(Group(len(groups), p.address, source_text(program, p.insn), p.insn.line,
-                            p.insn.origin, _NO_WRITE, []))
+def _groups(native: Image, rewritten: Image, analysis: Analysis) -> list[Group]:
+    groups = [Group(i, p.address, written, p.insn.line, p.insn.origin, _NO_WRITE, [])
+              for i, (p, written) in enumerate(zip(native.insns, analysis.written,
+                                                   strict=True))]
+    printed = analysis.printed
     for p in rewritten.insns:
-        g = groups[p.insn.meta["group"]]
-        if p.insn.meta["role"] == "native":
-            g.wclass = p.insn.meta["class"]
-        g.members.append(Member(p.address, p.size, p.insn.text(), p.insn.meta["role"]))
+        meta = p.insn.meta
+        g = groups[meta["group"]]
+        role = meta["role"]
+        if role == "native":  # the native instruction itself: its text is known
+            g.wclass = meta["class"]
+            text = printed[g.index]
+        else:
+            text = p.insn.text()
+        g.members.append(Member(p.address, len(p.encoding), text, role))
     return groups
 
 

@@ -83,7 +83,7 @@ def build(text: str, mode: str = "on", offset: int = DEFAULT_OFFSET,
         prog = link(text, budget)
         extra = kernel_symbols()
         native = assemble(prog, extra_symbols=extra, budget=budget)
-        analysis = analyse(native, budget)
+        analysis = analyse(native, prog, budget)
         others = {m: rewrite(prog, native, m, offset, extra, entry, budget, analysis)
                   for m in dict.fromkeys(also) if m != mode}
         own = rewrite(prog, native, mode, offset, extra, entry, budget, analysis)

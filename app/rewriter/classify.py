@@ -86,10 +86,15 @@ class Decoded(NamedTuple):
 _DECODED: Memo[Decoded] = Memo()
 
 
+def _at(address: int, d: Decoded) -> Decoded:
+    return tuple.__new__(Decoded, (address, *d[1:]))
+
+
 def decode(code: bytes, address: int) -> Decoded:
     known = _DECODED.get(code)
     if known is not None:
-        return known if known.address == address else known._replace(address=address)
+        # the copy at another address made directly (_replace goes through a dict)
+        return known if known.address == address else _at(address, known)
     known = _DECODED.get((code, address))  # a relative branch, where it was before
     if known is not None:
         return known

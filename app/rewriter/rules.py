@@ -312,6 +312,13 @@ RULES = {"repeat": rule_repeat, "copy": rule_copy, "push": rule_push, "stack": r
          "enter": lambda ctx: rule_stack(ctx, "rbp"), "string": rule_string}
 
 
+def mirrors(wclass: WriteClass) -> bool:
+    """Whether `mirror` has anything to do for an instruction of this class (refuse it,
+    or add its mirror); without it, and when it is no entry or indirect call, an
+    instruction is its own group."""
+    return wclass.kind == "refuse" or wclass.kind in RULES
+
+
 def mirror(ctx: Context) -> Context:
     kind = ctx.wclass.kind
     if kind == "refuse":
@@ -322,4 +329,4 @@ def mirror(ctx: Context) -> Context:
     return ctx
 
 
-__all__ = ["Context", "RefuseError", "mirror", "rule_entry", "rule_indirect_call"]
+__all__ = ["Context", "RefuseError", "mirror", "mirrors", "rule_entry", "rule_indirect_call"]
