@@ -3,6 +3,8 @@ sizes. Nothing here asserts a time: the machine is shared."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.abi import HC_EXIT
 from app.bench import overhead, webrun
 from app.hypervisor import runner
@@ -56,3 +58,13 @@ def test_the_web_run_and_the_cli_run_the_same_instructions():
     # a store and a push in five instructions (the boot, without, is a few more)
     assert abs(result["ratios"][0]["floor"] - 0.4) < 0.001
     assert "web/CLI" in webrun.table(result)
+
+
+def test_a_load_is_measured_beside_gnu_as(tmp_path):
+    """`kmemvisor bench assemble`'s row for one program: the load it times is a real one
+    (its instructions counted from the session), cold and warm."""
+    from app.bench.assemble import measure
+    from app.session import example_source
+    row = measure("sum_array", example_source("sum_array"), tmp_path)
+    assert row["instructions"] > 10 and 0 < row["warm_s"] <= row["cold_s"] * 10
+    assert row["us_per_instruction"] == pytest.approx(1e6 * row["warm_s"] / row["instructions"])

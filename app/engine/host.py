@@ -31,7 +31,7 @@ from app.session import (
     frame_hex,
     from_document,
     from_recipe,
-    program,
+    program_view,
     recipe,
     snapshot,
     stop_assembler,
@@ -161,7 +161,7 @@ class Host:
         return snapshot(self.session, extra)
 
     def program(self) -> dict:
-        return program(self.session)
+        return program_view(self.session)
 
     def frame_hex(self, frame: int) -> str:
         return frame_hex(self.session, frame)

@@ -22,10 +22,10 @@ from app.session.recipe import (
     trace,
 )
 from app.session.session import Session, SessionError
-from app.session.snapshot import frame_hex, program, snapshot
+from app.session.snapshot import frame_hex, program_view, snapshot
 
 __all__ = ["DEFAULT_EXAMPLE", "DEFAULT_LOAD_SECONDS", "ERROR_CARDS", "ERROR_KINDS",
            "LoadBudget", "Session", "SessionError", "stop_assembler",
            "check_replay", "commands", "document", "encode", "example_names", "example_source",
-           "frame_hex", "from_document", "from_recipe", "parse_offset", "program", "recipe",
+           "frame_hex", "from_document", "from_recipe", "parse_offset", "program_view", "recipe",
            "snapshot", "trace", "validate_event", "validate_snapshot"]

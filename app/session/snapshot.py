@@ -22,7 +22,7 @@ from app.session.session import Session
 LOG_TAIL = 400
 
 
-def program(s: Session) -> dict:
+def program_view(s: Session) -> dict:
     """What a snapshot shows that stays the same while the program does: its source,
     listing and labels (schema: pushes.json `program`). Sent to a tab once per
     program, not with every snapshot: for 7,000 instructions it is 1.7 MB, and a
