@@ -238,7 +238,7 @@ class Host:
             return events, None, None
         reason = self.run.reason()
         self.run_finish()
-        return events, reason, snapshot(self.session, extra)
+        return events, reason, self.snapshot(extra)
 
     def paced_turn(self, extra: dict | None = None
                    ) -> tuple[list[dict], Stop | None, dict | None]:

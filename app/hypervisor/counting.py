@@ -35,7 +35,7 @@ class Counting:
         self.vm = vm
         weights = self._weights
         entries = [(p.address, weights(p)) for p in image.insns]
-        entries += [(a, (0, 1, 0, 0)) for a in _padding(image)]
+        entries += [(a, _ADDED) for a in _padding(image)]
         entries.sort()
         self.addrs = [a for a, _ in entries]
         self.index = {a: i for i, a in enumerate(self.addrs)}

@@ -225,13 +225,12 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     if offset <= 0 or offset % 0x1000:
         raise AsmError(f"mirror offset {offset:#x} must be a positive multiple of 4 KiB")
     budget = within(budget)
-    refused = analysis.refused if analysis is not None else data_in_code(program)
-    if refused:
-        raise refused
+    analysis = analysis or analyse(image, program, budget)
+    if analysis.refused:
+        raise analysis.refused
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
         _check_conflict(image, offset)
-    analysis = analysis or analyse(image, program, budget)
     decoded, succ, kind, target = analysis[:4]
     outs = (live_out(decoded, succ, kind, target, _ticker(image, budget)) if offsets
             else [ALL] * len(decoded))
