@@ -124,6 +124,9 @@ class _Layout:
         self.encodings: dict[int, bytes] = {}
         self._texts: dict[int, str] = {}  # Keystone texts that cannot change (no symbol)
         self._varies: set[int] = set()  # instructions whose text may change
+        # of those, the ones whose RIP-relative displacement alone changes: their text
+        # before and after that operand
+        self._around: dict[int, tuple[str, Mem, str]] = {}
         self._final: dict[int, str] = {}  # the Keystone text of the latest encoding
         # the instructions a pass encodes: at first all, then only those whose bytes may
         # still change (branches, and what names a symbol or is RIP-relative); the others
@@ -253,21 +256,36 @@ class _Layout:
     def keystone_text(self, it: Insn, addr: int) -> str:
         """The instruction as Keystone reads it: symbols resolved, a RIP-relative
         displacement worked out. An instruction that names no symbol has the same text
-        in every pass and every load: it is made once."""
-        known = self._texts.get(id(it))
+        in every pass and every load: it is made once; one whose only varying part is
+        its RIP-relative displacement is made from the rest, kept."""
+        key = id(it)
+        known = self._texts.get(key)
         if known is not None:
             return known
-        if id(it) in self._varies:  # made again in every pass
+        around = self._around.get(key)
+        if around is not None:  # only the displacement changes from pass to pass
+            before, mem, after = around
+            return f"{before}{self._rip_operand(it, mem, addr)}{after}"
+        if key in self._varies:  # made again in every pass
             return self._keystone_text(it, addr)
         shape = (it.prefixes, it.mnemonic, it.operands)
         text = _CONSTANT_TEXTS.get(shape)  # only texts that cannot change are kept
         if text is None:
-            text = self._keystone_text(it, addr)
-            if _rip_mem(it) or any(symbols_of(op) for op in it.operands):
-                self._varies.add(id(it))
+            head, parts, rip_at = self._pieces(it, addr)
+            text = f"{head} {', '.join(parts)}" if parts else head
+            if rip_at is not None or any(symbols_of(op) for op in it.operands):
+                self._varies.add(key)
+                if rip_at is not None and not any(
+                        symbols_of(op) for n, op in enumerate(it.operands) if n != rip_at):
+                    rip = parts[rip_at]
+                    star = "*" if rip.startswith("*") else ""
+                    self._around[key] = (f"{head} {', '.join(parts[:rip_at])}"
+                                         f"{', ' if rip_at else ''}{star}",
+                                         _rip_mem(it),
+                                         "".join(f", {q}" for q in parts[rip_at + 1:]))
                 return text
             _CONSTANT_TEXTS.put(shape, text)
-        self._texts[id(it)] = text
+        self._texts[key] = text
         return text
 
     def made_from(self, it: Insn) -> str:
@@ -278,13 +296,26 @@ class _Layout:
         return self._final.get(id(it), it.mnemonic)
 
     def _keystone_text(self, it: Insn, addr: int) -> str:
+        head, parts, _ = self._pieces(it, addr)
+        return f"{head} {', '.join(parts)}" if parts else head
+
+    def _rip_operand(self, it: Insn, mem: Mem, addr: int) -> str:
+        """A RIP-relative operand with its displacement from the instruction's end
+        (0 until its size is known)."""
+        disp = mem.disp.value(self.lookup) if mem.disp else 0
+        size = self.sizes.get(id(it))
+        return mem.render(disp_value=disp - (addr + size) if size else 0)
+
+    def _pieces(self, it: Insn, addr: int) -> tuple[str, list[str], int | None]:
+        """The Keystone text's mnemonic with its prefixes, its operands' texts, and
+        which operand is RIP-relative (None: none)."""
         prefixes = [p for p in it.prefixes if p not in _IGNORED_PREFIXES]
         head = " ".join((*prefixes, it.mnemonic))
         mem = _rip_mem(it)
-        size = self.sizes.get(id(it))
-        parts = []
+        parts, rip_at = [], None
         for op in it.operands:
             target = op.inner if isinstance(op, Indirect) else op
+            star = "*" if isinstance(op, Indirect) else ""
             if isinstance(target, Mem) and target.base is None and target.index is None:
                 # absolute: an explicit SIB form, since Keystone's own RIP-relative
                 # rewrite of a bare address is wrong for some loads
@@ -293,15 +324,13 @@ class _Layout:
                     raise AsmError(f"absolute address {value:#x} does not fit in 32 bits")
                 seg = f"%{target.seg}:" if target.seg else ""
                 text = f"{seg}{value:#x}(,%riz,1)" if value >= 0 else f"{seg}-{-value:#x}(,%riz,1)"
-                parts.append("*" + text if isinstance(op, Indirect) else text)
+                parts.append(star + text)
             elif isinstance(target, Mem) and target is mem:
-                disp = mem.disp.value(self.lookup) if mem.disp else 0
-                rel = disp - (addr + size) if size else 0
-                text = target.render(disp_value=rel)
-                parts.append("*" + text if isinstance(op, Indirect) else text)
+                rip_at = len(parts)
+                parts.append(star + self._rip_operand(it, mem, addr))
             else:
                 parts.append(op.render(self.lookup) if symbols_of(op) else op.constant_text)
-        return f"{head} {', '.join(parts)}" if parts else head
+        return head, parts, rip_at
 
 
 # Keystone texts of instructions that name no symbol, by what they are made of: the

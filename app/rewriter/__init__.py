@@ -130,8 +130,10 @@ class Analysis(NamedTuple):
     """What the native image's code does, per instruction: its decoding, where control
     goes next, what kind of transfer it is and its direct target, its write class, why
     the program may not run it (None: it may), and its listing texts (as written, and as
-    printed); and the program's data in code, if it has any (`data_in_code`). Made once
-    a load and shared by every mode the program is rewritten for."""
+    printed); the program's data in code, if it has any (`data_in_code`); and the image's
+    instructions with their roles, groups and write classes, which every mode's rewriting
+    shares (unmirrored, they are its image). Made once a load and shared by every mode
+    the program is rewritten for."""
 
     decoded: list[Decoded]
     succ: list[list[int]]
@@ -142,6 +144,7 @@ class Analysis(NamedTuple):
     written: list[str]
     printed: list[str]
     refused: AsmError | None
+    natives: list[Placed]
 
 
 def analyse(image: Image, program: Program, budget: LoadBudget | None = None) -> Analysis:
@@ -185,8 +188,10 @@ def analyse(image: Image, program: Program, budget: LoadBudget | None = None) ->
             succ.append([fall])
     written = [source_text(program, p.insn) for p in insns]
     printed = [p.insn.text() for p in insns]
+    natives = [Placed(p.insn.with_meta({"role": "native", "group": i, "class": c}), p.address,
+                      p.encoding) for i, (p, c) in enumerate(zip(insns, wclass, strict=True))]
     return Analysis(decoded, succ, kind, target, wclass, why, written, printed,
-                    data_in_code(program))
+                    data_in_code(program), natives)
 
 
 def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
@@ -245,7 +250,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
                            p.insn.origin)
         wclass = analysis.wclass[i]
-        native = p.insn.with_meta({"role": "native", "group": i, "class": wclass})
+        native = analysis.natives[i].insn
         if not offsets:  # nothing is added: the instruction is its own group
             plan[id(p.insn)] = ((), native, ())
             size += 1
@@ -266,9 +271,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     if offsets:
         mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
     else:  # nothing added: the native layout is the image, each instruction with its role
-        mirrored = Image(image.sections, image.symbols,
-                         [Placed(plan[id(p.insn)][1], p.address, p.encoding)
-                          for p in image.insns])
+        mirrored = Image(image.sections, image.symbols, analysis.natives)
     return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, analysis))
 
 

@@ -153,8 +153,7 @@ def rule_repeat(ctx: Context) -> None:
     if found is None:
         raise RefuseError("no memory operand to mirror")
     idx, mem = found
-    if _is_device(mem, ctx.value_of):
-        ctx.insn.meta["device"] = True
+    if _is_device(mem, ctx.value_of):  # the UART's registers: never mirrored
         return
     ops = list(ctx.insn.operands)
     scratch = None
