@@ -14,7 +14,7 @@ from typing import NamedTuple
 from app.abi import MIRROR_COPIES, STACK_PAGES, STACK_TOP
 from app.asm.budget import LoadBudget, within
 from app.asm.errors import AsmError
-from app.asm.layout import Image, Placed, assemble
+from app.asm.layout import Image, assemble
 from app.asm.operand import Imm, Mem, Target
 from app.asm.parser import Data, Insn, Label, Program
 from app.rewriter.classify import Decoded, WriteClass, classify, decode
@@ -130,10 +130,10 @@ class Analysis(NamedTuple):
     """What the native image's code does, per instruction: its decoding, where control
     goes next, what kind of transfer it is and its direct target, its write class, why
     the program may not run it (None: it may), and its listing texts (as written, and as
-    printed); the program's data in code, if it has any (`data_in_code`); and the image's
-    instructions with their roles, groups and write classes, which every mode's rewriting
-    shares (unmirrored, they are its image). Made once a load and shared by every mode
-    the program is rewritten for."""
+    printed); and the program's data in code, if it has any (`data_in_code`). Made once
+    a load and shared by every mode the program is rewritten for; making it gives the
+    image's instructions their roles, groups and write classes (every mode's rewriting
+    shares them: unmirrored, they are its image)."""
 
     decoded: list[Decoded]
     succ: list[list[int]]
@@ -144,7 +144,6 @@ class Analysis(NamedTuple):
     written: list[str]
     printed: list[str]
     refused: AsmError | None
-    natives: list[Placed]
 
 
 def analyse(image: Image, program: Program, budget: LoadBudget | None = None) -> Analysis:
@@ -188,10 +187,11 @@ def analyse(image: Image, program: Program, budget: LoadBudget | None = None) ->
             succ.append([fall])
     written = [source_text(program, p.insn) for p in insns]
     printed = [p.insn.text() for p in insns]
-    natives = [Placed(p.insn.with_meta({"role": "native", "group": i, "class": c}), p.address,
-                      p.encoding) for i, (p, c) in enumerate(zip(insns, wclass, strict=True))]
+    for i, (p, c) in enumerate(zip(insns, wclass, strict=True)):
+        p.insn.meta.update(role="native", group=i)
+        p.insn.meta["class"] = c
     return Analysis(decoded, succ, kind, target, wclass, why, written, printed,
-                    data_in_code(program), natives)
+                    data_in_code(program))
 
 
 def _entries(image: Image, program: Program, target: list[int | None]) -> set[int]:
@@ -250,7 +250,7 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
                            p.insn.origin)
         wclass = analysis.wclass[i]
-        native = analysis.natives[i].insn
+        native = p.insn  # with its role and group (analyse)
         if not offsets:  # nothing is added: the instruction is its own group
             plan[id(p.insn)] = ((), native, ())
             size += 1
@@ -268,10 +268,8 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
             raise MirrorRefused(f"the mirrored program would have more than {MAX_REWRITTEN} "
                                 "instructions", p.insn.line, p.insn.origin)
     out = _planned_program(program, plan, kind if offsets else None)
-    if offsets:
-        mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
-    else:  # nothing added: the native layout is the image, each instruction with its role
-        mirrored = Image(image.sections, image.symbols, analysis.natives)
+    # nothing added: the native image is the image, each instruction with its role
+    mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget) if offsets else image
     return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, analysis))
 
 
