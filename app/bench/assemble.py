@@ -21,7 +21,7 @@ from app.bench.overhead import GCC, ORDER, compile_workload
 from app.session import Session
 from app.session import program as built
 
-REPEATS = 3
+REPEATS = 5
 BIG_FUNCTIONS = 120  # about 10,000 instructions at -O0
 
 

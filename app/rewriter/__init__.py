@@ -236,40 +236,38 @@ def rewrite(program: Program, image: Image, mode: str, offset: int,
     offsets = [k * offset for k in range(1, MIRROR_COPIES[mode] + 1)]
     if offsets:
         _check_conflict(image, offset)
+    if any(analysis.why):  # the first instruction the program may not run
+        p, why = next((p, why) for p, why in zip(image.insns, analysis.why, strict=True)
+                      if why)
+        raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
+                       p.insn.origin)
+    if not offsets:  # nothing is added: the native program and image, each instruction
+        # with its role and group (analyse)
+        return Rewritten(mode, offset, program, image, _groups(image, image, analysis))
     decoded, succ, kind, target = analysis[:4]
-    outs = (live_out(decoded, succ, kind, target, _ticker(image, budget)) if offsets
-            else [ALL] * len(decoded))
-    entries = _entries(image, program, target) if offsets else set()
-    plan: dict[int, tuple[list[Insn], Insn, list[Insn]]] = {}
+    outs = live_out(decoded, succ, kind, target, _ticker(image, budget))
+    entries = _entries(image, program, target)
+    # the instructions a rule adds to: entries, indirect calls and what mirrors does
+    # something for; every other one is its own group (most instructions)
+    acting = sorted(entries.union(
+        (i for i, k in enumerate(kind) if k == "icall"),
+        (i for i, w in enumerate(analysis.wclass) if mirrors(w))))
+    plan: dict[int, tuple[list[Insn], list[Insn]]] = {}  # what runs before and after
     value_of = image.symbols.__getitem__
-    size = 0
-    for i, p in enumerate(image.insns):
+    size = len(image.insns)
+    for i in acting:
+        p = image.insns[i]
         budget.check(p.insn.line, p.insn.origin)
-        why = analysis.why[i]
-        if why:
-            raise AsmError(f"'{p.insn.text()}' is not allowed: {why}", p.insn.line,
-                           p.insn.origin)
-        wclass = analysis.wclass[i]
-        native = p.insn  # with its role and group (analyse)
-        if not offsets:  # nothing is added: the instruction is its own group
-            plan[id(p.insn)] = ((), native, ())
-            size += 1
-            continue
-        if i not in entries and kind[i] != "icall" and not mirrors(wclass):
-            plan[id(p.insn)] = ((), native, ())  # no rule adds anything (most instructions)
-            size += 1
-        else:
-            ctx = Context(native, decoded[i], wclass, ~outs[i] & ALL,
-                          ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
-            _add_mirrors(ctx, i, entry if i in entries else None, kind[i] == "icall")
-            plan[id(p.insn)] = (ctx.pre, native, ctx.post)
-            size += len(ctx.pre) + 1 + len(ctx.post)
+        ctx = Context(p.insn, decoded[i], analysis.wclass[i], ~outs[i] & ALL,
+                      ~live_in_of(outs, decoded, i) & ALL, offsets, value_of)
+        _add_mirrors(ctx, i, entry if i in entries else None, kind[i] == "icall")
+        plan[id(p.insn)] = (ctx.pre, ctx.post)
+        size += len(ctx.pre) + len(ctx.post)
         if size > MAX_REWRITTEN:
             raise MirrorRefused(f"the mirrored program would have more than {MAX_REWRITTEN} "
                                 "instructions", p.insn.line, p.insn.origin)
-    out = _planned_program(program, plan, kind if offsets else None)
-    # nothing added: the native image is the image, each instruction with its role
-    mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget) if offsets else image
+    out = _planned_program(program, plan, kind)
+    mirrored = assemble(out, extra_symbols=extra_symbols, budget=budget)
     return Rewritten(mode, offset, out, mirrored, _groups(image, mirrored, analysis))
 
 
@@ -289,21 +287,22 @@ def _add_mirrors(ctx: Context, i: int, entry: str | None, icall: bool) -> None:
         extra.meta["group"] = i
 
 
-def _planned_program(program: Program, plan: dict, kind: list[str] | None) -> Program:
-    """The program with each instruction replaced by its planned group; `kind` (when
-    mirroring) marks the indirect calls whose return address gets a label."""
+def _planned_program(program: Program, plan: dict, kind: list[str]) -> Program:
+    """The program with what `plan` adds around its instructions; each indirect call's
+    return address gets a label."""
     out = Program(equates=program.equates, lines=program.lines)
     for sec, items in program.sections.items():
         new = out.sections[sec]
         for it in items:
-            if isinstance(it, Insn):
-                pre, native, post = plan[id(it)]
-                new += [*pre, native, *post]
-                i = native.meta["group"]
-                if kind is not None and kind[i] == "icall":
-                    new.append(Label(_return_label(i), it.line, it.origin))
-            else:
+            around = plan.get(id(it))  # None: an instruction alone, or not one
+            if around is None:
                 new.append(it)
+                continue
+            pre, post = around
+            new += [*pre, it, *post]
+            i = it.meta["group"]
+            if kind[i] == "icall":
+                new.append(Label(_return_label(i), it.line, it.origin))
     return out
 
 
