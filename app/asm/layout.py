@@ -124,9 +124,6 @@ class _Layout:
         self.encodings: dict[int, bytes] = {}
         self._texts: dict[int, str] = {}  # Keystone texts that cannot change (no symbol)
         self._varies: set[int] = set()  # instructions whose text may change
-        # of those, the ones whose RIP-relative displacement alone changes: their text
-        # before and after that operand
-        self._around: dict[int, tuple[str, Mem, str]] = {}
         self._final: dict[int, str] = {}  # the Keystone text of the latest encoding
         # the instructions a pass encodes: at first all, then only those whose bytes may
         # still change (branches, and what names a symbol or is RIP-relative); the others
@@ -262,7 +259,7 @@ class _Layout:
         known = self._texts.get(key)
         if known is not None:
             return known
-        around = self._around.get(key)
+        around = _AROUND.get(it.prefixes, it.mnemonic, it.operands)
         if around is not None:  # only the displacement changes from pass to pass
             before, mem, after = around
             return f"{before}{self._rip_operand(it, mem, addr)}{after}"
@@ -279,10 +276,9 @@ class _Layout:
                         symbols_of(op) for n, op in enumerate(it.operands) if n != rip_at):
                     rip = parts[rip_at]
                     star = "*" if rip.startswith("*") else ""
-                    self._around[key] = (f"{head} {', '.join(parts[:rip_at])}"
-                                         f"{', ' if rip_at else ''}{star}",
-                                         _rip_mem(it),
-                                         "".join(f", {q}" for q in parts[rip_at + 1:]))
+                    _AROUND.put(*shape, (f"{head} {', '.join(parts[:rip_at])}"
+                                         f"{', ' if rip_at else ''}{star}", _rip_mem(it),
+                                         "".join(f", {q}" for q in parts[rip_at + 1:])))
                 return text
             _CONSTANT_TEXTS.put(shape, text)
         self._texts[key] = text
@@ -336,6 +332,9 @@ class _Layout:
 # Keystone texts of instructions that name no symbol, by what they are made of: the
 # same instruction recurs all over a program, its rewritten copy and its next load
 _CONSTANT_TEXTS: Memo[str] = Memo()
+# and of those whose RIP-relative displacement alone changes, the text before and after
+# that operand
+_AROUND: ShapeMemo[tuple[str, Mem, str]] = ShapeMemo()
 # and with the bytes Keystone made of that text when they are alike at any address: the
 # first pass of a layout takes them from here, as it would from the encoder's cache
 _SETTLED: ShapeMemo[tuple[str, bytes]] = ShapeMemo()
