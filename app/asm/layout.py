@@ -124,6 +124,9 @@ class _Layout:
         self.encodings: dict[int, bytes] = {}
         self._texts: dict[int, str] = {}  # Keystone texts that cannot change (no symbol)
         self._varies: set[int] = set()  # instructions whose text may change
+        # of those, the ones whose RIP-relative displacement alone changes: the text
+        # before and after that operand
+        self._around: dict[int, tuple[str, Mem, str]] = {}
         self._final: dict[int, str] = {}  # the Keystone text of the latest encoding
         # the instructions a pass encodes: at first all, then only those whose bytes may
         # still change (branches, and what names a symbol or is RIP-relative); the others
@@ -259,29 +262,41 @@ class _Layout:
         known = self._texts.get(key)
         if known is not None:
             return known
-        around = _AROUND.get(it.prefixes, it.mnemonic, it.operands)
-        if around is not None:  # only the displacement changes from pass to pass
-            before, mem, after = around
-            return f"{before}{self._rip_operand(it, mem, addr)}{after}"
-        if key in self._varies:  # made again in every pass
+        around = self._around.get(key)
+        if around is None and key in self._varies:  # made again in every pass
             return self._keystone_text(it, addr)
-        shape = (it.prefixes, it.mnemonic, it.operands)
-        text = _CONSTANT_TEXTS.get(shape)  # only texts that cannot change are kept
-        if text is None:
-            head, parts, rip_at = self._pieces(it, addr)
-            text = f"{head} {', '.join(parts)}" if parts else head
-            if rip_at is not None or any(symbols_of(op) for op in it.operands):
-                self._varies.add(key)
-                if rip_at is not None and not any(
-                        symbols_of(op) for n, op in enumerate(it.operands) if n != rip_at):
-                    rip = parts[rip_at]
-                    star = "*" if rip.startswith("*") else ""
-                    _AROUND.put(*shape, (f"{head} {', '.join(parts[:rip_at])}"
-                                         f"{', ' if rip_at else ''}{star}", _rip_mem(it),
-                                         "".join(f", {q}" for q in parts[rip_at + 1:])))
+        if around is None:  # first seen in this layout
+            shape = (it.prefixes, it.mnemonic, it.operands)
+            text = _CONSTANT_TEXTS.get(shape)  # only texts that cannot change are kept
+            if text is not None:
+                self._texts[key] = text
                 return text
-            _CONSTANT_TEXTS.put(shape, text)
-        self._texts[key] = text
+            around = _AROUND.get(*shape)
+            if around is None:
+                return self._first_text(it, addr, shape)
+            self._around[key] = around
+        before, mem, after = around  # only the displacement changes from pass to pass
+        return f"{before}{self._rip_operand(it, mem, addr)}{after}"
+
+    def _first_text(self, it: Insn, addr: int, shape: tuple) -> str:
+        """An instruction's Keystone text made for the first time, kept as what it is:
+        constant, the text around its RIP-relative displacement, or neither (made again
+        in every pass)."""
+        key = id(it)
+        head, parts, rip_at = self._pieces(it, addr)
+        text = _joined(head, parts)
+        if rip_at is None and not any(symbols_of(op) for op in it.operands):
+            self._texts[key] = _CONSTANT_TEXTS.put(shape, text)
+            return text
+        if rip_at is None or any(symbols_of(op) for n, op in enumerate(it.operands)
+                                 if n != rip_at):
+            self._varies.add(key)
+            return text
+        star = "*" if isinstance(it.operands[rip_at], Indirect) else ""
+        self._around[key] = _AROUND.put(*shape, (f"{head} {', '.join(parts[:rip_at])}"
+                                                 f"{', ' if rip_at else ''}{star}",
+                                                 _rip_mem(it),
+                                                 "".join(f", {q}" for q in parts[rip_at + 1:])))
         return text
 
     def made_from(self, it: Insn) -> str:
@@ -293,7 +308,7 @@ class _Layout:
 
     def _keystone_text(self, it: Insn, addr: int) -> str:
         head, parts, _ = self._pieces(it, addr)
-        return f"{head} {', '.join(parts)}" if parts else head
+        return _joined(head, parts)
 
     def _rip_operand(self, it: Insn, mem: Mem, addr: int) -> str:
         """A RIP-relative operand with its displacement from the instruction's end
@@ -338,6 +353,10 @@ _AROUND: ShapeMemo[tuple[str, Mem, str]] = ShapeMemo()
 # and with the bytes Keystone made of that text when they are alike at any address: the
 # first pass of a layout takes them from here, as it would from the encoder's cache
 _SETTLED: ShapeMemo[tuple[str, bytes]] = ShapeMemo()
+
+
+def _joined(head: str, parts: list[str]) -> str:
+    return f"{head} {', '.join(parts)}" if parts else head
 
 
 def _data_bytes(it: Data, lookup) -> bytes:

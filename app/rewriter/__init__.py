@@ -188,8 +188,7 @@ def analyse(image: Image, program: Program, budget: LoadBudget | None = None) ->
     written = [source_text(program, p.insn) for p in insns]
     printed = [p.insn.text() for p in insns]
     for i, (p, c) in enumerate(zip(insns, wclass, strict=True)):
-        p.insn.meta.update(role="native", group=i)
-        p.insn.meta["class"] = c
+        p.insn.meta.update({"role": "native", "group": i, "class": c})
     return Analysis(decoded, succ, kind, target, wclass, why, written, printed,
                     data_in_code(program))
 
