@@ -4,7 +4,7 @@ Sections sit at fixed bases so that data keeps its address whatever the code
 around it grows to (the mirrored program's data lines up with the native one).
 Direct branches are encoded by the assembler itself (`branches.py`: short until a
 target is out of reach, never shrinking again, so the iteration converges); everything
-else goes to Keystone with every value printed in hex. A pass encodes only what may
+else goes to Keystone, as the text `ktext.py` makes of it. A pass encodes only what may
 still change: the first pass everything, later ones the branches and what names a
 symbol.
 """
@@ -19,13 +19,12 @@ from app.asm.branches import direct_branch, encode_branch
 from app.asm.budget import LoadBudget, within
 from app.asm.encoder import ENCODER, EncodeFailure, address_free
 from app.asm.errors import AsmError
-from app.asm.memo import Memo, ShapeMemo
-from app.asm.operand import Indirect, Mem, symbols_of
+from app.asm.ktext import KeystoneTexts
+from app.asm.memo import ShapeMemo
 from app.asm.parser import Align, Bytes, Data, Fill, Insn, Item, Label, Program
 from app.asm.sections import BASES, LIMITS, PERMS
 from app.asm.symbols import Symbols
 
-_IGNORED_PREFIXES = {"notrack"}
 # encoded here because Keystone does not know them (gcc emits them with -fcf-protection
 # and older gcc writes `rep ret`); both run as plain instructions
 _FIXED = {"endbr64": bytes.fromhex("f30f1efa"), "ret": b"\xc3", "retq": b"\xc3"}
@@ -84,14 +83,6 @@ class Image:
         return self.symbols[name]
 
 
-def _rip_mem(insn: Insn) -> Mem | None:
-    for op in insn.operands:
-        mem = op.inner if isinstance(op, Indirect) else op
-        if isinstance(mem, Mem) and mem.rip_relative:
-            return mem
-    return None
-
-
 def _fixed_size(it: Item) -> int:
     if isinstance(it, Data):
         return it.size * len(it.exprs)
@@ -122,12 +113,7 @@ class _Layout:
         self.sizes: dict[int, int] = {}
         self.long: set[int] = set()
         self.encodings: dict[int, bytes] = {}
-        self._texts: dict[int, str] = {}  # Keystone texts that cannot change (no symbol)
-        self._varies: set[int] = set()  # instructions whose text may change
-        # of those, the ones whose RIP-relative displacement alone changes: the text
-        # before and after that operand
-        self._around: dict[int, tuple[str, Mem, str]] = {}
-        self._final: dict[int, str] = {}  # the Keystone text of the latest encoding
+        self.texts = KeystoneTexts(self.lookup, self.sizes)
         # the instructions a pass encodes: at first all, then only those whose bytes may
         # still change (branches, and what names a symbol or is RIP-relative); the others
         # keep the bytes the first pass gave them
@@ -181,7 +167,7 @@ class _Layout:
         """Encode what may still change at the addresses of `where`; whether any size
         changed (then the layout must be placed again)."""
         requests, owners, pending = [], [], []
-        encodings, texts, final = self.encodings, self._texts, self._final
+        encodings, texts = self.encodings, self.texts
         first = not self.sizes
         for n, it in enumerate(self._pending):
             key = id(it)
@@ -199,10 +185,10 @@ class _Layout:
                     continue
                 if first and (known := _SETTLED.get(it.prefixes, it.mnemonic,
                                                     it.operands)) is not None:
-                    texts[key] = final[key] = known[0]
+                    texts.settle(it, known[0])
                     encodings[key] = known[1]
                     continue
-                text = final[key] = self.keystone_text(it, where[key])
+                text = texts.text(it, where[key])
                 requests.append((text, where[key]))
                 owners.append(it)
             except AsmError as e:
@@ -212,7 +198,7 @@ class _Layout:
             if not enc:
                 raise AsmError(f"cannot encode '{it.text()}'", it.line, it.origin)
             encodings[id(it)] = enc
-            text = texts.get(id(it))
+            text = texts.constant(it)
             if text is None or not address_free(text):
                 pending.append(it)
             else:  # the same bytes wherever it is, in every load
@@ -253,110 +239,11 @@ class _Layout:
                 raise AsmError(f.message, it.line, it.origin) from None
         return encoded
 
-    def keystone_text(self, it: Insn, addr: int) -> str:
-        """The instruction as Keystone reads it: symbols resolved, a RIP-relative
-        displacement worked out. An instruction that names no symbol has the same text
-        in every pass and every load: it is made once; one whose only varying part is
-        its RIP-relative displacement is made from the rest, kept."""
-        key = id(it)
-        known = self._texts.get(key)
-        if known is not None:
-            return known
-        around = self._around.get(key)
-        if around is None and key in self._varies:  # made again in every pass
-            return self._keystone_text(it, addr)
-        if around is None:  # first seen in this layout
-            shape = (it.prefixes, it.mnemonic, it.operands)
-            text = _CONSTANT_TEXTS.get(shape)  # only texts that cannot change are kept
-            if text is not None:
-                self._texts[key] = text
-                return text
-            around = _AROUND.get(*shape)
-            if around is None:
-                return self._first_text(it, addr, shape)
-            self._around[key] = around
-        before, mem, after = around  # only the displacement changes from pass to pass
-        return f"{before}{self._rip_operand(it, mem, addr)}{after}"
 
-    def _first_text(self, it: Insn, addr: int, shape: tuple) -> str:
-        """An instruction's Keystone text made for the first time, kept as what it is:
-        constant, the text around its RIP-relative displacement, or neither (made again
-        in every pass)."""
-        key = id(it)
-        head, parts, rip_at = self._pieces(it, addr)
-        text = _joined(head, parts)
-        if rip_at is None and not any(symbols_of(op) for op in it.operands):
-            self._texts[key] = _CONSTANT_TEXTS.put(shape, text)
-            return text
-        if rip_at is None or any(symbols_of(op) for n, op in enumerate(it.operands)
-                                 if n != rip_at):
-            self._varies.add(key)
-            return text
-        star = "*" if isinstance(it.operands[rip_at], Indirect) else ""
-        self._around[key] = _AROUND.put(*shape, (f"{head} {', '.join(parts[:rip_at])}"
-                                                 f"{', ' if rip_at else ''}{star}",
-                                                 _rip_mem(it),
-                                                 "".join(f", {q}" for q in parts[rip_at + 1:])))
-        return text
-
-    def made_from(self, it: Insn) -> str:
-        """What the instruction's final bytes were made from: its Keystone text in the
-        last pass (symbols and displacements resolved), or for what is encoded here
-        (branches, fixed encodings) its mnemonic. The same text and bytes check alike
-        wherever they are, so the check of a pair is made once."""
-        return self._final.get(id(it), it.mnemonic)
-
-    def _keystone_text(self, it: Insn, addr: int) -> str:
-        head, parts, _ = self._pieces(it, addr)
-        return _joined(head, parts)
-
-    def _rip_operand(self, it: Insn, mem: Mem, addr: int) -> str:
-        """A RIP-relative operand with its displacement from the instruction's end
-        (0 until its size is known)."""
-        disp = mem.disp.value(self.lookup) if mem.disp else 0
-        size = self.sizes.get(id(it))
-        return mem.render(disp_value=disp - (addr + size) if size else 0)
-
-    def _pieces(self, it: Insn, addr: int) -> tuple[str, list[str], int | None]:
-        """The Keystone text's mnemonic with its prefixes, its operands' texts, and
-        which operand is RIP-relative (None: none)."""
-        prefixes = [p for p in it.prefixes if p not in _IGNORED_PREFIXES]
-        head = " ".join((*prefixes, it.mnemonic))
-        mem = _rip_mem(it)
-        parts, rip_at = [], None
-        for op in it.operands:
-            target = op.inner if isinstance(op, Indirect) else op
-            star = "*" if isinstance(op, Indirect) else ""
-            if isinstance(target, Mem) and target.base is None and target.index is None:
-                # absolute: an explicit SIB form, since Keystone's own RIP-relative
-                # rewrite of a bare address is wrong for some loads
-                value = target.disp.value(self.lookup) if target.disp else 0
-                if not -(1 << 31) <= value < 1 << 31:
-                    raise AsmError(f"absolute address {value:#x} does not fit in 32 bits")
-                seg = f"%{target.seg}:" if target.seg else ""
-                text = f"{seg}{value:#x}(,%riz,1)" if value >= 0 else f"{seg}-{-value:#x}(,%riz,1)"
-                parts.append(star + text)
-            elif isinstance(target, Mem) and target is mem:
-                rip_at = len(parts)
-                parts.append(star + self._rip_operand(it, mem, addr))
-            else:
-                parts.append(op.render(self.lookup) if symbols_of(op) else op.constant_text)
-        return head, parts, rip_at
-
-
-# Keystone texts of instructions that name no symbol, by what they are made of: the
-# same instruction recurs all over a program, its rewritten copy and its next load
-_CONSTANT_TEXTS: Memo[str] = Memo()
-# and of those whose RIP-relative displacement alone changes, the text before and after
-# that operand
-_AROUND: ShapeMemo[tuple[str, Mem, str]] = ShapeMemo()
-# and with the bytes Keystone made of that text when they are alike at any address: the
-# first pass of a layout takes them from here, as it would from the encoder's cache
+# Keystone texts, with the bytes Keystone made of them, of instructions whose bytes are
+# alike at any address: the first pass of a layout takes them from here, as it would
+# from the encoder's cache
 _SETTLED: ShapeMemo[tuple[str, bytes]] = ShapeMemo()
-
-
-def _joined(head: str, parts: list[str]) -> str:
-    return f"{head} {', '.join(parts)}" if parts else head
 
 
 def _data_bytes(it: Data, lookup) -> bytes:
@@ -394,7 +281,7 @@ def assemble(prog: Program, bases: dict[str, int] | None = None,
     for name, value in lay.lookup.extra.items():
         symbols.setdefault(name, value)
     placed.sort(key=attrgetter("address"))
-    made_from = lay.made_from
+    made_from = lay.texts.made_from
     for n, p in enumerate(placed):
         if n % _CHECK_EVERY == 0:
             lay.budget.check(p.insn.line, p.insn.origin)
