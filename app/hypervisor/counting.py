@@ -12,10 +12,12 @@ import array
 import ctypes
 import itertools
 import operator
+import struct
 from bisect import bisect_left
 from collections.abc import Iterator
 
 from app.asm.layout import Image
+from app.asm.memo import Memo
 from app.contracts import Role, WriteClass
 from app.hypervisor import native_counter as nc
 from app.machine import hooks, native
@@ -27,63 +29,44 @@ _U32 = next(t for t in "IL" if array.array(t).itemsize == 4)  # an array of uint
 _NATIVE, _NATIVE_STORE, _ADDED, _MIRROR_STORE = (1, 1, 0, 0), (1, 1, 1, 0), (0, 1, 0, 0), \
     (0, 1, 0, 1)
 _MIRRORS = (Role.MIRROR, Role.ENTRY_MIRROR)
+_NATIVE_ROLE, _NO_WRITE = Role.NATIVE, WriteClass.NONE
+_PACK_U32 = struct.Struct(f"={_U32}").pack  # one uint32_t, as the arrays hold it
+# a mirror instruction's weights by its bytes: the same few recur all over a program
+_MIRROR_WEIGHTS: Memo[tuple[int, int, int, int]] = Memo()
+_ENCODING = operator.attrgetter("encoding")
 _FIELDS = ("native_instructions", "executed_instructions", "native_writes", "mirror_writes")
 
 
 class Counting:
     def __init__(self, vm, image: Image) -> None:
         self.vm = vm
-        weights = self._weights
-        entries = [(p.address, weights(p)) for p in image.insns]
-        entries += [(a, _ADDED) for a in _padding(image)]
-        entries.sort()
-        self.addrs = [a for a, _ in entries]
-        self.index = {a: i for i, a in enumerate(self.addrs)}
-        self.cum = [[0, *itertools.accumulate(column)]
-                    for column in zip(*(w for _, w in entries), strict=True)] or \
-            [[0] for _ in _FIELDS]
-        self.native = self._native_counter(image)
+        starts, ends = _extents(image.insns)
+        self.addrs, columns = _tables(image, starts, ends)
+        self.index = dict(zip(self.addrs, itertools.count()))
+        self.cum = [[0, *itertools.accumulate(column)] for column in columns]
+        self.native = self._native_counter(_regions(starts, ends))
         self.last: tuple[int, int] | None = None
         self.budget: int | None = None
         self.stopped_for_budget = False
         self.active = False  # only run mode counts by blocks; step mode counts one by one
 
-    @staticmethod
-    def _weights(p) -> tuple[int, int, int, int]:
-        """(native, executed, native store, mirror store) for one instruction."""
-        meta = p.insn.meta
-        role = meta.get("role", Role.NATIVE)
-        if role == Role.NATIVE:
-            wc = meta.get("class")
-            return _NATIVE if wc is None or wc.kind == WriteClass.NONE else _NATIVE_STORE
-        if role not in _MIRRORS:
-            return _ADDED
-        kind = classify(decode(p.encoding, p.address)).kind
-        return _ADDED if kind == WriteClass.NONE else _MIRROR_STORE
-
-    def _native_counter(self, image: Image):
+    def _native_counter(self, regions: list[list[int]]):
         lib = nc.library()
-        if lib is None or not image.insns:
+        if lib is None or not regions:
             return None
         c = nc.Counter()
         n = len(self.cum[0])
-        packed = (ctypes.c_uint64 * (4 * n))()
+        packed = array.array("Q", bytes(32 * n))
         for f in range(4):  # row-major: the four sums of an instruction side by side
-            packed[f::4] = self.cum[f]
-        keep = [packed]  # the C side holds pointers into these arrays
-        c.cum = ctypes.cast(packed, ctypes.POINTER(ctypes.c_uint64))
-        regions = []
-        for p in image.insns:  # contiguous runs of code
-            end = p.address + len(p.encoding)
-            if regions and p.address - regions[-1][1] < 0x1000:
-                regions[-1][1] = max(regions[-1][1], end)
-            else:
-                regions.append([p.address, end])
+            packed[f::4] = array.array("Q", self.cum[f])
+        sums = (ctypes.c_uint64 * (4 * n)).from_buffer(packed)  # a view, no copy
+        keep = [packed, sums]  # the C side holds pointers into these arrays
+        c.cum = ctypes.cast(sums, ctypes.POINTER(ctypes.c_uint64))
         if len(regions) > 4:
             return None
         regions.sort(key=lambda r: r[0] - r[1])  # the program's text before the kernel's
         for r, (lo, hi) in enumerate(regions):
-            ranks = array.array(_U32, _ranks(self.addrs, lo, hi))
+            ranks = _ranks(self.addrs, lo, hi)
             index = (ctypes.c_uint32 * len(ranks)).from_buffer(ranks)  # a view, no copy
             keep += [ranks, index]
             c.regions[r] = nc.Region(lo, hi - lo, ctypes.cast(index,
@@ -191,27 +174,82 @@ class Counting:
                 self.add(k, i1, -1)
 
 
-def _ranks(addrs: list[int], lo: int, hi: int) -> Iterator[int]:
-    """bisect_left(addrs, a) for every a in [lo, hi], a run of equal ranks at a time:
-    a is in (addrs[k - 1], addrs[k]] for rank k. The runs are made by iterators alone
-    (one for every instruction of the image: a loop of Python's cost a millisecond a
-    thousand)."""
+def _extents(insns: list) -> tuple[list[int], list[int]]:
+    """Where each instruction starts and where it ends."""
+    starts = [p.address for p in insns]
+    return starts, list(map(operator.add, starts, map(len, map(_ENCODING, insns))))
+
+
+def _gaps(starts: list[int], ends: list[int], at_least: int) -> Iterator[int]:
+    """The i for which instruction i starts `at_least` bytes or more after i - 1 ends
+    (found without a loop of Python's: the gaps are few, the instructions many)."""
+    gaps = map(operator.sub, itertools.islice(starts, 1, None), ends)
+    return itertools.compress(itertools.count(1), map(operator.le, itertools.repeat(at_least),
+                                                      gaps))
+
+
+def _tables(image: Image, starts: list[int], ends: list[int]
+            ) -> tuple[list[int], list[tuple[int, ...]]]:
+    """The addresses the CPU runs code at, in order (the image's instructions and the
+    padding between them), and their four weights as columns."""
+    addrs, weights = starts, list(map(_weights, image.insns))
+    padding = _padding(image, starts, ends)
+    if padding:
+        merged = sorted(itertools.chain(zip(addrs, weights, strict=True),
+                                        zip(padding, itertools.repeat(_ADDED), strict=False)),
+                        key=operator.itemgetter(0))
+        addrs, weights = [a for a, _ in merged], [w for _, w in merged]
+    return addrs, list(zip(*weights, strict=True)) or [() for _ in _FIELDS]
+
+
+def _weights(p) -> tuple[int, int, int, int]:
+    """(native, executed, native store, mirror store) for one instruction (a call for
+    each instruction of every VM's image: the roles and classes read as module names,
+    a mirror instruction's weights by its bytes)."""
+    meta = p.insn.meta
+    role = meta.get("role", _NATIVE_ROLE)
+    if role == _NATIVE_ROLE:
+        wc = meta.get("class")
+        return _NATIVE if wc is None or wc.kind == _NO_WRITE else _NATIVE_STORE
+    if role not in _MIRRORS:
+        return _ADDED
+    known = _MIRROR_WEIGHTS.get(p.encoding)
+    if known is None:  # whether it stores does not depend on where it is
+        kind = classify(decode(p.encoding, p.address)).kind
+        known = _MIRROR_WEIGHTS.put(p.encoding, _ADDED if kind == _NO_WRITE else _MIRROR_STORE)
+    return known
+
+
+def _regions(starts: list[int], ends: list[int]) -> list[list[int]]:
+    """The image's contiguous runs of code, [start, end) (gaps under a page inside)."""
+    if not starts:
+        return []
+    bounds = [0, *_gaps(starts, ends, 0x1000), len(starts)]
+    return [[starts[i], ends[j - 1]] for i, j in itertools.pairwise(bounds)]
+
+
+def _ranks(addrs: list[int], lo: int, hi: int) -> array.array:
+    """bisect_left(addrs, a) for every a in [lo, hi], as uint32: a is in
+    (addrs[k - 1], addrs[k]] for rank k. Made a run of equal ranks at a time, each run
+    the bytes of its rank repeated (one element at a time cost a millisecond for every
+    few thousand bytes of code)."""
     first, last = bisect_left(addrs, lo), bisect_left(addrs, hi)
     ends = [lo - 1, *addrs[first:last], hi]  # rank first + j covers (ends[j], ends[j + 1]]
     lengths = map(operator.sub, itertools.islice(ends, 1, None), ends)
-    return itertools.chain.from_iterable(map(itertools.repeat, range(first, last + 1),
-                                             lengths))
+    ranks = array.array(_U32)
+    ranks.frombytes(b"".join(map(operator.mul, map(_PACK_U32, range(first, last + 1)),
+                                 lengths)))
+    return ranks
 
 
-def _padding(image: Image) -> list[int]:
+def _padding(image: Image, starts: list[int], ends: list[int]) -> list[int]:
     """The instructions the CPU runs between the image's own: alignment padding in code
     (`.p2align` fills it with one-byte NOPs) and bytes given as data in code. Each
     counts as executed, as a single step counts it."""
     found: list[int] = []
-    insns = image.insns
-    for p, q in itertools.pairwise(insns):
-        a, end = p.address + len(p.encoding), q.address
-        if not 0 < end - a < 0x1000:
+    for i in _gaps(starts, ends, 1):
+        a, end = ends[i - 1], starts[i]
+        if end - a >= 0x1000:
             continue
         sec = next((s for s in image.sections.values()
                     if s.base <= a and end <= s.base + len(s.data)), None)
