@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -64,7 +65,7 @@ SESSION_CALLS = frozenset({
 # before them. (Not SCHED_IDLE: a thread starved of the processor while it holds the
 # interpreter would stall this process's quick calls behind it.)
 SLOW_CALLS = frozenset({"prepare", "forward", "seek", "reset", "perform", "trace", "saved",
-                        "checkpoint", "run_turn"})
+                        "checkpoint", "start_run", "run_turns"})
 # errors that are answers, handed to the caller as they are
 ANSWERS = (SessionError, LessonError, CheckpointError, ValueError)
 
@@ -79,6 +80,26 @@ class News:
     running: bool
     native: int
     recipe: tuple | None   # (commands as told before, the new ones encoded, new head)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a free run's turns are cut: each aimed at `turn_seconds` of emulation (a
+    pause waits for the turn under way), between `min_chunk` and `max_chunk` native
+    instructions, and about `slice_seconds` of them per call (the run then lets the
+    other runs of the server have their turns); a snapshot every `snapshot_every`."""
+
+    turn_seconds: float
+    slice_seconds: float
+    min_chunk: int
+    max_chunk: int
+    snapshot_every: float  # seconds between the snapshots of a run as it goes
+
+    def next_chunk(self, chunk: int, ran: int, took: float) -> int:
+        """The next turn's size after one of `chunk` that ran `ran` in `took` seconds."""
+        if ran <= 0 or took <= 0:
+            return chunk
+        return int(min(self.max_chunk, max(self.min_chunk, ran * self.turn_seconds / took)))
 
 
 @dataclass
@@ -96,6 +117,7 @@ class Host:
         self.session: Session | None = None
         self.pending: Session | None = None
         self.run = None
+        self.snapshot_at = 0.0           # when the run's last snapshot was sent
         self.reported: list = []       # the commands as last told to the server
         self.reported_key = None       # the state they were told in
         self.reported_head = None      # the recipe's head as last told
@@ -225,8 +247,39 @@ class Host:
 
     # -- runs
     def start_run(self, budget: int, breakpoints: set[int], watchpoints: list,
-                  paced: bool = False) -> None:
+                  paced: bool = False, first: tuple[int, dict, Pace] | None = None
+                  ) -> tuple[list[dict], Stop | None, dict | None, int] | None:
+        """A run; with `first` (run_turns' arguments), its first turns in the same call
+        (run_turns' answer): a short run then costs one call less."""
         self.run = self.session.start_run(budget, breakpoints, watchpoints, paced)
+        self.snapshot_at = time.monotonic()
+        return None if first is None else self.run_turns(*first)
+
+    def run_turns(self, chunk: int, extra: dict, pace: Pace
+                  ) -> tuple[list[dict], Stop | None, dict | None, int]:
+        """A free run's turns back to back, the first of `chunk` native instructions,
+        for about `pace.slice_seconds` (the emulator does not wait for the server between
+        them); fewer at a `cancel` (the server's pause) or the run's end. Each turn's
+        events go to the server as it ends (progress), with a snapshot of the run now
+        and then (`pace.snapshot_every`, `extra` added); the answer: the events of the
+        turn that ended the run, why (None: it goes on), the snapshot after it and the
+        size of the next call's first turn."""
+        call = self.current
+        end = time.monotonic() + pace.slice_seconds
+        while True:
+            started, before = time.monotonic(), self.session.native_count()
+            events, reason, final = self.run_turn(chunk, extra)
+            now = time.monotonic()
+            chunk = pace.next_chunk(chunk, self.session.native_count() - before, now - started)
+            if reason is not None:
+                return events, reason, final, chunk
+            snap = None
+            if now - self.snapshot_at >= pace.snapshot_every:
+                self.snapshot_at = now
+                snap = self.snapshot({**extra, "running": True})
+            self.send((call.id, "progress", (events, snap)))
+            if now >= end or self.cancelled.is_set():
+                return [], None, None, chunk
 
     def run_turn(self, chunk: int, extra: dict | None = None
                  ) -> tuple[list[dict], Stop | None, dict | None]:

@@ -19,7 +19,7 @@ import logging
 import threading
 
 from app.contracts import Granularity
-from app.engine.host import News
+from app.engine.host import News, Pace
 from app.engine.processes import FORKER, EngineLost, EngineProcess
 
 log = logging.getLogger("kmemvisor.engine")
@@ -101,7 +101,8 @@ class EngineSession:
         self._news = news
 
     def cancel(self) -> None:
-        """Stop the load under way at its next check (from any thread, never waits)."""
+        """Stop the load under way at its next check, or a run's turns after the current
+        one (from any thread, never waits)."""
         if not self._closed:
             with contextlib.suppress(OSError):
                 self._send(("cancel",))
@@ -204,10 +205,16 @@ class EngineSession:
     def settings(self):
         return self.call("settings")
 
-    def start_run(self, budget: int, breakpoints, watchpoints, paced: bool = False
-                  ) -> EngineRun:
-        self.call("start_run", budget, set(breakpoints), list(watchpoints), paced)
-        return EngineRun(self, paced)
+    def start_run(self, budget: int, breakpoints, watchpoints, paced: bool = False,
+                  first: tuple[int, dict, Pace] | None = None, progress=None
+                  ) -> tuple[EngineRun, list[dict]]:
+        """The run, and its first turns when `first` asks for them in the same call
+        (EngineRun.turns' arguments but `progress`): the events of the one that ended
+        the run, if one did."""
+        answer = self.call("start_run", budget, set(breakpoints), list(watchpoints), paced,
+                           first, progress=progress)
+        run = EngineRun(self, paced)
+        return run, [] if answer is None else run.take(answer)
 
     # -- read models, files, lessons, saving
     def snapshot(self, extra: dict) -> dict:
@@ -247,19 +254,31 @@ class EngineRun:
         self.engine, self.paced = engine, paced
         self._ended: str | None = None  # why, told by the turn that ended the run
         self.final: dict | None = None  # the snapshot after it (the run is finished)
+        self.chunk: int | None = None   # the next first turn's size, as the engine tuned it
 
     @property
     def done(self) -> bool:
         return self._ended is not None
 
-    def turn(self, chunk: int, extra: dict | None = None) -> list[dict]:
-        """A turn's events; the turn that ends the run finishes it too, and brings
-        the snapshot after it (`final`, with `extra`)."""
-        if self.paced:
-            events, self._ended, self.final = self.engine.call("paced_turn", extra)
-        else:
-            events, self._ended, self.final = self.engine.call("run_turn", chunk, extra)
+    def turns(self, chunk: int, extra: dict, pace: Pace, progress) -> list[dict]:
+        """Free-run turns for about `pace.slice_seconds` (Host.run_turns): the first of
+        `chunk` native instructions, `progress((events, snapshot or None))` as each
+        ends. The turn that ends the run finishes it too: its events are returned,
+        and the snapshot after it is `final` (with `extra`)."""
+        return self.take(self.engine.call("run_turns", chunk, extra, pace, progress=progress))
+
+    def turn(self, extra: dict | None = None) -> list[dict]:
+        """A paced run's turn (one step): its events, as `turns`."""
+        events, self._ended, self.final = self.engine.call("paced_turn", extra)
         return events
+
+    def take(self, answer: tuple) -> list[dict]:
+        events, self._ended, self.final, self.chunk = answer
+        return events
+
+    def stop_soon(self) -> None:
+        """From any thread: the turns under way end after the current one."""
+        self.engine.cancel()
 
     def reason(self) -> str:
         if self._ended is None:
@@ -269,5 +288,3 @@ class EngineRun:
     def finish(self) -> list[dict]:
         """Ends a run that has not ended by itself (a pause; an error)."""
         return [] if self.done else self.engine.call("run_finish")
-
-

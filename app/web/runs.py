@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 
 from app.contracts import Stop
+from app.engine import Pace
 from app.web.scheduler import Lane, Scheduler
 
 log = logging.getLogger("kmemvisor.web")
 
 MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
-# a turn's share of a run thread: steps have threads of their own, so a turn can be
-# long enough that its bookkeeping is small beside the emulation in it
+# a free run's turn: long enough that its bookkeeping is small beside the emulation
+# in it, short enough that a pause (which waits for the turn under way) is at once
 TURN_SECONDS = 0.03
+# the turns one call to the engine makes back to back, so that the emulator does not
+# wait for the server between two (each turn's events still go out as it ends); then
+# the run goes to the back of the line, behind the other runs of the server
+SLICE_SECONDS = 0.25
 MIN_CHUNK, MAX_CHUNK = 2_000, 20_000_000
 
 
@@ -30,12 +34,11 @@ class RunState:
     speed: float | None          # steps a second; None: full speed
     budget: int
     engine: object = None        # the session's run (a step a turn when paced)
-    # native instructions per turn, tuned to TURN_SECONDS after each; the first turn
+    # native instructions per turn, tuned to TURN_SECONDS by the engine; the first turn
     # pays for translating the program's code whatever its length (4-9 ms measured), so
     # it is not made short: a quarter of a second even at a watchpoint run's 1 M/s
     chunk: int = 250_000
     stop: threading.Event = field(default_factory=threading.Event)
-    last_snapshot: float = 0.0
 
 
 class Runs:
@@ -43,25 +46,41 @@ class Runs:
         self.scheduler, self.publish, self.saved = scheduler, publish, saved
         self.snapshot_every = config["RUN_SNAPSHOT_EVERY"]
         self.max_chunk = config.get("RUN_CHUNK", MAX_CHUNK)
+        self.pace = Pace(TURN_SECONDS, SLICE_SECONDS, MIN_CHUNK, self.max_chunk,
+                         self.snapshot_every)
 
     def start(self, ws, speed, budget: int) -> None:
-        """Called in a job of the workspace: the first turn follows on its line."""
+        """Called in a job of the workspace. A free run's first turns are made in the
+        same call to the engine as its start, here; the next follow on its line."""
         paced = speed != "max"
         run = RunState(float(speed) if paced else None, budget)
-        run.engine = ws.session.start_run(min(budget, MAX_PACED_STEPS) if paced else budget,
-                                          ws.breakpoints, ws.watchpoints, paced)
         run.chunk = min(run.chunk, self.max_chunk)
-        run.last_snapshot = time.monotonic()
-        ws.run = run
-        ws.error = None
+        ws.run, ws.error = run, None
+        # running: the snapshot of the state as it is, made before (no call to the engine)
         self.publish(ws, [], snapshot=True)
-        self._next(ws, run, 0.0)
+        try:
+            run.engine, events = ws.session.start_run(
+                min(budget, MAX_PACED_STEPS) if paced else budget, ws.breakpoints,
+                ws.watchpoints, paced,
+                first=None if paced else (run.chunk, ws.snapshot_extra(running=False),
+                                          self.pace),
+                progress=self._progress(ws))
+        except BaseException:
+            ws.run = None  # refused (a watchpoint it cannot watch): not running after all
+            self.publish.snapshot(ws)
+            raise
+        if paced:
+            self._next(ws, run, 0.0)
+        else:
+            self._turn(ws, run, events)
 
     def pause(self, ws) -> None:
-        """From any thread: the run ends at its next turn."""
+        """From any thread: the run ends after its current turn."""
         run = ws.run
         if run is not None:
             run.stop.set()
+            if run.speed is None and run.engine is not None:
+                run.engine.stop_soon()
 
     def _next(self, ws, run: RunState, delay: float) -> None:
         def turn() -> None:
@@ -71,11 +90,12 @@ class Runs:
         else:
             self.scheduler.submit(ws.id, turn, Lane.RUN, continuation=True)
 
-    def _turn(self, ws, run: RunState) -> None:
+    def _turn(self, ws, run: RunState, made: list[dict] | None = None) -> None:
         if ws.run is not run:
             return  # ended meanwhile
         try:
-            reason = self._free_turn(ws, run) if run.speed is None else self._paced(ws, run)
+            reason = self._free_turns(ws, run, made) if run.speed is None else \
+                self._paced(ws, run)
         except Exception as e:  # the run must always end cleanly
             log.exception("run failed")
             ws.error = {"message": f"the run stopped on an internal error: {e}", "line": None}
@@ -88,26 +108,30 @@ class Runs:
             return
         self._end(ws, run, reason)
 
-    def _free_turn(self, ws, run: RunState) -> Stop | None:
-        started = time.monotonic()
-        before = ws.session.native_count()
+    def _progress(self, ws):
+        def publish(turn: tuple[list[dict], dict | None]) -> None:
+            # a turn's events as the engine goes on, and now and then a snapshot: run
+            # events carry no writes (the free run hooks none), and the snapshot lets
+            # memory, page tables and the host map follow a long run
+            events, snapshot = turn
+            self.publish(ws, events, snapshot=False)
+            if snapshot is not None:
+                self.publish.raw(ws, "snapshot", snapshot)
+        return publish
+
+    def _free_turns(self, ws, run: RunState, made: list[dict] | None) -> Stop | None:
+        """A call's turns (`made`: the events of the one that ended the run, when the
+        run's start made them); the engine sends the others' events as they come."""
         # the last turn brings the snapshot after the run (which is then not running)
-        events = run.engine.turn(run.chunk, ws.snapshot_extra(running=False))
-        took = time.monotonic() - started
-        ran = ws.session.native_count() - before
-        if ran > 0 and took > 0:  # aim the next turn at TURN_SECONDS of emulation
-            run.chunk = int(min(self.max_chunk, max(MIN_CHUNK, ran * TURN_SECONDS / took)))
-        now = time.monotonic()
-        due = now - run.last_snapshot >= self.snapshot_every and not run.engine.done
-        if due:
-            run.last_snapshot = now
-        # run events carry no writes (the free run hooks none): a snapshot now and
-        # then lets memory, page tables and the host map follow a long run
-        self.publish(ws, events, snapshot=due)
+        events = made if made is not None else run.engine.turns(
+            run.chunk, ws.snapshot_extra(running=False), self.pace, self._progress(ws))
+        run.chunk = run.engine.chunk or run.chunk
+        if events:
+            self.publish(ws, events, snapshot=False)
         return run.engine.reason() if run.engine.done else None
 
     def _paced(self, ws, run: RunState) -> Stop | None:
-        self.publish(ws, run.engine.turn(1, ws.snapshot_extra(running=False)))
+        self.publish(ws, run.engine.turn(ws.snapshot_extra(running=False)))
         return run.engine.reason() if run.engine.done else None
 
     def _end(self, ws, run: RunState, reason: Stop) -> None:
