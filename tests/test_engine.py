@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from app.engine import Build, Engines
-from app.session import Session, SessionError, commands, encode, example_source
+from app.engine import Build, Engines, Pace
+from app.session import Session, SessionError, commands, encode, example_source, snapshot
 from app.session.recipe import recipe
 from tests.test_load_bounds import _long_program
 
@@ -78,3 +78,55 @@ def test_a_fork_starts_from_the_state_it_is_given(engine):
         assert fork.step() == engine.step()
     finally:
         fork.close()
+
+
+RUNAWAY = "    .text\n    .globl main\nmain:\n1:  incq %rax\n    movq %rax, x(%rip)\n" \
+    "    jmp 1b\n    .data\nx:  .quad 0\n"
+
+
+def test_a_run_in_slices_ends_where_the_sessions_own_run_ends():
+    engine = Engines().start(Build.PROGRAM, RUNAWAY, "on", 0x80A0000, True, 10)
+    here = Session(RUNAWAY, "on", 0x80A0000, True)
+    pace = Pace(turn_seconds=0.001, slice_seconds=0.005, min_chunk=100, max_chunk=5_000,
+                snapshot_every=0.0)
+    seen, extra = [], {"running": False}
+    run, events = engine.start_run(60_000, set(), [], first=(1_000, extra, pace),
+                                   progress=seen.append)
+    while not run.done:
+        events = run.turns(run.chunk, extra, pace, seen.append)
+    mine = here.run(60_000)
+    engine.close()
+    assert run.reason() == mine[-1]["stopped"] == "limit"
+    assert engine.native_count() == here.native_count()
+    theirs, mine_now = run.final, snapshot(here, extra)
+    assert theirs["running"] is False
+    for a, b in zip(theirs["vms"], mine_now["vms"], strict=True):
+        assert (a["counters"], a["regs"], a["status"]) == (b["counters"], b["regs"], b["status"])
+    # every turn but the last told as it ended, each with a snapshot (snapshot_every 0)
+    assert seen and all(turn_events and snap["running"] for turn_events, snap in seen)
+    assert events and all(e["kind"] == "run" for e in events)
+
+
+def test_a_cancel_ends_a_slice_of_turns_after_the_turn_under_way():
+    engine = Engines().start(Build.PROGRAM, RUNAWAY, "on", 0x80A0000, False, 10)
+    try:
+        pace = Pace(turn_seconds=0.002, slice_seconds=60.0, min_chunk=1_000,
+                    max_chunk=20_000, snapshot_every=60.0)
+        seen = []
+
+        def progress(turn) -> None:
+            seen.append(turn)
+            if len(seen) == 3:
+                engine.cancel()  # as a pause does, from the server
+        started = time.monotonic()
+        run, events = engine.start_run(10 ** 12, set(), [], first=(1_000, {}, pace),
+                                       progress=progress)
+        assert not run.done and events == []
+        # the slice ended a few turns on (those the engine had made while the cancel
+        # crossed), not a minute on
+        assert time.monotonic() - started < 10 and 3 <= len(seen) < 1_000
+        assert all(snap is None for _events, snap in seen)
+        run.finish()
+        assert not engine.running() or engine.native_count() < 10 ** 12
+    finally:
+        engine.close()

@@ -276,10 +276,6 @@ class EngineRun:
         events, self._ended, self.final, self.chunk = answer
         return events
 
-    def stop_soon(self) -> None:
-        """From any thread: the turns under way end after the current one."""
-        self.engine.cancel()
-
     def reason(self) -> str:
         if self._ended is None:
             raise RuntimeError("the run has not ended")

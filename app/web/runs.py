@@ -79,8 +79,8 @@ class Runs:
         run = ws.run
         if run is not None:
             run.stop.set()
-            if run.speed is None and run.engine is not None:
-                run.engine.stop_soon()
+            if run.speed is None:  # the engine's slice of turns ends after the one under way
+                ws.session.cancel()
 
     def _next(self, ws, run: RunState, delay: float) -> None:
         def turn() -> None:
