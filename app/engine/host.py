@@ -91,6 +91,7 @@ class Pace:
 
     turn_seconds: float
     slice_seconds: float
+    first_chunk: int  # the first turn pays for translating the code, whatever its size
     min_chunk: int
     max_chunk: int
     snapshot_every: float  # seconds between the snapshots of a run as it goes
@@ -117,7 +118,8 @@ class Host:
         self.session: Session | None = None
         self.pending: Session | None = None
         self.run = None
-        self.snapshot_at = 0.0           # when the run's last snapshot was sent
+        self.chunk = 0                 # the free run's next turn, in native instructions
+        self.snapshot_at = 0.0         # when the run's last snapshot was sent
         self.reported: list = []       # the commands as last told to the server
         self.reported_key = None       # the state they were told in
         self.reported_head = None      # the recipe's head as last told
@@ -247,39 +249,42 @@ class Host:
 
     # -- runs
     def start_run(self, budget: int, breakpoints: set[int], watchpoints: list,
-                  paced: bool = False, first: tuple[int, dict, Pace] | None = None
-                  ) -> tuple[list[dict], Stop | None, dict | None, int] | None:
+                  paced: bool = False, first: tuple[dict, Pace] | None = None
+                  ) -> tuple[list[dict], Stop | None, dict | None] | None:
         """A run; with `first` (run_turns' arguments), its first turns in the same call
         (run_turns' answer): a short run then costs one call less."""
         self.run = self.session.start_run(budget, breakpoints, watchpoints, paced)
         self.snapshot_at = time.monotonic()
-        return None if first is None else self.run_turns(*first)
+        if first is None:
+            return None
+        self.chunk = min(first[1].first_chunk, first[1].max_chunk)
+        return self.run_turns(*first)
 
-    def run_turns(self, chunk: int, extra: dict, pace: Pace
-                  ) -> tuple[list[dict], Stop | None, dict | None, int]:
-        """A free run's turns back to back, the first of `chunk` native instructions,
-        for about `pace.slice_seconds` (the emulator does not wait for the server between
-        them); fewer at a `cancel` (the server's pause) or the run's end. Each turn's
-        events go to the server as it ends (progress), with a snapshot of the run now
-        and then (`pace.snapshot_every`, `extra` added); the answer: the events of the
-        turn that ended the run, why (None: it goes on), the snapshot after it and the
-        size of the next call's first turn."""
+    def run_turns(self, extra: dict, pace: Pace
+                  ) -> tuple[list[dict], Stop | None, dict | None]:
+        """A free run's turns back to back for about `pace.slice_seconds` (the emulator
+        does not wait for the server between them), each sized from the last; fewer at
+        a `cancel` (the server's pause) or the run's end. Each turn's events go to the
+        server as it ends (progress), with a snapshot of the run now and then
+        (`pace.snapshot_every`, `extra` added); the answer: the events of the turn that
+        ended the run, why (None: it goes on) and the snapshot after it."""
         call = self.current
         end = time.monotonic() + pace.slice_seconds
         while True:
             started, before = time.monotonic(), self.session.native_count()
-            events, reason, final = self.run_turn(chunk, extra)
+            events, reason, final = self.run_turn(self.chunk, extra)
             now = time.monotonic()
-            chunk = pace.next_chunk(chunk, self.session.native_count() - before, now - started)
+            self.chunk = pace.next_chunk(self.chunk, self.session.native_count() - before,
+                                         now - started)
             if reason is not None:
-                return events, reason, final, chunk
+                return events, reason, final
             snap = None
             if now - self.snapshot_at >= pace.snapshot_every:
                 self.snapshot_at = now
                 snap = self.snapshot({**extra, "running": True})
             self.send((call.id, "progress", (events, snap)))
             if now >= end or self.cancelled.is_set():
-                return [], None, None, chunk
+                return [], None, None
 
     def run_turn(self, chunk: int, extra: dict | None = None
                  ) -> tuple[list[dict], Stop | None, dict | None]:

@@ -206,7 +206,7 @@ class EngineSession:
         return self.call("settings")
 
     def start_run(self, budget: int, breakpoints, watchpoints, paced: bool = False,
-                  first: tuple[int, dict, Pace] | None = None, progress=None
+                  first: tuple[dict, Pace] | None = None, progress=None
                   ) -> tuple[EngineRun, list[dict]]:
         """The run, and its first turns when `first` asks for them in the same call
         (EngineRun.turns' arguments but `progress`): the events of the one that ended
@@ -254,18 +254,17 @@ class EngineRun:
         self.engine, self.paced = engine, paced
         self._ended: str | None = None  # why, told by the turn that ended the run
         self.final: dict | None = None  # the snapshot after it (the run is finished)
-        self.chunk: int | None = None   # the next first turn's size, as the engine tuned it
 
     @property
     def done(self) -> bool:
         return self._ended is not None
 
-    def turns(self, chunk: int, extra: dict, pace: Pace, progress) -> list[dict]:
-        """Free-run turns for about `pace.slice_seconds` (Host.run_turns): the first of
-        `chunk` native instructions, `progress((events, snapshot or None))` as each
-        ends. The turn that ends the run finishes it too: its events are returned,
-        and the snapshot after it is `final` (with `extra`)."""
-        return self.take(self.engine.call("run_turns", chunk, extra, pace, progress=progress))
+    def turns(self, extra: dict, pace: Pace, progress) -> list[dict]:
+        """Free-run turns for about `pace.slice_seconds` (Host.run_turns),
+        `progress((events, snapshot or None))` as each ends. The turn that ends the run
+        finishes it too: its events are returned, and the snapshot after it is `final`
+        (with `extra`)."""
+        return self.take(self.engine.call("run_turns", extra, pace, progress=progress))
 
     def turn(self, extra: dict | None = None) -> list[dict]:
         """A paced run's turn (one step): its events, as `turns`."""
@@ -273,7 +272,7 @@ class EngineRun:
         return events
 
     def take(self, answer: tuple) -> list[dict]:
-        events, self._ended, self.final, self.chunk = answer
+        events, self._ended, self.final = answer
         return events
 
     def reason(self) -> str:

@@ -24,7 +24,10 @@ TURN_SECONDS = 0.03
 # wait for the server between two (each turn's events still go out as it ends); then
 # the run goes to the back of the line, behind the other runs of the server
 SLICE_SECONDS = 0.25
-MIN_CHUNK, MAX_CHUNK = 2_000, 20_000_000
+# native instructions per turn, tuned to TURN_SECONDS by the engine; the first turn
+# pays for translating the program's code whatever its length (4-9 ms measured), so it
+# is not made short: a quarter of a second even at a watchpoint run's 1 M/s
+FIRST_CHUNK, MIN_CHUNK, MAX_CHUNK = 250_000, 2_000, 20_000_000
 
 
 @dataclass
@@ -34,27 +37,20 @@ class RunState:
     speed: float | None          # steps a second; None: full speed
     budget: int
     engine: object = None        # the session's run (a step a turn when paced)
-    # native instructions per turn, tuned to TURN_SECONDS by the engine; the first turn
-    # pays for translating the program's code whatever its length (4-9 ms measured), so
-    # it is not made short: a quarter of a second even at a watchpoint run's 1 M/s
-    chunk: int = 250_000
     stop: threading.Event = field(default_factory=threading.Event)
 
 
 class Runs:
     def __init__(self, scheduler: Scheduler, publish, config: dict, saved) -> None:
         self.scheduler, self.publish, self.saved = scheduler, publish, saved
-        self.snapshot_every = config["RUN_SNAPSHOT_EVERY"]
-        self.max_chunk = config.get("RUN_CHUNK", MAX_CHUNK)
-        self.pace = Pace(TURN_SECONDS, SLICE_SECONDS, MIN_CHUNK, self.max_chunk,
-                         self.snapshot_every)
+        self.pace = Pace(TURN_SECONDS, SLICE_SECONDS, FIRST_CHUNK, MIN_CHUNK,
+                         config.get("RUN_CHUNK", MAX_CHUNK), config["RUN_SNAPSHOT_EVERY"])
 
     def start(self, ws, speed, budget: int) -> None:
         """Called in a job of the workspace. A free run's first turns are made in the
         same call to the engine as its start, here; the next follow on its line."""
         paced = speed != "max"
         run = RunState(float(speed) if paced else None, budget)
-        run.chunk = min(run.chunk, self.max_chunk)
         ws.run, ws.error = run, None
         # running: the snapshot of the state as it is, made before (no call to the engine)
         self.publish(ws, [], snapshot=True)
@@ -62,8 +58,7 @@ class Runs:
             run.engine, events = ws.session.start_run(
                 min(budget, MAX_PACED_STEPS) if paced else budget, ws.breakpoints,
                 ws.watchpoints, paced,
-                first=None if paced else (run.chunk, ws.snapshot_extra(running=False),
-                                          self.pace),
+                first=None if paced else (ws.snapshot_extra(running=False), self.pace),
                 progress=self._progress(ws))
         except BaseException:
             ws.run = None  # refused (a watchpoint it cannot watch): not running after all
@@ -124,8 +119,7 @@ class Runs:
         run's start made them); the engine sends the others' events as they come."""
         # the last turn brings the snapshot after the run (which is then not running)
         events = made if made is not None else run.engine.turns(
-            run.chunk, ws.snapshot_extra(running=False), self.pace, self._progress(ws))
-        run.chunk = run.engine.chunk or run.chunk
+            ws.snapshot_extra(running=False), self.pace, self._progress(ws))
         if events:
             self.publish(ws, events, snapshot=False)
         return run.engine.reason() if run.engine.done else None
