@@ -131,3 +131,29 @@ def test_a_cancel_ends_a_slice_of_turns_after_the_turn_under_way():
         assert engine.history_view()["length"] == 1  # the whole run: one entry
     finally:
         engine.close()
+
+
+def test_a_pause_sent_between_two_slices_ends_the_next_after_its_first_turn():
+    # a pause that reaches the engine while no call is under way (between two slices of
+    # turns, or before the run's start) is not lost: it names its run, and a later run
+    # is not paused by it
+    engine = Engines().start(Build.PROGRAM, RUNAWAY, "on", 0x80A0000, False, 10)
+    try:
+        pace = Pace(turn_seconds=0.002, slice_seconds=60.0, first_chunk=1_000,
+                    min_chunk=1_000, max_chunk=20_000, snapshot_every=60.0)
+        run, _ = engine.start_run(10 ** 12, set(), [], number=7)
+        engine.pause_run(7)
+        seen = []
+        started = time.monotonic()
+        assert run.turns({}, pace, seen.append) == [] and not run.done
+        assert time.monotonic() - started < 10 and len(seen) == 1
+        run.finish()
+        short = Pace(turn_seconds=0.002, slice_seconds=0.3, first_chunk=1_000,
+                     min_chunk=1_000, max_chunk=20_000, snapshot_every=60.0)
+        later, _ = engine.start_run(10 ** 12, set(), [], number=8)
+        seen.clear()
+        later.turns({}, short, seen.append)
+        assert len(seen) > 1  # the pause of run 7 is not this run's
+        later.finish()
+    finally:
+        engine.close()

@@ -124,6 +124,8 @@ class Host:
         self.reported_key = None       # the state they were told in
         self.reported_head = None      # the recipe's head as last told
         self.cancelled = threading.Event()
+        self.run_number = 0            # the run going on, as the server numbers it
+        self.paused_run = 0            # the last run the server paused (pause_run)
         self.current: Call | None = None
         self.generation = 0            # sessions this process has held
         self.loads = 0                 # sessions it has built
@@ -249,11 +251,13 @@ class Host:
 
     # -- runs
     def start_run(self, budget: int, breakpoints: set[int], watchpoints: list,
-                  paced: bool = False, first: tuple[dict, Pace] | None = None
-                  ) -> tuple[list[dict], Stop | None, dict | None] | None:
+                  paced: bool = False, first: tuple[dict, Pace] | None = None,
+                  number: int = 0) -> tuple[list[dict], Stop | None, dict | None] | None:
         """A run; with `first` (run_turns' arguments), its first turns in the same call
-        (run_turns' answer): a short run then costs one call less."""
+        (run_turns' answer): a short run then costs one call less. `number`: the
+        server's name for the run, which a pause sent at any moment names."""
         self.run = self.session.start_run(budget, breakpoints, watchpoints, paced)
+        self.run_number = number
         self.snapshot_at = time.monotonic()
         if first is None:
             return None
@@ -283,8 +287,13 @@ class Host:
                 self.snapshot_at = now
                 snap = self.snapshot({**extra, "running": True})
             self.send((call.id, "progress", (events, snap)))
-            if now >= end or self.cancelled.is_set():
+            if now >= end or self.cancelled.is_set() or self.paused():
                 return [], None, None
+
+    def paused(self) -> bool:
+        """Whether the server paused the run going on (a pause is never cleared: the
+        next run has another number)."""
+        return self.run_number != 0 and self.paused_run == self.run_number
 
     def run_turn(self, chunk: int, extra: dict | None = None
                  ) -> tuple[list[dict], Stop | None, dict | None]:
@@ -367,6 +376,9 @@ def serve(conn, nice: int = 5) -> None:
             break
         if message[0] == "cancel":
             host.cancelled.set()
+            continue
+        if message[0] == "pause":  # read by the run's turns, whatever call is under way
+            host.paused_run = message[1]
             continue
         call = Call(*message)
         (slow if call.name in SLOW_CALLS else quick).put(call)

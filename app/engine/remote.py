@@ -107,6 +107,14 @@ class EngineSession:
             with contextlib.suppress(OSError):
                 self._send(("cancel",))
 
+    def pause_run(self, number: int) -> None:
+        """End the free run `number` (start_run's) after the turn under way, from any
+        thread, never waiting: also when it is sent before the run's start or between
+        two slices of its turns, where a `cancel` would find no call to cancel."""
+        if not self._closed:
+            with contextlib.suppress(OSError):
+                self._send(("pause", number))
+
     def close(self) -> None:
         """End the process (from any thread, never waits)."""
         if not self._closed:
@@ -206,13 +214,13 @@ class EngineSession:
         return self.call("settings")
 
     def start_run(self, budget: int, breakpoints, watchpoints, paced: bool = False,
-                  first: tuple[dict, Pace] | None = None, progress=None
+                  first: tuple[dict, Pace] | None = None, progress=None, number: int = 0
                   ) -> tuple[EngineRun, list[dict]]:
         """The run, and its first turns when `first` asks for them in the same call
         (EngineRun.turns' arguments but `progress`): the events of the one that ended
-        the run, if one did."""
+        the run, if one did. `number` names the run for `pause_run`."""
         answer = self.call("start_run", budget, set(breakpoints), list(watchpoints), paced,
-                           first, progress=progress)
+                           first, number, progress=progress)
         run = EngineRun(self, paced)
         return run, [] if answer is None else run.take(answer)
 

@@ -6,6 +6,7 @@ why."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from app.web.scheduler import Lane, Scheduler
 
 log = logging.getLogger("kmemvisor.web")
 
+_RUN_NUMBERS = itertools.count(1)  # every run of the server its own name
 MAX_PACED_STEPS = 100_000  # about 3 hours at 10 steps a second
 # a free run's turn: long enough that its bookkeeping is small beside the emulation
 # in it, short enough that a pause (which waits for the turn under way) is at once
@@ -38,6 +40,7 @@ class RunState:
     budget: int
     engine: object = None        # the session's run (a step a turn when paced)
     stop: threading.Event = field(default_factory=threading.Event)
+    number: int = field(default_factory=lambda: next(_RUN_NUMBERS))  # for the engine
 
 
 class Runs:
@@ -59,7 +62,7 @@ class Runs:
                 min(budget, MAX_PACED_STEPS) if paced else budget, ws.breakpoints,
                 ws.watchpoints, paced,
                 first=None if paced else (ws.snapshot_extra(running=False), self.pace),
-                progress=self._progress(ws))
+                progress=self._progress(ws), number=run.number)
         except BaseException:
             ws.run = None  # refused (a watchpoint it cannot watch): not running after all
             self.publish.snapshot(ws)
@@ -75,7 +78,7 @@ class Runs:
         if run is not None:
             run.stop.set()
             if run.speed is None:  # the engine's slice of turns ends after the one under way
-                ws.session.cancel()
+                ws.session.pause_run(run.number)
 
     def _next(self, ws, run: RunState, delay: float) -> None:
         def turn() -> None:
@@ -89,8 +92,11 @@ class Runs:
         if ws.run is not run:
             return  # ended meanwhile
         try:
-            reason = self._free_turns(ws, run, made) if run.speed is None else \
-                self._paced(ws, run)
+            if run.stop.is_set() and made is None:
+                reason = None  # paused before its next call: no turn more
+            else:
+                reason = self._free_turns(ws, run, made) if run.speed is None else \
+                    self._paced(ws, run)
         except Exception as e:  # the run must always end cleanly
             log.exception("run failed")
             ws.error = {"message": f"the run stopped on an internal error: {e}", "line": None}
