@@ -105,6 +105,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from app.bench.webrun import main as webrun
         return webrun(json_output=args.json, budget=args.budget, rounds=args.rounds,
                       settings=tuple(args.set))
+    if args.which == "draw":
+        from app.bench.draw import main as draw
+        return draw(json_output=args.json)
     if args.which == "paths":
         from app.bench.run_paths import main as paths
         return paths(json_output=args.json, steps=args.steps, scale=args.scale)
@@ -173,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
                        "the engine's slow paths (single steps, watchpoints, patrols), or "
                        "a class at once (an unrelated step's round trip under load), or "
                        "loading programs (beside GNU as), or the memory an undoable step holds, "
-                       "or a full-speed run from the page against the same from the CLI")
+                       "or a full-speed run from the page against the same from the CLI, "
+                       "or a step as the page draws it (Chromium)")
     b.add_argument("which", nargs="?",
                    choices=("overhead", "roundtrip", "fanout", "paths", "load", "assemble",
-                            "memory", "webrun"),
+                            "memory", "webrun", "draw"),
                    default="overhead")
     b.add_argument("--students", type=_positive, default=None,
                    help="fanout: clients following (200); load: students following (100)")

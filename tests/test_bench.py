@@ -71,3 +71,16 @@ def test_a_load_is_measured_beside_gnu_as(tmp_path):
     assert row["warm_s"] > 0 and row["cold_s"] > 0
     if row["gnu_as_s"] is not None:
         assert row["ratio"] == pytest.approx(row["warm_s"] / row["gnu_as_s"])
+
+
+def test_a_step_drawn_by_the_page_is_measured_beside_its_bare_round_trip():
+    """`kmemvisor bench draw`: a real page in Chromium and a bare Socket.IO client step
+    side by side; the page's steps cost more than the bare ones (it draws them)."""
+    from app.bench import draw
+    from tests.browser_helpers import need_chromium
+    need_chromium()
+    rows = draw.measure(steps=4)
+    assert [r["size"] for r in rows] == ["1366x768", "1920x1080"]
+    for r in rows:
+        assert r["steps"] == 4 and r["page_p50_ms"] > r["socket_p50_ms"] > 0
+    assert "drawing ms" in draw.table(rows)

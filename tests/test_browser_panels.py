@@ -241,3 +241,37 @@ def test_a_step_brings_the_code_back_after_the_area_was_scrolled_to_the_injectio
             assert page.evaluate("document.querySelector('#main').scrollTop") < scrolled
     finally:
         assert tab.close() == []
+
+
+# which of the panels' nodes a step replaced: each element seen before is tagged, and
+# afterwards the tags still in the page are counted
+TAG = """() => { let n = 0;
+  for (const sel of ['#hostmap .f', '#pt-tree *', '#regs .other *', '#counters *']) {
+    for (const el of document.querySelectorAll(sel)) { el.dataset.kept = '1'; n++; } }
+  return n; }"""
+KEPT = """() => Object.fromEntries(['#hostmap .f', '#pt-tree *', '#regs .other *'].map((sel) =>
+  [sel, [...document.querySelectorAll(sel)].every((el) => el.dataset.kept === '1')]))"""
+
+
+def test_a_step_redraws_only_what_it_changed(page):
+    """A step that maps no frame and changes no page table leaves the host map's 2,048
+    cells, the page-table tree and the registers it did not touch as they were (the same
+    nodes: nothing new for the browser to lay out), and still draws what it changed; an
+    injection then repaints only its frame's cell."""
+    click_blank(page)
+    for _ in range(30):           # past the boot: sum_array's fill loop maps nothing new
+        press(page, "ArrowRight")
+    assert page.evaluate(TAG) > 2048
+    regs = page.locator("#regs .main").inner_text()
+    press(page, "ArrowRight")
+    assert page.evaluate(KEPT) == {"#hostmap .f": True, "#pt-tree *": True,
+                                   "#regs .other *": True}
+    assert page.locator("#regs .main").inner_text() != regs   # %rip's neighbours moved on
+    cells = page.locator("#hostmap .f").count()
+    page.check("#inject-kinds input[value=ue]")
+    page.fill("#inject-target", "table+8")
+    page.click("#btn-inject")
+    wait_js(page, "document.querySelectorAll('#hostmap .f.bad').length === 1")
+    kept = page.evaluate("() => [...document.querySelectorAll('#hostmap .f')]"
+                         ".filter((el) => el.dataset.kept === '1').length")
+    assert page.locator("#hostmap .f").count() == cells and kept == cells

@@ -119,7 +119,10 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
   });
 
   let shownAt = null;  // the native address the first VM was last drawn at
+  // marks the current lines; what it returns keeps them in view, called once every panel
+  // is drawn (layout is read then, once for all)
   function render(state) {
+    let place = null;
     if (drawnFor !== listingKey(state)) draw(state);
     for (const el of native.querySelectorAll(".current, .current2, .breakpoint")) {
       el.classList.remove("current", "current2", "breakpoint");
@@ -141,21 +144,24 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
       here.innerHTML = hereHtml(ids);
       here.title = ids.map((id) => `VM ${id}`).join(" and ") + " here";
       if (k === 0) {
-        keepInView(native, line);
-        // a step (not a run's progress) brings the line back into the machine area's
-        // view if that area was scrolled away from the code (to the injection panel)
-        if (vm.native !== shownAt && !state.running) {
-          const area = native.closest(".machine");
-          const r = line.getBoundingClientRect();
-          if (area && (r.bottom < 0 || r.top > innerHeight)) keepInView(area, line, {margin: 48});
-        }
-        shownAt = vm.native;
         const members = [...rewritten.querySelectorAll(`[data-g="${i}"]`)];
         members.forEach((m) => m.classList.add("current"));
-        if (members.length) {
-          keepInView(rewritten, members[members.length - 1]);
-          keepInView(rewritten, members[0]);
-        }
+        // a step (not a run's progress) brings the line back into the machine area's
+        // view if that area was scrolled away from the code (to the injection panel)
+        const back = vm.native !== shownAt && !state.running;
+        shownAt = vm.native;
+        place = () => {
+          keepInView(native, line);
+          if (back) {
+            const area = native.closest(".machine");
+            const r = line.getBoundingClientRect();
+            if (area && (r.bottom < 0 || r.top > innerHeight)) keepInView(area, line, {margin: 48});
+          }
+          if (members.length) {
+            keepInView(rewritten, members[members.length - 1]);
+            keepInView(rewritten, members[0]);
+          }
+        };
       }
     });
     for (const line of native.querySelectorAll(".line:not(.current):not(.current2) .here")) {
@@ -167,6 +173,7 @@ export function createCodePanel({native, rewritten}, {onToggleBreakpoint, mayCha
       const el = rewritten.querySelector(`[data-address="${a}"]`);
       if (el) el.classList.add("executed");
     }
+    return place;
   }
 
   return {render};

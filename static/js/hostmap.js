@@ -7,11 +7,12 @@ import {esc, hex} from "./format.js";
 import {OWNER_LABEL, ownerClass} from "./colours.js";
 import {reverseMap} from "./state.js";
 import {arrowsOwned} from "./controls.js";
+import {setHtml} from "./dom.js";
 
 export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame}) {
   let cursor = 0;
   let state = null;
-  let rmap = new Map();
+  let rmap = null;       // frame -> who maps it (reverseMap), made when needed
 
   function describe(f) {
     const owner = state.machine.owners[f];
@@ -19,6 +20,7 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
     const bad = poisoned(f);
     const who = owner[1] ? ` of VM ${owner[1]}` : "";
     const copy = owner[0] === "mirror" ? ` copy ${owner[2]}` : "";
+    rmap = rmap || reverseMap(state);
     const maps = (rmap.get(f) || []).map((m) => m.table ? `a page table of ${esc(m.name)}`
       : `${esc(m.name)} va ${hex(m.va)}${m.copy ? ` (mirror ${m.copy} of ${hex(m.va - m.copy * state.vms.find((v) => v.id === m.vm).offset)})` : ""}`);
     return `frame ${hex(f)} · DIMM ${dimm ? dimm.index : "?"}${dimm && dimm.failed ? " (failed)" : ""} · ` +
@@ -39,26 +41,52 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
     return e ? `${e.kind.toUpperCase()} ${errorState(e)} at ${hex(e.pa)}` : "";
   }
 
+  // the grid is built once per set of DIMMs; a step then changes only the cells whose
+  // owner, error or cursor changed (most change nothing), not 2,048 new nodes to lay out
+  let shape = null;
+  let cells = [];       // frame -> its cell
+  let painted = [];     // frame -> the class its cell has
+  function build(s) {
+    const key = s.machine.dimms.map((d) => `${d.index}:${d.first_frame}:${d.frames}:${d.failed}`).join(",");
+    if (key === shape) return;
+    shape = key;
+    grid.innerHTML = s.machine.dimms.map((d) => `<div class="dimm${d.failed ? " failed" : ""}"><div class="dimm-h">DIMM ${d.index}${d.failed ? " — failed ✖" : ""}</div><div class="cells" aria-hidden="true">${"<i></i>".repeat(d.frames)}</div></div>`).join("");
+    cells = [];
+    painted = [];
+    grid.querySelectorAll(".cells").forEach((row, k) => {
+      const first = s.machine.dimms[k].first_frame;
+      [...row.children].forEach((el, j) => { el.dataset.f = String(first + j); cells[first + j] = el; });
+    });
+  }
+
+  function paint(f, bad) {
+    const cls = `f ${ownerClass(state.machine.owners[f])}${bad.has(f) ? " bad" : ""}${f === cursor ? " cursor" : ""}`;
+    if (painted[f] !== cls && cells[f]) {
+      cells[f].className = cls;
+      painted[f] = cls;
+    }
+  }
+  const badFrames = (s) => new Set([...s.machine.dead, ...s.machine.errors.map((e) => Math.floor(e.pa / 4096))]);
+
   function render(s) {
     state = s;
-    rmap = reverseMap(s);
+    rmap = null;  // made when a frame is described
+    build(s);
     const counts = {};
-    const bad = new Set([...s.machine.dead, ...s.machine.errors.map((e) => Math.floor(e.pa / 4096))]);
-    grid.innerHTML = s.machine.dimms.map((d) => {
-      const cells = [];
+    const bad = badFrames(s);
+    for (const d of s.machine.dimms) {
       for (let f = d.first_frame; f < d.first_frame + d.frames; f++) {
         const o = s.machine.owners[f];
         const label = o[0] === "native" || o[0] === "mirror"
           ? `${OWNER_LABEL[o[0]]}${o[0] === "mirror" && o[2] > 1 ? " " + o[2] : ""} (VM ${o[1]})` : OWNER_LABEL[o[0]];
         counts[label] = counts[label] || [ownerClass(o), 0];
         counts[label][1]++;
-        cells.push(`<i class="f ${ownerClass(o)}${bad.has(f) ? " bad" : ""}${f === cursor ? " cursor" : ""}" data-f="${f}"></i>`);
+        paint(f, bad);
       }
-      return `<div class="dimm${d.failed ? " failed" : ""}"><div class="dimm-h">DIMM ${d.index}${d.failed ? " — failed ✖" : ""}</div><div class="cells" aria-hidden="true">${cells.join("")}</div></div>`;
-    }).join("");
-    legend.innerHTML = Object.entries(counts).map(([label, [cls, n]]) =>
+    }
+    setHtml(legend, Object.entries(counts).map(([label, [cls, n]]) =>
       `<span class="key"><i class="f ${cls}" aria-hidden="true"></i>${esc(label)}: ${n}</span>`).join("") +
-      `<span class="key"><i class="f bad" aria-hidden="true"></i>memory error ✖</span>`;
+      `<span class="key"><i class="f bad" aria-hidden="true"></i>memory error ✖</span>`);
     const lost = s.machine.dead.length;
     const pending = s.machine.errors.map((e) => `${e.kind.toUpperCase()} ${errorState(e)} in frame ${hex(Math.floor(e.pa / 4096))} at ${hex(e.pa)}`);
     badList.textContent = [...pending, lost ? `${lost} frame(s) lost with a failed DIMM` : ""]
@@ -75,9 +103,11 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
   });
   function move(f) {
     const total = state.machine.frames;
+    const was = cursor;
     cursor = (f + total) % total;
-    grid.querySelector(".cursor")?.classList.remove("cursor");
-    grid.querySelector(`[data-f="${cursor}"]`)?.classList.add("cursor");
+    const bad = badFrames(state);
+    paint(was, bad);
+    paint(cursor, bad);
     info.innerHTML = describe(cursor);
   }
   grid.addEventListener("keydown", (e) => {

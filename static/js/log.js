@@ -2,6 +2,7 @@
 
 import {copiesOf} from "./contracts.js";
 import {esc, hex} from "./format.js";
+import {setHtml} from "./dom.js";
 
 const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", inject: "⚡",
               ce: "✓", mce: "⚠", recovered: "✚", killed: "✖", fault: "✖", vote: "⚖",
@@ -62,11 +63,11 @@ export function createLogPanel({counters, consoles, log}) {
     follow = Math.abs(log.scrollTop - placed) < 4 || log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
   });
   function render(state) {
-    counters.innerHTML = countersHtml(state);
-    consoles.innerHTML = state.vms.map((vm) => `<div class="vm-col"><h3>${esc(vm.name)} console
+    setHtml(counters, countersHtml(state));
+    setHtml(consoles, state.vms.map((vm) => `<div class="vm-col"><h3>${esc(vm.name)} console
       <span class="status s-${vm.status}">${vm.status}${vm.exit_code !== null ? " · exit " + vm.exit_code : ""}</span></h3>
       <pre class="console-out" tabindex="0">${esc(vm.console) || "<span class='muted'>(no output)</span>"}</pre>
-      ${vm.report ? `<p class="report">${esc(vm.report)}</p>` : ""}</div>`).join("");
+      ${vm.report ? `<p class="report">${esc(vm.report)}</p>` : ""}</div>`).join(""));
     if (drawnLog !== state.log) { log.innerHTML = ""; drawn = state.logBase; drawnLog = state.log; }
     const modes = new Map(state.vms.map((vm) => [vm.id, vm.mode]));
     const frag = document.createDocumentFragment();
@@ -83,11 +84,14 @@ export function createLogPanel({counters, consoles, log}) {
     log.appendChild(frag);
     while (log.children.length > 1000) log.firstChild.remove();
     const last = log.lastElementChild;
-    if ((added || follow) && last) {   // the newest note in view, from its first line if long
+    if (!(added || follow) || !last) return null;
+    // the newest note in view, from its first line if long: once every panel is drawn
+    // (layout is read then, once for all)
+    return () => {
       log.scrollTop = last.offsetHeight > log.clientHeight ? last.offsetTop : log.scrollHeight;
       placed = log.scrollTop;
       follow = true;
-    }
+    };
   }
   return {render};
 }

@@ -33,6 +33,7 @@ let online = false;
 
 const problem = $("problem");
 function showProblem(message) {
+  if (problem.textContent === message && problem.hidden === !message) return;  // every ack says ""
   problem.textContent = message;
   problem.hidden = !message;
 }
@@ -183,20 +184,24 @@ function redraw() {
   requestAnimationFrame(() => {
     drawQueued = false;
     if (!state) return;
+    memory.measure();  // before anything is written: the layout is still the last frame's
     tabs();
     const vm = state.vms.find((v) => v.id === focusVm);
     const follow = following();
     followingControls(follow || EMBED || !online, follow);
     setup.render(follow || EMBED || !online);
-    code.render(state);
+    // every panel is written first, and only then are boxes scrolled to what they show:
+    // reading the layout between two panels' writes would lay the page out again each time
+    const places = [code.render(state)];
     registers.render(state);
-    memory.render(state, vm);
-    pagetables.render(state, vm, memory.spot());
+    places.push(memory.render(state, vm));
+    places.push(pagetables.render(state, vm, memory.spot()));
     hostmap.render(state);
-    log.render(state);
+    places.push(log.render(state));
     inject.render(state);
     controls.render(state, {follow: follow || !online});
     watch.render(state);
+    for (const place of places) place?.();
     // for tests and tools: which event the page shows
     document.body.dataset.seq = String(state.seq);
     document.body.dataset.position = String(state.history.position);

@@ -10,6 +10,7 @@ import {keepUnitsInView} from "./scroll.js";
 import {splitCopy, storyInLog, storyOf} from "./spot.js";
 import {tableHtml, VIEWS} from "./memview.js";
 import {arrowsOwned} from "./controls.js";
+import {setHtml} from "./dom.js";
 
 const ZERO = new Uint8Array(4096);
 // what the memory box scrolls by: a note above the table, and each word's <tbody>
@@ -33,9 +34,14 @@ export function createMemoryPanel({select, viewSelect, writes, view},
   select.addEventListener("change", () => {
     titleSelect();
     chosen = {page: Number(select.value), word: null, copy: 0};
-    render(lastState, lastVm);
+    redraw();
   });
-  viewSelect.addEventListener("change", () => render(lastState, lastVm));
+  viewSelect.addEventListener("change", () => redraw());
+  // a redraw of this panel alone (a choice in it): measured, drawn, placed
+  function redraw() {
+    measure();
+    render(lastState, lastVm)?.();
+  }
   function goto(text) {
     const va = resolve(lastState, text);
     if (va === null) { onProblem(`'${text}' is neither a symbol of the program nor an address`); return; }
@@ -47,7 +53,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     }
     chosen = {page, word: at.va - (at.va % 8), copy: at.copy};
     onProblem("");
-    render(lastState, lastVm);
+    redraw();
   }
   view.addEventListener("click", (e) => {
     const el = e.target.closest("[data-va]");
@@ -114,8 +120,18 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     return "<span class='muted'>No store yet.</span>";
   }
 
+  // the box's width and font, read before the page's panels write anything (reading them
+  // after would make the browser lay the page out once more on every step)
+  let room = {width: 0, charWidth: 0};
+  function measure() {
+    room = {width: view.clientWidth,
+            charWidth: 0.62 * (parseFloat(getComputedStyle(view).fontSize) || 14)};
+  }
+
+  // draws the panel; what it returns brings the word into view, called once every panel
+  // is drawn (layout is read then, once for all)
   function render(state, vm) {
-    if (!state) return;
+    if (!state) return null;
     lastState = state;
     lastVm = vm;
     const pages = pagesOf(vm).filter((p) => p.entry & 2n);  // writable pages only
@@ -130,7 +146,7 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     titleSelect();
     writes.innerHTML = describe(state, vm, spot);
     const page = pages.find((p) => p.va === pageVa);
-    if (!page) { view.innerHTML = "<p class='muted'>No writable page mapped yet.</p>"; return; }
+    if (!page) { setHtml(view, "<p class='muted'>No writable page mapped yet.</p>"); return null; }
     const copies = [{name: "native", short: "native", frame: page.frame, base: page.va},
       ...page.mirrors.map((f, k) => ({name: `mirror ${k + 1}, VA +${hex((k + 1) * vm.offset)}`,
                                       short: `mirror ${k + 1}`, frame: f, base: page.va + (k + 1) * vm.offset}))];
@@ -144,19 +160,17 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     const mark = chosen && chosen.word !== null ? {word: chosen.word, copy: chosen.copy}
       : spot && !flashed.size ? {word: spot.va - (spot.va % 8), copy: spot.copy} : null;
     const kind = viewSelect.value;
-    const charWidth = 0.62 * (parseFloat(getComputedStyle(view).fontSize) || 14);
-    const need = (12 + copies.length * (VIEWS[kind].chars + 2)) * charWidth;
-    const stacked = copies.length > 1 && view.clientWidth > 0 && view.clientWidth < need;
-    view.innerHTML = tableHtml({page, copies, view: kind, flashed, spot: mark, stacked,
-                                symbolAt: (va) => symbolAt(state, va)});
-    if (!page.mirrors.length) {
-      view.insertAdjacentHTML("afterbegin", copiesOf(vm.mode) === 0 ? "<p class='muted'>This VM has no mirror.</p>"
-        : "<p class='muted'>This page has no mirror copy: no mirror PTE maps it.</p>");
-    }
+    const need = (12 + copies.length * (VIEWS[kind].chars + 2)) * room.charWidth;
+    const stacked = copies.length > 1 && room.width > 0 && room.width < need;
+    const note = page.mirrors.length ? ""
+      : copiesOf(vm.mode) === 0 ? "<p class='muted'>This VM has no mirror.</p>"
+        : "<p class='muted'>This page has no mirror copy: no mirror PTE maps it.</p>";
+    setHtml(view, note + tableHtml({page, copies, view: kind, flashed, spot: mark, stacked,
+                                    symbolAt: (va) => symbolAt(state, va)}));
     // with no word to show the box keeps its place, and a word cut at its top is shown whole
-    show(view.querySelector(".spot-word") || view.querySelector(".written"));
+    return () => show(view.querySelector(".spot-word") || view.querySelector(".written"));
   }
-  return {render, goto, spot: () => shown};
+  return {measure, render, goto, spot: () => shown};
 }
 
 // `total`, `table+8`, `0x900010` -> a guest address (null if none)

@@ -4,6 +4,7 @@
 import {esc, hex} from "./format.js";
 import {copiesOf, entryFrame as ENTRY_FRAME, NATIVE} from "./contracts.js";
 import {keepInView} from "./scroll.js";
+import {setHtml} from "./dom.js";
 
 const BITS = [[0n, "P"], [1n, "RW"], [2n, "US"], [5n, "A"], [6n, "D"], [63n, "NX"]];
 const LEVELS = ["PML4", "PDPT", "PD", "PT"];
@@ -89,12 +90,15 @@ export function createPageTablePanel({walk, changes, tree}) {
       byTable.get(t.table_frame).push(t);
     }
     const root = [...vm.tables.values()].find((t) => t.level === "PML4");
-    tree.innerHTML = root ? `<ul class="pt-tree">${level(root.table_frame)}</ul>` : "";
+    setHtml(tree, root ? `<ul class="pt-tree">${level(root.table_frame)}</ul>` : "");
     // the walk's last entries (the PTEs) kept in view inside the tree: the native one, then
-    // the mirror's (low in the tree), which wins when both do not fit
-    for (const cls of ["walk-native", "walk-mirror"]) {
-      keepInView(tree, tree.querySelector(`.pte.PT.${cls} > .lvl`));
-    }
+    // the mirror's (low in the tree), which wins when both do not fit; once every panel
+    // is drawn (layout is read then, once for all)
+    return () => {
+      for (const cls of ["walk-native", "walk-mirror"]) {
+        keepInView(tree, tree.querySelector(`.pte.PT.${cls} > .lvl`));
+      }
+    };
 
     function level(frame) {
       const rows = (byTable.get(frame) || []).sort((a, b) => a.index - b.index);

@@ -2,6 +2,7 @@
 // with the old value beside it.
 
 import {esc} from "./format.js";
+import {setHtml} from "./dom.js";
 
 const MAIN = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
               "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"];
@@ -53,8 +54,8 @@ export function createRegistersPanel(root) {
     const vms = state.vms;
     const rest = Object.keys(vms[0].regs).filter((n) => !MAIN.includes(n));
     const changed = rest.filter((n) => vms.some((vm) => (vm.lastRegs || {})[n]));
-    main.innerHTML = table(MAIN, vms);
-    other.innerHTML = table(rest, vms);
+    setHtml(main, table(MAIN, vms));
+    setHtml(other, table(rest, vms));
     count.textContent = changed.length ? `(${changed.length} changed)` : "";
     const open = userOpen || changed.length > 0;
     if (details.open !== open) {
