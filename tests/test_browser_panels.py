@@ -275,3 +275,37 @@ def test_a_step_redraws_only_what_it_changed(page):
     kept = page.evaluate("() => [...document.querySelectorAll('#hostmap .f')]"
                          ".filter((el) => el.dataset.kept === '1').length")
     assert page.locator("#hostmap .f").count() == cells and kept == cells
+
+
+PRINTS = """    .text
+    .globl main
+main:
+    pushq %rbx
+    movl $12, %ebx
+1:  leaq line(%rip), %rdi
+    call puts
+    subl $1, %ebx
+    jne 1b
+    leaq last(%rip), %rdi
+    call puts
+    popq %rbx
+    xorl %eax, %eax
+    ret
+    .section .rodata
+line: .asciz "a line of output"
+last: .asciz "the last line"
+"""
+
+# each console: whether it holds more than it shows, and whether its end is on view
+CONSOLES = """() => [...document.querySelectorAll('#console .console-out')].map((out) =>
+  ({overflows: out.scrollHeight > out.clientHeight + 1,
+    end: out.scrollTop + out.clientHeight >= out.scrollHeight - 1,
+    text: out.textContent.slice(-20)}))"""
+
+
+def test_a_console_shows_its_newest_output_as_a_terminal_does(page):
+    load_program(page, PRINTS)
+    run_to_end(page)
+    wait_js(page, "document.querySelector('#console').textContent.includes('the last line')")
+    seen = page.evaluate(CONSOLES)
+    assert len(seen) == 2 and all(c["overflows"] and c["end"] for c in seen), seen

@@ -64,7 +64,7 @@ export function createLogPanel({counters, consoles, log}) {
   });
   function render(state) {
     setHtml(counters, countersHtml(state));
-    setHtml(consoles, state.vms.map((vm) => `<div class="vm-col"><h3>${esc(vm.name)} console
+    const printed = setHtml(consoles, state.vms.map((vm) => `<div class="vm-col"><h3>${esc(vm.name)} console
       <span class="status s-${vm.status}">${vm.status}${vm.exit_code !== null ? " · exit " + vm.exit_code : ""}</span></h3>
       <pre class="console-out" tabindex="0">${esc(vm.console) || "<span class='muted'>(no output)</span>"}</pre>
       ${vm.report ? `<p class="report">${esc(vm.report)}</p>` : ""}</div>`).join(""));
@@ -84,10 +84,13 @@ export function createLogPanel({counters, consoles, log}) {
     log.appendChild(frag);
     while (log.children.length > 1000) log.firstChild.remove();
     const last = log.lastElementChild;
-    if (!(added || follow) || !last) return null;
-    // the newest note in view, from its first line if long: once every panel is drawn
-    // (layout is read then, once for all)
+    const note = (added || follow) && last;
+    // once every panel is drawn (layout is read then, once for all): a console shows its
+    // newest output, as a terminal does, and the log its newest note, from its first
+    // line if long
     return () => {
+      if (printed) for (const out of consoles.querySelectorAll(".console-out")) out.scrollTop = out.scrollHeight;
+      if (!note) return;
       log.scrollTop = last.offsetHeight > log.clientHeight ? last.offsetTop : log.scrollHeight;
       placed = log.scrollTop;
       follow = true;
