@@ -30,6 +30,10 @@ def join(browser, server, code: str, name: str, width=1366, height=768) -> Tab:
     student = Tab(browser, server.url + "/join", width, height)
     student.page.fill("input[name=code]", code.lower())
     student.page.click("button[type=submit]")
+    student.page.wait_for_selector("#join-name")
+    # waiting to join there is no session: nothing offers to step, run or edit one
+    assert all(student.page.locator(b).is_disabled()
+               for b in ("#btn-step", "#btn-run", "#btn-back"))
     student.page.fill("#join-name", name)
     student.page.click("#join-form button")
     student.page.wait_for_selector("body[data-role=student]")
@@ -39,6 +43,12 @@ def join(browser, server, code: str, name: str, width=1366, height=768) -> Tab:
 
 def position(page) -> str:
     return page.locator("#lesson-progress").inner_text()
+
+
+# whether the quiz's question is inside the lesson drawer's part of the screen
+QUIZ_ON_VIEW = """() => { const d = document.querySelector('#lesson').getBoundingClientRect();
+  const q = document.querySelector('#quiz p').getBoundingClientRect();
+  return q.top >= d.top && q.bottom <= Math.min(d.bottom, innerHeight); }"""
 
 
 def test_the_students_page_while_following_and_the_quiz(server, browser):
@@ -77,8 +87,11 @@ def test_the_students_page_while_following_and_the_quiz(server, browser):
         box = focused.bounding_box()
         assert box["y"] >= 0 and box["y"] + 40 <= 768
         assert s.evaluate("window.scrollY") == 0
+        s.set_viewport_size({"width": 1366, "height": 600})   # a short laptop screen
         t.click("[data-act=quiz_open]")
         s.wait_for_selector("#quiz button[data-act=answer]")
+        # the quiz comes last in the drawer, below its fold: it is brought into view
+        assert s.evaluate(QUIZ_ON_VIEW), "the student does not see the quiz open"
         s.locator("#quiz button[data-act=answer]").nth(1).click()
         s.wait_for_selector(".quiz-ack")
         assert "B recorded" in s.locator(".quiz-ack").inner_text()

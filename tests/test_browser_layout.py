@@ -147,7 +147,8 @@ def assert_console_holds_the_report(page, where: str) -> None:
 
 
 # what of the listings lies beyond their box sideways, and where the memory box's first row
-# on view is: whole below the sticky header, and a word's first (with its address)
+# on view is: whole below the sticky header, and a word's first (with its address); and
+# whether the event log's first note on view is whole
 FITS = """() => {
   const wide = [...document.querySelectorAll('.listing')]
     .filter((l) => l.scrollWidth > l.clientWidth + 1)
@@ -159,7 +160,12 @@ FITS = """() => {
   const row = [...box.querySelectorAll('tbody tr')]
     .find((r) => r.getBoundingClientRect().bottom > head + 0.5);
   const r = row && row.getBoundingClientRect();
+  const log = document.querySelector('#log');
+  const logTop = log.getBoundingClientRect().top + log.clientTop;
+  const note = [...log.children].find((li) => li.getBoundingClientRect().bottom > logTop + 0.5);
   return {wide, memoryWide: box.scrollWidth > box.clientWidth + 1,
+          logCut: Boolean(note) && note.getBoundingClientRect().top < logTop - 1,
+          note: note && note.textContent.slice(0, 40),
           row: row && `${row.textContent.slice(0, 40)} at ${Math.round(r.top - head)} px`,
           cut: Boolean(row) && r.top < head - 1,
           copyRow: Boolean(row) && row.classList.contains('copy-row')};
@@ -172,6 +178,7 @@ def assert_fits(page, where: str) -> None:
     assert not f["memoryWide"], f"{where}: the memory box scrolls sideways"
     assert not f["cut"], f"{where}: the memory box's first row is cut by its header: {f['row']}"
     assert not f["copyRow"], f"{where}: the memory box starts with a copy's row: {f['row']}"
+    assert not f["logCut"], f"{where}: the event log's first note on view is cut: {f['note']}"
 
 
 @pytest.mark.parametrize("size", SIZES[:2], ids=[f"{w}x{h}" for w, h in SIZES[:2]])

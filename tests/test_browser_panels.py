@@ -99,6 +99,7 @@ def test_an_error_in_the_unmirrored_vm_is_followed_there_and_said_consumed(page)
     # the memory panel goes where the story is: VM 2
     wait_js(page, "document.querySelector('#vm-tabs [aria-selected=true]').dataset.vm === '2'")
     assert "injected UE" in page.locator("#mem-writes").inner_text()
+    assert page.locator("#mem-h").inner_text() == "4 · Memory of VM 2, unmirrored"
     click_blank(page)
     for _ in range(80):
         press(page, "ArrowRight")
@@ -110,6 +111,7 @@ def test_an_error_in_the_unmirrored_vm_is_followed_there_and_said_consumed(page)
     page.click("#vm-tabs [data-vm='1']")
     # the tab redraws on the next animation frame, not within the click
     wait_js(page, "!document.querySelector('#memory').innerText.includes('This VM has no mirror')")
+    assert page.locator("#mem-h").inner_text() == "4 · Memory of VM 1, mirrored"
 
 
 def test_go_to_and_the_views_of_a_word(page):

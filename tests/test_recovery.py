@@ -39,6 +39,10 @@ def test_error_in_a_mirror_copy_of_a_voted_word(kind, mode, copy):
         rec = notes_of(s, "recovered")
         assert [n["copy"] for n in rec] == [copy]
         assert vm.counters.corrected_errors == 0
+        # the story the page tells counts the copies this mode keeps
+        told = {"on": "every store went to both copies",
+                "nmr3": "every store went to all three copies"}[mode]
+        assert told in rec[0]["steps"]
     else:
         assert not notes_of(s, "mce") and not notes_of(s, "recovered")
         assert len(notes_of(s, "ce")) == 1 and vm.counters.corrected_errors == 1

@@ -3,6 +3,8 @@ against the step-event or snapshot schema as it arrives."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.session import example_source
@@ -135,6 +137,18 @@ def test_pause_stops_a_runaway_and_a_budget_ends_it(app):
     c.ok("run", {"budget": 5000})
     end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
     assert end["stopped"] == "limit"
+
+
+def test_a_slow_paced_run_pauses_at_once_not_a_step_later(app):
+    c = Client(app)
+    load(c, RUNAWAY, compare=False)
+    c.drain()
+    c.ok("run", {"speed": 0.5})                  # a step every two seconds
+    c.wait(lambda: any(e["kind"] == "step" for e in c.events))
+    started = time.monotonic()
+    c.ok("pause")
+    end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
+    assert end["stopped"] == "paused" and time.monotonic() - started < 1.2
 
 
 def test_a_long_full_speed_run_sends_snapshots_as_it_goes():

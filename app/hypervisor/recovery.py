@@ -208,7 +208,7 @@ class Recovery:
                       f"a good copy of the page is in frame {source:#x}, on DIMM "
                       f"{self.mem.dimm_of(source).index}",
                       f"va {page.va:#x} had a native PTE and {len(page.mirrors)} mirror PTE(s)",
-                      "every store went to both copies",
+                      _every_store(len(page.mirrors) + 1),
                       f"frame {old:#x} was corrupted",
                       f"machine check: frame {new:#x} allocated, PTE for {va:#x} re-created",
                       f"page copied from frame {source:#x}; the guest resumes"])
@@ -339,3 +339,12 @@ def _stored_so_far(vm: VM, start_reg: str | None, size: int) -> tuple[int, int]:
     start = cpu.reg(start_reg)
     lo, hi = (rdi + size, start + size) if cpu.reg("rflags") & _DF else (start, rdi)
     return (lo, hi) if lo < hi else (0, 0)
+
+
+def _every_store(copies: int) -> str:
+    """What the rewriting did for a page of `copies` copies (NMR-3's three too)."""
+    both = "both copies" if copies == 2 else f"all {_COUNT.get(copies, copies)} copies"
+    return f"every store went to {both}"
+
+
+_COUNT = {3: "three"}

@@ -79,6 +79,8 @@ class Runs:
             run.stop.set()
             if run.speed is None:  # the engine's slice of turns ends after the one under way
                 ws.session.pause_run(run.number)
+            else:  # a paced run waiting for its next step ends now, not a step later
+                self._next(ws, run, 0.0)
 
     def _next(self, ws, run: RunState, delay: float) -> None:
         def turn() -> None:

@@ -3,6 +3,7 @@
 // what; this shows the right buttons and tells the page whether it is following.
 
 import {esc} from "./format.js";
+import {keepInView} from "./scroll.js";
 
 const CODE = document.body.dataset.classroom || "";
 const params = new URLSearchParams(location.search);
@@ -13,6 +14,7 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
   let following = true;
   let state = null;
   let shownPosition = null;
+  let shownQuiz = null;     // the quiz (step, open or revealed) last brought into view
   let mine = null;          // a forked student's checkpoints, verified on the fork
   let recheck = null;
   const studentKey = `kmemvisor.student.${CODE}`;
@@ -182,6 +184,14 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
       }).join("") + "</ol>" +
       (q.open && mine !== null ? `<p class="quiz-ack" role="status">Answer ${letter(mine)} recorded. You can change it until the quiz closes.</p>` : "") +
       (reveal && q.explain ? `<p class="explain">${esc(q.explain)}</p>` : "");
+    // a quiz that opens, or is revealed, is brought into the drawer's view (it comes
+    // last in the drawer, often below its fold), the drawer opened if it was closed
+    const now = `${q.step}:${q.open}`;
+    if (now !== shownQuiz) {
+      shownQuiz = now;
+      if (root.classList.contains("collapsed")) toggle(true);
+      keepInView(root, box);
+    }
   }
 
   function roster(r) {

@@ -1,8 +1,9 @@
 // Panel 6: guest console per VM, the hypervisor's event log and the counters.
 
-import {copiesOf} from "./contracts.js";
+import {copiesOf, copyName} from "./contracts.js";
 import {esc, hex} from "./format.js";
 import {setHtml} from "./dom.js";
+import {keepUnitsInView} from "./scroll.js";
 
 const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", inject: "⚡",
               ce: "✓", mce: "⚠", recovered: "✚", killed: "✖", fault: "✖", vote: "⚖",
@@ -33,7 +34,7 @@ export function describeNote(n, mode = "on") {
     case "killed": return `VM killed: ${esc(n.report)}`;
     case "fault": return `fault: ${esc(n.message || "")}${n.line ? ` (line ${n.line})` : ""}`;
     case "vote": return n.outcome === "repaired"
-      ? `vote at ${hex(n.va)}: copy ${n.copy} was ${n.was}, repaired to ${n.now}` : `vote at ${hex(n.va)}: ${esc(n.outcome)}`;
+      ? `vote at ${hex(n.va)}: the ${copyName(n.copy)} copy was ${n.was}, repaired to ${n.now}` : `vote at ${hex(n.va)}: ${esc(n.outcome)}`;
     case "scrub": return `${n.patrol ? `patrol scrub (after ${n.native_instructions} instructions)` : "scrub"}: ` +
       `${esc(n.outcome)}${n.va !== undefined ? ` at ${hex(n.va)}` : ""}`;
     case "watch": return `watchpoint ${n.va !== undefined ? hex(n.va) : ""} hit${n.line ? ` by the store at line ${n.line}` : ""}`;
@@ -91,7 +92,8 @@ export function createLogPanel({counters, consoles, log}) {
     return () => {
       if (printed) for (const out of consoles.querySelectorAll(".console-out")) out.scrollTop = out.scrollHeight;
       if (!note) return;
-      log.scrollTop = last.offsetHeight > log.clientHeight ? last.offsetTop : log.scrollHeight;
+      if (last.offsetHeight > log.clientHeight) log.scrollTop = last.offsetTop;
+      else keepUnitsInView(log, log.children, last);  // whole notes: none cut at the top
       placed = log.scrollTop;
       follow = true;
     };

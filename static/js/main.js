@@ -124,7 +124,7 @@ const watch = createWatchpoints({form: $("watch"), target: $("watch-target"), si
   list: $("watch-list")},
   {send, onProblem: showProblem, onGoto: (text) => memory.goto(text)});
 const memory = createMemoryPanel({select: $("mem-page"), viewSelect: $("mem-view"),
-  writes: $("mem-writes"), view: $("memory")},
+  writes: $("mem-writes"), view: $("memory"), which: $("mem-vm")},
   {onPickWord: (va) => { inject.pickAddress(va, focusVm); watch.pick(va); }, onProblem: showProblem});
 const hostmap = createHostMap({legend: $("host-legend"), grid: $("hostmap"), bad: $("host-bad"), info: $("host-info")},
   {onPickFrame: (f) => inject.pickFrame(f)});
@@ -145,6 +145,9 @@ const controls = createControls({send, onProblem: showProblem, inject, load: () 
     Escape: () => { cards.hide(); },
   }});
 window.addEventListener("resize", () => redraw());
+// nothing to step, run or edit before the first snapshot (a student waiting to join, a
+// page still connecting): its draw enables what may be used
+followingControls(true, false);
 
 const STORY_VM = new Set(["inject", "mce", "killed", "recovered", "vote"]);
 

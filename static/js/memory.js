@@ -16,7 +16,7 @@ const ZERO = new Uint8Array(4096);
 // what the memory box scrolls by: a note above the table, and each word's <tbody>
 const UNITS = ":scope > p, :scope > table > tbody";
 
-export function createMemoryPanel({select, viewSelect, writes, view},
+export function createMemoryPanel({select, viewSelect, writes, view, which},
                                   {onPickWord, onProblem}) {
   let chosen = null;      // {page, word, copy} the user asked for; null: follow the story
   let remembered = null;  // the story's last spot, kept through steps that tell none
@@ -134,6 +134,8 @@ export function createMemoryPanel({select, viewSelect, writes, view},
     if (!state) return null;
     lastState = state;
     lastVm = vm;
+    // whose memory: the panel follows the VM the last event happened in (the VM tabs)
+    which.textContent = `of VM ${vm.id}, ${vm.name}`;
     const pages = pagesOf(vm).filter((p) => p.entry & 2n);  // writable pages only
     const spot = story(state, vm);
     shown = spot;
