@@ -165,6 +165,8 @@ FITS = """() => {
   const note = [...log.children].find((li) => li.getBoundingClientRect().bottom > logTop + 0.5);
   return {wide, memoryWide: box.scrollWidth > box.clientWidth + 1,
           logCut: Boolean(note) && note.getBoundingClientRect().top < logTop - 1,
+          labelSplits: Boolean(box.querySelector('.copy-row')) &&
+            Boolean(box.querySelector('tbody tr:first-child:not(:only-child) .sym')),
           note: note && note.textContent.slice(0, 40),
           row: row && `${row.textContent.slice(0, 40)} at ${Math.round(r.top - head)} px`,
           cut: Boolean(row) && r.top < head - 1,
@@ -179,6 +181,7 @@ def assert_fits(page, where: str) -> None:
     assert not f["cut"], f"{where}: the memory box's first row is cut by its header: {f['row']}"
     assert not f["copyRow"], f"{where}: the memory box starts with a copy's row: {f['row']}"
     assert not f["logCut"], f"{where}: the event log's first note on view is cut: {f['note']}"
+    assert not f["labelSplits"], f"{where}: a label stands between a word's stacked copies"
 
 
 @pytest.mark.parametrize("size", SIZES[:2], ids=[f"{w}x{h}" for w, h in SIZES[:2]])
@@ -340,6 +343,18 @@ def test_escape_leaves_the_editor_and_ctrl_enter_gives_the_keys_back(server, bro
     assert tab.close() == []
 
 
+# whether the host map's box shows the frames of the last recovery: the page's new frame
+# and the good copy it was copied from (on another DIMM)
+REBUILT_ON_VIEW = """() => {
+  // innerText: the recovery's steps on lines of their own
+  const said = document.querySelector('#log li.n-recovered').innerText;
+  const frames = /→ (0x[0-9a-f]+), copied from (0x[0-9a-f]+)/.exec(said).slice(1).map(Number);
+  const box = document.querySelector('#hostmap').getBoundingClientRect();
+  return frames.every((f) => {
+    const r = document.querySelector(`#hostmap [data-f="${f}"]`).getBoundingClientRect();
+    return r.top >= box.top && r.bottom <= box.bottom; }); }"""
+
+
 def test_after_a_recovery_the_page_tells_it_and_axe_is_clean(server, browser):
     tab = open_solo(browser, server, width=1920, height=1080)
     page = tab.page
@@ -348,6 +363,8 @@ def test_after_a_recovery_the_page_tells_it_and_axe_is_clean(server, browser):
     # the memory panel shows the failed word of the rebuilt page (table+8 = 0xa00008)
     assert page.locator("#memory .spot-word[data-va='10485768']").count() == 1
     assert "recovery rebuilt" in page.locator("#mem-writes").inner_text()
+    # the host map (a box showing some of its DIMMs) shows the recovery's two frames
+    assert page.evaluate(REBUILT_ON_VIEW), "the recovery's frames are out of the host map's view"
     # the card stays clear of the console and log, and went away with the step
     assert page.locator("#card").is_hidden()
     assert_axe_clean(page, "the main page after a recovery")

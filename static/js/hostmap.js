@@ -8,6 +8,20 @@ import {OWNER_LABEL, ownerClass} from "./colours.js";
 import {reverseMap} from "./state.js";
 import {arrowsOwned} from "./controls.js";
 import {setHtml} from "./dom.js";
+import {keepInView} from "./scroll.js";
+
+// an injection's frame, a machine check's, a recovery's copy and new frame (the last wins
+// where not all fit)
+function storyFrames(state) {
+  const frames = [];
+  for (const vm of state.vms) {
+    for (const n of vm.lastNotes || []) {
+      if ((n.kind === "inject" || n.kind === "mce") && n.frame !== undefined) frames.push(n.frame);
+      if (n.kind === "recovered") frames.push(n.source_frame, n.new_frame);
+    }
+  }
+  return frames;
+}
 
 export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame}) {
   let cursor = 0;
@@ -91,6 +105,10 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
     const pending = s.machine.errors.map((e) => `${e.kind.toUpperCase()} ${errorState(e)} in frame ${hex(Math.floor(e.pa / 4096))} at ${hex(e.pa)}`);
     badList.textContent = [...pending, lost ? `${lost} frame(s) lost with a failed DIMM` : ""]
       .filter(Boolean).map((t) => "✖ " + t).join(" · ");
+    // the frames the last step's story is about, kept in view once every panel is drawn:
+    // the box shows only some of the DIMMs, and a mirror copy is often on another
+    const about = storyFrames(s).filter((f) => cells[f]);
+    return about.length ? () => about.forEach((f) => keepInView(grid, cells[f])) : null;
   }
 
   grid.addEventListener("mouseover", (e) => {

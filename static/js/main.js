@@ -199,7 +199,7 @@ function redraw() {
     registers.render(state);
     places.push(memory.render(state, vm));
     places.push(pagetables.render(state, vm, memory.spot()));
-    hostmap.render(state);
+    places.push(hostmap.render(state));
     places.push(log.render(state));
     inject.render(state);
     controls.render(state, {follow: follow || !online});

@@ -63,12 +63,16 @@ export function tableHtml({page, copies, view, flashed, spot, symbolAt, stacked}
       differs ? "differs" : "", spot && spot.word === va && spot.copy === k ? "spot-word" : ""].join(" "));
     // a label keeps to one line (a row as tall as three would fill a laptop's panel): the
     // whole of it is in the title
-    const addr = `${hex(va)}${label ? `<span class="sym" title="${esc(label)}">${esc(label)}</span>` : ""}`;
+    const sym = label ? `<span class="sym" title="${esc(label)}">${esc(label)}</span>` : "";
+    const addr = `${hex(va)}${sym}`;
     const cells = copies.map((c, k) => `${differs ? "≠ " : ""}${cellHtml(view, c.bytes, off, c.base + off, marks[k])}`);
     let row;
     if (stacked) {
+      // the label goes beside the first mirror's row, under the address: on the native
+      // row's it would stand between the word's copies
+      const th = (k) => (k ? `<span class="visually-hidden">${hex(va)}</span>${k === 1 ? sym : ""}` : hex(va));
       row = copies.map((c, k) => `<tr class="${k ? "copy-row" : ""}${differs ? " diverged" : ""}">` +
-        `<th scope="row">${k ? `<span class="visually-hidden">${hex(va)}</span>` : addr}</th><td>${esc(c.short)}</td><td>${cells[k]}</td></tr>`).join("");
+        `<th scope="row">${th(k)}</th><td>${esc(c.short)}</td><td>${cells[k]}</td></tr>`).join("");
     } else {
       row = `<tr${differs ? " class='diverged'" : ""}><th scope="row">${addr}</th>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`;
     }
