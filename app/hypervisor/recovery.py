@@ -342,9 +342,9 @@ def _stored_so_far(vm: VM, start_reg: str | None, size: int) -> tuple[int, int]:
 
 
 def _every_store(copies: int) -> str:
-    """What the rewriting did for a page of `copies` copies (NMR-3's three too)."""
-    both = "both copies" if copies == 2 else f"all {_COUNT.get(copies, copies)} copies"
-    return f"every store went to {both}"
+    """What the rewriting did for a page of `copies` copies (one mirror's two, NMR-3's
+    three)."""
+    return "every store went to " + _ALL_COPIES.get(copies, f"all {copies} copies")
 
 
-_COUNT = {3: "three"}
+_ALL_COPIES = {2: "both copies", 3: "all three copies"}

@@ -95,7 +95,7 @@ class Runs:
             return  # ended meanwhile
         try:
             if run.stop.is_set() and made is None:
-                reason = None  # paused before its next call: no turn more
+                reason = Stop.PAUSED  # paused before its next call: no turn more
             else:
                 reason = self._free_turns(ws, run, made) if run.speed is None else \
                     self._paced(ws, run)

@@ -60,6 +60,7 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
   let shape = null;
   let cells = [];       // frame -> its cell
   let painted = [];     // frame -> the class its cell has
+  let toldSeq = null;   // the event whose story frames were last brought into view
   function build(s) {
     const key = s.machine.dimms.map((d) => `${d.index}:${d.first_frame}:${d.frames}:${d.failed}`).join(",");
     if (key === shape) return;
@@ -105,8 +106,11 @@ export function createHostMap({legend, grid, bad: badList, info}, {onPickFrame})
     const pending = s.machine.errors.map((e) => `${e.kind.toUpperCase()} ${errorState(e)} in frame ${hex(Math.floor(e.pa / 4096))} at ${hex(e.pa)}`);
     badList.textContent = [...pending, lost ? `${lost} frame(s) lost with a failed DIMM` : ""]
       .filter(Boolean).map((t) => "✖ " + t).join(" · ");
-    // the frames the last step's story is about, kept in view once every panel is drawn:
-    // the box shows only some of the DIMMs, and a mirror copy is often on another
+    // the frames the last step's story is about, brought into view once every panel is
+    // drawn (the box shows only some of the DIMMs, and a mirror copy is often on
+    // another), once per event: a redraw for anything else leaves the box where it is
+    if (s.seq === toldSeq) return null;
+    toldSeq = s.seq;
     const about = storyFrames(s).filter((f) => cells[f]);
     return about.length ? () => about.forEach((f) => keepInView(grid, cells[f])) : null;
   }

@@ -140,13 +140,13 @@ export function createMemoryPanel({select, viewSelect, writes, view, which},
     const spot = story(state, vm);
     shown = spot;
     const pageVa = pageOf(state, vm, pages, spot);
-    select.innerHTML = pages.map((p) => {
+    setHtml(select, pages.map((p) => {
       const names = Object.entries(state.symbols).filter(([, a]) => a >= p.va && a < p.va + 4096)
         .map(([n]) => n).slice(0, 2).join(", ");
       return `<option value="${p.va}" ${p.va === pageVa ? "selected" : ""}>${hex(p.va)}${names ? " (" + esc(names) + ")" : ""}</option>`;
-    }).join("");
+    }).join(""));
     titleSelect();
-    writes.innerHTML = describe(state, vm, spot);
+    setHtml(writes, describe(state, vm, spot));  // a live region: said again only if it changed
     const page = pages.find((p) => p.va === pageVa);
     if (!page) { setHtml(view, "<p class='muted'>No writable page mapped yet.</p>"); return null; }
     const copies = [{name: "native", short: "native", frame: page.frame, base: page.va},
