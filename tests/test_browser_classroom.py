@@ -101,6 +101,8 @@ def test_the_students_page_while_following_and_the_quiz(server, browser):
         mine = s.locator("#quiz li.mine")
         assert mine.count() == 1 and "your answer" in mine.inner_text()
         assert "0x8a00004" in s.locator("#quiz li.right").inner_text()
+        # the question's `table` is set as code, as in the lesson's narrative
+        assert s.locator("#quiz p code").first.inner_text() == "table"
         shot(s, "classroom-student-quiz", full_page=False)
         shot(t, "classroom-instructor-quiz", full_page=False)
 

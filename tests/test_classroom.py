@@ -152,7 +152,7 @@ def test_quiz_open_answer_tally_reveal(app):
     t.ok("quiz_close")
     q = b.wait(lambda: b.classroom[-1]["quiz"] and not b.classroom[-1]["quiz"]["open"]
                and b.classroom[-1]["quiz"])
-    assert q["answer"] == 0 and q["tally"] == [1, 1, 0]
+    assert q["answer"] == 2 and q["tally"] == [1, 1, 0]
 
 
 def test_fork_is_private_and_follow_returns(app):

@@ -53,6 +53,18 @@ def test_the_curriculum_has_ten_lessons_or_more():
     assert len(LESSONS) >= 10
 
 
+
+def test_the_curriculum_s_quizzes_cannot_be_answered_by_a_pattern():
+    """A class learns a pattern within a few quizzes: the right answer always first, or
+    always the longest and most careful choice. Neither may give the answers away."""
+    quizzes = [s.quiz for p in LESSONS for s in load(p).steps if s.quiz]
+    assert len(quizzes) >= 20
+    places = [q.answer for q in quizzes]
+    assert max(places.count(k) for k in set(places)) <= 0.45 * len(quizzes), places
+    longest = [q.question for q in quizzes  # the one longest choice (a tie tells nothing)
+               if sorted(len(c) for c in q.choices)[-2] < len(q.choices[q.answer])]
+    assert len(longest) <= 0.4 * len(quizzes), longest
+
 def write(tmp_path: Path, text: str, name: str = "lesson.md") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -83,6 +95,8 @@ def test_a_sound_lesson_parses_into_steps(tmp_path):
     (("focus: code", "focus: [code"), 14, "YAML"),
     (("  - run to fill", "  - run to nowhere"), 16, "no such line, label or instruction"),
     (("compare: true", "compare: yes please"), 5, "compare"),
+    (('choices: ["a", "b"]', 'choices: ["a", "b", "c", "d", "e", "f", "g"]'), 23,
+     "7 items here; it takes 2 to 6"),
 ])
 def test_mistakes_are_reported_at_their_line(tmp_path, change, line, words):
     path = write(tmp_path, GOOD.replace(*change))

@@ -43,7 +43,7 @@ BLOCK = {
                  "required": ["question", "choices", "answer"],
                  "properties": {"question": {"type": "string"},
                                 "choices": {"type": "array", "items": {"type": "string"},
-                                            "minItems": 2},
+                                            "minItems": 2, "maxItems": 6},
                                 "answer": {"type": "integer", "minimum": 0},
                                 "explain": {"type": "string"}}},
     },
@@ -111,6 +111,11 @@ def _yaml(text: str, where: Where, schema: dict) -> tuple[dict, yaml.Node]:
         elif error.validator == "type" and isinstance(error.instance, dict):
             message = ("this item reads as a YAML mapping because it contains ': '; "
                        "put the whole item in single quotes")
+        elif error.validator in ("minItems", "maxItems") and isinstance(error.instance, list):
+            low, high = error.schema.get("minItems", 0), error.schema.get("maxItems")
+            message = (f"{len(error.instance)} items here; it takes {low} or more"
+                       if high is None else
+                       f"{len(error.instance)} items here; it takes {low} to {high}")
         raise LessonError(Where(where.path, line), f"{key + ': ' if key else ''}{message}")
     return data, node
 

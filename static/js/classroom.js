@@ -2,7 +2,7 @@
 // lesson controls and roster; a student's fork/follow. The server decides who may do
 // what; this shows the right buttons and tells the page whether it is following.
 
-import {esc} from "./format.js";
+import {esc, escInline} from "./format.js";
 import {keepInView} from "./scroll.js";
 
 const CODE = document.body.dataset.classroom || "";
@@ -172,18 +172,18 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     const stored = role === "student" ? localStorage.getItem(answerKey(q.step)) : null;
     const mine = stored === null ? null : Number(stored);
     const letter = (i) => String.fromCharCode(65 + i);
-    box.innerHTML = `<h3>Quiz${reveal ? " — answer" : ""}</h3><p>${esc(q.question)}</p><ol class="choices" type="A">` +
+    box.innerHTML = `<h3>Quiz${reveal ? " — answer" : ""}</h3><p>${escInline(q.question)}</p><ol class="choices" type="A">` +
       q.choices.map((c, i) => {
         const right = reveal && i === q.answer;
         const own = i === mine;
         const count = reveal && q.tally ? ` <span class="muted">(${q.tally[i]})</span>` : "";
         const button = q.open && role === "student"
-          ? `<button data-act="answer" data-choice="${i}" aria-pressed="${own}">${esc(c)}</button>` : esc(c);
+          ? `<button data-act="answer" data-choice="${i}" aria-pressed="${own}">${escInline(c)}</button>` : escInline(c);
         const tag = own ? ` <b class="mine-tag">◀ your answer${reveal ? (right ? " — right" : " — not this one") : ""}</b>` : "";
         return `<li class="${right ? "right" : ""}${own ? " mine" : ""}">${right ? "✓ " : ""}${button}${count}${tag}</li>`;
       }).join("") + "</ol>" +
       (q.open && mine !== null ? `<p class="quiz-ack" role="status">Answer ${letter(mine)} recorded. You can change it until the quiz closes.</p>` : "") +
-      (reveal && q.explain ? `<p class="explain">${esc(q.explain)}</p>` : "");
+      (reveal && q.explain ? `<p class="explain">${escInline(q.explain)}</p>` : "");
     // a quiz that opens, or is revealed, is brought into the drawer's view (it comes
     // last in the drawer, often below its fold), the drawer opened if it was closed
     const now = `${q.step}:${q.open}`;

@@ -10,6 +10,12 @@ export function esc(text) {
   }[c]));
 }
 
+// a lesson's short text (a quiz's question, choices, explanation): escaped, and its
+// `code` spans set as code, as the lesson's Markdown narrative shows them
+export function escInline(text) {
+  return esc(text).replace(/`([^`\n]+)`/g, "<code>$1</code>");
+}
+
 // little-endian bytes (hex string) -> "0x…" value
 export function leHex(bytes) {
   let out = "";
