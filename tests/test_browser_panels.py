@@ -144,7 +144,7 @@ def test_go_to_and_the_views_of_a_word(page):
     page.select_option("#inject-vm", "2")
     page.click("#btn-inject")
     wait_js(page, "document.querySelector('#inject-result').textContent.includes('injected')")
-    assert "bit 5 of byte +4" in page.locator("#log").inner_text()
+    assert f"va {hex(TABLE_8 + 4)}, bit 5 (machine" in page.locator("#log").inner_text()
     wait_js(page, "document.querySelector('#vm-tabs [data-vm=\"2\"]') !== null")
     page.click("#vm-tabs [data-vm='2']")
     wait_js(page, f"(document.querySelector(\"#memory .b[data-va='{TABLE_8 + 4}']\") || {{}})"

@@ -78,9 +78,10 @@ def describe(result: dict) -> str:
                           if e["kind"] == "ce" else f"machine check at {where}machine "
                           f"{e['pa']:#x}")
             if e["kind"] == "inject" and e.get("pa") is not None:
-                where = f"va {e['va']:#x}, " if e.get("va") is not None else ""
-                detail = (f"{e['error']} at {where}machine {e['pa']:#x}, bit {e['bit'] % 8} of "
-                          f"byte +{e['bit'] // 8}: {e['old']} -> {e['new']}")
+                byte = e["bit"] // 8  # the note names the word; a user aims at a byte
+                where = f"va {e['va'] + byte:#x}, " if e.get("va") is not None else ""
+                detail = (f"{e['error']} at {where}machine {e['pa'] + byte:#x}, bit "
+                          f"{e['bit'] % 8}: its word {e['old']} -> {e['new']}")
             if e["kind"] == "recovered":
                 detail = (f"page {e['va']:#x} rebuilt on frame {e['new_frame']:#x} from "
                           f"frame {e['source_frame']:#x}")

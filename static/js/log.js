@@ -12,10 +12,13 @@ const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", 
 // the mmu_update line says what the hypervisor wrote for this VM's mode
 const MIRROR_PTES = ["", ", with their mirror PTEs", ", with their two mirror PTEs each"];
 
-// which bit of the word an injection flipped, named by its byte (an address names a byte)
-function bitOf(n) {
-  const at = `bit ${n.bit % 8} of byte +${Math.floor(n.bit / 8)}`;
-  return n.error === "ue" ? `${at} and the next bit` : at;
+// where an injection struck, as the user aims one: the byte's own address (a note names
+// the 8-byte word and a bit counted from its lowest byte) and the bit within that byte
+function struck(n) {
+  const byte = Math.floor(n.bit / 8);
+  const va = n.va !== null && n.va !== undefined ? `va ${hex(n.va + byte)}, ` : "";
+  const bit = `bit ${n.bit % 8}${n.error === "ue" ? " and the next" : ""}`;
+  return `${va}${bit} (machine ${hex(n.pa + byte)}, frame ${hex(n.frame)}${n.copy ? `, mirror ${n.copy}` : ""})`;
 }
 
 export function describeNote(n, mode = "on") {
@@ -26,7 +29,7 @@ export function describeNote(n, mode = "on") {
     case "exit": return `exit with code ${n.code}`;
     case "inject": return n.error === "dimm"
       ? `injected: DIMM ${n.dimm} failed (${n.frames.length} frames lost)`
-      : `injected ${n.error.toUpperCase()} at machine ${hex(n.pa)} (frame ${hex(n.frame)}${n.va !== null ? `, va ${hex(n.va)}` : ""}${n.copy ? `, mirror ${n.copy}` : ""}), ${bitOf(n)}: ${n.old} → ${n.new}`;
+      : `injected ${n.error.toUpperCase()} at ${struck(n)}: its word ${n.old} → ${n.new}`;
     case "ce": return `corrected error at ${hex(n.pa)} (bit ${n.bit}): ECC fixed it, counted`;
     case "mce": return `machine check: uncorrectable error at machine ${hex(n.pa)} (frame ${hex(n.frame)}${n.va !== null && n.va !== undefined ? `, va ${hex(n.va)}` : ""})`;
     case "recovered": return `recovered va ${hex(n.va)}: frame ${hex(n.old_frame)} → ${hex(n.new_frame)}, copied from ${hex(n.source_frame)}` +
