@@ -60,6 +60,16 @@ def test_examples_run_mirrored():
 
 
 @needs_gcc
+@pytest.mark.parametrize("opt", ["-O0", "-O2", "-Os", "-O3"])
+def test_main_starts_in_the_state_linux_starts_it_in(opt, tmp_path):
+    # every bit of fp_entry_state's answer checked, on the host as in the guest: a test
+    # that only compares the two would pass if both read garbage alike
+    c_file = C_DIR / "fp_entry_state.c"
+    assert host_result(c_file, opt, tmp_path) == 31
+    _check(compile_to_asm(c_file, opt, tmp_path), 31)
+
+
+@needs_gcc
 @pytest.mark.parametrize("opt", ["-O0", "-O2"])
 def test_main_gets_no_arguments_and_empty_lists_as_the_abi_says(opt, tmp_path):
     # argc = 0, argv = {NULL}, envp = {NULL} (docs/design.md, "The state main starts in")
