@@ -47,7 +47,7 @@ def _read(path: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from app.session.headless import error_result, run_program
+    from app.session import error_result, run_program
     try:
         source = _read(args.program)
     except _Unreadable as e:
@@ -57,8 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        from app.session.headless import describe
-        print(describe(result))
+        from app.session import describe_result
+        print(describe_result(result))
     return 0 if result["status"] == Stop.EXITED else 1
 
 

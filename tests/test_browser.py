@@ -236,3 +236,17 @@ def test_targets_and_breakpoints_by_keyboard_alone(page):
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     page.wait_for_selector("#native li.breakpoint")
+
+
+def test_mirroring_off_and_on_again_keeps_the_twin_asked_for(page):
+    # with mirroring off there is one VM and no twin: the box says so, disabled, and
+    # keeps its choice, so that mirroring on again brings the twin back
+    vms = "document.querySelectorAll('#inject-vm option').length"
+    wait_js(page, f"{vms} === 2")
+    page.select_option("#mirror", "off")
+    wait_js(page, f"{vms} === 1 && document.querySelector('#compare').disabled")
+    assert page.is_checked("#compare")
+    assert "mirroring is off" in page.get_attribute("#compare", "title")
+    page.select_option("#mirror", "on")
+    wait_js(page, f"{vms} === 2 && !document.querySelector('#compare').disabled")
+    assert page.is_checked("#compare")

@@ -6,6 +6,8 @@ lessons drive a session through its face (Session.FACE) only, never its parts.""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import sys
 from pathlib import Path
 
@@ -204,3 +206,85 @@ def test_only_the_decoder_imports_capstone():
     wrong = [str(p.relative_to(APP)) for p in sorted(APP.rglob("*.py"))
              for m in _imports(p) if m.split(".")[0] == "capstone"]
     assert wrong == ["asm/decoder.py"]
+
+
+# -- the faces as the code reads them (the engine process holds the real sessions, so
+# the spies above, in this process, see only what the lessons take)
+
+FACED = ("session", "engine", "lessons")  # packages an upper layer reaches by the face
+_MADE = {"Session", "restore", "from_recipe", "from_document", "new_session"}
+
+
+def _is_session(node: ast.AST, names: set[str]) -> bool:
+    if isinstance(node, ast.Attribute):  # self.session, ws.session, self.pending
+        return node.attr in ("session", "pending")
+    if isinstance(node, ast.Name):
+        return node.id in names
+    if isinstance(node, ast.Call):
+        f = node.func
+        return (f.id if isinstance(f, ast.Name) else getattr(f, "attr", None)) in _MADE
+    return False
+
+
+def _session_uses(path: Path) -> list[tuple[str, int]]:
+    """What a module reads of the sessions it holds: `x.session`, `x.pending`, the
+    sessions it makes, and the local names bound to any of them."""
+    uses = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        names: set[str] = set()
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    pairs = zip(target.elts, node.value.elts, strict=False) \
+                        if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple) \
+                        else [(target, node.value)]
+                    names |= {t.id for t, v in pairs
+                              if isinstance(t, ast.Name) and _is_session(v, names)}
+        uses += [(node.attr, node.lineno) for node in ast.walk(fn)
+                 if isinstance(node, ast.Attribute) and _is_session(node.value, names)]
+    return uses
+
+
+def test_the_engine_reads_only_the_sessions_face_and_the_server_only_the_engines():
+    from app.engine import EngineSession
+    from app.engine.host import SESSION_CALLS
+    engine = [(str(p.relative_to(APP)), name, line) for p in sorted((APP / "engine").rglob("*.py"))
+              for name, line in _session_uses(p)]
+    # the server's side holds an engine's proxy where the engine holds the session
+    proxy = {n for n in dir(EngineSession) if not n.startswith("_")}
+    web = [(str(p.relative_to(APP)), name, line) for p in sorted((APP / "web").rglob("*.py"))
+           for name, line in _session_uses(p)]
+    assert len(engine) >= 10 and len(web) >= 30  # they see the uses: none seen is no pass
+    assert [u for u in engine if u[1] not in Session.FACE] == []
+    assert [u for u in web if u[1] not in proxy] == []
+    assert SESSION_CALLS <= Session.FACE  # asked of the session by name
+
+
+def test_the_face_check_sees_what_it_forbids(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f(self):\n    call, s = self.current, self.session\n"
+                      "    s.vms\n    self.pending.hv\n    made = Session('x')\n"
+                      "    made.history\n    self.current.vms\n")
+    assert sorted(_session_uses(sample)) == [("history", 6), ("hv", 4), ("vms", 3)]
+
+
+def test_upper_layers_import_a_faced_package_by_its_face():
+    wrong = []
+    for path in sorted(APP.rglob("*.py")):
+        mine = path.relative_to(APP).parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not node.module or node.level:
+                continue
+            parts = node.module.split(".")
+            if len(parts) < 2 or parts[0] != "app" or parts[1] not in FACED or parts[1] == mine:
+                continue
+            face = importlib.import_module(f"app.{parts[1]}")
+            inner = [".".join(parts[2:])] if len(parts) > 2 else \
+                [a.name for a in node.names if inspect.ismodule(getattr(face, a.name, None))]
+            wrong += [f"{path.relative_to(APP)}: app.{parts[1]}.{m}" for m in inner if m]
+    assert wrong == []
+    web = [p for p in (APP / "web").rglob("*.py") for node in ast.walk(ast.parse(p.read_text()))
+           if isinstance(node, ast.ImportFrom) and any(a.name == "Session" for a in node.names)]
+    assert web == []  # the server's side drives sessions in their engine processes

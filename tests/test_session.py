@@ -367,3 +367,11 @@ def test_every_image_is_built_with_the_program_before_any_vm_exists(monkeypatch)
     assert [vm.mode for vm in copy.vms] == ["on", "off"]
     with pytest.raises(ValueError, match="not built for mode 'nmr3'"):
         s.build.for_mode("nmr3")
+
+
+def test_an_unmirrored_session_has_no_twin_in_any_of_its_accounts():
+    from app.session import recipe, snapshot
+    s = Session(source("sum_array"), "off", compare=True)
+    assert not s.comparing()
+    assert snapshot(s)["settings"]["compare"] is False
+    assert recipe(s)["compare"] is False and s.settings().compare is False

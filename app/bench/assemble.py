@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 from app.bench.overhead import GCC, ORDER, compile_workload
-from app.session import Session
-from app.session import program as built
+from app.session import Session, forget_builds
 
 REPEATS = 5
 BIG_FUNCTIONS = 120  # about 10,000 instructions at -O0
@@ -53,7 +52,7 @@ def _compile(source: Path, opt: str, out: Path) -> str:
 
 
 def _load(text: str) -> tuple[float, int]:
-    built._BUILT.clear()  # the whole load, not the shared build of an earlier one
+    forget_builds()  # the whole load, not the shared build of an earlier one
     t = time.perf_counter()
     s = Session(text, "on", compare=True)
     took = time.perf_counter() - t

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from app.contracts import Stop
 from app.lessons import LessonError, checked, new_session, perform
 from app.session import (
+    CheckpointError,
     LoadBudget,
     Session,
     SessionError,
@@ -36,9 +37,9 @@ from app.session import (
     recipe,
     snapshot,
     stop_assembler,
+    to_bytes,
     trace,
 )
-from app.session.saved import CheckpointError, to_bytes
 
 log = logging.getLogger("kmemvisor.engine")
 # the assembler's worker process ends when no program was loaded for this long (it
@@ -205,9 +206,9 @@ class Host:
         the history they leave (the server cannot ask while the action goes on)."""
         call, s = self.current, self.session
 
-        def progress(events: list[dict]) -> bool:
+        def progress(events: list[dict]) -> bool:  # False ends the run: the caller left
             self.send((call.id, "progress", (events, s.history_view())))
-            return True
+            return not self.cancelled.is_set()
         return perform(s, action, progress=progress)
 
     def checked(self, checks: list) -> list[dict]:

@@ -11,6 +11,9 @@ from app.examples import names as example_names
 from app.examples import source as example_source
 from app.hypervisor.faults import CARDS as ERROR_CARDS
 from app.hypervisor.faults import EXPLAIN as ERROR_KINDS
+from app.session.headless import describe as describe_result
+from app.session.headless import error_result, run_program
+from app.session.program import forget_builds
 from app.session.recipe import (
     check_replay,
     commands,
@@ -21,11 +24,13 @@ from app.session.recipe import (
     recipe,
     trace,
 )
+from app.session.saved import CheckpointError, to_bytes
 from app.session.session import Session, SessionError
 from app.session.snapshot import frame_hex, program_view, snapshot
 
 __all__ = ["DEFAULT_EXAMPLE", "DEFAULT_LOAD_SECONDS", "ERROR_CARDS", "ERROR_KINDS",
-           "LoadBudget", "Session", "SessionError", "stop_assembler",
+           "CheckpointError", "LoadBudget", "Session", "SessionError", "stop_assembler",
+           "describe_result", "error_result", "forget_builds", "run_program", "to_bytes",
            "check_replay", "commands", "document", "encode", "example_names", "example_source",
            "frame_hex", "from_document", "from_recipe", "parse_offset", "program_view", "recipe",
            "snapshot", "trace", "validate_event", "validate_snapshot"]

@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 from app.asm.budget import LoadBudget
 from app.asm.errors import AsmError
+from app.contracts import Mode
 from app.rewriter import MirrorRefused
 from app.rewriter.build import Build, build
 from app.session.errors import SessionError
@@ -16,6 +17,12 @@ from app.session.errors import SessionError
 CACHED_SOURCE, CACHED_BUILDS = 64 << 10, 32
 _BUILT: OrderedDict[tuple, Build] = OrderedDict()
 _BUILT_LOCK = threading.Lock()
+
+
+def forget_builds() -> None:
+    """Drop the shared builds (a measurement of whole loads wants none of them)."""
+    with _BUILT_LOCK:
+        _BUILT.clear()
 
 
 def build_program(source: str, mirror: str, offset: int, compare: bool = False,
@@ -32,7 +39,7 @@ def build_program(source: str, mirror: str, offset: int, compare: bool = False,
             if hit is not None:
                 _BUILT.move_to_end(key)
                 return hit
-    runs = (mirror, "off") if compare else (mirror,)
+    runs = (mirror, Mode.OFF) if compare else (mirror,)
     built = _build(source, mirror, offset, runs, budget or LoadBudget())
     if len(source) <= CACHED_SOURCE:
         with _BUILT_LOCK:
@@ -46,12 +53,12 @@ def _build(source: str, mirror: str, offset: int, runs: tuple[str, ...],
            budget: LoadBudget) -> Build:
     try:
         try:  # unmirrored too, the listing shows what mirroring would add
-            return build(source, mirror if mirror != "off" else "on", offset, budget=budget,
+            return build(source, mirror if mirror != Mode.OFF else Mode.ON, offset, budget=budget,
                          also=runs)
         except MirrorRefused:
-            if mirror != "off":
+            if mirror != Mode.OFF:
                 raise
             # it runs, just not mirrored
-            return build(source, "off", offset, budget=budget)
+            return build(source, Mode.OFF, offset, budget=budget)
     except AsmError as e:
         raise SessionError(e.message, e.line if e.origin == "program" else None) from None

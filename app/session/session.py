@@ -59,6 +59,7 @@ class Session:
         had reached."""
         if mirror not in tuple(Mode):
             raise SessionError(f"unknown mirror mode '{mirror}' (off, on or nmr3)")
+        compare = compare and mirror != Mode.OFF  # an unmirrored VM has no twin to compare
         with collector_paused():  # the load and the boot after it, as one
             self._setup(build_program(source, mirror, offset, compare, budget), mirror,
                         offset, compare, memory, mirror_devices)
@@ -87,7 +88,8 @@ class Session:
                mirror_devices: bool) -> None:
         self.build = program
         self.source, self.mirror, self.offset = program.source, Mode(mirror), offset
-        self.compare, self.memory = compare, memory
+        # one truth: a twin only beside a mirrored VM (settings, recipes and snapshots)
+        self.compare, self.memory = compare and self.mirror != Mode.OFF, memory
         # a deliberately wrong hypervisor that mirrors device memory too (a lesson)
         self.mirror_devices = mirror_devices
         self.seq = 0

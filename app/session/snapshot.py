@@ -45,7 +45,7 @@ def snapshot(s: Session, extra: dict | None = None) -> dict:
     out = {
         "kind": "snapshot",
         "seq": s.seq,
-        "settings": {"mirror": s.mirror, "offset": s.offset, "compare": len(s.vms) > 1},
+        "settings": {"mirror": s.mirror, "offset": s.offset, "compare": s.comparing()},
         "program": program_id(s),
         "vms": [_vm(s, vm, stores.get(vm.id)) for vm in s.vms],
         "machine": _machine(s),

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from app.engine import Build, Engines, EngineSession
-from app.session.saved import CheckpointError
+from app.session import CheckpointError
 from app.web.store import Store
 
 log = logging.getLogger("kmemvisor.web")

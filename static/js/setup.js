@@ -7,6 +7,7 @@ import {esc} from "./format.js";
 export function createSetup({example, mirror, offset, compare, stale, codePanel},
                             {send, editor, examples, showProblem, following, source}) {
   let failed = null;   // the error of the last load, while the listing is the old program
+  let unmirrored = false;  // the session has no mirrored VM to set a twin beside
 
   function markStale(error) {
     failed = error;
@@ -45,13 +46,18 @@ export function createSetup({example, mirror, offset, compare, stale, codePanel}
     example.value = name || "";
     mirror.value = snap.settings.mirror;
     offset.value = "0x" + snap.settings.offset.toString(16);
-    compare.checked = snap.settings.compare;
+    // with mirroring off there is no twin to show: the box keeps the choice for when
+    // mirroring is on again
+    unmirrored = snap.settings.mirror === "off";
+    if (!unmirrored) compare.checked = snap.settings.compare;
+    compare.title = unmirrored ? "mirroring is off: the one VM is unmirrored already" : "";
   }
   return {
     load, show,
     loaded() { if (failed) { markStale(null); editor.clearError(); } },
     render(follow) {
-      for (const el of [example, mirror, offset, compare]) el.disabled = follow;
+      for (const el of [example, mirror, offset]) el.disabled = follow;
+      compare.disabled = follow || unmirrored;
       if (failed && editor.value() === source()) markStale(null);
     },
   };
