@@ -65,6 +65,9 @@ def test_the_words_agree_with_the_engines():
     assert {m: m.copies for m in Mode} == MIRROR_COPIES
     assert PTE_FRAME_MASK == ADDR_MASK
     assert [str(w) for w in WORDS["level"]] == list(LEVELS)
+    from app.contracts.constants import ROLE_MARKS
+    from app.rewriter.listing import _MARK as TERMINAL_MARKS
+    assert {str(r): (m or " ") for r, m in ROLE_MARKS.items()} == TERMINAL_MARKS
 
 
 def test_the_constants_document_is_json_and_complete():
