@@ -186,3 +186,28 @@ def test_turns_that_end_inside_groups_go_alike(python_voter):
         assert vm.voter.installs >= 1
     python_voter()
     assert story()[1] == fast
+
+
+def _to_the_end(kind: str, target: str, copy: int, mode: str, stepped: bool) -> tuple:
+    s = Session(SUM_ARRAY, mode)
+    s.run(max_native=AFTER_FILL)
+    s.inject(kind, target, copy=copy if mode == "nmr3" else min(copy, 1))
+    if stepped:
+        while s.running():
+            s.step()
+    else:
+        s.run()
+    return _end(s.hv, s.vms[0])
+
+
+@pytest.mark.parametrize("mode", ["nmr3", "on"])
+@pytest.mark.parametrize("kind, target, copy", STORIES)
+def test_an_injection_story_ends_alike_stepped_and_run(kind, target, copy, mode):
+    """Every native instruction single-stepped, or one free run: the same votes,
+    repairs, notes, counters and memory. (A DIMM's lost code page, met when a `ret`
+    fetched the next instruction, once cost the step count its `ret`.)"""
+    run = _to_the_end(kind, target, copy, mode, False)
+    # one mirror cannot outvote a silent flip of the native copy: a wrong sum, alike
+    assert run[0] == "exited" and (run[1] == 1240) != (mode == "on" and kind == "silent"
+                                                       and copy == 0)
+    assert _to_the_end(kind, target, copy, mode, True) == run

@@ -296,7 +296,8 @@ class VCpu:
             return Stop(StopKind.FAULT, now, 6, None, "invalid instruction")
         if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED):
             addr, size = self._unmapped if self._unmapped else (None, 1)
-            return Stop(StopKind.UNMAPPED, now, None, addr, str(e), size)
+            return Stop(StopKind.UNMAPPED, now, None, addr, str(e), size,
+                        fetch=e.errno == UC_ERR_FETCH_UNMAPPED)
         if e.errno == UC_ERR_WRITE_PROT:
             return Stop(StopKind.WATCH, now, None, None, "store into a watched frame")
         return Stop(StopKind.ERROR, now, None, None, str(e))
@@ -320,9 +321,15 @@ class VCpu:
         self._seen = 0
         self._stepping = True
         try:
-            return self.run()
+            stop = self.run()
         finally:
             self._stepping = False
+        if stop.kind == StopKind.UNMAPPED and stop.fetch and self._seen == 1:
+            # the instruction ran, and fetching the next one found its frame out of
+            # the map (a code page of a lost DIMM, after a jump or a ret): the step is
+            # done, and that fetch is the next step's, as a free run meets it
+            return Stop(StopKind.DONE, stop.rip)
+        return stop
 
     @property
     def stepping(self) -> bool:

@@ -25,6 +25,7 @@ class Stop:
     address: int | None = None
     message: str = ""
     size: int | None = None  # unmapped: the size of the access
+    fetch: bool = False  # unmapped: the access fetched an instruction
 
 
 __all__ = ["Stop", "StopKind"]

@@ -150,7 +150,7 @@ class LessonCommands(MemberCommands):
             raise Refused("the VMs are running: pause first")
         with room.lock:
             room.position += 1
-            step = room.lesson.steps[room.position]
+            started, step = room.position, room.lesson.steps[room.position]
             room.quiz, room.checks = None, []
         checks = []
         try:
@@ -164,7 +164,8 @@ class LessonCommands(MemberCommands):
         else:
             checks = ws.session.checked(step.checks)
         with room.lock:
-            room.checks = checks
+            if room.position == started:  # a jump meanwhile shows its own step's, none
+                room.checks = checks
         hub.saved(ws)
 
     @as_member("goto", Role.INSTRUCTOR)
