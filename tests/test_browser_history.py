@@ -71,3 +71,30 @@ def test_back_and_forward_replay_an_injection_and_a_new_command_branches(server,
     assert " of " not in page.locator("#history-label").inner_text()
     shot(page, "history-branch", full_page=False)
     assert tab.close() == []
+
+
+def test_back_after_a_full_speed_run_steps_one_instruction_back(server, browser):
+    """Run at full speed to a watchpoint, then ←: the instruction before the store
+    that hit it, not the start of the run; Shift+← goes forward to the store again."""
+    tab = open_solo(browser, server, width=1366, height=768)
+    page = tab.page
+    page.fill("#watch-target", "total")
+    page.click("#btn-watch")
+    click_blank(page)
+    page.keyboard.press("r")
+    wait_js(page, "document.querySelector('#run-status').textContent.includes('watchpoint')",
+            timeout=30)
+    at = int(page.locator("#history-label").inner_text().split()[1].replace(",", ""))
+    assert at > 100
+    hits = page.locator("#log li.n-watch").count()    # one per VM
+    assert hits >= 1
+    press(page, "ArrowLeft")
+    assert page.locator("#history-label").inner_text() == f"instruction {at - 1} of {at}"
+    assert page.locator("#log li.n-watch").count() == 0    # the store has not happened
+    press(page, "ArrowLeft")
+    assert page.locator("#history-label").inner_text() == f"instruction {at - 2} of {at}"
+    press(page, "Shift+ArrowLeft")
+    press(page, "Shift+ArrowLeft")
+    assert page.locator("#history-label").inner_text() == f"instruction {at}"
+    assert page.locator("#log li.n-watch").count() == hits
+    assert tab.close() == []

@@ -68,7 +68,7 @@ def test_back_restores_everything_exactly(mode):
             states.append(_machine_state(s))
     assert len(states) > 40
     for expected in reversed(states[:-1]):
-        s.back()
+        s.undo_newest()  # each entry, whole (back goes into the run: the test below)
         assert _machine_state(s) == expected
 
 
@@ -293,7 +293,7 @@ def test_a_run_in_turns_is_one_history_entry_and_ends_like_a_free_run():
     assert [e["stopped"] for e in events[-2:]] == ["exited", "exited"]
     assert all(e["stopped"] == "running" for e in events[:-2])
     assert _machine_state(turns) == _machine_state(whole)
-    turns.back()
+    turns.undo_newest()
     assert _machine_state(turns) == _machine_state(Session(PROGRAM, "on", compare=True))
 
 
@@ -375,3 +375,34 @@ def test_an_unmirrored_session_has_no_twin_in_any_of_its_accounts():
     assert not s.comparing()
     assert snapshot(s)["settings"]["compare"] is False
     assert recipe(s)["compare"] is False and s.settings().compare is False
+
+
+@pytest.mark.parametrize("mode", ["on", "nmr3", "off"])
+def test_back_from_a_run_goes_one_instruction_back_and_forward_replays_its_end(mode):
+    """A stepper's ←: after a run, one native instruction back (the state single steps
+    reach there), further ← each undo one entry, and → replays the run's end exactly."""
+    def at_the_store() -> Session:
+        s = Session(PROGRAM, mode, compare=mode != "off")
+        for _ in range(20):
+            s.step()
+        if mode != "off":
+            s.inject("ue", "table+8")          # the run recovers from it on the way
+        return s
+    s = at_the_store()
+    s.run(watchpoints=[(s.address_of("total"), 4)])
+    end, native = _machine_state(s), s.native_count()
+    assert native > 60
+    stepped = at_the_store()
+    while stepped.native_count() < native - 1:
+        stepped.step()
+    s.back()
+    assert s.native_count() == native - 1 and _machine_state(s) == _machine_state(stepped)
+    length = s.history_view()["length"]
+    s.back()                                   # an entry undone: nothing runs again
+    stepped.back()
+    assert s.native_count() == native - 2 and s.history_view()["length"] == length
+    assert _machine_state(s) == _machine_state(stepped)
+    s.forward()
+    events = s.forward()
+    assert s.native_count() == native and _machine_state(s) == end
+    assert any(n["kind"] == "watch" for e in events for n in e.get("notes", ()))

@@ -22,15 +22,14 @@ def app():
 
 
 def recorded(c: Client) -> dict:
-    """sum_array stepped 50, a UE in VM 2, a run to the end, two steps back."""
+    """sum_array stepped 50, a UE in VM 2, a run to the end, back to before the UE."""
     c.ok("load", {"source": PROGRAM, "compare": True})
     for _ in range(50):
         c.ok("step")
     c.ok("inject", {"kind": "ue", "target": "table+8", "vm": 2})
     c.ok("run", {"speed": "max"})
     c.wait(lambda: c.snapshots and c.last.get("stopped"))
-    c.ok("back")
-    c.ok("back")
+    c.ok("seek", {"position": 50})
     return c.wait(lambda: c.snapshots and c.last["history"]["position"] == 50 and c.last)
 
 

@@ -1,7 +1,7 @@
 """A run in turns: every VM advances a bounded number of native instructions per turn,
 so that whoever drives the run (the web's scheduler, a lesson, the CLI) decides when
 the next turn comes and can stop between two. The turns of one run make one history
-entry: one `back` undoes the whole run.
+entry; `back` from its end goes one native instruction back into it (back_into_run).
 
 A paced run (PacedRun) has the same face, one traced native step a turn (so the page
 can flash every write), each step its own history entry.
@@ -162,3 +162,29 @@ class PacedRun:
     def finish(self) -> list[dict]:
         self.done = True
         return []
+
+
+# the instructions at a run's end that a step back into it makes one at a time, so that
+# the steps back after the first one each undo an entry instead of running again
+BACK_INTO_RUN = 32
+
+
+def back_into_run(s: Session, entry: Entry) -> list[dict]:
+    """One native instruction back from the end of the run `entry` (the newest entry
+    done), as a stepper goes back: the run is undone and made again from its start as
+    a run to BACK_INTO_RUN instructions before its end and single-instruction runs
+    after it, the engine being deterministic (the same stores, notes, counters and
+    patrol scrubs), and the last of them is undone. It heads the recorded future, so
+    going forward replays the run's end exactly, and what came after it."""
+    events = s.undo_newest()
+    s.history.undone.pop()  # the run's parts, made again, replace it in the future
+    args = entry.args
+    span, tail = args["max_native"], min(args["max_native"], BACK_INTO_RUN)
+    breakpoints, watchpoints = set(args["breakpoints"]), list(args["watchpoints"])
+    s.replaying = True  # the recorded future stays
+    try:
+        for budget in ([span - tail] if span > tail else []) + [1] * tail:
+            events += s.run(budget, breakpoints, watchpoints)
+    finally:
+        s.replaying = False
+    return events + s.undo_newest()

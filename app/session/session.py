@@ -29,7 +29,7 @@ from app.session.history import Entry, History
 from app.session.inspect import VmFacts, facts, instruction_at
 from app.session.program import build_program
 from app.session.recorder import Recorder
-from app.session.running import PacedRun, Run
+from app.session.running import PacedRun, Run, back_into_run
 from app.session.saved import SavedSession, Settings
 from app.session.targets import resolve_target
 
@@ -93,7 +93,7 @@ class Session:
         # a deliberately wrong hypervisor that mirrors device memory too (a lesson)
         self.mirror_devices = mirror_devices
         self.seq = 0
-        self._replaying = False
+        self.replaying = False
         try:
             self._boot()
         except MemoryError as e:
@@ -115,7 +115,7 @@ class Session:
         """Append a finished command to the history; a `branch` event if doing it
         dropped a recorded future."""
         entry.native = self.vms[0].counters.native_instructions
-        dropped = self.history.record(entry, self._replaying)
+        dropped = self.history.record(entry, self.replaying)
         if not dropped:
             return []
         self.seq += 1
@@ -188,7 +188,7 @@ class Session:
         if granularity not in tuple(Granularity):
             raise SessionError("granularity is 'native' or 'rewritten'")
         command = Command.step(granularity)
-        if not self._replaying:
+        if not self.replaying:
             ahead = self._replay_to(command)
             if ahead is not None:
                 return ahead
@@ -219,6 +219,16 @@ class Session:
         return events
 
     def back(self) -> list[dict]:
+        """One step back, as a stepper goes: the newest entry undone or, if it is a run
+        of more than one native instruction, one instruction back into it."""
+        newest = self.history.done[-1] if self.history.done else None
+        if newest is not None and newest.command == Command.RUN and \
+                newest.args["max_native"] > 1:
+            return back_into_run(self, newest)
+        return self.undo_newest()
+
+    def undo_newest(self) -> list[dict]:
+        """The newest entry undone, whole (it heads the recorded future)."""
         if not self.history.done:
             raise SessionError("nothing to step back over" if not self.history.forgotten
                                else "the history does not go back further")
@@ -234,17 +244,17 @@ class Session:
         if self.history.next_undone() is None:
             raise SessionError("nothing to go forward to")
         entry = self.history.take_undone()
-        self._replaying = True
+        self.replaying = True
         try:
             return self.replay(entry.command, entry.args)
         finally:
-            self._replaying = False
+            self.replaying = False
 
     def seek(self, position: int) -> None:
         """Move along the history to `position` (entries from its start)."""
         target = max(0, min(position, self.history.length))
         while self.history.position > target:
-            self.back()
+            self.undo_newest()
         while self.history.position < target:
             self.forward()
 
