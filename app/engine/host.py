@@ -65,7 +65,7 @@ SESSION_CALLS = frozenset({
 # calls that run on the thread of lower priority (`nice`): a step of any session comes
 # before them. (Not SCHED_IDLE: a thread starved of the processor while it holds the
 # interpreter would stall this process's quick calls behind it.)
-SLOW_CALLS = frozenset({"prepare", "forward", "seek", "reset", "perform", "trace", "saved",
+SLOW_CALLS = frozenset({"prepare", "back", "forward", "seek", "reset", "perform", "trace", "saved",
                         "checkpoint", "start_run", "run_turns"})
 # errors that are answers, handed to the caller as they are
 ANSWERS = (SessionError, LessonError, CheckpointError, ValueError)

@@ -54,7 +54,7 @@ class SoloCommands:
             raise Refused("no VM is running: reset or load a program")
         self.hub.publish(ws, ws.session.step(d.get("granularity", Granularity.NATIVE)))
 
-    @on_session("back")
+    @on_session("back", Lane.HEAVY)  # from a run's end it makes the run again
     def on_back(self, ws, _d, _sid):
         self.hub.publish(ws, ws.session.back(), snapshot=True)
 
