@@ -250,3 +250,22 @@ def test_mirroring_off_and_on_again_keeps_the_twin_asked_for(page):
     page.select_option("#mirror", "on")
     wait_js(page, f"{vms} === 2 && !document.querySelector('#compare').disabled")
     assert page.is_checked("#compare")
+
+
+def test_a_key_whose_button_is_off_does_nothing_and_a_refusal_moves_no_panel(page):
+    panels = "JSON.stringify([...document.querySelectorAll('[data-panel]')].map((p) => " \
+             "{ const r = p.getBoundingClientRect(); return [r.top, r.height]; }))"
+    click_blank(page)
+    sent = page.evaluate("document.body.dataset.seq")
+    page.keyboard.press("ArrowLeft")       # at instruction 0: Back is off
+    page.wait_for_timeout(400)
+    assert page.locator("#problem").is_hidden()
+    assert page.evaluate("document.body.dataset.seq") == sent
+    # a refusal hangs below the stepping bar, over the panels: nothing moves
+    before = page.evaluate(panels)
+    page.fill("#offset", "0x12zz")
+    page.keyboard.press("Tab")             # the offset is refused
+    page.wait_for_selector("#problem:not([hidden])")
+    assert page.evaluate(panels) == before
+    page.click("#problem")                 # and a click puts it away
+    page.wait_for_selector("#problem", state="hidden")

@@ -109,7 +109,12 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
     // Space and Enter keep their meaning on what has focus (press a button, open a list)
     if (key === " " && target.closest("button, summary, a, select, input, label")) return;
     const name = KEYS[key] && KEYS[key](e);
-    if (name) { e.preventDefault(); e.stopPropagation(); actions[name](); }
+    if (!name) return;
+    e.preventDefault();
+    e.stopPropagation();
+    // a key does what its button does, and nothing while the button is off (r after
+    // the exit, ← at the start): no refusal to read, the bar says why already
+    if (!buttons[name].disabled) actions[name]();
   }, true);
 
   function render(state, {follow}) {

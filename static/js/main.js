@@ -37,6 +37,7 @@ function showProblem(message) {
   problem.textContent = message;
   problem.hidden = !message;
 }
+problem.addEventListener("click", () => showProblem(""));
 
 const layout = createLayout({main: $("main"), grid: $("grid"), toggle: $("btn-present"),
                              pickerButton: $("btn-panels"), picker: $("panel-picker")},
