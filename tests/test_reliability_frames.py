@@ -169,3 +169,22 @@ def test_frames_that_are_no_command_do_not_close_other_tabs(live):
         await bystander.close()
     run(scenario())
     assert json.loads(live.get("/healthz")[1])["ok"] is True
+
+
+def test_a_frame_with_binary_attachments_is_refused_and_the_tab_goes_on(live):
+    # the library would hold every later frame as the promised attachments, answering
+    # none and buffering without bound: refused, and the next command answered
+    async def scenario():
+        tab = live.tab()
+        assert (await hello(tab))["ok"]
+        tab._n += 1
+        fut = asyncio.get_running_loop().create_future()
+        tab._acks[tab._n] = fut
+        await tab.ws.send(f'451-{tab._n}["step",{{"_placeholder":true,"num":0}}]')
+        ack = await asyncio.wait_for(fut, 10)
+        assert ack["ok"] is False and "binary attachments" in ack["error"]["message"], ack
+        for _ in range(3):
+            await tab.ws.send(b"\x00" * 1024)
+        assert (await tab.call("step"))["ok"]
+        await tab.close()
+    run(scenario())

@@ -52,6 +52,11 @@ class Frame(packet.Packet):
             return self._refuse("its data is nested too deeply")
         except ValueError as e:  # JSONDecodeError is one
             return self._refuse(f"its data is not valid JSON ({str(e)[:80]})")
+        if attachments:
+            # nothing here takes binary data, and the library would buffer every frame
+            # after this one as its attachments, answering none: refused at once
+            self.packet_type = packet.EVENT if self.packet_type in _EVENTS else self.packet_type
+            return self._refuse("binary attachments are not accepted")
         if self.packet_type in _EVENTS:
             head = self.data[0] if isinstance(self.data, list) and self.data else None
             if not isinstance(head, str):
