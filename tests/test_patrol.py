@@ -102,7 +102,7 @@ def test_back_over_a_patrol_scrub_and_run_again(monkeypatch):
     s.run(max_native=500)
     first = [n for n in s.hv.log if n["kind"] == "scrub"]
     assert [n["patrol"] for n in first] == [True]
-    s.back()
+    s.undo_newest()
     assert s.vms[0].patrol.next == 300 and not notes_of(s, "scrub")
     s.run(max_native=500)
     assert notes_of(s, "scrub") == first

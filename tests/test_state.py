@@ -214,6 +214,7 @@ def test_undo_restores_every_saved_attribute(mode):
     for command in commands:
         states.append(state_of(s.hv))
         command()
+    # each command undone whole (a back from a run would go one instruction into it)
     for expected in reversed(states):
-        s.back()
+        s.undo_newest()
         assert state_of(s.hv) == expected
