@@ -197,3 +197,50 @@ def test_an_uncorrectable_error_flips_the_named_bit_and_the_next():
 def test_a_bad_bit_or_offset_is_refused_with_what_is_wrong(target, says):
     r = run(SHARED_WORD, "off", inject=[("silent", target, BEFORE_LOADS)])
     assert r["status"] == "error" and says in r["error"]["message"]
+
+
+STORES = """\
+    .text
+    .globl main
+main:
+    leaq table(%rip), %rdi
+    movq $5, (%rdi)
+    movq (%rdi), %rax
+    ret
+    .data
+table: .zero 128
+"""
+
+
+def _at_main(mode: str) -> Session:
+    s = Session(STORES, mode)
+    while s.inspect().line != 4:
+        s.step()
+    return s
+
+
+def _step_to_the_store(s: Session) -> list[dict]:
+    while s.inspect().line != 5:
+        s.step()
+    return [w for e in s.step() for w in e["writes"]]
+
+
+@pytest.mark.parametrize("mode", ["off", "on"])
+def test_a_store_beside_a_pending_error_is_shown_once(mode):
+    # the frame is out of the CPU's map: the first try of the store stops, the retry
+    # makes it (the try's store is not one the step made)
+    s = _at_main(mode)
+    s.inject("ue", "table+64")
+    writes = _step_to_the_store(s)
+    table = s.address_of("table")
+    natives = [w for w in writes if w["role"] == "native"]
+    assert [(w["va"], w["new"]) for w in natives] == [(table, "0500000000000000")]
+    assert len(writes) == (2 if mode == "on" else 1)
+
+
+def test_a_store_that_kills_its_vm_is_not_shown_as_made():
+    s = _at_main("off")
+    s.inject("ue", "table")
+    assert _step_to_the_store(s) == [] and s.inspect().status == "killed"
+    s.back()
+    assert s.inspect().line == 5 and s.inspect().status == "running"

@@ -52,9 +52,13 @@ def test_stores_reach_a_write_hook_before_they_are_made():
     s, vm = _vm()
     stores, checked = [], 0
 
-    def on_store(access: int, pa: int, size: int, value: int) -> None:
-        stores.append((pa, size, value % (1 << 8 * size)))
-    vm.cpu.store_listener = on_store
+    class Listener:
+        def stored(self, pa: int, size: int, value: int) -> None:
+            stores.append((pa, size, value % (1 << 8 * size)))
+
+        def refused(self, count: int) -> None:
+            del stores[-count:]
+    vm.cpu.store_listener = Listener()
     while vm.status == "running":
         stores.clear()
         runner.step(s.hv, vm)

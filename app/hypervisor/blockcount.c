@@ -5,6 +5,8 @@
  * instructions for the budget: the other three counters are folded in at the end of
  * the run (fold), one multiplication per distinct block instead of four additions per
  * executed block. On 3-5-instruction loops that difference is a third of the run.
+ * The regions are the code's whole pages, and a block that begins anywhere but at an
+ * instruction's first byte is stopped in front of (see `inside`).
  * Built once with the system's C compiler; counting.py falls back to its Python hook
  * when that is not possible. */
 #include <stdint.h>
@@ -35,17 +37,29 @@ typedef struct {                /* what the hot path touches comes first: one ca
     uint64_t nseen;
     block_t odd;                /* a block cut differently from the one first seen there */
     uint64_t odd_i0;
+    uint64_t inside;            /* a block that began inside an instruction (0: none) */
 } counter_t;
 
 void on_block(void *uc, uint64_t address, uint32_t size, counter_t *c) {
     for (uint64_t r = 0; r < c->nregions; r++) {
         const region_t *g = &c->regions[r];
         uint64_t off = address - g->base;     /* wraps above span when below base */
-        if (off >= g->span || size > g->span - off)
+        if (off >= g->span)
             continue;
         uint64_t i0 = g->index[off];
         block_t *b = &c->blocks[i0];
         if (__builtin_expect(b->size != size || b->start != address, 0)) {
+            if (g->index[off + 1] != i0 + 1) {
+                /* not the first byte of an instruction: a jump into the middle of one,
+                 * or past the last. Those bytes were never checked or mirrored, so the
+                 * block does not run (the first sight of a block comes through here:
+                 * the fast path above only ever meets starts) */
+                c->inside = address;
+                c->emu_stop(uc);
+                return;
+            }
+            if (size > g->span - off)
+                return;
             uint64_t i1 = g->index[off + size];
             if (b->size == 0) {       /* first run of the block that starts here */
                 b->start = address;

@@ -121,19 +121,27 @@ class Change:
         self.log_start = len(hv.log)
         self.undo = Undo(vm.id, self.log_start, self.before)
         # (machine address, size, old bytes, rip) of every store a single step makes
-        self._stores: list[tuple[int, int, bytes, int]] = []
+        # (old None: outside memory, a device's), and which of them their instruction's
+        # stop refused (undone all the same)
+        self._stores: list[tuple[int, int, bytes | None, int]] = []
+        self._refused: set[int] = set()
         self.undo.journal, self.undo.owners = vm.mem.start_journal()
         # single steps report their stores (a free run records pages, not stores)
         self.traced = trace_writes
         if trace_writes:
-            vm.cpu.store_listener = self._on_write
+            vm.cpu.store_listener = self
 
-    def _on_write(self, access: int, pa: int, size: int, value: int) -> None:
+    def stored(self, pa: int, size: int, value: int) -> None:
         # the hook runs before the store: the buffer still holds the old bytes
         mem = self.vm.mem
-        if pa >= 0 and pa + size <= mem.size:
-            rip = self.vm.cpu.reg("rip")
-            self._stores.append((pa, size, bytes(mem.view[pa:pa + size]), rip))
+        old = bytes(mem.view[pa:pa + size]) if pa >= 0 and pa + size <= mem.size else None
+        self._stores.append((pa, size, old, self.vm.cpu.reg("rip")))
+
+    def refused(self, count: int) -> None:
+        # not shown as stores (a retry records them again; a kill means they never
+        # happened), but their old bytes are put back like the others'
+        n = len(self._stores)
+        self._refused.update(range(max(n - count, 0), n))
 
     def finish(self) -> Undo:
         """Stop recording; the step's undo record."""
@@ -147,7 +155,8 @@ class Change:
             u.rare = self.before
         if hv.faults != self.faults or self._holes() != self.holes:
             u.shared = (self.faults, self.holes)
-        u.cpu_writes.extend((pa, old) for pa, _size, old, _rip in self._stores)
+        u.cpu_writes.extend((pa, old) for pa, _size, old, _rip in self._stores
+                            if old is not None)
         self.ptes = _pte_changes(vm, self.tables, u)
         return u
 
@@ -156,10 +165,12 @@ class Change:
         return tuple((v.id, frozenset(v.cpu.holes)) for v in self.hv.vms if v is not self.vm)
 
     def stores(self) -> list[tuple[int, int, bytes, bytes, int, Owner]]:
-        """(machine address, size, old bytes, new bytes, rip, owner) of each store."""
-        mem = self.vm.mem
+        """(machine address, size, old bytes, new bytes, rip, owner) of each store
+        that retired."""
+        mem, refused = self.vm.mem, self._refused
         return [(pa, size, old, mem.read(pa, size), rip, mem.owner_at(pa))
-                for pa, size, old, rip in self._stores]
+                for k, (pa, size, old, rip) in enumerate(self._stores)
+                if old is not None and k not in refused]
 
     def owners(self) -> list[tuple[int, Owner, Owner]]:
         """(frame, old owner, new owner) of every change of owner, in order."""

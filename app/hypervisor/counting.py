@@ -13,7 +13,7 @@ import ctypes
 import itertools
 import operator
 import struct
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 from app.asm.layout import Image
@@ -44,8 +44,12 @@ class Counting:
         self.addrs, columns = _tables(image, starts, ends)
         self.index = dict(zip(self.addrs, itertools.count()))
         self.cum = [[0, *itertools.accumulate(column)] for column in columns]
-        self.native = self._native_counter(_regions(starts, ends))
+        self.code = _code_pages(image)
+        self.native = self._native_counter([list(r) for r in self.code])
         self.last: tuple[int, int] | None = None
+        # where the last run found a block beginning inside an instruction (it did
+        # not run: see enters_inside)
+        self.inside: int | None = None
         self.budget: int | None = None
         self.stopped_for_budget = False
         self.active = False  # only run mode counts by blocks; step mode counts one by one
@@ -64,7 +68,6 @@ class Counting:
         c.cum = ctypes.cast(sums, ctypes.POINTER(ctypes.c_uint64))
         if len(regions) > 4:
             return None
-        regions.sort(key=lambda r: r[0] - r[1])  # the program's text before the kernel's
         for r, (lo, hi) in enumerate(regions):
             ranks = _ranks(self.addrs, lo, hi)
             index = (ctypes.c_uint32 * len(ranks)).from_buffer(ranks)  # a view, no copy
@@ -94,7 +97,7 @@ class Counting:
     def begin_run(self, budget: int | None) -> None:
         self.budget = budget
         self.stopped_for_budget = False
-        self.last = None
+        self.last = self.inside = None
         self.active = True
         c = self.native
         if c is not None:
@@ -109,6 +112,7 @@ class Counting:
             c.left = self._left
             c.stopped_for_budget = 0
             c.last = None
+            c.inside = 0
             c.nregions = self._nregions
 
     def end_run(self) -> None:
@@ -122,6 +126,7 @@ class Counting:
                 setattr(self.vm.counters, name, c.counts[f])
             self.stopped_for_budget = bool(c.stopped_for_budget)
             self.last = self._last_block(c)
+            self.inside = c.inside or None
 
     def _last_block(self, c) -> tuple[int, int] | None:
         if not c.last:
@@ -146,9 +151,32 @@ class Counting:
         else:
             self.vm.counters.executed_instructions += 1
 
+    def enters_inside(self, rip: int) -> bool:
+        """Whether `rip` is in the code's pages but not where an instruction begins: a
+        jump, call or return into the middle of one, or past the last. The CPU would
+        run bytes there that were never checked or mirrored (an immediate's bytes
+        can encode a store, or `mov %rax, %cr3`), so no run or step starts there."""
+        return rip not in self.index and any(lo <= rip < hi for lo, hi in self.code)
+
+    def covering(self, rip: int) -> int | None:
+        """The start of the instruction (or padding) whose bytes hold `rip`; None past
+        the last."""
+        k = bisect_right(self.addrs, rip) - 1
+        if k < 0:
+            return None
+        start = self.addrs[k]
+        placed = self.vm.image.by_address.get(start)
+        end = start + placed.size if placed is not None else (
+            self.addrs[k + 1] if k + 1 < len(self.addrs) else start + 1)
+        return start if rip < end else None
+
     # -- the block hook used by run mode
     def on_block(self, address: int, size: int) -> None:
         if not self.active:
+            return
+        if self.enters_inside(address):
+            self.inside = address
+            self.vm.cpu.stop()
             return
         i0, i1 = self.span(address, address + size)
         self.last = (i0, i1)
@@ -220,12 +248,13 @@ def _weights(p) -> tuple[int, int, int, int]:
     return known
 
 
-def _regions(starts: list[int], ends: list[int]) -> list[list[int]]:
-    """The image's contiguous runs of code, [start, end) (gaps under a page inside)."""
-    if not starts:
-        return []
-    bounds = [0, *_gaps(starts, ends, 0x1000), len(starts)]
-    return [[starts[i], ends[j - 1]] for i, j in itertools.pairwise(bounds)]
+def _code_pages(image: Image) -> list[tuple[int, int]]:
+    """The code's executable pages, [start, end) per section, the largest first (the C
+    counter tries them in order; most blocks are the program's). Whole pages, since
+    the CPU can be sent anywhere in them."""
+    code = [s for s in image.sections.values() if s.perms == "rx" and s.data]
+    pages = [(s.base & ~0xFFF, (s.base + len(s.data) + 0xFFF) & ~0xFFF) for s in code]
+    return sorted(pages, key=lambda r: r[0] - r[1])
 
 
 def _ranks(addrs: list[int], lo: int, hi: int) -> array.array:

@@ -30,7 +30,7 @@ class Counter(ctypes.Structure):
                 ("cum", ctypes.POINTER(ctypes.c_uint64)), ("counts", ctypes.c_uint64 * 4),
                 ("stopped_for_budget", ctypes.c_uint64), ("emu_stop", ctypes.c_void_p),
                 ("seen", ctypes.POINTER(ctypes.c_uint32)), ("nseen", ctypes.c_uint64),
-                ("odd", Block), ("odd_i0", ctypes.c_uint64)]
+                ("odd", Block), ("odd_i0", ctypes.c_uint64), ("inside", ctypes.c_uint64)]
 
 
 def library(name: str = "blockcount") -> ctypes.CDLL | None:

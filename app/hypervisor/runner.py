@@ -46,8 +46,12 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> Answer | Status:
                 vm.fault_line = group.line
                 vm.report += f" (read by line {group.line}: {group.native_text})"
             return Status.KILLED
+    return _fault(hv, vm, stop, rip, vm.group_of.get(rip))
+
+
+def _fault(hv: Hypervisor, vm: VM, stop: Stop, rip: int, group) -> Status:
+    """The VM's end in a fault at `rip`, told with the instruction it is in."""
     vm.status = Status.FAULT
-    group = vm.group_of.get(rip)
     line = group.line if group is not None and group.origin == Origin.PROGRAM else None
     vm.report = _describe_fault(stop, rip, group)
     vm.fault_line = line
@@ -56,16 +60,33 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> Answer | Status:
     return Status.FAULT
 
 
+def _entered_inside(hv: Hypervisor, vm: VM, rip: int) -> Status:
+    """The fault of a VM sent into the middle of an instruction, or past the last:
+    the bytes there are not the instructions that were checked and mirrored."""
+    start = vm.counting.covering(rip)
+    if start is None:
+        what = "execution past the end of the code (no instruction is there)"
+    else:
+        what = (f"a jump into the middle of an instruction, {rip - start} byte"
+                f"{'s' if rip - start > 1 else ''} into it at {rip:#x} (bytes inside an "
+                "instruction are never checked or mirrored as instructions)")
+    group = vm.group_of.get(start) if start is not None else None
+    return _fault(hv, vm, Stop(StopKind.FAULT, rip, message=what), rip, group)
+
+
 def _describe_fault(stop, rip: int, group) -> str:
     what = stop.message
     if stop.vector == 14 and stop.address is not None:
         a = stop.address
-        if STACK_TOP - (STACK_PAGES + 16) * 0x1000 <= a < STACK_TOP - STACK_PAGES * 0x1000:
+        if a == rip:
+            what = (f"page fault fetching an instruction at {a:#x} (only the code's pages "
+                    "can be run: a jump, call or return to data or to nothing)")
+        elif STACK_TOP - (STACK_PAGES + 16) * 0x1000 <= a < STACK_TOP - STACK_PAGES * 0x1000:
             what = f"stack overflow (page fault at {a:#x}, below the {STACK_PAGES * 4} KiB stack)"
         else:
             what = f"page fault at address {a:#x} (unmapped, or a write to a read-only page)"
-    if group is None:
-        return f"{what}, at {rip:#x}"
+    if group is None:  # (a fetch's fault has said where)
+        return what if stop.fetch else f"{what}, at {rip:#x}"
     where = f"line {group.line}" if group.origin == Origin.PROGRAM else f"the kernel ({rip:#x})"
     return f"{what}, in {where}: {group.native_text}"
 
@@ -86,6 +107,8 @@ def step(hv: Hypervisor, vm: VM) -> Answer | Status:
 def _step(hv: Hypervisor, vm: VM) -> Answer | Status:
     for _ in range(8):
         rip = vm.cpu.reg("rip")
+        if vm.counting.enters_inside(rip):
+            return _entered_inside(hv, vm, rip)
         if vm.cpu.at_hypercall(rip):
             # served here rather than by the CPU: a trap inside a single step is
             # easier to account for this way
@@ -99,6 +122,11 @@ def _step(hv: Hypervisor, vm: VM) -> Answer | Status:
         if stop.kind == StopKind.DONE:
             vm.counting.one(rip)
             return Answer.OK if vm.status == Status.RUNNING else vm.status
+        if stop.kind == StopKind.FAULT and stop.fetch and stop.rip != rip:
+            # it ran, and fetching the next instruction faulted (a jump into data): the
+            # fault is that one's, as a free run meets it
+            vm.counting.one(rip)
+            return _handle(hv, vm, stop, stop.rip)
         result = _handle(hv, vm, stop, rip)
         if result != Answer.RETRY:
             return result
@@ -282,6 +310,8 @@ class _Run:
     def _settled(self, stop) -> str | None:
         now = self.cpu.reg("rip")
         self.counting.settle(now)
+        if self.counting.inside is not None:
+            return _entered_inside(self.hv, self.vm, now)
         if stop.kind == StopKind.DONE:
             return None if self.vm.status == Status.RUNNING else self.vm.status
         result = _handle(self.hv, self.vm, stop, now)
@@ -318,8 +348,9 @@ def _first(a: int | None, b: int | None) -> int | None:
 
 def run_free(hv: Hypervisor, vm: VM) -> str:
     """Run to the end with no counting at all: the benchmark's measure of raw speed
-    (only hypercalls and faults stop the CPU). Counters are not kept, and no patrol
-    scrub runs (only the one at exit)."""
+    (only hypercalls and faults stop the CPU). Counters are not kept, no patrol scrub
+    runs (only the one at exit), and nothing stops a jump into an instruction (the
+    benchmark's programs make none)."""
     while vm.status == Status.RUNNING:
         stop = vm.cpu.run(count=0)
         if stop.kind == StopKind.DONE:

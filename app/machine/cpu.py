@@ -34,7 +34,7 @@ from app.machine.cpustate import GPRS, REG_WIDTH, STATE_REGS, CpuState
 from app.machine.hooks import Hook, HookTable
 from app.machine.memory import PAGE, MachineMemory
 from app.machine.registers import ENGINE_ID, LAYOUT, PLAN, SLOT, STATE_IDS, WIDE
-from app.machine.stops import Stop, StopKind
+from app.machine.stops import VECTOR_NAMES, Stop, StopKind, StoreListener
 
 __all__ = ["GPRS", "REG_WIDTH", "STATE_REGS", "CpuState", "Hook", "Stop", "StopKind", "VCpu"]
 
@@ -54,7 +54,7 @@ class VCpu:
     STATE = ("holes",)
     DERIVED = ("mem", "until", "uc", "_ids", "_one", "_buffer", "_ptrs", "_mmio",
                "_context", "before_run", "store_listener", "_hooks", "_hole_hooks",
-               "watched", "steps", "_stepping", "_step_hooks", "_seen", "_fault",
+               "watched", "steps", "_stepping", "_step_hooks", "_seen", "_stored", "_fault",
                "_unmapped", "_hypercall", "_start_rip")
 
     def __init__(self, mem: MachineMemory, cr3: int,
@@ -65,9 +65,9 @@ class VCpu:
         self._stepping = False
         # the code and store hooks of single steps: present while translations call them
         self._step_hooks: tuple[int, int] | None = None
-        self._seen = 0
-        # told of every store a single step makes, before it: (access, pa, size, value)
-        self.store_listener: Callable | None = None
+        self._seen = self._stored = 0  # instructions and stores the step met
+        # told of every store a single step makes, before it, and of those refused
+        self.store_listener: StoreListener | None = None
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self._hooks = HookTable(self.uc)
         self.before_run: list = []  # called before every start of the CPU
@@ -318,7 +318,7 @@ class VCpu:
             # code translated before the hooks existed would run without calling them
             self.uc.ctl_flush_tb()
         self.steps += 1
-        self._seen = 0
+        self._seen = self._stored = 0
         self._stepping = True
         try:
             stop = self.run()
@@ -329,6 +329,10 @@ class VCpu:
             # the map (a code page of a lost DIMM, after a jump or a ret): the step is
             # done, and that fetch is the next step's, as a free run meets it
             return Stop(StopKind.DONE, stop.rip)
+        retired = stop.kind == StopKind.DONE or stop.fetch and self._seen == 1
+        if not retired and self._stored and self.store_listener is not None:
+            # a fault, a frame out of the map or a watch refused the instruction
+            self.store_listener.refused(self._stored)
         return stop
 
     @property
@@ -342,8 +346,9 @@ class VCpu:
             self._hooks.stop()
 
     def _on_store(self, access: int, pa: int, size: int, value: int) -> None:
+        self._stored += 1
         if self.store_listener is not None:
-            self.store_listener(access, pa, size, value)
+            self.store_listener.stored(pa, size, value)
 
     # -- hooks (app/machine/hooks.py: how each kind is called)
     def add_hook(self, kind: Hook, callback: Callable, begin: int = 1, end: int = 0) -> int:
@@ -380,11 +385,9 @@ class VCpu:
     def _fault_stop(self) -> Stop:
         vector, cr2, _ = self._fault
         rip = self.uc.reg_read(X.UC_X86_REG_RIP)
-        names = {0: "divide error", 6: "invalid opcode", 13: "general protection fault",
-                 14: "page fault", 17: "alignment check", 8: "double fault", 3: "breakpoint",
-                 1: "debug"}
-        msg = names.get(vector, f"exception {vector}")
-        return Stop(StopKind.FAULT, rip, vector, cr2 if vector == 14 else None, msg)
+        msg = VECTOR_NAMES.get(vector, f"exception {vector}")
+        return Stop(StopKind.FAULT, rip, vector, cr2 if vector == 14 else None, msg,
+                    fetch=vector == 14 and cr2 == rip)
 
     def at_hypercall(self, rip: int) -> bool:
         return self._read_code(rip, 2) == HYPERCALL

@@ -1,9 +1,15 @@
-"""Why the vCPU stopped: the kinds of stop its runs end with, and the stop itself."""
+"""Why the vCPU stopped: the kinds of stop its runs end with, the stop itself, the
+exceptions by name, and who a single step tells of its stores."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
+
+VECTOR_NAMES = {0: "divide error", 1: "debug", 3: "breakpoint", 6: "invalid opcode",
+                8: "double fault", 13: "general protection fault", 14: "page fault",
+                17: "alignment check"}
 
 
 class StopKind(StrEnum):
@@ -25,7 +31,18 @@ class Stop:
     address: int | None = None
     message: str = ""
     size: int | None = None  # unmapped: the size of the access
-    fetch: bool = False  # unmapped: the access fetched an instruction
+    fetch: bool = False  # unmapped, or a page fault: the access fetched an instruction
 
 
-__all__ = ["Stop", "StopKind"]
+class StoreListener(Protocol):
+    """Told of each store a single step makes, in front of it (its machine address,
+    size and the value it stores), and of the last `count` ones when their instruction
+    did not retire (a fault, a frame out of the map, a watch): those did not happen,
+    or only partly, as the CPU stopped halfway."""
+
+    def stored(self, pa: int, size: int, value: int) -> None: ...
+
+    def refused(self, count: int) -> None: ...
+
+
+__all__ = ["VECTOR_NAMES", "Stop", "StopKind", "StoreListener"]
