@@ -167,3 +167,27 @@ def test_a_load_stops_when_its_last_tab_closes(live):
     took, ack = run(scenario())
     assert ack["ok"], ack
     assert took < 1.0, took
+
+
+@pytest.mark.parametrize("live", [("WORKSPACES_PER_ADDRESS=3",)], indirect=True)
+def test_idle_sessions_do_not_keep_the_rest_of_an_address_out(live):
+    # one address is a whole class behind a NAT: a closed tab leaves an idle session,
+    # and only the sessions in use count against the address
+    async def scenario():
+        tabs = [live.tab("127.0.0.1") for _ in range(3)]
+        for t in tabs:
+            assert (await hello(t))["ok"]
+        over = live.tab("127.0.0.1")
+        refused = await hello(over)
+        assert not refused["ok"], refused
+        assert "3 sessions open" in refused["error"]["message"]
+        assert "the limit per address" in refused["error"]["message"]
+        assert (await hello(live.tab("127.0.0.2")))["ok"]   # another address is not
+        for t in tabs:
+            await t.close()
+        newcomers = [live.tab("127.0.0.1") for _ in range(3)]
+        for t in newcomers:
+            assert (await hello(t))["ok"]
+        for t in [over, *newcomers]:
+            await t.close()
+    run(scenario())

@@ -127,9 +127,10 @@ def test_pause_stops_a_runaway_and_a_budget_ends_it(app):
     c = Client(app)
     load(c, RUNAWAY, compare=False)
     c.drain()
-    c.ok("run")
+    c.ok("run", {"budget": 100_000_000})  # seconds of running, however fast the machine
     c.wait(lambda: any(e["kind"] == "run" for e in c.events))
-    assert c.send("step")["error"]["message"].startswith("the VMs are running")
+    ack = c.send("step")
+    assert ack.get("error", {}).get("message", "").startswith("the VMs are running"), ack
     c.ok("pause")
     end = c.wait(lambda: c.snapshots and not c.last["running"] and c.last)
     assert end["stopped"] == "paused" and end["vms"][0]["status"] == "running"
@@ -333,3 +334,14 @@ def test_the_snapshot_a_run_ends_with_is_the_state_after_it(app, speed):
     assert not ended["running"] and ended["breakpoints"] == [never]
     assert [v["status"] for v in ended["vms"]] == ["exited", "exited"]
     assert Client(app, workspace=c.workspace).last == ended
+
+
+def test_one_connection_holds_one_session_however_often_it_says_hello():
+    gen = app_for_a_test(WORKSPACES_PER_ADDRESS=3)
+    app = next(gen)
+    workspaces = app.extensions["kmemvisor.hub"].workspaces
+    c = Client(app)
+    again = [c.send("hello", {}) for _ in range(10)]
+    assert {a["workspace"] for a in again} == {c.workspace} and len(workspaces) == 1
+    gen.close()
+

@@ -11,7 +11,7 @@ from app.session import DEFAULT_EXAMPLE, example_source
 from app.web import class_sockets, shares
 from app.web.areas import on_connection
 from app.web.dispatch import answer
-from app.web.gate import GREETED
+from app.web.gate import GREETED, MADE
 from app.web.protocol import Refused
 from app.web.wire import MALFORMED
 
@@ -31,8 +31,9 @@ class ConnectionCommands:
             result = class_sockets.join(hub, sid, address, data)
         elif "share" in data:  # a share's tab that reconnects finds its copy again
             wid = data.get("workspace")
-            ws = (hub.find_workspace(wid, address) if wid else None) or shares.open_shared(
-                hub, address, data["share"], data.get("embed", False))
+            ws = (hub.find_workspace(wid, address) if wid else None) or self._made() or \
+                self._new(shares.open_shared, hub, address, data["share"],
+                          data.get("embed", False))
             result = self._enter(sid, ws, "viewer" if ws.kind == "embed" else "solo")
         else:
             result = self._solo(sid, address, data.get("workspace"))
@@ -51,14 +52,26 @@ class ConnectionCommands:
         if wid and found is None:
             note = ("your earlier session could not be found on this server (it expired "
                     "or was closed); here is a new one")
-        ws = found or hub.new_workspace(
-            lambda: hub.engines.start(Build.PROGRAM, example_source(DEFAULT_EXAMPLE), "on",
-                                      DEFAULT_OFFSET, True, hub.config["LOAD_SECONDS"]),
-            address)
+        ws = found or self._made() or self._new(hub.new_workspace, lambda: hub.engines.start(
+            Build.PROGRAM, example_source(DEFAULT_EXAMPLE), "on", DEFAULT_OFFSET, True,
+            hub.config["LOAD_SECONDS"]), address)
         out = self._enter(sid, ws, "solo")
         if note:
             out["note"] = note
         return out
+
+    def _made(self):
+        """The session this connection made before, if it is still held: a connection
+        makes one (a script saying hello over and over on one socket would otherwise
+        fill its address's share of the server)."""
+        wid = request.environ.get(MADE)
+        return self.hub.workspaces.get(wid) if wid else None
+
+    @staticmethod
+    def _new(make, *args):
+        ws = make(*args)
+        request.environ[MADE] = ws.id
+        return ws
 
     def _enter(self, sid: str, ws, role: str) -> dict:
         """The tab leaves any classroom and joins `ws` (it gets the whole state)."""

@@ -28,7 +28,8 @@ class Room:
 
     workspaces: int = 256
     memory: int = 6 << 30          # bytes of sessions, about (Session.footprint)
-    per_address: int = 64          # workspaces created from one address
+    per_address: int = 200         # workspaces in use made from one address (a class
+    #                                behind one NAT is one address)
     idle_seconds: float = IDLE_SECONDS
 
 
@@ -186,11 +187,13 @@ class Workspaces:
     def _make_room(self, footprint: int, address: str, pinned: bool,
                    dry: bool = False) -> None:
         lim = self.limits
+        # counted while in use: a tab closed leaves an idle session, which goes first
+        # when room is needed, and must not keep the rest of its class out
         if not pinned and address and sum(
-                1 for w in self._all.values() if w.address == address) >= lim.per_address:
-            raise Busy(f"your address already holds {lim.per_address} sessions on this "
-                       "server; close some tabs (idle ones are freed after "
-                       f"{lim.idle_seconds / 60:.0f} minutes)")
+                1 for w in self._all.values()
+                if w.address == address and (w.clients or w.running)) >= lim.per_address:
+            raise Busy(f"your address already has {lim.per_address} sessions open on "
+                       "this server (the limit per address); close some tabs")
         now = time.monotonic()
         idle = sorted((w for w in self._all.values()
                        if not w.clients and not w.running and not w.pinned),
