@@ -37,7 +37,7 @@ DEFAULTS = {
     "MAX_WORKSPACES": Room.workspaces, "MEMORY_BUDGET": Room.memory,
     "WORKSPACES_PER_ADDRESS": Room.per_address, "IDLE_SECONDS": Room.idle_seconds,
     "MAX_TABS": Tabs.tabs, "TABS_PER_ADDRESS": Tabs.per_address,
-    "HELLO_SECONDS": Tabs.hello_seconds,
+    "HELLO_SECONDS": Tabs.hello_seconds, "HEADER_SECONDS": 10.0, "CONNECTIONS_PER_ADDRESS": 400,
     "CLASSROOMS_IN_MEMORY": Lifecycle.in_memory, "CLASSROOMS_PER_ADDRESS": Lifecycle.per_address,
     "CLASSROOMS_OPEN": Lifecycle.open_total, "CLASSROOM_IDLE_SECONDS": Lifecycle.idle_seconds,
     "CLASSROOM_EXPIRE_SECONDS": Lifecycle.expire_seconds, "SWEEP_SECONDS": 60.0,

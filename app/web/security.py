@@ -4,6 +4,7 @@ answers to, and the token that keeps other sites from submitting its forms.
 * Host names: an IP address (what a classroom network uses) or a name in
   ALLOWED_HOSTS. A page of another site that makes its own name resolve to this server
   (DNS rebinding) is refused, since its Host is that name.
+* A request whose body stops coming is answered 408, not as the server's error.
 * Forms that change something (opening a classroom) carry a token that must match a
   cookie only this site can set (SameSite=Strict), and their Origin, when the browser
   sends one, must be this host.
@@ -15,7 +16,7 @@ import hmac
 import ipaddress
 import secrets
 
-from flask import Flask, abort, request
+from flask import Flask, Response, abort, request
 
 CSRF_COOKIE = "kmv_csrf"
 CSRF_FIELD = "csrf"
@@ -62,6 +63,13 @@ def install(app: Flask) -> None:
         if request.endpoint != "pages.embed":
             response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response
+
+    @app.errorhandler(TimeoutError)
+    def stalled(_error):
+        # the connection's socket timed out in the middle of the request's body (the
+        # server's deadline, app/web/server.py): the client's fault, not the server's
+        return Response("the request's body stopped coming: send it whole", 408,
+                        {"Connection": "close"}, mimetype="text/plain")
 
 
 def csrf_token() -> tuple[str, bool]:
