@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.web_helpers import Client, app_for_a_test, make_app
+from tests.web_helpers import PROGRAM_KEYS, Client, app_for_a_test, make_app
 
 LESSON = "01-why-mirror"
 
@@ -155,6 +155,13 @@ def test_quiz_open_answer_tally_reveal(app):
     assert q["answer"] == 2 and q["tally"] == [1, 1, 0]
 
 
+def the_fork(app):
+    """The one fork a tab is on."""
+    hub = app.extensions["kmemvisor.hub"]
+    (fork,) = [w for w in hub.workspaces.all() if w.kind == "fork" and w.clients]
+    return fork
+
+
 def test_fork_is_private_and_follow_returns(app):
     code, key = open_class(app)
     t = teacher(app, code, key)
@@ -166,6 +173,11 @@ def test_fork_is_private_and_follow_returns(app):
     assert ack["following"] is False
     mine = s.wait(lambda: s.snapshots and s.last)
     assert mine["history"]["position"] == 5
+    # drawn from the class's state, as the fork's own engine would draw it
+    fork = the_fork(app)
+    own = fork.session.snapshot(fork.snapshot_extra(running=False))
+    assert s.snapshots[-1] == {**own, **{k: s.programs[-1][k] for k in PROGRAM_KEYS}}
+    assert s.programs[-1] == fork.session.program()
     s.ok("step")                                   # the fork is the student's own
     s.ok("inject", {"kind": "ue", "target": "table"})
     t.pump()

@@ -9,7 +9,7 @@ import gevent
 from app.contracts import validate_event, validate_push, validate_snapshot
 from app.web import create_app, socketio_of
 
-_PROGRAM = ("source", "listing", "symbols")  # what a snapshot's program brings
+PROGRAM_KEYS = ("source", "listing", "symbols")  # what a snapshot's program brings
 
 
 class Client:
@@ -52,7 +52,7 @@ class Client:
                 validate_snapshot(body)
                 # joined with the program it names, as the page draws it
                 assert self.programs and self.programs[-1]["id"] == body["program"]
-                self.snapshots.append({**body, **{k: self.programs[-1][k] for k in _PROGRAM}})
+                self.snapshots.append({**body, **{k: self.programs[-1][k] for k in PROGRAM_KEYS}})
             elif m["name"] == "program":
                 validate_push("program", body)
                 self.programs.append(body)

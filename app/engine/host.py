@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import queue
 import threading
 import time
@@ -52,7 +53,7 @@ class Build:
     """How a session is made (the first argument of `prepare`)."""
 
     PROGRAM = "program"      # (source, mirror, offset, compare, load seconds)
-    RESTORE = "restore"      # (SavedSession,): a fork, nothing replayed
+    RESTORE = "restore"      # (bytes of `saved`,): a fork, nothing replayed
     RECIPE = "recipe"        # (recipe, checkpoint, covered): rebuilt after a restart
     DOCUMENT = "document"    # (document, max native, load seconds): a shared session
     LESSON = "lesson"        # (Lesson,): a classroom's start
@@ -156,7 +157,7 @@ class Host:
             source, mirror, offset, compare, seconds = args
             made = Session(source, mirror, offset, compare, budget=budget(seconds))
         elif how == Build.RESTORE:
-            made = Session.restore(args[0])
+            made = Session.restore(pickle.loads(args[0]))
         elif how == Build.RECIPE:
             made = from_recipe(*args)
         elif how == Build.DOCUMENT:
@@ -243,9 +244,11 @@ class Host:
         return News(s.footprint(), key, s.history_view(), s.running(), s.native_count(),
                     delta)
 
-    def saved(self):
-        """The whole state (a fork's start)."""
-        return self.session.save()
+    def saved(self) -> bytes:
+        """The whole state (a fork's start), pickled here once: the server only hands
+        the bytes on, to every fork of the moment (pickling it again for each was the
+        server's main work in a class's wave of forks)."""
+        return pickle.dumps(self.session.save(), pickle.HIGHEST_PROTOCOL)
 
     def checkpoint(self) -> bytes:
         return to_bytes(self.session.save())

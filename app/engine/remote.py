@@ -246,8 +246,8 @@ class EngineSession:
     def checked(self, checks: list) -> list[dict]:
         return self.call("checked", list(checks))
 
-    def saved(self):
-        """The whole state, to start a fork from."""
+    def saved(self) -> bytes:
+        """The whole state, to start a fork from (Build.RESTORE takes it as it is)."""
         return self.call("saved")
 
     def checkpoint(self) -> bytes:

@@ -187,13 +187,16 @@ class ForkCommands(MemberCommands):
 
     @as_member("fork", Role.STUDENT)
     def fork(self, room: Classroom, member: Member, _d, sid):
-        hub = self.hub
+        hub, shared = self.hub, room.workspace
         # the class's state is copied in one short job (shared by every fork of the
-        # same moment); the copy is built on the new workspace's own line
-        saved = hub.scheduler.call(room.workspace.id, lambda: hub.saved_state(room.workspace),
-                                   Lane.INTERACTIVE, timeout=60)
+        # same moment), with the program and snapshot its tabs have; the copy is built
+        # on the new workspace's own line and starts drawn as the class was
+        saved, program, snap = hub.scheduler.call(
+            shared.id, lambda: (hub.saved_state(shared), shared.program(), shared.snapshot()),
+            Lane.INTERACTIVE, timeout=60)
         mine = hub.new_workspace(lambda: hub.engines.start(Build.RESTORE, saved),
                                  hub.address_of(sid), kind="fork")
+        mine.start_from(program, snap)
         hub.attach(sid, mine)
         with room.lock:
             member.following, member.fork = False, mine.id

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from app.engine import EngineSession
 
 IDLE_SECONDS = 30 * 60
+_EXTRA = ("breakpoints", "watchpoints", "running", "error")  # what snapshot_extra may add
 
 
 class Busy(Exception):
@@ -92,6 +93,14 @@ class Workspace:
         """`snap`, made by the engine with `snapshot_extra` in the answer that changed
         the state (a run's last turn), is the state now: no call to make it again."""
         self._snapshot = (self._snapshot_key(), snap)
+
+    def start_from(self, program: dict, snap: dict) -> None:
+        """A copy's first state is the one it was copied from: its program and that
+        snapshot, with this workspace's own additions, are not asked of the engine
+        again (a class's wave of forks would have each engine draw the same state)."""
+        self._program = program
+        shared = {k: v for k, v in snap.items() if k not in _EXTRA}
+        self._snapshot = (self._snapshot_key(), {**shared, **self.snapshot_extra(self.running)})
 
     def _snapshot_key(self) -> tuple:
         return (self.session, *self.session.state_key(),
