@@ -10,6 +10,7 @@ from tests.browser_helpers import (
     SIZES,
     assert_axe_clean,
     click_blank,
+    inject,
     open_solo,
     press,
     shot,
@@ -373,4 +374,46 @@ def test_after_a_recovery_the_page_tells_it_and_axe_is_clean(server, browser):
     wait_js(page, "document.querySelector('#log li.n-recovered')")
     shot(page, "present-recovered-1920x1080", full_page=False)
     page.keyboard.press("f")
+    assert tab.close() == []
+
+
+# the kinds of the log's notes whose first line is on view in its box, and whether the
+# console of each VM shows its status on the screen
+ON_VIEW = """() => {
+  const box = document.querySelector('#log').getBoundingClientRect();
+  const line = parseFloat(getComputedStyle(document.querySelector('#log')).lineHeight) || 18;
+  const notes = [...document.querySelectorAll('#log li.note')].filter((li) => {
+    const r = li.getBoundingClientRect();
+    return r.top >= box.top - 1 && r.top + line <= box.bottom + 1;
+  }).map((li) => [...li.classList].find((c) => c.startsWith('n-')).slice(2));
+  const shown = (el) => { const r = el.getBoundingClientRect();
+    return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight; };
+  return {notes, statuses: [...document.querySelectorAll('#console .status')]
+    .filter(shown).map((s) => s.textContent.trim())};
+}"""
+
+
+@pytest.mark.parametrize("size", [(1366, 768, 1.0), (1280, 720, 1.5)],
+                         ids=["1366x768", "1280x720@1.5"])
+def test_the_moment_one_vm_survives_what_kills_the_other_is_on_screen(server, browser, size):
+    """The lecture's moment on a laptop and at 150 % zoom: one error in both VMs; the
+    log shows the mirrored VM's recovery (its how folded away) and the unmirrored VM's
+    console says it was killed, with nothing scrolled by hand."""
+    w, h, scale = size
+    tab = open_solo(browser, server, width=w, height=h, scale=scale)
+    page = tab.page
+    page.evaluate("localStorage.clear()")
+    ue_after_fill(page, 1)
+    inject(page, "ue", "table+8", 2)
+    click_blank(page)
+    for _ in range(80):
+        press(page, "ArrowRight")
+        if page.locator("#log li.n-killed").count():
+            break
+    wait_js(page, "document.querySelector('#log li.n-recovered')")
+    seen = page.evaluate(ON_VIEW)
+    assert "recovered" in seen["notes"], seen
+    assert seen["statuses"] == ["running", "killed"], seen
+    assert not page.locator("#log li.n-recovered .steps ol").is_visible()  # folded
+    shot(page, f"moment-{w}x{h}@{scale:g}", full_page=False)
     assert tab.close() == []

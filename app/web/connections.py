@@ -31,8 +31,9 @@ class ConnectionCommands:
             result = class_sockets.join(hub, sid, address, data)
         elif "share" in data:  # a share's tab that reconnects finds its copy again
             wid = data.get("workspace")
-            ws = (hub.find_workspace(wid, address) if wid else None) or self._made() or \
-                self._new(shares.open_shared, hub, address, data["share"],
+            what = f"share:{data['share']}:{bool(data.get('embed'))}"
+            ws = (hub.find_workspace(wid, address) if wid else None) or self._made(what) or \
+                self._new(what, shares.open_shared, hub, address, data["share"],
                           data.get("embed", False))
             result = self._enter(sid, ws, "viewer" if ws.kind == "embed" else "solo")
         else:
@@ -52,25 +53,27 @@ class ConnectionCommands:
         if wid and found is None:
             note = ("your earlier session could not be found on this server (it expired "
                     "or was closed); here is a new one")
-        ws = found or self._made() or self._new(hub.new_workspace, lambda: hub.engines.start(
-            Build.PROGRAM, example_source(DEFAULT_EXAMPLE), "on", DEFAULT_OFFSET, True,
-            hub.config["LOAD_SECONDS"]), address)
+        def make():
+            return hub.engines.start(Build.PROGRAM, example_source(DEFAULT_EXAMPLE), "on",
+                                     DEFAULT_OFFSET, True, hub.config["LOAD_SECONDS"])
+        ws = found or self._made("solo") or self._new("solo", hub.new_workspace, make, address)
         out = self._enter(sid, ws, "solo")
         if note:
             out["note"] = note
         return out
 
-    def _made(self):
-        """The session this connection made before, if it is still held: a connection
-        makes one (a script saying hello over and over on one socket would otherwise
-        fill its address's share of the server)."""
-        wid = request.environ.get(MADE)
-        return self.hub.workspaces.get(wid) if wid else None
+    def _made(self, what: str):
+        """The session this connection made before for the same `what` (its own, or a
+        share's copy), if it is still held: a hello said again gets it back (a script
+        saying hello over and over on one socket would otherwise fill its address's
+        share of the server)."""
+        made = request.environ.get(MADE)
+        return self.hub.workspaces.get(made[1]) if made and made[0] == what else None
 
     @staticmethod
-    def _new(make, *args):
+    def _new(what: str, make, *args):
         ws = make(*args)
-        request.environ[MADE] = ws.id
+        request.environ[MADE] = (what, ws.id)
         return ws
 
     def _enter(self, sid: str, ws, role: str) -> dict:

@@ -19,7 +19,7 @@ from app.web.security import host_allowed
 
 OPENED = "kmemvisor.opened"    # WSGI environ: when the connection was opened
 GREETED = "kmemvisor.greeted"  # set by a successful hello
-MADE = "kmemvisor.made"        # the session the connection's hello made, if any
+MADE = "kmemvisor.made"        # (what, id) of the session the connection's hello made
 
 
 @dataclass(frozen=True)

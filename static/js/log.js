@@ -9,6 +9,9 @@ const ICON = {hypercall: "⇄", mmu_update: "▦", refused: "⛔", exit: "■", 
               ce: "✓", mce: "⚠", recovered: "✚", killed: "✖", fault: "✖", vote: "⚖",
               scrub: "⌕", limit: "◔", watch: "◉"};
 
+// what a step came to, shown first when its notes do not all fit in the box
+const OUTCOMES = ["recovered", "killed", "fault", "vote", "exit", "watch", "limit"];
+
 // the mmu_update line says what the hypervisor wrote for this VM's mode
 const MIRROR_PTES = ["", ", with their mirror PTEs", ", with their two mirror PTEs each"];
 
@@ -33,7 +36,10 @@ export function describeNote(n, mode = "on") {
     case "ce": return `corrected error at ${hex(n.pa)} (bit ${n.bit}): ECC fixed it, counted`;
     case "mce": return `machine check: uncorrectable error at machine ${hex(n.pa)} (frame ${hex(n.frame)}${n.va !== null && n.va !== undefined ? `, va ${hex(n.va)}` : ""})`;
     case "recovered": return `recovered va ${hex(n.va)}: frame ${hex(n.old_frame)} → ${hex(n.new_frame)}, copied from ${hex(n.source_frame)}` +
-      `<ol class="steps">${n.steps.map((s) => `<li>${esc(s)}</li>`).join("")}</ol>`;
+      // the how folded away: a laptop's log then shows the whole moment (and the
+      // unmirrored VM's end beside it), not the steps of one recovery
+      `<details class="steps"><summary>how, in ${n.steps.length} steps</summary>` +
+      `<ol>${n.steps.map((s) => `<li>${esc(s)}</li>`).join("")}</ol></details>`;
     case "killed": return `VM killed: ${esc(n.report)}`;
     case "fault": return `fault: ${esc(n.message || "")}${n.line ? ` (line ${n.line})` : ""}`;
     case "vote": return n.outcome === "repaired"
@@ -46,14 +52,16 @@ export function describeNote(n, mode = "on") {
   }
 }
 
-// one line of facts per VM, wrapping between facts: it never clips, however narrow
+// one line of facts per VM, wrapping between facts: it never clips, however narrow (a
+// laptop's panel holds each VM in two lines, leaving the log its room)
 function countersHtml(state) {
   return state.vms.map((vm) => {
     const c = vm.counters;
     const over = c.native_instructions ? ((c.executed_instructions / c.native_instructions - 1) * 100).toFixed(1) + " %" : "–";
-    const facts = [`${c.native_instructions} native → ${c.executed_instructions} executed`, `overhead ${over}`,
-      `writes ${c.native_writes} native, ${c.mirror_writes} mirror`, `CE ${c.corrected_errors}`,
-      `MCE ${c.machine_checks}`, `recoveries ${c.recoveries}`];
+    const facts = [`${c.native_instructions} native → ${c.executed_instructions} executed`,
+      `<span title="overhead: the instructions executed beyond the native ones">+${over}</span>`,
+      `writes ${c.native_writes} + ${c.mirror_writes} mirror`,
+      `CE ${c.corrected_errors} · MCE ${c.machine_checks} · recovered ${c.recoveries}`];
     return `<li><b>${esc(vm.name)}:</b> ${facts.map((f) => `<span class="fact">${f}</span>`).join(" ")}</li>`;
   }).join("");
 }
@@ -61,6 +69,8 @@ function countersHtml(state) {
 export function createLogPanel({counters, consoles, log}) {
   let drawn = 0;
   let drawnLog = null;
+  let told = Infinity;    // how many notes the last state drawn had (none is new at first)
+  let storyAt = Infinity; // the first of the notes the latest change brought
   let follow = true;      // keep the newest note in view until the reader scrolls back
   let placed = 0;         // where we put the scroll ourselves
   log.addEventListener("scroll", () => {
@@ -72,6 +82,11 @@ export function createLogPanel({counters, consoles, log}) {
       <span class="status s-${vm.status}">${vm.status}${vm.exit_code !== null ? " · exit " + vm.exit_code : ""}</span></h3>
       <pre class="console-out" tabindex="0">${esc(vm.console) || "<span class='muted'>(no output)</span>"}</pre>
       ${vm.report ? `<p class="report">${esc(vm.report)}</p>` : ""}</div>`).join(""));
+    // the notes the latest change brought, from the first (kept while states without
+    // new notes are drawn, such as the snapshot after a step's events)
+    const now = state.logBase + state.log.length;
+    if (now > told) storyAt = told;
+    told = now;
     if (drawnLog !== state.log) { log.innerHTML = ""; drawn = state.logBase; drawnLog = state.log; }
     const modes = new Map(state.vms.map((vm) => [vm.id, vm.mode]));
     const frag = document.createDocumentFragment();
@@ -80,22 +95,29 @@ export function createLogPanel({counters, consoles, log}) {
       if (n.kind === "hypercall" && n.name === "console_write") continue;
       const li = document.createElement("li");
       li.className = `note n-${n.kind}`;
+      li.dataset.at = drawn;
       li.innerHTML = `<span class="icon" aria-hidden="true">${ICON[n.kind] || "·"}</span>` +
         `<span class="who">${n.vm ? "VM " + n.vm : "machine"}</span> ${describeNote(n, modes.get(n.vm))}`;
       frag.appendChild(li);
     }
     const added = frag.childNodes.length;
     log.appendChild(frag);
+    const story = [...log.children].filter((li) => Number(li.dataset.at) >= storyAt);
+    const first = story[0];
+    const outcome = story.find((li) => OUTCOMES.some((k) => li.classList.contains(`n-${k}`)));
     while (log.children.length > 1000) log.firstChild.remove();
     const last = log.lastElementChild;
     const note = (added || follow) && last;
     // once every panel is drawn (layout is read then, once for all): a console shows its
-    // newest output, as a terminal does, and the log its newest note, from its first
-    // line if long
+    // newest output, as a terminal does, and the log its newest note; when a step's
+    // notes do not all fit, the box shows them from their first outcome (a recovery
+    // before the other VM's end, which its console tells too), else from the first
     return () => {
       if (printed) for (const out of consoles.querySelectorAll(".console-out")) out.scrollTop = out.scrollHeight;
       if (!note) return;
-      if (last.offsetHeight > log.clientHeight) log.scrollTop = last.offsetTop;
+      const tooLong = (from) => last.offsetTop + last.offsetHeight - from.offsetTop > log.clientHeight;
+      const from = first && tooLong(first) ? outcome || first : first || last;
+      if (tooLong(from)) log.scrollTop = from.offsetTop;
       else keepUnitsInView(log, log.children, last);  // whole notes: none cut at the top
       placed = log.scrollTop;
       follow = true;
