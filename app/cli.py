@@ -108,6 +108,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.which == "draw":
         from app.bench.draw import main as draw
         return draw(json_output=args.json)
+    if args.which == "forks":
+        from app.bench.forks import main as forks
+        return forks(json_output=args.json, students=args.students or 40)
     if args.which == "paths":
         from app.bench.run_paths import main as paths
         return paths(json_output=args.json, steps=args.steps, scale=args.scale)
@@ -177,13 +180,15 @@ def main(argv: list[str] | None = None) -> int:
                        "a class at once (an unrelated step's round trip under load), or "
                        "loading programs (beside GNU as), or the memory an undoable step holds, "
                        "or a full-speed run from the page against the same from the CLI, "
-                       "or a step as the page draws it (Chromium)")
+                       "or a step as the page draws it (Chromium), or a class's wave of "
+                       "forks under the instructor's steps")
     b.add_argument("which", nargs="?",
                    choices=("overhead", "roundtrip", "fanout", "paths", "load", "assemble",
-                            "memory", "webrun", "draw"),
+                            "memory", "webrun", "draw", "forks"),
                    default="overhead")
     b.add_argument("--students", type=_positive, default=None,
-                   help="fanout: clients following (200); load: students following (100)")
+                   help="fanout: clients following (200); load: students following (100); "
+                   "forks: students forking at once (40)")
     b.add_argument("--solos", type=_positive, default=20,
                    help="load: solo workspaces stepping and running")
     b.add_argument("--seconds", type=_positive, default=20, help="load: how long")

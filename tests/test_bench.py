@@ -84,3 +84,13 @@ def test_a_step_drawn_by_the_page_is_measured_beside_its_bare_round_trip():
     for r in rows:
         assert r["steps"] == 4 and r["page_p50_ms"] > r["socket_p50_ms"] > 0
     assert "drawing ms" in draw.table(rows)
+
+
+def test_a_wave_of_forks_is_measured_beside_the_instructor_alone(capsys):
+    """`kmemvisor bench forks` on a real server: every student of the wave gets a fork
+    and the instructor's steps are timed alone and during it."""
+    from app.bench import forks
+    assert forks.main(json_output=True, students=2) == 0
+    row = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["students"] == 2 and row["refused"] == 0
+    assert row["alone"]["n"] == 40 and row["during"]["n"] >= 1

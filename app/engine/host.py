@@ -65,8 +65,10 @@ SESSION_CALLS = frozenset({
     "native_addresses", "comparing", "settings", "result"})
 # calls that run on the thread of lower priority (`nice`): a step of any session comes
 # before them. (Not SCHED_IDLE: a thread starved of the processor while it holds the
-# interpreter would stall this process's quick calls behind it.)
-SLOW_CALLS = frozenset({"prepare", "back", "forward", "seek", "reset", "perform", "trace", "saved",
+# interpreter would stall this process's quick calls behind it.) `saved` is not one:
+# a class's wave of forks waits for it, and the class with it, while the forks'
+# own engines restore at that lower priority
+SLOW_CALLS = frozenset({"prepare", "back", "forward", "seek", "reset", "perform", "trace",
                         "checkpoint", "start_run", "run_turns"})
 # errors that are answers, handed to the caller as they are
 ANSWERS = (SessionError, LessonError, CheckpointError, ValueError)

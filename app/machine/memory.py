@@ -55,6 +55,22 @@ class MemoryState:
     def from_rows(cls, data: bytes, rows: list[list]) -> MemoryState:
         return cls(data, tuple(Owner(k, vm, c) for k, vm, c in rows))
 
+    def __reduce__(self):
+        # pickled (a fork's state, sent to its engine) as its pages that are not all
+        # zeros: most of a machine is free, and its whole size went to every fork
+        zero = bytes(PAGE)
+        data = self.data
+        pages = {k: data[a:a + PAGE] for k, a in enumerate(range(0, len(data), PAGE))
+                 if data[a:a + PAGE] != zero}
+        return _from_pages, (len(data), pages, self.owners)
+
+
+def _from_pages(size: int, pages: dict[int, bytes], owners: tuple[Owner, ...]) -> MemoryState:
+    data = bytearray(size)
+    for k, page in pages.items():
+        data[k * PAGE:(k + 1) * PAGE] = page
+    return MemoryState(bytes(data), owners)
+
 
 @dataclass(frozen=True)
 class Dimm:
