@@ -292,6 +292,13 @@ def test_presentation_mode_is_remembered_and_shows_the_panels_picked(server, bro
                            ".map((p) => p.getBoundingClientRect().bottom))")
     assert bottom <= 1080
     assert_axe_clean(page, "presentation mode")
+    # k, for the injection panel, shows it where it was not picked, with the focus in it
+    assert not page.locator("[data-panel=inject]").is_visible()
+    click_blank(page)
+    page.keyboard.press("k")
+    page.wait_for_selector("[data-panel=inject]", state="visible")
+    assert page.evaluate("document.activeElement.closest('[data-panel=inject]') !== null")
+    page.keyboard.press("Escape")
     page.keyboard.press("f")                           # everything else one key away
     assert page.locator("[data-panel=pagetables]").is_visible()
     assert tab.close() == []

@@ -87,7 +87,15 @@ export function createLayout({main, grid, toggle, pickerButton, picker}, {onArra
     if (getComputedStyle(main).overflowY === "auto") keepInView(main, panel);
     else if (!inViewport(panel)) panel.scrollIntoView({block: "nearest"});
   }
-  return {togglePresent: () => setPresent(!present), focusPanel, get present() { return present; }};
+  // a panel the user asks for by key (k: the injection panel), shown in presentation
+  // mode if it was not picked, as a lesson step's panel is
+  function show(name) {
+    if (!present || chosen.includes(name) || extra === name) return;
+    extra = name;
+    arrange();
+    onArrange();
+  }
+  return {togglePresent: () => setPresent(!present), focusPanel, show, get present() { return present; }};
 }
 
 function inViewport(el) {

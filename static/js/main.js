@@ -139,7 +139,9 @@ createSharePanel({toggle: $("btn-share"), box: $("share-box"), makeLink: $("btn-
   links: $("share-links"), link: $("share-link"), embed: $("share-embed"), copyLink: $("copy-link"),
   copyEmbed: $("copy-embed"), recipe: $("btn-download-recipe"), trace: $("btn-download-trace"),
   upload: $("upload"), status: $("share-status")}, {send});
-const controls = createControls({send, onProblem: showProblem, inject, load: () => setup.load(), viewOnly: EMBED,
+// k goes to the injection panel, which presentation mode shows for it if not picked
+const injectKeys = {...inject, focus: () => { layout.show("inject"); inject.focus(); }};
+const controls = createControls({send, onProblem: showProblem, inject: injectKeys, load: () => setup.load(), viewOnly: EMBED,
   extraKeys: {
     f: () => layout.togglePresent(),
     l: () => classroom.toggle(),
