@@ -46,6 +46,7 @@ def test_back_and_forward_replay_an_injection_and_a_new_command_branches(server,
     assert any("injection" in t for t in ticks) and any("VM killed" in t for t in ticks)
     names = page.eval_on_selector_all("#history-jump option", "os => os.map((o) => o.textContent)")
     assert any(n.startswith("machine check") or "machine check" in n for n in names), names
+    assert any(n.startswith("VM 2: injection · instruction") for n in names), names  # whose
 
     # back past the injection, then forward again: the same future, injection included
     for _ in range(killed_at - 40):

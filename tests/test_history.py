@@ -91,3 +91,19 @@ def test_the_snapshot_names_the_store_worth_showing_after_steps_runs_and_back():
     while s.history.position > 1:
         s.back()
     assert snapshot(s)["vms"][0]["last_store"] == run
+
+
+def test_a_moment_says_which_vm_had_what():
+    s = Session(SUM_ARRAY, "on", compare=True)
+    s.run(max_native=AFTER_FILL)
+    s.inject("ue", "table+8", vm=1)
+    s.inject("ue", "table+8", vm=2)
+    while s.inspect(2).status == "running":
+        s.step()
+    marks = s.history_view(marks=True)["marks"]
+    assert [m["by_vm"] for m in marks[:2]] == [[{"vm": 1, "kinds": ["inject"]}],
+                                               [{"vm": 2, "kinds": ["inject"]}]]
+    last = marks[-1]
+    assert last["by_vm"] == [{"vm": 1, "kinds": ["mce", "recovered"]},
+                             {"vm": 2, "kinds": ["mce", "killed"]}]
+    assert last["kinds"] == ["mce", "recovered", "killed"]

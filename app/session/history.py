@@ -20,6 +20,16 @@ ENTRY_BYTES, UNDO_BYTES, RARE_BYTES = 400, 200, 2000
 MAX_MARKS = 200  # a snapshot carries the newest marks
 
 
+def _mark(position: int, e: Entry) -> dict:
+    """A moment worth jumping to: its kinds (in MARKS order), and which VM had which."""
+    by_vm: dict[int | None, list[str]] = {}
+    for kind, vm in e.marks:
+        by_vm.setdefault(vm, []).append(kind)
+    return {"position": position, "native": e.native,
+            "kinds": [k for k in MARKS if any(k == kind for kind, _vm in e.marks)],
+            "by_vm": [{"vm": vm, "kinds": kinds} for vm, kinds in by_vm.items()]}
+
+
 def _newest_stores(events: list[dict]) -> tuple:
     out = {}
     for e in events:
@@ -36,7 +46,7 @@ class Entry:
     undos: list = field(default_factory=list)
     args: dict = field(default_factory=dict)  # to replay the command (forward)
     native: int = 0                           # the first VM's native count after it
-    marks: tuple[str, ...] = ()               # the MARKS notes its events carry
+    marks: tuple[tuple[str, int | None], ...] = ()  # (kind, vm) of the MARKS notes it has
     size: int = 0                             # bytes its undo records hold, about
     # per VM the store worth showing: (vm, va, size, by) -- a step's newest native
     # store, or a word a run changed (its events carry no stores)
@@ -70,8 +80,10 @@ class History:
 
     def record(self, entry: Entry, replaying: bool) -> int:
         """Append a new entry; returns how many recorded entries a new branch dropped."""
-        entry.marks = tuple(k for k in MARKS if any(
-            n["kind"] == k for e in entry.events for n in e.get("notes", ())))
+        found = {(n["kind"], n.get("vm", e.get("vm"))) for e in entry.events
+                 for n in e.get("notes", ()) if n["kind"] in MARKS}
+        entry.marks = tuple(sorted(found, key=lambda m: (m[1] is None, m[1] or 0,
+                                                         MARKS.index(m[0]))))
         if not entry.stores:
             entry.stores = _newest_stores(entry.events)
         # the caller has the events; `back` needs only their numbers
@@ -147,6 +159,6 @@ class History:
         if marks:
             entries = self.done + self.undone[::-1]
             out["forgotten"] = len(self.forgotten)
-            out["marks"] = [{"position": i + 1, "native": e.native, "kinds": list(e.marks)}
-                            for i, e in enumerate(entries) if e.marks][-MAX_MARKS:]
+            out["marks"] = [_mark(i + 1, e) for i, e in enumerate(entries)
+                            if e.marks][-MAX_MARKS:]
         return out

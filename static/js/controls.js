@@ -146,9 +146,11 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
     const key = marks.map((m) => `${m.position}:${m.kinds.join("+")}`).join(",");
     if (key === drawn) return;
     drawn = key;
-    ticks.replaceChildren(...marks.map((m) => new Option(m.kinds.map(markName).join(", "), String(m.position))));
+    // which VM had which: two VMs' injections at one instruction read apart
+    const label = (m) => m.by_vm.map((g) => `${g.vm ? `VM ${g.vm}: ` : ""}${g.kinds.map(markName).join(", ")}`).join("; ");
+    ticks.replaceChildren(...marks.map((m) => new Option(label(m), String(m.position))));
     const options = marks.map((m) => new Option(
-      `${m.kinds.map(markName).join(", ")} · instruction ${m.native.toLocaleString("en")}`, String(m.position)));
+      `${label(m)} · instruction ${m.native.toLocaleString("en")}`, String(m.position)));
     jump.replaceChildren(new Option(marks.length ? "the moment of…" : "(nothing marked yet)", ""), ...options);
   }
   return {render};
