@@ -146,6 +146,9 @@ def test_checkpoints_read_as_words(server, browser):
         assert "the log has a page-table update in VM 1" in checks, checks
         assert "[" not in checks
         assert "rax is 0x13 (19)" in checks
+        for line in checks.splitlines():   # what was seen is said only where it adds
+            said = line.split(": ", 1)[-1]
+            assert " — " not in said or said.split(" — ")[0] != said.split(" — ")[1], line
     finally:
         assert teacher.close() == []
 

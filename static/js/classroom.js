@@ -137,7 +137,9 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     $("#lesson-checks").innerHTML = (forked && step && step.checks.length
       ? `<li class="muted">${own ? "On your own copy:" : "Checking your own copy…"}</li>` : "") +
       checks.map((c) =>
-        `<li class="${c.ok ? "pass" : "fail"}">${c.ok ? "✓ passed:" : "✗ not yet:"} ${esc(c.text)} <span class="muted">— ${esc(c.seen)}</span></li>`).join("");
+        // what the engine saw, where it adds to the checkpoint's own words
+        `<li class="${c.ok ? "pass" : "fail"}">${c.ok ? "✓ passed:" : "✗ not yet:"} ${esc(c.text)}` +
+        `${c.seen && c.seen !== c.text ? ` <span class="muted">— ${esc(c.seen)}</span>` : ""}</li>`).join("");
     drawQuiz();
     if (shownPosition !== state.position) {
       shownPosition = state.position;
