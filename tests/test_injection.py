@@ -244,3 +244,11 @@ def test_a_store_that_kills_its_vm_is_not_shown_as_made():
     assert _step_to_the_store(s) == [] and s.inspect().status == "killed"
     s.back()
     assert s.inspect().line == 5 and s.inspect().status == "running"
+
+
+def test_a_vm_killed_by_a_store_says_the_line_wrote():
+    s = _at_main("off")
+    s.inject("ue", "table")
+    _step_to_the_store(s)
+    error = s.result()["error"]
+    assert error["message"].endswith("(written by line 5: movq $5, (%rdi))"), error

@@ -44,7 +44,8 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> Answer | Status:
             group = vm.group_of.get(rip)
             if group is not None and group.origin == Origin.PROGRAM and vm.report:
                 vm.fault_line = group.line
-                vm.report += f" (read by line {group.line}: {group.native_text})"
+                how = "run at" if stop.fetch else "written by" if stop.write else "read by"
+                vm.report += f" ({how} line {group.line}: {group.native_text})"
             return Status.KILLED
     return _fault(hv, vm, stop, rip, vm.group_of.get(rip))
 

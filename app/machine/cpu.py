@@ -297,7 +297,8 @@ class VCpu:
         if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED):
             addr, size = self._unmapped if self._unmapped else (None, 1)
             return Stop(StopKind.UNMAPPED, now, None, addr, str(e), size,
-                        fetch=e.errno == UC_ERR_FETCH_UNMAPPED)
+                        fetch=e.errno == UC_ERR_FETCH_UNMAPPED,
+                        write=e.errno == UC_ERR_WRITE_UNMAPPED)
         if e.errno == UC_ERR_WRITE_PROT:
             return Stop(StopKind.WATCH, now, None, None, "store into a watched frame")
         return Stop(StopKind.ERROR, now, None, None, str(e))

@@ -32,6 +32,7 @@ class Stop:
     message: str = ""
     size: int | None = None  # unmapped: the size of the access
     fetch: bool = False  # unmapped, or a page fault: the access fetched an instruction
+    write: bool = False  # unmapped: the access was a store
 
 
 class StoreListener(Protocol):
