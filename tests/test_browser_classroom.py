@@ -172,7 +172,9 @@ def test_the_instructor_ends_the_classroom_and_the_lessons_page_forgets_it(serve
         t.click("[data-act=end]")
         for page in (t, s):
             page.wait_for_selector("#lesson-ended:not([hidden])")
-            assert "ended by the instructor" in page.locator("#lesson-ended").inner_text()
+            said = page.locator("#lesson-ended").inner_text()
+            assert said.startswith("This classroom has ended: the instructor ended it."), said
+            assert page.locator("#lesson-ended a[href='/']").count() == 1
         assert t.locator("#teach-controls").is_hidden()
         assert s.locator("#student-controls").is_hidden()
         note = s.locator("#follow-note").inner_text()

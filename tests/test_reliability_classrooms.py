@@ -243,7 +243,7 @@ def test_the_lessons_page_lists_this_browsers_classrooms_and_ends_them(live):
         status, page, url = await asyncio.to_thread(mine.post, f"/classrooms/{code}/end", {})
         assert status == 200 and url.endswith("/lessons") and code not in page
         body = await asyncio.wait_for(told, 5)
-        assert body["ended"] == "ended by the instructor"
+        assert body["ended"] == "the instructor ended it"
         await student.close()
     run(end_with_a_student_in())
     status, page = live.get(f"/class/{code}")

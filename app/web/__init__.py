@@ -19,7 +19,7 @@ from app.engine import Engines
 from app.session import DEFAULT_LOAD_SECONDS
 from app.web import security, wire
 from app.web.bridge import Bridge
-from app.web.classrooms import Classrooms, Lifecycle
+from app.web.classrooms import ENDED_UNUSED, Classrooms, Lifecycle
 from app.web.gate import Gate, HelloDeadline, Tabs
 from app.web.hub import Hub
 from app.web.limits import quiet
@@ -129,7 +129,7 @@ def _housekeeping(hub: Hub, every: float) -> None:
             time.sleep(every)
             try:
                 for room in hub.classrooms.sweep():
-                    hub.bridge.soon(end_classroom, hub, room, "unused for too long")
+                    hub.bridge.soon(end_classroom, hub, room, ENDED_UNUSED)
                 now = time.time()
                 hub.saver.expire(now - hub.config["SESSION_EXPIRE_SECONDS"],
                                  now - hub.config["SHARE_EXPIRE_SECONDS"],

@@ -17,7 +17,7 @@ from app.web.scheduler import Lane
 
 log = logging.getLogger("kmemvisor.web")
 MAX_NAME = 40
-ENDED_BY_INSTRUCTOR = "ended by the instructor"
+ENDED_BY_INSTRUCTOR = "the instructor ended it"  # the page says "This classroom has ended: …"
 
 
 def push_state(hub, room: Classroom, to: str | None = None) -> None:

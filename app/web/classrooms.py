@@ -22,6 +22,9 @@ from app.web.workspaces import Workspaces
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
+# why a classroom nobody used ended (the page says "This classroom has ended: …")
+ENDED_UNUSED = "nobody had used it for too long"
+
 
 @dataclass(frozen=True)
 class Lifecycle:
@@ -257,7 +260,7 @@ class Classrooms:
             if room is not None and room.members:
                 continue
             if room is None:
-                self.store.end_classroom(code, "unused for too long")
+                self.store.end_classroom(code, ENDED_UNUSED)
                 self.saver.forget(code)
             else:
                 ended.append(room)  # the caller tells its members, then ends it

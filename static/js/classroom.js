@@ -150,8 +150,9 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     document.getElementById("follow-live").hidden = Boolean(state.ended);
     document.getElementById("follow-ended").hidden = !state.ended;
     $("#lesson-ended").hidden = !state.ended;
-    $("#lesson-ended").textContent = state.ended
-      ? `This classroom has ended (${state.ended}). What is on the screen stays as it was.` : "";
+    $("#lesson-ended").innerHTML = state.ended
+      ? `This classroom has ended: ${esc(state.ended)}. What is on the screen stays as it was. ` +
+        `<a href="/">Open a session of your own</a> to go on.` : "";
     $("#teach-controls").hidden = !instructor;
     $("#student-controls").hidden = role !== "student" || Boolean(state.ended);
     $("[data-act=fork]").hidden = !following;
