@@ -50,8 +50,13 @@ def make_link(page) -> str:
 def test_a_link_opens_the_same_step_and_the_embed_only_moves_along_it(server, browser):
     owner = open_solo(browser, server, width=1920, height=1080)
     recorded(owner.page)
+    # the sharer looks at VM 2's memory, at a word of its own choice: the link says so
+    owner.page.click("#vm-tabs [data-vm='2']")
+    owner.page.fill("#watch-target", "table+16")
+    owner.page.click("#btn-goto")
+    wait_js(owner.page, "document.querySelector('#mem-vm').textContent.includes('VM 2')")
     link = make_link(owner.page)
-    assert "/s/" in link
+    assert "/s/" in link and link.endswith("#vm=2&at=0xa00010"), link
     assert "<iframe" in owner.page.input_value("#share-embed")
     click_blank(owner.page)
     before = seen(owner.page)
@@ -60,6 +65,8 @@ def test_a_link_opens_the_same_step_and_the_embed_only_moves_along_it(server, br
     guest = Tab(browser, link, width=1920, height=1080)   # a fresh context: nothing shared
     guest.page.wait_for_selector("#connection.ok")
     wait_js(guest.page, f"document.body.dataset.position === '{before['position']}'")
+    wait_js(guest.page, "document.querySelector('#mem-vm').textContent.includes('VM 2')")
+    assert guest.page.get_attribute("#vm-tabs [data-vm='2']", "aria-selected") == "true"
     assert seen(guest.page) == before
     press(guest.page, "ArrowRight")                   # the guest's copy replays the future
     assert seen(guest.page)["position"] != before["position"]

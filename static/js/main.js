@@ -4,7 +4,7 @@
 import {connect} from "./connection.js";
 // the page's data travels as JSON (a strict CSP runs no inline script)
 import {DATA} from "./contracts.js";
-import {esc} from "./format.js";
+import {esc, hex} from "./format.js";
 import {applyEvent, fromSnapshot} from "./state.js";
 import {createCodePanel} from "./code.js";
 import {createRegistersPanel} from "./registers.js";
@@ -27,7 +27,10 @@ const $ = (id) => document.getElementById(id);
 const SHARE = document.body.dataset.share || null;
 const EMBED = document.body.dataset.embed !== undefined;
 let state = null;
-let focusVm = 1;
+// a shared link opens as its sharer saw it: the VM shown (#vm=2) and the word (#at=0x…)
+const VIEWED = new URLSearchParams(location.hash.slice(1));
+let focusVm = Number(VIEWED.get("vm")) || 1;
+let goAt = VIEWED.get("at");
 let drawQueued = false;
 let online = false;
 
@@ -138,7 +141,8 @@ $("show-kernel").addEventListener("change", (e) => {
 createSharePanel({toggle: $("btn-share"), box: $("share-box"), makeLink: $("btn-make-link"),
   links: $("share-links"), link: $("share-link"), embed: $("share-embed"), copyLink: $("copy-link"),
   copyEmbed: $("copy-embed"), recipe: $("btn-download-recipe"), trace: $("btn-download-trace"),
-  upload: $("upload"), status: $("share-status")}, {send});
+  upload: $("upload"), status: $("share-status")},
+  {send, view: () => ({vm: focusVm, at: memory.chosenAt() === null ? null : hex(memory.chosenAt())})});
 // k goes to the injection panel, which presentation mode shows for it if not picked
 const injectKeys = {...inject, focus: () => { layout.show("inject"); inject.focus(); }};
 const controls = createControls({send, onProblem: showProblem, inject: injectKeys, load: () => setup.load(), viewOnly: EMBED,
@@ -208,6 +212,7 @@ function redraw() {
     controls.render(state, {follow: follow || !online});
     watch.render(state);
     for (const place of places) place?.();
+    if (goAt) { const at = goAt; goAt = null; memory.goto(at); }
     // for tests and tools: which event the page shows
     document.body.dataset.seq = String(state.seq);
     document.body.dataset.position = String(state.history.position);

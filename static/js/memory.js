@@ -172,7 +172,11 @@ export function createMemoryPanel({select, viewSelect, writes, view, which},
     // with no word to show the box keeps its place, and a word cut at its top is shown whole
     return () => show(view.querySelector(".spot-word") || view.querySelector(".written"));
   }
-  return {measure, render, goto, spot: () => shown};
+  // the word (or page) the user went to, as a guest address of its copy (null: the
+  // panel follows the story): a shared link opens there
+  const chosenAt = () => !chosen || !lastVm ? null
+    : (chosen.word ?? chosen.page) + chosen.copy * lastVm.offset;
+  return {measure, render, goto, chosenAt, spot: () => shown};
 }
 
 // `total`, `table+8`, `0x900010` -> a guest address (null if none)

@@ -22,7 +22,14 @@ async function copy(input) {
   }
 }
 
-export function createSharePanel(el, {send}) {
+// what the sharer looks at, as the link's fragment: the VM whose memory and page tables
+// are shown, and the word gone to (the session itself is the server's copy)
+function fragment(view) {
+  const where = new URLSearchParams(Object.entries(view()).filter(([, v]) => v !== null && v !== undefined));
+  return where.size ? `#${where}` : "";
+}
+
+export function createSharePanel(el, {send, view}) {
   const say = (text) => { el.status.textContent = text; };
 
   el.toggle.addEventListener("click", () => {
@@ -34,13 +41,14 @@ export function createSharePanel(el, {send}) {
     say("making a link…");
     const ack = await send("share");
     if (!ack.ok) { say(`no link: ${ack.error.message}`); return; }
-    el.link.value = location.origin + ack.link;
-    el.embed.value = `<iframe src="${location.origin}${ack.embed}" width="1280" height="720" ` +
+    const at = fragment(view);
+    el.link.value = location.origin + ack.link + at;
+    el.embed.value = `<iframe src="${location.origin}${ack.embed}${at}" width="1280" height="720" ` +
       `title="kMemvisor Lab: a shared session" loading="lazy"></iframe>`;
     el.links.hidden = false;
     el.link.focus();
     el.link.select();
-    say("link made: anyone with it opens a copy of this session at this step");
+    say("link made: anyone with it opens a copy of this session at this step, as you see it");
   });
   el.copyLink.addEventListener("click", async () => say(await copy(el.link) ? "link copied" : "select the link and copy it"));
   el.copyEmbed.addEventListener("click", async () => say(await copy(el.embed) ? "embed code copied" : "select the code and copy it"));
