@@ -70,6 +70,9 @@ def test_the_students_page_while_following_and_the_quiz(server, browser):
                               " && !e.readOnly).map((e) => e.id || e.outerHTML.slice(0, 60))")
         assert changing == []
         assert s.locator("#follow-note").is_visible()
+        # a student's Fork is on the laptop's first screen, whatever the step's text
+        fork = s.locator("[data-act=fork]").bounding_box()
+        assert fork and fork["y"] + fork["height"] <= 768, fork
         assert s.locator("#source").get_attribute("readonly") is not None
         # the dropdowns show the shared session's values: the lesson's own program is custom
         assert s.input_value("#mirror") == t.input_value("#mirror")
@@ -88,6 +91,9 @@ def test_the_students_page_while_following_and_the_quiz(server, browser):
         assert box["y"] >= 0 and box["y"] + 40 <= 768
         assert s.evaluate("window.scrollY") == 0
         s.set_viewport_size({"width": 1366, "height": 600})   # a short laptop screen
+        fork = s.locator("[data-act=fork]").bounding_box()  # Fork is still on it, at the top
+        assert fork and fork["y"] + fork["height"] <= 600 and s.evaluate(
+            "document.querySelector('#lesson').scrollTop") == 0, fork
         t.click("[data-act=quiz_open]")
         s.wait_for_selector("#quiz button[data-act=answer]")
         # the quiz comes last in the drawer, below its fold: it is brought into view
