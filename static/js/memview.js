@@ -36,8 +36,11 @@ function cellHtml(view, bytes, at, va, cls) {
 export function tableHtml({page, copies, view, flashed, spot, symbolAt, stacked}) {
   const head = stacked
     ? `<thead><tr><th scope="col">address</th><th scope="col">copy</th><th scope="col">${view}</th></tr></thead>`
+    // each copy's heading as narrow as its words (its address in the tooltip): "mirror 1,
+    // VA +0x8000000 (frame 0x406)" was wider than the column and cut
     : `<thead><tr><th scope="col">address</th>${copies.map((c) =>
-      `<th scope="col">${esc(c.name)} (frame ${hex(c.frame)})</th>`).join("")}</tr></thead>`;
+      `<th scope="col" title="${esc(c.name)}, frame ${hex(c.frame)}">${esc(c.short)}` +
+      `<span class="th-frame">frame ${hex(c.frame)}</span></th>`).join("")}</tr></thead>`;
   const rows = [];
   const pending = [];
   let zeros = 0;   // a run of all-zero words folds into one row
