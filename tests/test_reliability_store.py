@@ -110,6 +110,8 @@ def test_a_read_only_database_is_read_said_and_written_whole_once_it_can_be(tmp_
         ack, again = run(come_back(server, wid))     # what the file holds is read
         assert ack["workspace"] == wid and again == position
         assert "cannot save sessions now" in ack["note"]
+        # said to every tab without where the file is (that is in the server's log)
+        assert str(db.parent) not in ack["note"] and str(db.parent) in server.logged()
         new, steps = run(solo_with_steps(server, 4))  # and the server goes on serving
         assert server.proc.poll() is None
         server.writable()

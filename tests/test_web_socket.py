@@ -345,3 +345,11 @@ def test_one_connection_holds_one_session_however_often_it_says_hello():
     assert {a["workspace"] for a in again} == {c.workspace} and len(workspaces) == 1
     gen.close()
 
+
+
+def test_the_status_names_the_database_file_only_to_the_machine_itself(app):
+    http = app.test_client()
+    near = http.get("/status", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_json()
+    far = http.get("/status", environ_base={"REMOTE_ADDR": "10.1.2.3"}).get_json()
+    assert near["store"]["path"] == ":memory:" and "path" not in far["store"]
+    assert far["store"]["ok"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
@@ -120,6 +121,13 @@ def tabs():
     return {"ok": why is None, "why": why}
 
 
+def _from_this_machine() -> bool:
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
 @bp.get("/status")
 def status():
     """What the server holds and how busy it is (docs/operations.md)."""
@@ -129,5 +137,7 @@ def status():
             "memory_held_mb": round(hub.workspaces.held() / (1 << 20), 1),
             "memory_budget_mb": round(hub.workspaces.limits.memory / (1 << 20)),
             "classrooms_in_memory": len(hub.classrooms.in_memory()),
-            "engine": hub.scheduler.status(), "store": hub.store.status(),
+            "engine": hub.scheduler.status(),
+            # the database's file only to the machine itself
+            "store": hub.store.status(where=_from_this_machine()),
             "hello_deadline_closed": current_app.extensions["kmemvisor.deadline"].closed}

@@ -51,10 +51,11 @@ class Store:
             db = self._connect()
             if self.path != ":memory:" and not self._writable():
                 # SQLite opens a file it cannot write without a word, and fails later
-                self.read_only = (f"the database {self.path} cannot be written (a read-only "
-                                  "file system, or no permission): nothing new is saved "
+                # said to every tab: where the file is stays in the server's log
+                self.read_only = ("the database cannot be written (a read-only file "
+                                  "system, or no permission): nothing new is saved "
                                   "until it can be")
-                log.error("%s", self.read_only)
+                log.error("%s: %s", self.path, self.read_only)
             return db
         except sqlite3.DatabaseError as e:
             if self.path == ":memory:":
@@ -102,9 +103,9 @@ class Store:
         """The database cannot be written: what it holds is read from it as it is (a
         restart's sessions come back), nothing new is saved, and the problem is said
         until the file can be written again (then everything is written whole)."""
-        self.read_only = (f"the database {self.path} cannot be written ({e}): the sessions "
-                          "it holds are read, nothing new is saved until it can be")
-        log.error("%s", self.read_only)
+        self.read_only = (f"the database cannot be written ({str(e).replace(self.path, '…')}): "
+                          "the sessions it holds are read, nothing new is saved until it can be")
+        log.error("%s: %s", self.path, self.read_only)
         if os.path.exists(self.path):
             for options in ("mode=ro", "mode=ro&immutable=1"):  # immutable: no -shm
                 try:
@@ -167,7 +168,8 @@ class Store:
             except sqlite3.Error as e:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                self.problem = self.read_only or f"{type(e).__name__}: {e}"
+                self.problem = self.read_only or \
+                    f"{type(e).__name__}: {str(e).replace(self.path, '…')}"
                 log.error("database %s failed: %s", "write" if write else "read", e)
                 if write:
                     return None
@@ -196,9 +198,13 @@ class Store:
             return True
         return bool(self._run(work, write=True))
 
-    def status(self) -> dict:
-        return {"ok": self.problem is None, "problem": self.problem, "damaged": self.damaged,
-                "path": self.path}
+    def status(self, where: bool = False) -> dict:
+        """Whether it works, and what is wrong if not; `where`: its file too (for the
+        machine's own operator, not for every tab)."""
+        out = {"ok": self.problem is None, "problem": self.problem, "damaged": self.damaged}
+        if where:
+            out["path"] = self.path
+        return out
 
     # -- sessions
     def save_session(self, sid: str, kind: str, head: str | None, keep: int,
