@@ -295,3 +295,23 @@ def test_a_forked_students_checkpoints_describe_the_fork(app):
     assert mine[0]["ok"] is False and mine[0]["seen"].startswith("VM 1 is at line ")
     assert [c["ok"] for c in mine[1:]] == [True, True]
     assert t.classroom[-1]["checks"] == class_checks   # the class's are the class's
+
+
+def test_an_ipv6_client_is_its_slash_64_for_the_limits_per_address():
+    from app.web.security import client_of
+    assert client_of("2001:db8:1:2::1") == client_of("2001:db8:1:2:ffff::9") == \
+        "2001:db8:1:2::/64" != client_of("2001:db8:1:3::1")
+    assert client_of("::ffff:10.0.0.7") == "10.0.0.7" == client_of("10.0.0.7")
+    assert client_of("::1") == "::1"
+    app = make_app(CLASSROOMS_PER_ADDRESS=1)
+
+    def opened(address: str) -> int:
+        http = app.test_client()
+        env = {"REMOTE_ADDR": address}
+        page = http.get("/lessons", environ_base=env).data.decode()
+        token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        return http.post("/classrooms", data={"lesson": LESSON, "csrf": token},
+                         environ_base=env).status_code
+    assert opened("2001:db8:1:2::1") == 302
+    assert opened("2001:db8:1:2::beef") == 503      # the same /64: the same client
+    assert opened("2001:db8:1:3::1") == 302

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from app.web.security import host_allowed
+from app.web.security import client_of, host_allowed
 
 OPENED = "kmemvisor.opened"    # WSGI environ: when the connection was opened
 GREETED = "kmemvisor.greeted"  # set by a successful hello
@@ -46,6 +46,9 @@ class Gate:
             return _refuse(start_response, "400 Bad Request",
                            f"this server does not answer to the name '{host[:80]}': open it "
                            "by its address, or add the name to ALLOWED_HOSTS")
+        # every limit per address, here and in the app, counts the client (an IPv6
+        # /64 is one): the request's address is that from here on
+        environ["REMOTE_ADDR"] = client_of(environ.get("REMOTE_ADDR", ""))
         if not environ.get("PATH_INFO", "").startswith("/socket.io") or \
                 environ.get("HTTP_UPGRADE", "").lower() != "websocket":
             return self.app(environ, start_response)

@@ -5,6 +5,7 @@ answers to, and the token that keeps other sites from submitting its forms.
   ALLOWED_HOSTS. A page of another site that makes its own name resolve to this server
   (DNS rebinding) is refused, since its Host is that name.
 * A request whose body stops coming is answered 408, not as the server's error.
+* The limits per address count an IPv6 client by its /64 (client_of).
 * Forms that change something (opening a classroom) carry a token that must match a
   cookie only this site can set (SameSite=Strict), and their Origin, when the browser
   sends one, must be this host.
@@ -47,6 +48,21 @@ def host_allowed(host_header: str, allowed: frozenset[str]) -> bool:
 
 def allowed_hosts(setting: str) -> frozenset[str]:
     return frozenset(h.strip().lower() for h in setting.split(",") if h.strip())
+
+
+def client_of(address: str) -> str:
+    """Who an address is, for the limits per address: an IPv4 address (an IPv4-mapped
+    IPv6 one too) is itself; an IPv6 address is its /64, the block one host or one
+    network is given (any address in it is theirs to use)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and not ip.is_loopback:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
 
 
 def install(app: Flask) -> None:

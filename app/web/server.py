@@ -22,7 +22,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from app.engine import Engines
 from app.web import DEFAULTS, create_app
-from app.web.security import host_allowed
+from app.web.security import client_of, host_allowed
 
 # a thread waiting for the interpreter gets it within this long: the connections'
 # thread answers while the engine threads run Python
@@ -68,7 +68,7 @@ class _Server(WSGIServer):
         self.open: dict[str, int] = {}
 
     def handle(self, sock, address) -> None:
-        ip = address[0] if isinstance(address, tuple) else str(address)
+        ip = client_of(address[0] if isinstance(address, tuple) else str(address))
         held = self.open.get(ip, 0)
         if held >= self.per_address:
             sock.settimeout(1.0)
