@@ -353,3 +353,10 @@ def test_the_status_names_the_database_file_only_to_the_machine_itself(app):
     far = http.get("/status", environ_base={"REMOTE_ADDR": "10.1.2.3"}).get_json()
     assert near["store"]["path"] == ":memory:" and "path" not in far["store"]
     assert far["store"]["ok"] is True
+
+
+def test_socket_io_s_own_refusals_say_what_every_response_says(app):
+    r = app.test_client().get("/socket.io/?EIO=4&transport=polling")
+    assert r.status_code == 400
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "same-origin"

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from app.web.security import client_of, host_allowed
+from app.web.security import HEADERS, client_of, host_allowed
 
 OPENED = "kmemvisor.opened"    # WSGI environ: when the connection was opened
 GREETED = "kmemvisor.greeted"  # set by a successful hello
@@ -51,7 +51,7 @@ class Gate:
         environ["REMOTE_ADDR"] = client_of(environ.get("REMOTE_ADDR", ""))
         if not environ.get("PATH_INFO", "").startswith("/socket.io") or \
                 environ.get("HTTP_UPGRADE", "").lower() != "websocket":
-            return self.app(environ, start_response)
+            return self.app(environ, _with_headers(start_response))
         address = environ.get("REMOTE_ADDR", "")
         why = self._admit(address)
         if why:
@@ -96,6 +96,16 @@ class Gate:
             return {"tabs": self.total, "tabs_limit": self.limits.tabs,
                     "per_address_limit": self.limits.per_address,
                     "addresses": len(self.open), "refused": self.refused}
+
+
+def _with_headers(start_response):
+    """What every response says about itself (security.HEADERS), the ones the app's
+    pages do not make too: Socket.IO's own answers to a request it refuses."""
+    def start(status: str, headers: list, *rest):
+        have = {k.lower() for k, _v in headers}
+        headers = [*headers, *((k, v) for k, v in HEADERS.items() if k.lower() not in have)]
+        return start_response(status, headers, *rest)
+    return start
 
 
 def _refuse(start_response, status: str, why: str) -> list[bytes]:
