@@ -155,3 +155,17 @@ def test_the_unmirrored_image_is_the_native_layout_as_assembling_it_gives():
     assert off.image.symbols == again.symbols
     assert [(p.address, p.encoding, p.insn.meta) for p in off.image.insns] == \
         [(p.address, p.encoding, p.insn.meta) for p in again.insns]
+
+
+def test_nops_are_instructions_and_their_size_is_bounded():
+    from app.session import Session, SessionError
+    body = "    .text\n    .globl main\nmain:\n{pad}    movl $3, %eax\n    ret\n"
+    plain, padded = (Session(body.format(pad=p), "on") for p in ("", "    .nops 4\n"))
+    for s in (plain, padded):
+        s.run()
+    assert padded.result()["exit_code"] == plain.result()["exit_code"] == 3
+    assert padded.result()["counters"]["native_instructions"] == \
+        plain.result()["counters"]["native_instructions"] + 4
+    with pytest.raises(SessionError) as e:
+        Session(body.format(pad="    .nops 99999\n"), "on")
+    assert e.value.line == 4 and ".nops needs a size from 0 to 4096" in str(e.value)

@@ -24,8 +24,9 @@ PREFIXES = {"rep", "repe", "repz", "repne", "repnz", "lock", "notrack", "data16"
 _IGNORED = {
     ".file", ".ident", ".type", ".size", ".globl", ".global", ".local", ".hidden", ".weak",
     ".protected", ".internal", ".loc", ".uleb128", ".sleb128", ".addrsig", ".addrsig_sym",
-    ".intel_syntax_noprefix_never", ".code64", ".att_syntax", ".end", ".nops",
+    ".intel_syntax_noprefix_never", ".code64", ".att_syntax", ".end",
 }
+MAX_NOPS = 4096  # bytes one `.nops` may ask for (a function's padding is tens)
 _DATA_SIZES = {".byte": 1, ".value": 2, ".short": 2, ".hword": 2, ".word": 2, ".2byte": 2,
                ".long": 4, ".int": 4, ".4byte": 4, ".quad": 8, ".8byte": 8}
 # a program's own instructions: 16 times the largest gcc output in the tests, and few
@@ -283,6 +284,14 @@ class _Parser:
         elif d in (".ascii", ".string", ".asciz"):
             for s in string_literals(rest, line):
                 self.emit(prog, Bytes(s + (b"\0" if d != ".ascii" else b""), line), line)
+        elif d == ".nops":
+            # that many bytes of no-operation, as one-byte `nop`s: instructions like any
+            # other (GNU as would pick longer forms; what they do is the same)
+            n = self.const(args[0], line) if args else None
+            if n is None or not 0 <= n <= MAX_NOPS:
+                raise AsmError(f".nops needs a size from 0 to {MAX_NOPS}", line)
+            for _ in range(n):
+                self.instruction(prog, line, "nop", "")
         elif d in (".zero", ".skip", ".space"):
             if not args:
                 raise AsmError(f"{d} needs a size", line)
