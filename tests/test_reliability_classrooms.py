@@ -15,22 +15,13 @@ import urllib.request
 
 import pytest
 
+from app.bench import forks
 from app.bench.crowd import timed
 from app.bench.http import open_classroom
 from tests.live import Live, hello, run
 
 LESSON = "01-why-mirror"
-LOOP = """
-main:
-    movl ${n}, %ecx
-1:  addq $1, total(%rip)
-    decl %ecx
-    jnz 1b
-    xorl %eax, %eax
-    ret
-.data
-total: .quad 0
-"""
+LOOP = forks.LOOP  # a loop of {n} turns, one store each
 
 
 @pytest.fixture

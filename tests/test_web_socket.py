@@ -360,3 +360,12 @@ def test_socket_io_s_own_refusals_say_what_every_response_says(app):
     assert r.status_code == 400
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_a_tab_s_command_rate_is_a_setting():
+    gen = app_for_a_test(COMMANDS_PER_SECOND=2)
+    c = Client(next(gen))
+    answers = [c.send("step") for _ in range(6)]   # a burst of twice the rate, then no more
+    assert [a["ok"] for a in answers[:3]] == [True] * 3
+    assert "too many commands from this tab" in answers[-1]["error"]["message"]
+    gen.close()

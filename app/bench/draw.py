@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from app.bench.roundtrip import Probe, free_port, percentile, start_server
+from app.bench.roundtrip import Probe, free_port, percentile, serving
 
 CHROMIUM = "/usr/bin/chromium"
 SIZES = [(1366, 768), (1920, 1080)]
@@ -65,9 +65,8 @@ def _size(browser, url: str, probe: Probe, size: tuple[int, int], steps: int) ->
 def measure(port: int = 0, steps: int = STEPS) -> list[dict]:
     from playwright.sync_api import sync_playwright
     port = port or free_port()
-    proc = start_server(port)
     url = f"http://127.0.0.1:{port}/"
-    try:
+    with serving(port):
         probe = Probe(url)
         # the page's own first program, with its unmirrored twin: two VMs a step
         assert probe.client.call("example", {"name": "sum_array"})["ok"]
@@ -78,9 +77,6 @@ def measure(port: int = 0, steps: int = STEPS) -> list[dict]:
                 return [_size(browser, url, probe, size, steps) for size in SIZES]
             finally:
                 browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def table(rows: list[dict]) -> str:

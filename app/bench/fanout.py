@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from app.bench.http import open_classroom
-from app.bench.roundtrip import start_server
+from app.bench.roundtrip import serving
 
 SCRIPT = Path(__file__).with_name("fanout.js")
 LESSON = "01-why-mirror"
@@ -35,13 +35,9 @@ def main(json_output: bool = False, port: int = 5174, students: int = 200) -> in
     if shutil.which("node") is None:
         print("node is needed for the load process (it drives socket.io-client)")
         return 1
-    proc = start_server(port)
-    try:
+    with serving(port):
         base = f"http://127.0.0.1:{port}"
         rows = [fan_out(base, 1), fan_out(base, students)]
-    finally:
-        proc.terminate()
-        proc.wait(10)
     if json_output:
         print(json.dumps(rows))
         return 0

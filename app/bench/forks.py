@@ -13,13 +13,13 @@ import time
 
 from app.bench.crowd import Tab, percentile, timed
 from app.bench.http import open_classroom
-from app.bench.roundtrip import free_port, start_server
+from app.bench.roundtrip import free_port, serving
 
 LESSON = "01-why-mirror"
 # the class's session has a history worth copying: a 5 M-instruction run of this loop
 LOOP = """
 main:
-    movl $3000000, %ecx
+    movl ${n}, %ecx
 1:  addq $1, total(%rip)
     decl %ecx
     jnz 1b
@@ -36,7 +36,7 @@ async def _wave(base: str, students: int) -> dict:
     teacher = Tab(base)
     await teacher.open()
     assert (await teacher.call("hello", {"classroom": code, "key": key}))["ok"]
-    assert (await teacher.call("load", {"source": LOOP}))["ok"]
+    assert (await teacher.call("load", {"source": LOOP.format(n=3_000_000)}))["ok"]
     stopped = teacher.expect(lambda name, body: name == "snapshot" and "stopped" in body)
     assert (await teacher.call("run", {"speed": "max", "budget": 5_000_000}))["ok"]
     await asyncio.wait_for(stopped, 120)
@@ -74,12 +74,8 @@ def _summary(times: list[float]) -> dict:
 
 def main(json_output: bool = False, students: int = 40) -> int:
     port = free_port()
-    proc = start_server(port, "MAX_TABS=2000")
-    try:
+    with serving(port, "MAX_TABS=2000"):
         row = asyncio.run(_wave(f"http://127.0.0.1:{port}", students))
-    finally:
-        proc.terminate()
-        proc.wait(10)
     if json_output:
         print(json.dumps(row))
         return 0

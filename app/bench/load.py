@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from app.bench.crowd import Tab, percentile
 from app.bench.http import open_classroom
-from app.bench.roundtrip import free_port, start_server
+from app.bench.roundtrip import free_port, serving
 
 LESSON = "01-why-mirror"
 CROWD_NICE = 10
@@ -196,13 +196,9 @@ async def run_load(base: str, pid: int | None, load: Load) -> dict:
 
 def bench_load(students: int = 100, solos: int = 20, seconds: float = 20.0) -> dict:
     port = free_port()
-    proc = start_server(port)
-    try:
+    with serving(port) as proc:
         return asyncio.run(run_load(f"http://127.0.0.1:{port}", proc.pid,
                                     Load(students, solos, seconds)))
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def describe(r: dict) -> str:

@@ -20,7 +20,7 @@ from app.abi import DEFAULT_OFFSET
 from app.bench.crowd import Tab
 from app.bench.load import BUSY
 from app.bench.roundtrip import PROGRAM as STORE_LOOP
-from app.bench.roundtrip import free_port, start_server
+from app.bench.roundtrip import free_port, serving
 from app.session import Session
 
 # store-heavy programs that never end by themselves: each run stops at the budget
@@ -106,12 +106,8 @@ def measure(budget: int = BUDGET, rounds: int = ROUNDS,
             programs: dict[str, str] = PROGRAMS, settings: tuple[str, ...] = ()) -> dict:
     """The rows and ratios; `settings` are the server's (`serve --set`, e.g. RUN_CHUNK)."""
     port = free_port()
-    proc = start_server(port, *settings)
-    try:
+    with serving(port, *settings):
         rows = asyncio.run(_measure(f"http://127.0.0.1:{port}", programs, budget, rounds))
-    finally:
-        proc.terminate()
-        proc.wait(10)
     for r in rows:
         for path in ("cli", "web"):
             if r[path]["stopped"] != "limit":

@@ -22,7 +22,7 @@ from app.web.bridge import Bridge
 from app.web.classrooms import ENDED_UNUSED, Classrooms, Lifecycle
 from app.web.gate import Gate, HelloDeadline, Tabs
 from app.web.hub import Hub
-from app.web.limits import quiet
+from app.web.limits import Rates, quiet
 from app.web.persist import Saver
 from app.web.push import Pusher
 from app.web.scheduler import Lane, Scheduler
@@ -38,6 +38,7 @@ DEFAULTS = {
     "WORKSPACES_PER_ADDRESS": Room.per_address, "IDLE_SECONDS": Room.idle_seconds,
     "MAX_TABS": Tabs.tabs, "TABS_PER_ADDRESS": Tabs.per_address,
     "HELLO_SECONDS": Tabs.hello_seconds, "HEADER_SECONDS": 10.0, "CONNECTIONS_PER_ADDRESS": 400,
+    "COMMANDS_PER_SECOND": 40.0,
     "CLASSROOMS_IN_MEMORY": Lifecycle.in_memory, "CLASSROOMS_PER_ADDRESS": Lifecycle.per_address,
     "CLASSROOMS_OPEN": Lifecycle.open_total, "CLASSROOM_IDLE_SECONDS": Lifecycle.idle_seconds,
     "CLASSROOM_EXPIRE_SECONDS": Lifecycle.expire_seconds, "SWEEP_SECONDS": 60.0,
@@ -79,7 +80,8 @@ def create_app(config: dict | None = None) -> Flask:
                             Lifecycle(
         c["CLASSROOMS_IN_MEMORY"], c["CLASSROOMS_PER_ADDRESS"], c["CLASSROOMS_OPEN"],
         c["CLASSROOM_IDLE_SECONDS"], c["CLASSROOM_EXPIRE_SECONDS"]))
-    hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c, bridge, engines)
+    hub = Hub(socketio, workspaces, classrooms, scheduler, store, saver, c, bridge, engines,
+              command_rates=Rates(c["COMMANDS_PER_SECOND"], 2 * c["COMMANDS_PER_SECOND"]))
     store.on_lost = hub.rewrite_everything
     _wire(app, hub)
     security.install(app)

@@ -35,7 +35,7 @@ class Hub:
     engines: Engines
     publish: Pusher = None
     runs: object = None
-    command_rates: Rates = field(default_factory=lambda: Rates(40.0, 80.0))
+    command_rates: Rates = field(default_factory=lambda: Rates(40.0, 80.0))  # per tab
     join_failures: Rates = field(default_factory=lambda: Rates(10 / 60.0, 10.0))
     _states: dict = field(default_factory=dict)  # workspace id -> (seq, saved state)
 
