@@ -18,5 +18,10 @@ class AsmError(Exception):
         """The same error at `line`: raised by a caller that knows where it was."""
         return AsmError(self.message, line, origin)
 
+    @property
+    def program_line(self) -> int | None:
+        """The line in the program's own text (None: elsewhere, or not known)."""
+        return self.line if self.origin == "program" else None
+
     def to_json(self) -> dict:
-        return {"message": self.message, "line": self.line if self.origin == "program" else None}
+        return {"message": self.message, "line": self.program_line}

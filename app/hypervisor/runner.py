@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 
 from app.abi import STACK_PAGES, STACK_TOP
-from app.contracts import NoteKind, Origin, Status
+from app.contracts import NoteKind, Status
 from app.hypervisor.answers import Answer
 from app.hypervisor.core import Hypervisor
 from app.hypervisor.vm import VM
@@ -42,10 +42,11 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> Answer | Status:
             return Answer.RETRY
         if action == Answer.KILLED:
             group = vm.group_of.get(rip)
-            if group is not None and group.origin == Origin.PROGRAM and vm.report:
-                vm.fault_line = group.line
+            line = group.program_line if group is not None else None
+            if line is not None and vm.report:
+                vm.fault_line = line
                 how = "run at" if stop.fetch else "written by" if stop.write else "read by"
-                vm.report += f" ({how} line {group.line}: {group.native_text})"
+                vm.report += f" ({how} line {line}: {group.native_text})"
             return Status.KILLED
     return _fault(hv, vm, stop, rip, vm.group_of.get(rip))
 
@@ -53,7 +54,7 @@ def _handle(hv: Hypervisor, vm: VM, stop, rip: int) -> Answer | Status:
 def _fault(hv: Hypervisor, vm: VM, stop: Stop, rip: int, group) -> Status:
     """The VM's end in a fault at `rip`, told with the instruction it is in."""
     vm.status = Status.FAULT
-    line = group.line if group is not None and group.origin == Origin.PROGRAM else None
+    line = group.program_line if group is not None else None
     vm.report = _describe_fault(stop, rip, group)
     vm.fault_line = line
     hv.note(NoteKind.FAULT, vm, rip=rip, vector=stop.vector, address=stop.address,
@@ -88,7 +89,8 @@ def _describe_fault(stop, rip: int, group) -> str:
             what = f"page fault at address {a:#x} (unmapped, or a write to a read-only page)"
     if group is None:  # (a fetch's fault has said where)
         return what if stop.fetch else f"{what}, at {rip:#x}"
-    where = f"line {group.line}" if group.origin == Origin.PROGRAM else f"the kernel ({rip:#x})"
+    line = group.program_line
+    where = f"line {line}" if line is not None else f"the kernel ({rip:#x})"
     return f"{what}, in {where}: {group.native_text}"
 
 
@@ -226,7 +228,7 @@ class _Run:
         """The log says which store hit which watchpoint (the run stops after it)."""
         rip, va, size = hit if hit is not None else (None, None, None)
         group = self.vm.group_of.get(rip) if rip is not None else None
-        line = group.line if group is not None and group.origin == Origin.PROGRAM else None
+        line = group.program_line if group is not None else None
         self.hv.note(NoteKind.WATCH, self.vm, va=va, size=size, rip=rip, line=line,
                      text=group.native_text if group is not None else None)
 

@@ -65,8 +65,13 @@ class Group:
         last = self.members[-1]
         return last.address + last.size
 
+    @property
+    def program_line(self) -> int | None:
+        """The program's line it comes from (None: the guest kernel's code)."""
+        return self.line if self.origin == "program" else None
+
     def to_json(self) -> dict:
-        return {"native": {"line": self.line if self.origin == "program" else None,
+        return {"native": {"line": self.program_line,
                            "origin": self.origin, "address": self.native_address,
                            "text": self.native_text, "class": self.wclass.kind},
                 "rewritten": [{"address": m.address, "text": m.text, "role": m.role}

@@ -33,7 +33,7 @@ def facts(s, vid: int | None) -> VmFacts:
     return VmFacts(
         id=vm.id, name=vm.name, status=vm.status, exit_code=vm.exit_code,
         mirror_consistent=s.hv.mirror_consistent(vm),
-        line=here.line if here is not None and here.origin == Origin.PROGRAM else None,
+        line=here.program_line if here is not None else None,
         console=vm.console.text(),
         log_kinds=frozenset(n["kind"] for n in s.hv.log if n.get("vm") in (vm.id, None)),
         registers=dict(vm.cpu.state()), counters=vm.counters.to_json(),

@@ -61,4 +61,4 @@ def _build(source: str, mirror: str, offset: int, runs: tuple[str, ...],
             # it runs, just not mirrored
             return build(source, Mode.OFF, offset, budget=budget)
     except AsmError as e:
-        raise SessionError(e.message, e.line if e.origin == "program" else None) from None
+        raise SessionError(e.message, e.program_line) from None

@@ -147,7 +147,7 @@ class Session:
         if g is None:
             return None, []
         native = {"address": g.native_address, "text": g.native_text,
-                  "line": g.line if g.origin == Origin.PROGRAM else None, "origin": g.origin,
+                  "line": g.program_line, "origin": g.origin,
                   "class": g.wclass.kind}
         rewritten = [{"address": m.address, "text": m.text, "role": m.role,
                       "executed": m.address in executed} for m in g.members]

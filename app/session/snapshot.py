@@ -85,7 +85,7 @@ _LISTINGS_LOCK = threading.Lock()
 
 def _group(g) -> dict:
     return {"index": g.index, "address": g.native_address, "text": g.native_text,
-            "line": g.line if g.origin == Origin.PROGRAM else None, "origin": g.origin,
+            "line": g.program_line, "origin": g.origin,
             "class": g.wclass.kind,
             "members": [{"address": m.address, "text": m.text, "role": m.role}
                         for m in g.members]}
