@@ -10,6 +10,7 @@ import pytest
 
 from app.bench.overhead import ORDER, compile_workload
 from app.hypervisor import Hypervisor, native_counter, runner, voting
+from app.machine.hooks import Hook
 from app.rewriter.build import build
 from app.session import Session
 from tests.conftest import AFTER_FILL, SUM_ARRAY, needs_gcc, notes_of
@@ -211,3 +212,66 @@ def test_an_injection_story_ends_alike_stepped_and_run(kind, target, copy, mode)
     assert run[0] == "exited" and (run[1] == 1240) != (mode == "on" and kind == "silent"
                                                        and copy == 0)
     assert _to_the_end(kind, target, copy, mode, True) == run
+
+
+def _next_reads(src: str, warm: int, count: int = 4) -> list[int]:
+    """The first words (guest addresses) the workload reads from `warm` native
+    instructions on, seen by Unicorn's own read hook in a session of their own."""
+    s = Session(src, "nmr3")
+    s.run(max_native=warm)
+    _at_a_group_start(s)
+    vm, seen = s.vms[0], []
+
+    def on_read(_access: int, pa: int, _size: int, _value: int) -> None:
+        where = vm.va_of(pa)
+        if where is not None and where[0] & ~7 not in seen:
+            seen.append(where[0] & ~7)
+    h = vm.cpu.add_hook(Hook.READ, on_read)
+    vm.cpu.uc.ctl_flush_tb()  # code translated before the hook would not call it
+    for _ in range(3_000):
+        if len(seen) >= count or vm.status != "running":
+            break
+        s.step()
+    vm.cpu.remove_hook(h)
+    return seen[:count]
+
+
+def _at_a_group_start(s: Session) -> None:
+    vm = s.vms[0]
+    while vm.status == "running" and vm.cpu.reg("rip") not in vm.group_at:
+        s.step("rewritten")
+
+
+def _prefix(src: str, stepped: bool, reads: list[int], warm: int = 200_000,
+            budget: int = 6_000) -> tuple:
+    s = Session(src, "nmr3")
+    s.run(max_native=warm)
+    _at_a_group_start(s)
+    vm = s.vms[0]
+    for k, va in enumerate(reads):  # flips in a mirror copy of words it reads next
+        s.inject("silent", f"{va:#x}", copy=1 + k % 2)
+    if stepped:
+        for _ in range(budget):
+            s.step()
+    else:
+        s.run(max_native=budget)  # (counted from here)
+        # a budget stops a run after its native instruction; its group's mirror part
+        # is what a native step makes too
+        _at_a_group_start(s)
+    return _end(s.hv, vm)
+
+
+@needs_gcc
+@pytest.mark.parametrize("name", ORDER)
+def test_a_workload_runs_alike_stepped_and_free_in_nmr3(name, tmp_path):
+    """A run to a budget and the same native instructions single-stepped, from flips in
+    the mirror copies of the words the workload reads next (200,000 instructions in):
+    the same votes, repairs, notes, counters and memory."""
+    src = compile_workload(name, tmp_path)
+    reads = _next_reads(src, 200_000)
+    run = _prefix(src, False, reads)
+    assert run[0] == "running" and run[2]["native_instructions"] >= 206_000
+    # (a workload that reads nothing there, in its arithmetic or a fill, has no vote)
+    assert not reads or "repaired" in [n["outcome"] for n in run[3] if n["kind"] == "vote"]
+    same = _prefix(src, True, reads) == run
+    assert same  # (compared whole, not shown whole: the machine is megabytes)
