@@ -266,14 +266,17 @@ def test_saved_commands_follow_steps_backs_and_reloads(tmp_path):
     t.ok("back")
     t.ok("back")
     t.ok("step", {"granularity": "rewritten"})     # replaces the two undone entries
-    rows = app.extensions["kmemvisor.hub"].store.session(code)["recipe"]["history"]
+    hub = app.extensions["kmemvisor.hub"]
+    hub.saver.flush()                              # (the writer thread writes it)
+    rows = hub.store.session(code)["recipe"]["history"]
     assert [c for c, _a in rows] == ["step:native"] * 4 + ["step:rewritten"]
     before = t.wait(lambda: t.snapshots and t.last)
     again = teacher(make_app(DATABASE=db), code, key).last
     for k in ("vms", "machine", "memory", "history"):
         assert again[k] == before[k], k
     t.ok("reset")
-    assert app.extensions["kmemvisor.hub"].store.session(code)["recipe"]["history"] == []
+    hub.saver.flush()
+    assert hub.store.session(code)["recipe"]["history"] == []
 
 
 def test_a_forked_students_checkpoints_describe_the_fork(app):
