@@ -6,6 +6,7 @@ read-only file system is read, said, and written again whole once it can be."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,16 @@ async def solo_with_steps(server: Live, n: int) -> tuple[str, int]:
     return ack["workspace"], position
 
 
+def written(server: Live) -> None:
+    """Until the server's writer has made every write it was handed (a kill before
+    would lose the last: the tab's answer does not wait for the disk)."""
+    for _ in range(200):
+        if not server.json("/status")["store"]["pending_writes"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server's writes are still pending")
+
+
 async def come_back(server: Live, wid: str) -> tuple[dict, int]:
     tab = server.tab()
     got = tab.expect(lambda name, body: name == "snapshot")
@@ -46,6 +57,7 @@ def test_a_solo_session_survives_a_crash_and_a_lost_one_is_told(tmp_path):
     server = Live(database=str(tmp_path / "db.sqlite3"))
     try:
         wid, position = run(solo_with_steps(server, 7))
+        written(server)
         server.kill()
         server.start()
         ack, again = run(come_back(server, wid))
@@ -67,6 +79,7 @@ def test_a_damaged_database_is_kept_aside_and_the_server_goes_on(tmp_path):
         aside = [p for p in tmp_path.iterdir() if p.name.startswith("db.sqlite3.damaged")]
         assert aside and aside[0].read_bytes().startswith(b"this is not a database")
         wid, position = run(solo_with_steps(server, 3))
+        written(server)
         server.kill()
         server.start()
         ack, again = run(come_back(server, wid))
@@ -86,6 +99,7 @@ def test_a_database_deleted_while_the_server_runs_is_written_again(tmp_path):
         status, _ = server.get("/healthz")
         assert status == 200
         assert Path(db).exists()
+        written(server)
         server.kill()
         server.start()
         ack, again = run(come_back(server, wid))
@@ -103,6 +117,7 @@ def test_a_read_only_database_is_read_said_and_written_whole_once_it_can_be(tmp_
     server = Live(database=str(db))
     try:
         wid, position = run(solo_with_steps(server, 3))
+        written(server)
         server.kill()
         server.start(read_only=True)
         status, body = server.get("/healthz")
@@ -117,6 +132,7 @@ def test_a_read_only_database_is_read_said_and_written_whole_once_it_can_be(tmp_
         server.writable()
         run(solo_with_steps(server, 1))                # the next write finds it writable
         assert server.get("/healthz")[0] == 200
+        written(server)
         server.kill()
         server.start()
         ack, again = run(come_back(server, new))       # written whole: nothing was lost

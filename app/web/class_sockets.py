@@ -14,6 +14,7 @@ from app.web.areas import on_connection
 from app.web.classroom import Classroom, Member, Role
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
+from app.web.workspaces import Kind
 
 log = logging.getLogger("kmemvisor.web")
 MAX_NAME = 40
@@ -195,7 +196,7 @@ class ForkCommands(MemberCommands):
             shared.id, lambda: (hub.saved_state(shared), shared.program(), shared.snapshot()),
             Lane.INTERACTIVE, timeout=60)
         mine = hub.new_workspace(lambda: hub.engines.start(Build.RESTORE, saved),
-                                 hub.address_of(sid), kind="fork")
+                                 hub.address_of(sid), kind=Kind.FORK)
         mine.start_from(program, snap)
         hub.attach(sid, mine)
         with room.lock:

@@ -18,7 +18,7 @@ from app.session import SessionError
 from app.web.classroom import Classroom, Member, hash_key, key_matches, new_code
 from app.web.persist import Saver
 from app.web.scheduler import Lane, Scheduler
-from app.web.workspaces import Workspaces
+from app.web.workspaces import Kind, Workspaces
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -101,7 +101,7 @@ class Classrooms:
             ws.classroom = room
             self._open[code] = room
         self.store.add_classroom(code, room.key_hash, slug, address)
-        self.scheduler.call(ws.id, lambda: self.saver.save(code, "classroom", session),
+        self.scheduler.call(ws.id, lambda: self.saver.save(code, Kind.CLASSROOM, session),
                             Lane.INTERACTIVE, timeout=60)
         return room, key
 

@@ -14,6 +14,7 @@ from app.web.dispatch import answer
 from app.web.gate import GREETED, MADE
 from app.web.protocol import Refused
 from app.web.wire import MALFORMED
+from app.web.workspaces import Kind
 
 
 class ConnectionCommands:
@@ -35,7 +36,7 @@ class ConnectionCommands:
             ws = (hub.find_workspace(wid, address) if wid else None) or self._made(what) or \
                 self._new(what, shares.open_shared, hub, address, data["share"],
                           data.get("embed", False))
-            result = self._enter(sid, ws, "viewer" if ws.kind == "embed" else "solo")
+            result = self._enter(sid, ws, "viewer" if ws.kind == Kind.EMBED else "solo")
         else:
             result = self._solo(sid, address, data.get("workspace"))
         request.environ[GREETED] = True

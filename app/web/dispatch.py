@@ -23,7 +23,7 @@ from app.web.protocol import ProtocolError, Refused, check
 from app.web.scheduler import Lane, Overloaded
 from app.web.shares import VIEWING
 from app.web.store import StoreError
-from app.web.workspaces import Busy
+from app.web.workspaces import Busy, Kind
 
 log = logging.getLogger("kmemvisor.web")
 ANSWER_WITHIN = 60.0  # seconds a tab waits for its command's job
@@ -134,7 +134,7 @@ class Dispatch:
     def guard(self, ws, name: str, sid: str) -> None:
         """In a classroom only the instructor changes the shared session; a read-only
         view (an embed) only moves along its history."""
-        if ws.kind == "embed" and name not in VIEWING:
+        if ws.kind == Kind.EMBED and name not in VIEWING:
             raise Refused(f"'{name}' was not done: this is a read-only view of a shared "
                           "session (open it in kMemvisor Lab to change it)")
         room = ws.classroom

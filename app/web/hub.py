@@ -17,7 +17,7 @@ from app.web.persist import Saver
 from app.web.push import Pusher
 from app.web.scheduler import Lane, Scheduler
 from app.web.store import Store
-from app.web.workspaces import Workspace, Workspaces
+from app.web.workspaces import Kind, Workspace, Workspaces
 
 log = logging.getLogger("kmemvisor.web")
 
@@ -82,7 +82,7 @@ class Hub:
         self.runs.pause(ws)
         ws.session.cancel()
 
-    def new_workspace(self, make, address: str, kind: str = "solo") -> Workspace:
+    def new_workspace(self, make, address: str, kind: Kind = Kind.SOLO) -> Workspace:
         """A workspace around the session `make()` builds (on the engine's heavy line,
         not the connection thread: see engines.Engines.start), saved from the start."""
         self.workspaces.check_room(0, address)
@@ -119,7 +119,7 @@ class Hub:
         if rebuilt is None:
             return None
         kind, session = rebuilt
-        if kind == "classroom":
+        if kind == Kind.CLASSROOM:
             session.close()
             return None  # a classroom is entered by its code
         return self.workspaces.add(session, address, kind=kind, wid=wid)
@@ -129,7 +129,7 @@ class Hub:
         """Write the workspace through to the store (in one of its jobs)."""
         if ws.classroom is not None:
             ws.classroom.save()
-            self.saver.save(ws.classroom.code, "classroom", ws.session)
+            self.saver.save(ws.classroom.code, Kind.CLASSROOM, ws.session)
         else:
             self.saver.save(ws.id, ws.kind, ws.session)
 

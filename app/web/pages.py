@@ -139,5 +139,6 @@ def status():
             "classrooms_in_memory": len(hub.classrooms.in_memory()),
             "engine": hub.scheduler.status(),
             # the database's file only to the machine itself
-            "store": hub.store.status(where=_from_this_machine()),
+            "store": {**hub.store.status(where=_from_this_machine()),
+                      "pending_writes": hub.saver.pending()},
             "hello_deadline_closed": current_app.extensions["kmemvisor.deadline"].closed}

@@ -72,6 +72,10 @@ class Saver:
         """Wait until everything handed over so far is written."""
         self._todo.join()
 
+    def pending(self) -> int:
+        """Writes handed over and not yet made (a crash now would lose them)."""
+        return self._todo.unfinished_tasks
+
     # -- the writer thread
     def _write(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from app.web.areas import on_session
 from app.web.limits import Rates
 from app.web.protocol import Refused
 from app.web.scheduler import Lane
+from app.web.workspaces import Kind
 
 # what a read-only view may do: look, and move along the recorded history
 VIEWING = frozenset({"frame", "program", "back", "forward", "seek", "share", "export"})
@@ -79,7 +80,7 @@ def open_shared(hub, address: str, key: str, embed: bool):
                                      hub.config["LOAD_SECONDS"])
         except SessionError as e:
             raise Refused(f"the shared session does not replay here: {e.message}") from None
-    return hub.new_workspace(make, address, kind="embed" if embed else "solo")
+    return hub.new_workspace(make, address, kind=Kind.EMBED if embed else Kind.SOLO)
 
 
 __all__ = ["VIEWING", "ShareCommands", "open_shared"]

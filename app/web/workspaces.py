@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.engine import EngineSession
 
@@ -21,6 +22,15 @@ _EXTRA = ("breakpoints", "watchpoints", "running", "error")  # what snapshot_ext
 
 class Busy(Exception):
     pass
+
+
+class Kind(StrEnum):
+    """What a workspace is, which says how it is saved (the store keeps the value)."""
+
+    SOLO = "solo"            # a tab's own session (a share's copy too)
+    FORK = "fork"            # a student's copy of a classroom's session
+    CLASSROOM = "classroom"  # a classroom's shared session
+    EMBED = "embed"          # a read-only view of a shared session
 
 
 @dataclass(frozen=True)
@@ -35,12 +45,12 @@ class Room:
 
 
 class Workspace:
-    def __init__(self, session: EngineSession, address: str = "", kind: str = "solo",
+    def __init__(self, session: EngineSession, address: str = "", kind: Kind = Kind.SOLO,
                  wid: str | None = None) -> None:
         self.id = wid or secrets.token_urlsafe(12)
         self.session = session
         self.address = address           # who created it (for the per-address limit)
-        self.kind = kind                 # solo | fork | classroom: how it is saved
+        self.kind = Kind(kind)           # how it is saved
         self.breakpoints: set[int] = set()
         self.watchpoints: list[tuple[int, int]] = []
         self.run = None                  # the run going on (web.runs), if any
@@ -139,7 +149,7 @@ class Workspaces:
         return sum(w.session.footprint() for w in list(self._all.values()))
 
     def add(self, session: EngineSession, address: str = "", pinned: bool = False,
-            kind: str = "solo", wid: str | None = None) -> Workspace:
+            kind: Kind = Kind.SOLO, wid: str | None = None) -> Workspace:
         """A new workspace around a session (under the id `wid` if given: one rebuilt
         after a restart), if there is room for it (Busy if not)."""
         ws = Workspace(session, address, kind, wid)
