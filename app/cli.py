@@ -154,9 +154,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kmemvisor", description="kMemvisor Lab: software "
                                 "memory mirroring in a hypervisor, made visible.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_run_parser, _rewrite_parser, _bench_parser, _check_parser, _serve_parser):
+        add(sub)
+    return p
+
+
+def _run_parser(sub) -> None:
     r = sub.add_parser("run", help="run a program headless")
     r.add_argument("program")
     r.add_argument("--mirror", choices=[str(m) for m in Mode], default=Mode.ON.value)
@@ -167,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                    metavar="KIND:TARGET@STEP")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_run)
+
+
+def _rewrite_parser(sub) -> None:
     w = sub.add_parser("rewrite", help="show the mirrored program beside the native one")
     w.add_argument("program")
     w.add_argument("--mirror", choices=[str(m) for m in Mode if m.copies],
@@ -174,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--offset", type=_offset, default=DEFAULT_OFFSET, metavar="HEX")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_rewrite)
+
+
+def _bench_parser(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks: the overhead table (native vs mirrored), "
                        "the step round trip, the classroom fan-out over Socket.IO, or "
                        "the engine's slow paths (single steps, watchpoints, patrols), or "
@@ -203,9 +223,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="webrun: a setting of the server it starts (as serve --set)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+
+def _check_parser(sub) -> None:
     c = sub.add_parser("check", help="check lessons: schema, then the script run headless")
     c.add_argument("lessons", nargs="+", metavar="LESSON")
     c.set_defaults(func=cmd_check)
+
+
+def _serve_parser(sub) -> None:
     s = sub.add_parser("serve", help="start the visualizer")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
@@ -214,11 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--database", metavar="PATH",
                    help="SQLite file for classrooms (default instance/kmemvisor.sqlite3)")
     s.set_defaults(func=cmd_serve)
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except BrokenPipeError:  # output piped into `head` and the like
-        return 1
 
 
 if __name__ == "__main__":
