@@ -27,6 +27,7 @@ from app.contracts.enums import (
     Role,
     Status,
     Stop,
+    VoteOutcome,
     WriteClass,
     copy_name,
     stop_of,
@@ -46,7 +47,7 @@ __all__ = [
     "CHANGE_KINDS", "END_STOPS", "EVENT_NOTES", "MARKS", "NATIVE_COPY", "PTE_FRAME_MASK",
     "RUN_STOPS", "STEPS", "TELLING", "WORD_ERRORS", "Command", "ErrorKind", "EventKind",
     "Granularity", "Level", "Mode", "NoteKind", "Origin", "OwnerKind", "Role", "Status", "Stop",
-    "WriteClass", "command_names", "constants", "copy_name", "first_error", "stop_of",
-    "validate", "validate_event", "validate_push", "validate_recipe", "validate_snapshot",
-    "validator",
+    "VoteOutcome", "WriteClass", "command_names", "constants", "copy_name", "first_error",
+    "stop_of", "validate", "validate_event", "validate_push", "validate_recipe",
+    "validate_snapshot", "validator",
 ]

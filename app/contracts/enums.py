@@ -196,6 +196,13 @@ class Origin(StrEnum):
     KERNEL = "kernel"
 
 
+class VoteOutcome(StrEnum):
+    """What NMR-3's vote on a word came to."""
+
+    REPAIRED = "repaired"        # two copies agreed: the third is written over
+    NO_MAJORITY = "no majority"  # all three differ: nothing to trust
+
+
 def copy_name(copy: int) -> str:
     """A copy as people read it: native, mirror 1, mirror 2."""
     return "native" if copy == NATIVE_COPY else f"mirror {copy}"

@@ -29,7 +29,7 @@ WORDS: dict[str, tuple[StrEnum, ...]] = {
     "note_kind": e.EVENT_NOTES, "mark": e.MARKS, "change_kind": e.CHANGE_KINDS,
     "owner_kind": tuple(e.OwnerKind), "write_class": tuple(e.WriteClass),
     "level": tuple(e.Level), "error_kind": tuple(e.ErrorKind), "word_error": e.WORD_ERRORS,
-    "origin": tuple(e.Origin),
+    "origin": tuple(e.Origin), "vote_outcome": tuple(e.VoteOutcome),
 }
 
 

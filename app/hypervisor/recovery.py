@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.contracts import ErrorKind, NoteKind, OwnerKind, Role, Status, WriteClass
+from app.contracts import ErrorKind, NoteKind, OwnerKind, Role, Status, VoteOutcome, WriteClass
 from app.hypervisor import faults as F
 from app.hypervisor import window as W
 from app.hypervisor.answers import Answer
@@ -241,15 +241,15 @@ class Recovery:
                 winner = v
                 break
         else:
-            self.note(NoteKind.VOTE, vm, va=page.va + word, outcome="no majority", values=[
-                f"{v:#x}" for v in vals])
+            self.note(NoteKind.VOTE, vm, va=page.va + word, outcome=VoteOutcome.NO_MAJORITY,
+                      values=[f"{v:#x}" for v in vals])
             return
         for j, f in enumerate(frames):
             if vals[j] != winner:
                 self.mem.write_u64(f * PAGE + word, winner)
                 self.code_changed(f * PAGE + word, 8)
                 self.note(NoteKind.VOTE, vm, va=page.va + word + j * vm.offset, copy=j,
-                          outcome="repaired", was=f"{vals[j]:#x}", now=f"{winner:#x}")
+                          outcome=VoteOutcome.REPAIRED, was=f"{vals[j]:#x}", now=f"{winner:#x}")
 
     def scrub(self, vm: VM, patrol: bool = False,
               in_flight: list[tuple[int, int]] = ()) -> list[dict]:
