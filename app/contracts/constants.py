@@ -5,7 +5,7 @@ the page so that no panel keeps a copy of its own."""
 from __future__ import annotations
 
 from app.abi import DEFAULT_OFFSET
-from app.contracts.enums import END_STOPS, NATIVE_COPY, Mode, Role, Status, Stop
+from app.contracts.enums import END_STOPS, NATIVE_COPY, Mode, Role, Status, Stop, VoteOutcome
 
 # bits 12-51 of a page-table entry hold the frame (the same as app/machine/paging.py's
 # ADDR_MASK; tests/test_contracts.py holds them equal)
@@ -33,4 +33,5 @@ def constants() -> dict:
         "roles": {str(r): ROLE_MARKS[r] for r in Role},
         "statuses": [str(s) for s in Status],
         "stops": {str(s): STOP_WORDS[s] for s in END_STOPS},
+        "vote_repaired": str(VoteOutcome.REPAIRED),
     }

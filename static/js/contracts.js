@@ -10,6 +10,7 @@ export const DEFAULT_OFFSET = C.default_offset;
 export const NATIVE = C.native_copy;              // a write's copy: 0 native, k mirror k
 export const ROLE_MARK = C.roles;                 // role -> the letter the code panel shows
 export const STOP_WORDS = C.stops;                // a run's end -> what the bar says
+export const REPAIRED = C.vote_repaired;          // a vote's outcome that repaired a copy
 const COPIES = new Map(C.modes.map((m) => [m.mode, m.copies]));
 const FRAME_MASK = BigInt(C.pte_frame_mask);
 

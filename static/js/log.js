@@ -1,6 +1,6 @@
 // Panel 6: guest console per VM, the hypervisor's event log and the counters.
 
-import {copiesOf, copyName} from "./contracts.js";
+import {REPAIRED, copiesOf, copyName} from "./contracts.js";
 import {esc, hex} from "./format.js";
 import {setHtml} from "./dom.js";
 import {keepUnitsInView} from "./scroll.js";
@@ -42,7 +42,7 @@ export function describeNote(n, mode = "on") {
       `<ol>${n.steps.map((s) => `<li>${esc(s)}</li>`).join("")}</ol></details>`;
     case "killed": return `VM killed: ${esc(n.report)}`;
     case "fault": return `fault: ${esc(n.message || "")}${n.line ? ` (line ${n.line})` : ""}`;
-    case "vote": return n.outcome === "repaired"
+    case "vote": return n.outcome === REPAIRED
       ? `vote at ${hex(n.va)}: the ${copyName(n.copy)} copy was ${n.was}, repaired to ${n.now}` : `vote at ${hex(n.va)}: ${esc(n.outcome)}`;
     case "scrub": return `${n.patrol ? `patrol scrub (after ${n.native_instructions} instructions)` : "scrub"}: ` +
       `${esc(n.outcome)}${n.va !== undefined ? ` at ${hex(n.va)}` : ""}`;

@@ -4,7 +4,7 @@
 // a watchpoint; after a run (whose events carry no stores) the newest of those notes,
 // else the word the snapshot names (a word the run changed, the last store before).
 
-import {copiesOf, NATIVE} from "./contracts.js";
+import {copiesOf, NATIVE, REPAIRED} from "./contracts.js";
 import {hex} from "./format.js";
 import {reverseMap} from "./state.js";
 
@@ -29,7 +29,7 @@ const WHY = {
   recovered: (n) => `the page a recovery rebuilt (frame ${hex(n.old_frame)} → ${hex(n.new_frame)})`,
   mce: () => "the failed word (machine check)",
   watch: () => "the store that hit the watchpoint",
-  vote: (n) => `the word a vote ${n.outcome === "repaired" ? "repaired" : "checked"}`,
+  vote: (n) => `the word a vote ${n.outcome === REPAIRED ? "repaired" : "checked"}`,
   inject: (n) => `the word an injected ${String(n.error).toUpperCase()} hit`,
   ce: () => "the word a corrected error was in",
   scrub: () => "the word the scrub found",
