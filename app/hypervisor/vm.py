@@ -144,12 +144,14 @@ class VM:
             self._note(NoteKind.CONSOLE, self, text=chr(ch), via="uart")
 
     # -- its state, saved and loaded whole (undo, fork, checkpoints)
-    def _signature(self) -> tuple:
+    def mappings(self) -> tuple:
+        """The VM's mappings as one comparable value (its pages, their frames, flags and
+        mirrors, and its page-table frames): what has seen it can tell whether it moved."""
         return (tuple((va, p.frame, p.flags, tuple(p.mirrors), p.kind)
                       for va, p in self.pages.items()), frozenset(self.tables))
 
     def save(self) -> VmState:
-        sig = self._signature()
+        sig = self.mappings()
         saved = self._saved_mappings
         if saved is None or saved[0] != sig or saved[2] != self.rmap:
             self._saved_mappings = (sig, _copy_pages(self.pages), dict(self.rmap))
@@ -171,7 +173,7 @@ class VM:
         return (self.cpu.holes == state.cpu.holes
                 and self._saved_mappings is not None
                 and self._saved_mappings[1] is state.pages
-                and self._saved_mappings[0] == self._signature()
+                and self._saved_mappings[0] == self.mappings()
                 and self._saved_mappings[2] == self.rmap)
 
     def rewind(self, regs: dict[str, int], counters: Counters, console: int) -> None:

@@ -128,7 +128,7 @@ class _CVoter:
         faults = self.recovery.faults
         self.state.pending = int(bool(faults.words or faults.dead))
         vm = self.vm
-        mapped = vm._signature()
+        mapped = vm.mappings()
         if mapped == self._mapped:
             return
         self._mapped = mapped
