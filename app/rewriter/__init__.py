@@ -70,12 +70,17 @@ class Group:
         """The program's line it comes from (None: the guest kernel's code)."""
         return self.line if self.origin == "program" else None
 
+    def native_json(self) -> dict:
+        """The native instruction as every contract writes it (events, listings)."""
+        return {"address": self.native_address, "text": self.native_text,
+                "line": self.program_line, "origin": self.origin, "class": self.wclass.kind}
+
+    def members_json(self) -> list[dict]:
+        """What runs for it, as every contract writes it."""
+        return [{"address": m.address, "text": m.text, "role": m.role} for m in self.members]
+
     def to_json(self) -> dict:
-        return {"native": {"line": self.program_line,
-                           "origin": self.origin, "address": self.native_address,
-                           "text": self.native_text, "class": self.wclass.kind},
-                "rewritten": [{"address": m.address, "text": m.text, "role": m.role}
-                              for m in self.members]}
+        return {"native": self.native_json(), "rewritten": self.members_json()}
 
 
 class MirrorRefused(AsmError):

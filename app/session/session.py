@@ -146,12 +146,8 @@ class Session:
     def group_json(self, vm: VM, g, executed: set[int]) -> tuple[dict | None, list]:
         if g is None:
             return None, []
-        native = {"address": g.native_address, "text": g.native_text,
-                  "line": g.program_line, "origin": g.origin,
-                  "class": g.wclass.kind}
-        rewritten = [{"address": m.address, "text": m.text, "role": m.role,
-                      "executed": m.address in executed} for m in g.members]
-        return native, rewritten
+        rewritten = [{**m, "executed": m["address"] in executed} for m in g.members_json()]
+        return g.native_json(), rewritten
 
     def current_group(self, vm: VM):
         return vm.group_of.get(vm.cpu.reg("rip"))

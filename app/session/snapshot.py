@@ -84,11 +84,7 @@ _LISTINGS_LOCK = threading.Lock()
 
 
 def _group(g) -> dict:
-    return {"index": g.index, "address": g.native_address, "text": g.native_text,
-            "line": g.program_line, "origin": g.origin,
-            "class": g.wclass.kind,
-            "members": [{"address": m.address, "text": m.text, "role": m.role}
-                        for m in g.members]}
+    return {"index": g.index, **g.native_json(), "members": g.members_json()}
 
 
 def _symbols(s: Session) -> dict[str, int]:
