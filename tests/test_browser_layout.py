@@ -424,3 +424,24 @@ def test_the_moment_one_vm_survives_what_kills_the_other_is_on_screen(server, br
     assert not page.locator("#log li.n-recovered .steps ol").is_visible()  # folded
     shot(page, f"moment-{w}x{h}@{scale:g}", full_page=False)
     assert tab.close() == []
+
+
+def test_the_marked_word_is_whole_in_a_laptop_s_memory_box(server, browser):
+    """The word the memory panel marks (outlined, an arrow before it) is not cut by
+    the box's right edge at the narrowest laptop size."""
+    tab = open_solo(browser, server, width=1280, height=720)
+    page = tab.page
+    click_blank(page)
+    for _ in range(45):
+        press(page, "ArrowRight")
+    wait_js(page, "document.querySelector('#memory .spot-word')")
+    cut = page.evaluate("""(() => {
+      const m = document.querySelector('#memory'), w = m.querySelector('.spot-word');
+      const inner = m.getBoundingClientRect().left + m.clientLeft + m.clientWidth;
+      const s = getComputedStyle(w);  // an outline drawn outside the word counts too
+      const out = Math.max(0, parseFloat(s.outlineWidth) + parseFloat(s.outlineOffset || 0));
+      return {word: w.getBoundingClientRect().right + out, box: inner,
+              wide: m.scrollWidth > m.clientWidth};
+    })()""")
+    assert cut["word"] <= cut["box"] + 0.5 and not cut["wide"], cut
+    assert tab.close() == []
