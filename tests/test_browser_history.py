@@ -8,6 +8,7 @@ import pytest
 
 from tests.browser_helpers import (
     click_blank,
+    inject,
     open_solo,
     press,
     shot,
@@ -98,4 +99,31 @@ def test_back_after_a_full_speed_run_steps_one_instruction_back(server, browser)
     press(page, "Shift+ArrowLeft")
     assert page.locator("#history-label").inner_text() == f"instruction {at}"
     assert page.locator("#log li.n-watch").count() == hits
+    assert tab.close() == []
+
+
+def test_a_jump_to_a_moment_shows_it_as_the_step_there_did(server, browser):
+    """Jump to (as a seek, a reload or a shared link) brings the moment's notes: the
+    memory panel shows the failed word of the machine check, not an older store."""
+    tab = open_solo(browser, server, width=1920, height=1080)
+    page = tab.page
+    ue_after_fill(page, 1)
+    inject(page, "ue", "table+8", 2)
+    click_blank(page)
+    for _ in range(80):
+        press(page, "ArrowRight")
+        if page.locator("#log li.n-killed").count():
+            break
+    stepped = page.evaluate("document.querySelector('[data-panel=memory] .spot').textContent")
+    assert "machine check" in stepped or "recovery" in stepped, stepped
+    at = page.evaluate("document.body.dataset.position")
+    for _ in range(30):
+        press(page, "ArrowLeft")
+    value = page.eval_on_selector("#history-jump", "s => [...s.options]"
+                                  ".find((o) => o.textContent.includes('VM killed')).value")
+    assert value == at
+    page.select_option("#history-jump", value)
+    wait_js(page, f"document.body.dataset.position === '{at}'")
+    jumped = page.evaluate("document.querySelector('[data-panel=memory] .spot').textContent")
+    assert jumped == stepped
     assert tab.close() == []

@@ -124,6 +124,13 @@ class History:
         """A store of `stores` as a snapshot says it: {va, size, by: step | run}."""
         return None if store is None else {"va": store[1], "size": store[2], "by": store[3]}
 
+    def newest_log_start(self) -> int | None:
+        """Where the notes of the entry the history is at begin in the hypervisor's log
+        (None: at the start, nothing done)."""
+        if not self.done or not self.done[-1].undos:
+            return None
+        return self.done[-1].undos[0].log
+
     def undo_last(self) -> Entry:
         entry = self.done.pop()
         self.undone.append(entry)

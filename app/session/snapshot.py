@@ -104,9 +104,25 @@ def _vm(s: Session, vm, store: tuple | None) -> dict:
             "console": vm.console.text(),
             "native": None if group is None else group.native_address,
             "last_store": s.history.store_json(store),
+            "last_notes": _newest_notes(s, vm.id),
             "tables": [{"level": e["level"], "table_frame": e["table_frame"],
                         "index": e["index"], "va": e["va"], "entry": hexv(e["entry"]),
                         "mirror": e.get("mirror", False)} for e in vm.table_entries()]}
+
+
+# a run's notes can be many: the newest of them tell its moment
+_NEWEST_NOTES = 50
+
+
+def _newest_notes(s: Session, vid: int) -> list[dict]:
+    """What the step (or run) the history is at said about VM `vid`, as its events did:
+    a seek, a reload or a shared link then shows its moment as the step itself did."""
+    start = s.history.newest_log_start()
+    if start is None:
+        return []
+    notes = [n for n in s.hv.log[start:]
+             if n.get("vm") == vid and n["kind"] != NoteKind.CONSOLE]
+    return notes[-_NEWEST_NOTES:]
 
 
 def _machine(s: Session) -> dict:

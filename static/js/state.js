@@ -33,7 +33,8 @@ export function fromSnapshot(snap, previous) {
         lastRegs: old ? old.lastRegs : {},
         lastWrites: old ? old.lastWrites : [],
         lastPtes: old ? old.lastPtes : [],
-        lastNotes: old ? old.lastNotes : [],
+        // a seek, a reload or a shared link: the moment's notes as its step brought them
+        lastNotes: old ? old.lastNotes : (v.last_notes || []),
         executed: old ? old.executed : [],
       };
     }),
