@@ -134,3 +134,10 @@ def test_an_item_with_a_colon_gets_a_hint(tmp_path):
     problems = check_lesson(write(tmp_path, text))
     assert problems[0].startswith(f"{tmp_path}/lesson.md:20:")
     assert "single quotes" in problems[0]
+
+
+def test_a_count_of_one_is_said_in_the_singular():
+    from app.lessons.wording import counter_words
+    assert counter_words("machine_checks", 1) == "machine check"
+    assert counter_words("recoveries", 1) == "recovery"
+    assert counter_words("recoveries", 2) == counter_words("recoveries") == "recoveries"

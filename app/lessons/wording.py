@@ -24,8 +24,15 @@ STATUS_WORDS = {Status.RUNNING: "is running", Status.EXITED: "has exited",
                 Status.KILLED: "was killed", Status.FAULT: "stopped on a fault"}
 
 
-def counter_words(name: str) -> str:
-    return name.replace("_", " ")
+# a counter's name for one of it ("1 machine check", not "1 machine checks")
+_ONE = {"native_instructions": "native instruction", "executed_instructions":
+        "executed instruction", "native_writes": "native write", "mirror_writes":
+        "mirror write", "corrected_errors": "corrected error", "machine_checks":
+        "machine check", "recoveries": "recovery"}
+
+
+def counter_words(name: str, n: int | None = None) -> str:
+    return _ONE.get(name, name.replace("_", " ")) if n == 1 else name.replace("_", " ")
 
 
 def mirror_ptes(n: int) -> str:
@@ -46,7 +53,7 @@ def words(check) -> str:
         "console": lambda: f"the console of {vm} shows “{g[0]}”",
         "log": lambda: f"the log has {note_words(g[0])} in {vm}",
         "register": lambda: f"{g[0]} is {g[1]} in {vm}",
-        "counter": lambda: f"{vm} counts {g[1]} {counter_words(g[0])}",
+        "counter": lambda: f"{vm} counts {g[1]} {counter_words(g[0], int(g[1]))}",
         "overhead": lambda: f"the overhead of {vm} is below {g[0]}%",
     }.get(k)
     return said() if said else check.text

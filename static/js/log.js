@@ -40,7 +40,7 @@ export function describeNote(n, mode = "on") {
       // unmirrored VM's end beside it), not the steps of one recovery
       `<details class="steps"><summary>how, in ${n.steps.length} steps</summary>` +
       `<ol>${n.steps.map((s) => `<li>${esc(s)}</li>`).join("")}</ol></details>`;
-    case "killed": return `VM killed: ${esc(n.report)}`;
+    case "killed": return `killed: ${esc(n.report)}`;  // after "VM 2"
     case "fault": return `fault: ${esc(n.message || "")}${n.line ? ` (line ${n.line})` : ""}`;
     case "vote": return n.outcome === REPAIRED
       ? `vote at ${hex(n.va)}: the ${copyName(n.copy)} copy was ${n.was}, repaired to ${n.now}` : `vote at ${hex(n.va)}: ${esc(n.outcome)}`;
