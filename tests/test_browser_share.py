@@ -55,6 +55,8 @@ def test_a_link_opens_the_same_step_and_the_embed_only_moves_along_it(server, br
     owner.page.fill("#watch-target", "table+16")
     owner.page.click("#btn-goto")
     wait_js(owner.page, "document.querySelector('#mem-vm').textContent.includes('VM 2')")
+    said = owner.page.locator("#mem-writes").inner_text()   # Go says where it went
+    assert said.startswith("▶ the word you went to: 0xa00010"), said
     link = make_link(owner.page)
     assert "/s/" in link and link.endswith("#vm=2&at=0xa00010"), link
     assert "<iframe" in owner.page.input_value("#share-embed")

@@ -104,11 +104,13 @@ export function createMemoryPanel({select, viewSelect, writes, view, which},
     return data !== undefined ? data - (data % 4096) : (pages[0] ? pages[0].va : null);
   }
 
+  // the 8-byte word of the native copy a spot is in
+  const native = (vm, spot) => spot.va - spot.copy * vm.offset - ((spot.va - spot.copy * vm.offset) % 8);
   function describe(state, vm, spot) {
     const nativeWrites = (vm.lastWrites || []).filter((w) => w.va !== null);
     const head = spot && spot.kind !== "store"
       ? `<span class="spot">▶ ${esc(spot.why)}: ${hex(spot.va)}${spot.copy ? ` (mirror ${spot.copy})` : ""}` +
-        `${symbolAt(state, spot.va - (spot.va % 8)) ? " " + esc(symbolAt(state, spot.va - (spot.va % 8))) : ""}</span> `
+        `${symbolAt(state, native(vm, spot)) ? " " + esc(symbolAt(state, native(vm, spot))) : ""}</span> `
       : "";
     if (nativeWrites.length) {
       return head + "<b>This step wrote:</b> " + nativeWrites.map((w) =>
@@ -146,7 +148,11 @@ export function createMemoryPanel({select, viewSelect, writes, view, which},
       return `<option value="${p.va}" ${p.va === pageVa ? "selected" : ""}>${hex(p.va)}${names ? " (" + esc(names) + ")" : ""}</option>`;
     }).join(""));
     titleSelect();
-    setHtml(writes, describe(state, vm, spot));  // a live region: said again only if it changed
+    // the word gone to heads the panel in its place (Go names it, with its label)
+    const gone = chosen && chosen.word !== null
+      ? {va: chosen.word + chosen.copy * vm.offset, copy: chosen.copy, why: "the word you went to", kind: "goto"}
+      : spot;
+    setHtml(writes, describe(state, vm, gone));  // a live region: said again only if it changed
     const page = pages.find((p) => p.va === pageVa);
     if (!page) { setHtml(view, "<p class='muted'>No writable page mapped yet.</p>"); return null; }
     const copies = [{name: "native", short: "native", frame: page.frame, base: page.va},
