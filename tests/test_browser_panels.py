@@ -166,6 +166,14 @@ def test_nmr3_shows_every_copy_and_a_long_run_is_summarised(page):
           .some((w) => w.getBoundingClientRect().right > box.right + 1); }""")
     assert not clipped
     shot(page, "nmr3-memory", full_page=False)
+    # a reset asks first: declined, nothing changes; accepted, the start again
+    page.once("dialog", lambda d: d.dismiss())
+    at = page.evaluate("document.body.dataset.position")
+    page.click("#btn-reset")
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.body.dataset.position") == at != "0"
+    page.once("dialog", lambda d: d.accept() if "cannot be gone back to" in d.message
+              else d.dismiss())
     page.click("#btn-reset")
     wait_js(page, "document.body.dataset.position === '0'")
     height = page.locator("[data-panel=pagetables]").bounding_box()["height"]

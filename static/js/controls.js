@@ -37,6 +37,7 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
     if (!ack.ok) onProblem(ack.error.message);
     return ack;
   }
+  let recorded = 0;  // the history's length as last drawn (reset asks if any)
   const actions = {
     step: () => act("step", {granularity: "native"}),
     steprw: () => act("step", {granularity: "rewritten"}),
@@ -47,7 +48,10 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
       return act("run", speed === "max" ? {speed: "max"} : {speed: Number(speed)});
     },
     pause: () => act("pause"),
-    reset: () => act("reset"),
+    // a slip of the 0 key must not lose a prepared demonstration: asked first
+    reset: async () => (recorded && !window.confirm(`Reset the VMs to the program's start? ` +
+      `The ${recorded} recorded step${recorded === 1 ? "" : "s"}, injections with them, cannot be gone back to.`)
+      ? {ok: false} : act("reset")),
   };
   if (viewOnly) {  // a read-only view moves along the recorded history, nothing else
     actions.step = actions.forward;
@@ -120,6 +124,7 @@ export function createControls({send, onProblem, inject, load, extraKeys, viewOn
   function render(state, {follow}) {
     following = follow;
     const h = state.history;
+    recorded = h.length;
     slider.max = String(h.length);
     slider.value = String(h.position);
     label.textContent = historyText(h);
