@@ -126,8 +126,15 @@ def test_the_students_page_while_following_and_the_quiz(server, browser):
         wait_js(s, "document.querySelector('#lesson-checks li.fail') !== null", timeout=15)
         assert "differs" in s.locator("#lesson-checks li.fail").inner_text()
         assert t.locator("#lesson-checks li.fail").count() == 0   # the class's still pass
+        # the class moves on: the forked student's own view is not moved to its panel
+        s.evaluate("document.querySelector('#main').scrollTop = 0")
+        t.click("[data-act=advance]")
+        wait_js(s, "document.querySelector('#lesson-progress').textContent.startsWith('step 3')")
+        assert s.locator(".panel.focused").count() == 0
+        assert s.evaluate("document.querySelector('#main').scrollTop") == 0
         s.click("[data-act=follow]")
         s.wait_for_selector("body[data-following=true]")
+        s.wait_for_selector(".panel.focused")   # following again: the class's panel is back
         wait_js(s, "document.querySelector('#btn-step').disabled")
         # the drawer collapses (and its key, l, opens it again)
         s.click("#lesson-toggle")

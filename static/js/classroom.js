@@ -14,6 +14,7 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
   let following = true;
   let state = null;
   let shownPosition = null;
+  let shownForked = false;
   let shownQuiz = null;     // the quiz (step, open or revealed) last brought into view
   let mine = null;          // a forked student's checkpoints, verified on the fork
   let recheck = null;
@@ -141,9 +142,13 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
         `<li class="${c.ok ? "pass" : "fail"}">${c.ok ? "✓ passed:" : "✗ not yet:"} ${esc(c.text)}` +
         `${c.seen && c.seen !== c.text ? ` <span class="muted">— ${esc(c.seen)}</span>` : ""}</li>`).join("");
     drawQuiz();
-    if (shownPosition !== state.position) {
+    // the step's panel is brought forward for whoever follows it (a forked student's
+    // own view stays where it is, and comes back to the class's on following again)
+    if (shownPosition !== state.position || shownForked !== forked) {
+      const stepChanged = shownPosition !== state.position;
       shownPosition = state.position;
-      focusPanel(step && step.focus ? step.focus : null, true);
+      shownForked = forked;
+      focusPanel(!forked && step && step.focus ? step.focus : null, stepChanged);
     }
     const instructor = role === "instructor" && !state.ended;
     // the bar's note: a student who still follows an ended class follows nobody
