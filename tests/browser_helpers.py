@@ -184,6 +184,19 @@ def ue_after_fill(page, vm: int, steps: int = 45) -> None:
     inject(page, "ue", "table+8", vm)
 
 
+def step_until_one_survives(page) -> None:
+    """sum_array: one UE in table+8 of both VMs after fill, then steps until the
+    unmirrored VM is killed by it (the mirrored one recovers from the same error)."""
+    ue_after_fill(page, 1)
+    inject(page, "ue", "table+8", 2)
+    click_blank(page)
+    for _ in range(80):
+        press(page, "ArrowRight")
+        if page.locator("#log li.n-killed").count():
+            return
+    raise AssertionError("VM 2 was not killed within 80 steps")
+
+
 def step_until_recovered(page, steps: int = 45) -> None:
     """sum_array: let fill write the table, a UE in VM 1's table+8, step to the recovery."""
     ue_after_fill(page, 1, steps)

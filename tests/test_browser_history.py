@@ -8,10 +8,10 @@ import pytest
 
 from tests.browser_helpers import (
     click_blank,
-    inject,
     open_solo,
     press,
     shot,
+    step_until_one_survives,
     ue_after_fill,
     wait_js,
 )
@@ -107,13 +107,7 @@ def test_a_jump_to_a_moment_shows_it_as_the_step_there_did(server, browser):
     memory panel shows the failed word of the machine check, not an older store."""
     tab = open_solo(browser, server, width=1920, height=1080)
     page = tab.page
-    ue_after_fill(page, 1)
-    inject(page, "ue", "table+8", 2)
-    click_blank(page)
-    for _ in range(80):
-        press(page, "ArrowRight")
-        if page.locator("#log li.n-killed").count():
-            break
+    step_until_one_survives(page)
     stepped = page.evaluate("document.querySelector('[data-panel=memory] .spot').textContent")
     assert "machine check" in stepped or "recovery" in stepped, stepped
     at = page.evaluate("document.body.dataset.position")

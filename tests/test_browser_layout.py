@@ -10,10 +10,10 @@ from tests.browser_helpers import (
     SIZES,
     assert_axe_clean,
     click_blank,
-    inject,
     open_solo,
     press,
     shot,
+    step_until_one_survives,
     step_until_recovered,
     ue_after_fill,
     wait_js,
@@ -410,13 +410,7 @@ def test_the_moment_one_vm_survives_what_kills_the_other_is_on_screen(server, br
     tab = open_solo(browser, server, width=w, height=h, scale=scale)
     page = tab.page
     page.evaluate("localStorage.clear()")
-    ue_after_fill(page, 1)
-    inject(page, "ue", "table+8", 2)
-    click_blank(page)
-    for _ in range(80):
-        press(page, "ArrowRight")
-        if page.locator("#log li.n-killed").count():
-            break
+    step_until_one_survives(page)
     wait_js(page, "document.querySelector('#log li.n-recovered')")
     seen = page.evaluate(ON_VIEW)
     assert "recovered" in seen["notes"], seen
