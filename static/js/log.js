@@ -57,9 +57,9 @@ export function describeNote(n, mode = "on") {
 function countersHtml(state) {
   return state.vms.map((vm) => {
     const c = vm.counters;
-    const over = c.native_instructions ? ((c.executed_instructions / c.native_instructions - 1) * 100).toFixed(1) + " %" : "–";
+    const over = c.native_instructions ? "+" + ((c.executed_instructions / c.native_instructions - 1) * 100).toFixed(1) + " %" : "–";
     const facts = [`${c.native_instructions} native → ${c.executed_instructions} executed`,
-      `<span title="overhead: the instructions executed beyond the native ones">+${over}</span>`,
+      `<span title="overhead: the instructions executed beyond the native ones">${over}</span>`,
       `writes ${c.native_writes} + ${c.mirror_writes} mirror`,
       `CE ${c.corrected_errors} · MCE ${c.machine_checks} · recovered ${c.recoveries}`];
     return `<li><b>${esc(vm.name)}:</b> ${facts.map((f) => `<span class="fact">${f}</span>`).join(" ")}</li>`;
