@@ -102,6 +102,8 @@ def test_the_students_page_while_following_and_the_quiz(server, browser):
         s.wait_for_selector(".quiz-ack")
         assert "B recorded" in s.locator(".quiz-ack").inner_text()
         wait_js(t, "document.querySelector('#roster').textContent.includes('B: 1')")
+        wait_js(t, "document.querySelector('#quiz .quiz-count')")   # and in the quiz itself
+        assert t.locator("#quiz .quiz-count").inner_text() == "1 answer so far"
         t.click("[data-act=quiz_close]")
         wait_js(s, "document.querySelector('#quiz h3').textContent.includes('answer')")
         mine = s.locator("#quiz li.mine")

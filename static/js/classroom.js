@@ -14,6 +14,7 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
   let following = true;
   let state = null;
   let shownPosition = null;
+  let tally = null;  // the open quiz's answers so far (the instructor's roster brings them)
   let shownForked = false;
   let shownQuiz = null;     // the quiz (step, open or revealed) last brought into view
   let mine = null;          // a forked student's checkpoints, verified on the fork
@@ -171,6 +172,7 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
     }
   }
 
+  const answered = (t) => { const n = t.reduce((a, b) => a + b, 0); return `${n} answer${n === 1 ? "" : "s"}`; };
   function drawQuiz() {
     const q = state.quiz;
     const box = $("#quiz");
@@ -191,6 +193,8 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
         return `<li class="${right ? "right" : ""}${own ? " mine" : ""}">${right ? "✓ " : ""}${button}${count}${tag}</li>`;
       }).join("") + "</ol>" +
       (q.open && mine !== null ? `<p class="quiz-ack" role="status">Answer ${letter(mine)} recorded. You can change it until the quiz closes.</p>` : "") +
+      // the instructor sees how many have answered where the quiz is, not only in the roster
+      (q.open && role === "instructor" && tally ? `<p class="muted quiz-count">${answered(tally)} so far</p>` : "") +
       (reveal && q.explain ? `<p class="explain">${escInline(q.explain)}</p>` : "");
     // a quiz that opens, or is revealed, is brought into the drawer's view (it comes
     // last in the drawer, often below its fold), the drawer opened if it was closed
@@ -203,6 +207,8 @@ export function createClassroom(root, {send, onProblem, reconnect, onChange, foc
   }
 
   function roster(r) {
+    tally = r.tally || null;
+    if (state && state.quiz && state.quiz.open) drawQuiz();  // its count of answers
     $("#lesson-students").textContent = `${r.names.length} student${r.names.length === 1 ? "" : "s"}`;
     $("#roster").innerHTML = `<b>Students:</b> ${r.names.map(esc).join(", ") || "none yet"}` +
       (r.forked.length ? `<br><b>On their own copy:</b> ${r.forked.map(esc).join(", ")}` : "") +
