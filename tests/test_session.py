@@ -395,8 +395,10 @@ def test_back_from_a_run_goes_one_instruction_back_and_forward_replays_its_end(m
     stepped = at_the_store()
     while stepped.native_count() < native - 1:
         stepped.step()
-    s.back()
+    events = s.back()
     assert s.native_count() == native - 1 and _machine_state(s) == _machine_state(stepped)
+    # what it tells is a step back; the run made again on the way is not news
+    assert {e["kind"] for e in events} == {"back"}, {e["kind"] for e in events}
     length = s.history_view()["length"]
     s.back()                                   # an entry undone: nothing runs again
     stepped.back()

@@ -183,8 +183,9 @@ def back_into_run(s: Session, entry: Entry) -> list[dict]:
     breakpoints, watchpoints = set(args["breakpoints"]), list(args["watchpoints"])
     s.replaying = True  # the recorded future stays
     try:
+        # (their events are not the step back's: what it shows is the state it leaves)
         for budget in ([span - tail] if span > tail else []) + [1] * tail:
-            events += s.run(budget, breakpoints, watchpoints)
+            s.run(budget, breakpoints, watchpoints)
     finally:
         s.replaying = False
     return events + s.undo_newest()
