@@ -125,7 +125,7 @@ def _step(hv: Hypervisor, vm: VM) -> Answer | Status:
         if stop.kind == StopKind.DONE:
             vm.counting.one(rip)
             return Answer.OK if vm.status == Status.RUNNING else vm.status
-        if stop.kind == StopKind.FAULT and stop.fetch and stop.rip != rip:
+        if stop.kind == StopKind.FAULT and stop.retired:
             # it ran, and fetching the next instruction faulted (a jump into data): the
             # fault is that one's, as a free run meets it
             vm.counting.one(rip)

@@ -326,13 +326,13 @@ class VCpu:
         finally:
             self._stepping = False
         if stop.kind == StopKind.UNMAPPED and stop.fetch and self._seen == 1:
-            # the instruction ran, and fetching the next one found its frame out of
-            # the map (a code page of a lost DIMM, after a jump or a ret): the step is
-            # done, and that fetch is the next step's, as a free run meets it
-            return Stop(StopKind.DONE, stop.rip)
-        retired = stop.kind == StopKind.DONE or stop.fetch and self._seen == 1
-        if not retired and self._stored and self.store_listener is not None:
-            # a fault, a frame out of the map or a watch refused the instruction
+            # it ran; the next fetch found its frame out of the map (a lost DIMM's code
+            # page): that fetch is the next step's, as a free run meets it
+            return Stop(StopKind.DONE, stop.rip, retired=True)
+        # it ran if the fault was the next one's fetch; else a fault, a frame out of the
+        # map or a watch refused it, and its stores with it
+        stop.retired = stop.kind == StopKind.DONE or stop.fetch and self._seen == 1
+        if not stop.retired and self._stored and self.store_listener is not None:
             self.store_listener.refused(self._stored)
         return stop
 

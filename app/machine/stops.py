@@ -33,6 +33,7 @@ class Stop:
     size: int | None = None  # unmapped: the size of the access
     fetch: bool = False  # unmapped, or a page fault: the access fetched an instruction
     write: bool = False  # unmapped: the access was a store
+    retired: bool = False  # a single step: its instruction ran (a fault is the next one's)
 
 
 class StoreListener(Protocol):
